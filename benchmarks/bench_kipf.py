@@ -1,0 +1,146 @@
+"""Speed of a training epoch of Kipf & Welling's 2-layer GCN: gcnkit against PyG, same process.
+
+Three contenders train the same model (2 layers, 16 hidden, dropout 0.5 on every layer's input,
+Adam lr 0.01, L2 5e-4 on the first layer, row-normalized features) on the same data. One epoch is
+what Kipf's protocol does per epoch: a training step (forward, backward, optimizer step) and a
+validation forward pass for early stopping.
+
+- ``pyg_example``: ``torch_geometric.nn.GCNConv`` as PyG's ``examples/gcn.py`` uses it: dense
+  features, ``edge_index``, the default ``cached=False``.
+- ``pyg_fastest``: ``GCNConv(cached=True)`` with sparse CSR features (sparse dropout on values).
+- ``gcnkit``: ``gcnkit.nn.models.GCN`` as ``gcnkit train`` runs it.
+
+Prints ms per epoch and the ratios, for 1 thread and for all threads, and writes JSON.
+
+    python benchmarks/bench_kipf.py --root ../shared/datasets --out benchmarks/results/kipf.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+
+def pyg_model(in_channels, out_channels, cached):
+    from torch_geometric.nn import GCNConv
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = GCNConv(in_channels, 16, cached=cached)
+            self.conv2 = GCNConv(16, out_channels, cached=cached)
+
+        def forward(self, x, edge_index):
+            if x.layout == torch.sparse_csr:  # sparse dropout on the stored values
+                x = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(),
+                                            F.dropout(x.values(), 0.5, self.training), x.shape)
+            else:
+                x = F.dropout(x, 0.5, self.training)
+            x = self.conv1(x, edge_index).relu()
+            x = F.dropout(x, 0.5, self.training)
+            return self.conv2(x, edge_index)
+
+    net = Net()
+    opt = torch.optim.Adam([dict(params=net.conv1.parameters(), weight_decay=5e-4),
+                            dict(params=net.conv2.parameters(), weight_decay=0)], lr=0.01)
+    return net, opt
+
+
+def make_epoch(net, opt, x, graph, y, train_idx, val_idx):
+    y_tr, y_va = y[train_idx], y[val_idx]
+
+    def epoch():
+        net.train()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(x, graph)[train_idx], y_tr)
+        loss.backward()
+        opt.step()
+        net.eval()
+        with torch.no_grad():
+            return float(F.cross_entropy(net(x, graph)[val_idx], y_va))
+
+    return epoch
+
+
+def contenders(data):
+    from gcnkit.train.node_classification import PreparedData, TrainConfig, build_model, make_optimizer
+
+    x = data.x / data.x.sum(-1, keepdim=True).clamp(min=1)  # row-normalized, as NormalizedGraph
+    y, tr, va = data.y, data.train_mask.nonzero().view(-1), data.val_mask.nonzero().view(-1)
+    c = int(data.y.max()) + 1
+    out = {}
+    net, opt = pyg_model(x.size(1), c, cached=False)
+    out["pyg_example"] = make_epoch(net, opt, x, data.edge_index, y, tr, va)
+    net, opt = pyg_model(x.size(1), c, cached=True)
+    out["pyg_fastest"] = make_epoch(net, opt, x.to_sparse_csr(), data.edge_index, y, tr, va)
+    cfg = TrainConfig()
+    prepared = PreparedData(data, cfg)
+    model = build_model(prepared, cfg)
+    opt = make_optimizer(model, cfg)
+    out["gcnkit"] = make_epoch(model, opt, prepared.x, prepared.graph_for(model), prepared.y,
+                               prepared.train_idx, prepared.val_idx)
+    return out
+
+
+def time_epochs(epoch, n):
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        epoch()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
+    p.add_argument("--datasets", nargs="+", default=["Cora", "CiteSeer"])
+    p.add_argument("--epochs", type=int, default=100, help="timed epochs per round (default 100)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is reported")
+    p.add_argument("--threads", nargs="+", type=int, default=[1, os.cpu_count() or 1])
+    p.add_argument("--out", default="benchmarks/results/kipf.json")
+    args = p.parse_args(argv)
+    from gcnkit.data import load_dataset
+
+    results = []
+    for name in args.datasets:
+        data = load_dataset(name, args.root)
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            torch.manual_seed(0)
+            fns = contenders(data)
+            for fn in fns.values():  # warm-up (caches, allocator, PyG's cached normalization)
+                time_epochs(fn, 10)
+            per = {k: [] for k in fns}
+            for _ in range(args.rounds):
+                for k, fn in fns.items():
+                    n = max(3, args.epochs // 10) if k == "pyg_example" else args.epochs
+                    per[k].append(1000 * statistics.median(time_epochs(fn, n)))
+            ms = {k: statistics.median(v) for k, v in per.items()}
+            row = {"dataset": name, "threads": threads, **{f"{k}_ms": v for k, v in ms.items()},
+                   "speedup_vs_pyg_example": ms["pyg_example"] / ms["gcnkit"],
+                   "speedup_vs_pyg_fastest": ms["pyg_fastest"] / ms["gcnkit"]}
+            results.append(row)
+            print(f"{name:9s} threads={threads}: PyG example {ms['pyg_example']:8.2f} ms | PyG fastest "
+                  f"{ms['pyg_fastest']:6.2f} ms | gcnkit {ms['gcnkit']:6.2f} ms | "
+                  f"{row['speedup_vs_pyg_example']:6.1f}x vs example, {row['speedup_vs_pyg_fastest']:4.2f}x "
+                  f"vs fastest", flush=True)
+    meta = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "cpus": os.cpu_count(),
+            "torch": torch.__version__, "python": sys.version.split()[0],
+            "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

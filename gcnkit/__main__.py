@@ -1,0 +1,5 @@
+import sys
+
+from gcnkit.cli.main import main
+
+sys.exit(main())

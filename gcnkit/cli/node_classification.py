@@ -1,0 +1,124 @@
+"""``gcnkit train`` and ``gcnkit ablate``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gcnkit.nn.conv.registry import CONV_REGISTRY
+
+ABLATION_MODELS = ("cheb3", "cheb2", "first_order", "single_parameter", "kipf", "first_order_term", "mlp",
+                   "naive", "row")
+
+
+def _protocol_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training protocol (defaults: Kipf & Welling 2017)")
+    g.add_argument("--hidden", type=int, default=16, help="hidden units (default 16)")
+    g.add_argument("--layers", type=int, default=2, help="number of graph convolution layers (default 2)")
+    g.add_argument("--dropout", type=float, default=0.5, help="dropout on every layer's input (default 0.5)")
+    g.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default 0.01)")
+    g.add_argument("--weight-decay", type=float, default=5e-4, help="L2 on the first layer (default 5e-4)")
+    g.add_argument("--epochs", type=int, default=200, help="maximum epochs (default 200)")
+    g.add_argument("--early-stopping", type=int, default=10,
+                   help="window on validation loss, 0 disables (default 10)")
+    g.add_argument("--bias", action="store_true", help="learn biases (Kipf's code has none)")
+    g.add_argument("--feature-norm", choices=["auto", "row", "none"], default="auto",
+                   help="row-normalize features (Kipf); auto: when all are non-negative (default auto)")
+    g.add_argument("--dense-features", action="store_true", help="keep features dense")
+    g.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+
+
+def _config(args, model: str = "kipf"):
+    from gcnkit.train.node_classification import TrainConfig
+
+    return TrainConfig(model=model, hidden=args.hidden, num_layers=args.layers, dropout=args.dropout,
+                       lr=args.lr, weight_decay=args.weight_decay, epochs=args.epochs,
+                       early_stopping=args.early_stopping, bias=args.bias,
+                       feature_norm=args.feature_norm, sparse_features=not args.dense_features,
+                       device=args.device)
+
+
+def _seeds(n: int, first: int):
+    if n < 1:
+        raise ValueError(f"--seeds must be >= 1, got {n}")
+    return list(range(first, first + n))
+
+
+def add_parsers(sub) -> None:
+    models = ", ".join(CONV_REGISTRY)
+    p = sub.add_parser("train", help="train one propagation model on one dataset over several seeds",
+                       description="Train a 2-layer GCN-type model with Kipf & Welling's protocol and report "
+                                   "mean +- std test accuracy over seeds, epochs run and ms per epoch. "
+                                   f"Models: {models}. Datasets: cora, citeseer, pubmed, csbm, karate.")
+    p.add_argument("--dataset", default="Cora", help="dataset name (default Cora)")
+    p.add_argument("--model", default="kipf", choices=list(CONV_REGISTRY), metavar="MODEL",
+                   help=f"propagation model: {models} (default kipf)")
+    p.add_argument("--seeds", type=int, default=10, help="number of seeds (default 10)")
+    p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    _protocol_args(p)
+    p.set_defaults(run=run_train)
+
+    a = sub.add_parser("ablate", help="Kipf & Welling Table 3: propagation models x datasets",
+                       description="Run every propagation model on every dataset for several seeds; print "
+                                   "the table (mean +- std accuracy, paper value, ms per epoch) and write "
+                                   "runs.csv, summary.csv, summary.json, summary.md and ablation.png to --out. "
+                                   "Runs are saved as they finish: rerun the same command to resume.")
+    a.add_argument("--datasets", nargs="+", default=["Cora", "CiteSeer"], help="datasets (default Cora CiteSeer)")
+    a.add_argument("--models", nargs="+", default=list(ABLATION_MODELS), choices=list(CONV_REGISTRY),
+                   metavar="MODEL", help=f"models (default all: {', '.join(ABLATION_MODELS)})")
+    a.add_argument("--seeds", type=int, default=10, help="seeds per model and dataset (default 10)")
+    a.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
+    a.add_argument("--out", default="runs/ablation", help="output directory (default runs/ablation)")
+    a.add_argument("--workers", type=int, default=None,
+                   help="parallel worker processes, 1 thread each (default: number of CPU cores)")
+    a.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _protocol_args(a)
+    a.set_defaults(run=run_ablate)
+
+
+def run_train(args) -> int:
+    import torch
+
+    from gcnkit.train.node_classification import summarize
+    from gcnkit.train.paper import paper_value
+    from gcnkit.train.runner import run_seeds
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = _config(args, args.model)
+    results = run_seeds(args.dataset, config, _seeds(args.seeds, args.first_seed), root=args.root,
+                        progress=not args.json and sys.stderr.isatty())
+    out = {"dataset": args.dataset, "model": args.model, "seeds": len(results), **summarize(results),
+           "paper": paper_value(args.model, args.dataset), "threads": torch.get_num_threads(),
+           "runs": [vars(r) for r in results]}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        paper = f" (paper: {out['paper']:.1f})" if out["paper"] is not None else ""
+        print(f"{args.dataset} / {args.model}: test accuracy {out['test_acc_mean']:.2f} ± "
+              f"{out['test_acc_std']:.2f} %{paper} over {len(results)} seeds; "
+              f"{out['epochs_mean']:.1f} epochs; {out['ms_per_epoch']:.2f} ms/epoch")
+    return 0
+
+
+def run_ablate(args) -> int:
+    import os
+
+    from gcnkit.train.report import ablation_table, summary_frame, write_reports
+    from gcnkit.train.runner import ablate
+
+    workers = args.workers or os.cpu_count() or 1
+    rows = ablate(args.datasets, args.models, _seeds(args.seeds, args.first_seed), Path(args.out),
+                  config=_config(args), root=args.root, workers=workers, threads=args.threads or 1,
+                  progress=not args.no_progress)
+    wanted = {(d, m) for d in args.datasets for m in args.models}
+    rows = [r for r in rows if (r["dataset"], r["model"]) in wanted and
+            args.first_seed <= r["seed"] < args.first_seed + args.seeds]
+    paths = write_reports(rows, Path(args.out), args.models, args.datasets)
+    print(ablation_table(summary_frame(rows), args.models, args.datasets).to_string())
+    print("\nwritten: " + ", ".join(paths.values()))
+    return 0

@@ -1,0 +1,64 @@
+"""Datasets for gcnkit.
+
+Node classification: :func:`load_dataset` (Cora, CiteSeer, PubMed, CSBM,
+Karate club). Temporal signals: :func:`load_temporal` (Chickenpox, PedalMe,
+Los-loop) with :func:`make_windows`, :func:`chronological_split` and the
+scalers. Data root: :func:`resolve_root` (argument > ``$GCNKIT_DATA`` >
+``./datasets``).
+
+Importing this package is cheap: submodules (and torch / torch_geometric)
+are imported on first attribute access.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Dict, List
+
+_EXPORTS: Dict[str, str] = {
+    # root / files
+    "resolve_root": "root",
+    "resolve_cache_root": "root",
+    "is_writable": "root",
+    "sha256_file": "checksum",
+    "verify_file": "checksum",
+    "verify_files": "checksum",
+    "ChecksumError": "checksum",
+    "SHA256": "checksums",
+    "download_file": "download",
+    # node classification
+    "load_dataset": "registry",
+    "list_datasets": "registry",
+    "PlanetoidDataset": "planetoid",
+    "load_planetoid": "planetoid",
+    "csbm": "synthetic",
+    "karate_club": "synthetic",
+    "planetoid_masks": "synthetic",
+    "edge_homophily": "synthetic",
+    # temporal
+    "TemporalSignal": "signal",
+    "load_temporal": "temporal",
+    "list_temporal_datasets": "temporal",
+    "make_windows": "windows",
+    "chronological_split": "windows",
+    "samples_to_time_range": "windows",
+    "node_lag_features": "windows",
+    "check_finite": "windows",
+    "Split": "windows",
+    "MaxScaler": "scalers",
+    "StandardScaler": "scalers",
+}
+
+__all__: List[str] = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

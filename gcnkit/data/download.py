@@ -1,0 +1,136 @@
+"""Downloading raw files: atomic, checksum-verified, with clear offline errors.
+
+Uses only :mod:`urllib` from the standard library. A download is written to a
+temporary file next to its destination and moved into place only once it is
+complete and its SHA-256 digest matches, so an interrupted or corrupt download
+never leaves a file that looks valid.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import urllib.request
+from pathlib import Path
+from typing import List, Mapping, Optional, Sequence, Union
+
+from gcnkit.data.atomic import atomic_path
+from gcnkit.data.checksum import ChecksumError
+from gcnkit.data.root import DATA_ENV, is_writable
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Seconds to wait for a server before giving up.
+DEFAULT_TIMEOUT = 60.0
+
+
+def download_file(url: str, path: PathLike, sha256: Optional[str] = None,
+                  timeout: float = DEFAULT_TIMEOUT) -> Path:
+    r"""Downloads :obj:`url` to :obj:`path` atomically.
+
+    Args:
+        url (str): The URL.
+        path (str or Path): The destination file.
+        sha256 (str, optional): Expected hex digest; on mismatch nothing is
+            written and :class:`~gcnkit.data.checksum.ChecksumError` is
+            raised. (default: :obj:`None`)
+        timeout (float, optional): Socket timeout in seconds.
+
+    Raises:
+        urllib.error.URLError, OSError: If the download fails.
+        ChecksumError: If the downloaded bytes have the wrong digest.
+    """
+    path = Path(path)
+    if "PYTEST_CURRENT_TEST" not in os.environ:
+        print(f"Downloading {url}", file=sys.stderr)
+    with atomic_path(path) as tmp:
+        digest = hashlib.sha256()
+        with urllib.request.urlopen(url, timeout=timeout) as response, \
+                open(tmp, "wb") as f:
+            while True:
+                chunk = response.read(1 << 20)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                f.write(chunk)
+        if sha256 is not None and digest.hexdigest() != sha256.lower():
+            raise ChecksumError(
+                f"Checksum mismatch for the download of {url}: expected "
+                f"SHA-256 {sha256}, got {digest.hexdigest()}. Nothing was "
+                f"written to '{path}'. The server returned an unexpected "
+                f"file; retry later or obtain the file manually.")
+    return path
+
+
+def missing_files(folder: PathLike, names: Sequence[str]) -> List[str]:
+    r"""Returns the names in :obj:`names` that are not files in
+    :obj:`folder`."""
+    folder = Path(folder)
+    return [n for n in names if not (folder / n).is_file()]
+
+
+def ensure_files(
+    folder: PathLike,
+    urls: Mapping[str, Sequence[str]],
+    sha256: Mapping[str, Optional[str]],
+    dataset: str,
+    download: bool = True,
+) -> None:
+    r"""Makes sure every file named in :obj:`urls` exists in :obj:`folder`,
+    downloading the missing ones.
+
+    Files that already exist are left alone (and not downloaded again).
+
+    Args:
+        folder (str or Path): The raw folder.
+        urls (Mapping[str, Sequence[str]]): For each file name, the URLs to
+            try in order.
+        sha256 (Mapping[str, Optional[str]]): Expected digest per file name.
+        dataset (str): Dataset name for error messages.
+        download (bool, optional): If :obj:`False`, missing files are an
+            error instead of being downloaded. (default: :obj:`True`)
+
+    Raises:
+        FileNotFoundError: If files are missing and cannot be downloaded
+            (offline, :obj:`download=False` or a read-only folder). The
+            message names the folder, the expected file names and the URLs.
+        ChecksumError: If every URL of a file served the wrong bytes.
+    """
+    folder = Path(folder)
+    missing = missing_files(folder, list(urls))
+    if not missing:
+        return
+
+    def fail(reason: str) -> FileNotFoundError:
+        still = missing_files(folder, list(urls))
+        tried = "\n".join(f"  {n}: {', '.join(urls[n])}" for n in still)
+        return FileNotFoundError(
+            f"{dataset}: raw files missing in '{folder}': {still}.\n"
+            f"Expected files there: {list(urls)}.\n{reason}\n"
+            f"Download URLs:\n{tried}\n"
+            f"Copy the files into that folder, or point ${DATA_ENV} (or the "
+            f"'root' argument) to a data root that has them.")
+
+    if not download:
+        raise fail("Downloading is disabled (download=False).")
+    if not is_writable(folder):
+        raise fail("The folder is read-only, so they cannot be downloaded "
+                   "into it.")
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in missing:
+        errors, bad_sums = [], []
+        for url in urls[name]:
+            try:
+                download_file(url, folder / name, sha256.get(name))
+                break
+            except ChecksumError as e:  # try the next mirror
+                bad_sums.append(str(e))
+            except Exception as e:  # URLError, HTTPError, timeouts, OSError
+                errors.append(f"{url}: {type(e).__name__}: {e}")
+        else:
+            if bad_sums:
+                raise ChecksumError("\n".join(bad_sums + errors))
+            raise fail("Tried to download them but failed (offline?):\n  " +
+                       "\n  ".join(errors)) from None
+

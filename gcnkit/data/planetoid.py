@@ -1,0 +1,189 @@
+"""Planetoid citation graphs (Cora, CiteSeer, PubMed) with verified raw files.
+
+:class:`PlanetoidDataset` subclasses :class:`torch_geometric.datasets.Planetoid`
+and changes only where files live and how they are checked:
+
+* ``raw_dir`` is ``<root>/planetoid/<Name>/raw`` (PyG's raw layout below
+  ``planetoid/``); it may be read-only.
+* ``processed_dir`` is ``<root>/planetoid/<Name>/processed`` if that is
+  writable, else ``<cache root>/planetoid/<Name>/processed`` (see
+  :func:`gcnkit.data.root.resolve_cache_root`).
+* Existing raw files are never downloaded again. Missing ones are downloaded
+  from PyG's ``Planetoid.url`` (kimiyoung/planetoid on GitHub) and verified;
+  offline, a :class:`FileNotFoundError` names the folder, files and URLs.
+* Raw files are SHA-256 verified before processing, and the processed file is
+  written atomically, so a failed run leaves no cache behind.
+
+Processing itself is PyG's :func:`~torch_geometric.io.read_planetoid_data`.
+Features are the raw bag-of-words values (not row-normalized).
+"""
+from __future__ import annotations
+
+import os.path as osp
+import re
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Union
+
+import torch
+from torch_geometric.data import Data
+from torch_geometric.datasets import Planetoid
+from torch_geometric.io import read_planetoid_data
+
+from gcnkit.data.atomic import atomic_torch_save
+from gcnkit.data.checksum import expected_sha256, verify_file
+from gcnkit.data.download import ensure_files
+from gcnkit.data.root import resolve_root, writable_dir
+
+#: Lower-case name -> PyG's canonical name (also the folder name).
+PLANETOID_NAMES: Dict[str, str] = {
+    "cora": "Cora",
+    "citeseer": "CiteSeer",
+    "pubmed": "PubMed",
+}
+
+_SPLITS = ("public", "full", "random")
+
+
+def canonical_planetoid_name(name: str) -> str:
+    r"""Maps :obj:`"cora"`, :obj:`"CORA"`, ... to :obj:`"Cora"` etc.
+
+    Raises:
+        ValueError: For names other than Cora, CiteSeer, PubMed.
+    """
+    key = str(name).lower()
+    if key not in PLANETOID_NAMES:
+        raise ValueError(f"Unknown Planetoid dataset '{name}'; choose one of "
+                         f"{sorted(PLANETOID_NAMES.values())}.")
+    return PLANETOID_NAMES[key]
+
+
+def _repr(obj: Any) -> str:  # same as torch_geometric.data.dataset._repr
+    if obj is None:
+        return "None"
+    return re.sub("(<.*?)\\s.*(>)", r"\1\2", str(obj))
+
+
+class PlanetoidDataset(Planetoid):
+    r"""PyG's :class:`~torch_geometric.datasets.Planetoid` with gcnkit's data
+    root layout, checksums, read-only roots and clear offline errors.
+
+    Args:
+        root (str or Path, optional): The data root (see
+            :func:`gcnkit.data.root.resolve_root`). (default: :obj:`None`)
+        name (str): :obj:`"Cora"`, :obj:`"CiteSeer"` or :obj:`"PubMed"`
+            (case-insensitive).
+        split (str, optional): :obj:`"public"`, :obj:`"full"` or
+            :obj:`"random"`, as in PyG. (default: :obj:`"public"`)
+        download (bool, optional): Whether missing raw files may be
+            downloaded. (default: :obj:`True`)
+        **kwargs: :obj:`num_train_per_class`, :obj:`num_val`,
+            :obj:`num_test`, :obj:`transform`, :obj:`pre_transform`,
+            :obj:`force_reload`, passed to PyG's :class:`Planetoid`.
+    """
+    def __init__(
+        self,
+        root: Optional[Union[str, Path]] = None,
+        name: str = "Cora",
+        split: str = "public",
+        download: bool = True,
+        transform: Optional[Callable] = None,
+        pre_transform: Optional[Callable] = None,
+        force_reload: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        name = canonical_planetoid_name(name)
+        if str(split).lower() not in _SPLITS:
+            raise ValueError(f"Unsupported split '{split}' for {name}; choose "
+                             f"one of {list(_SPLITS)}.")
+        self.data_root = resolve_root(root)
+        self.allow_download = download
+        self._processed_dir = writable_dir(
+            self.data_root / "planetoid" / name / "processed",
+            Path("planetoid") / name / "processed")
+        super().__init__(str(self.data_root / "planetoid"), name,
+                         split=str(split).lower(), transform=transform,
+                         pre_transform=pre_transform,
+                         force_reload=force_reload, **kwargs)
+
+    @property
+    def raw_dir(self) -> str:
+        return osp.join(self.root, self.name, "raw")
+
+    @property
+    def processed_dir(self) -> str:
+        return str(self._processed_dir)
+
+    def raw_url(self, file_name: str) -> str:
+        r"""The publisher URL of a raw file (PyG's ``Planetoid.url``)."""
+        return f"{self.url}/{file_name}"
+
+    def raw_sha256(self, file_name: str) -> Optional[str]:
+        r"""The expected digest of a raw file, if known."""
+        return expected_sha256(f"planetoid/{self.name}/raw/{file_name}")
+
+    # PyG's ``Dataset._download`` creates ``raw_dir`` before calling
+    # ``download()``, which fails on a read-only root; we only touch the
+    # folder when something is actually missing.
+    def _download(self) -> None:
+        self.download()
+
+    def download(self) -> None:
+        r"""Downloads missing raw files (existing ones are kept)."""
+        names = self.raw_file_names
+        ensure_files(self.raw_dir, {n: [self.raw_url(n)] for n in names},
+                     {n: self.raw_sha256(n) for n in names},
+                     dataset=f"Planetoid {self.name}",
+                     download=self.allow_download)
+
+    def verify_raw(self) -> None:
+        r"""Verifies the SHA-256 digest of every raw file.
+
+        Raises:
+            ChecksumError: On a mismatch, naming the file and both digests.
+        """
+        for n in self.raw_file_names:
+            expected = self.raw_sha256(n)
+            if expected is not None:
+                verify_file(osp.join(self.raw_dir, n), expected,
+                            self.raw_url(n))
+
+    # Replaces PyG's ``Dataset._process`` so that every file is written
+    # atomically and nothing is created before the raw files are verified.
+    def _process(self) -> None:
+        if not self.force_reload and osp.exists(self.processed_paths[0]):
+            return
+        self.process()
+
+    def process(self) -> None:
+        r"""Verifies the raw files, then processes them with PyG's reader."""
+        self.verify_raw()
+        data = read_planetoid_data(self.raw_dir, self.name)
+        if self.pre_transform is not None:
+            data = self.pre_transform(data)
+        collated, slices = self.collate([data])
+        atomic_torch_save(_repr(self.pre_transform),
+                          osp.join(self.processed_dir, "pre_transform.pt"))
+        atomic_torch_save(_repr(self.pre_filter),
+                          osp.join(self.processed_dir, "pre_filter.pt"))
+        # Written last: its existence marks a complete cache.
+        atomic_torch_save((collated.to_dict(), slices, collated.__class__),
+                          self.processed_paths[0])
+
+
+def load_planetoid(name: str, root: Optional[Union[str, Path]] = None,
+                   **kwargs: Any) -> Data:
+    r"""Loads a Planetoid graph as one :class:`~torch_geometric.data.Data`.
+
+    The result has dense float32 :obj:`x` (raw, not row-normalized),
+    :obj:`y`, :obj:`edge_index`, :obj:`train_mask`, :obj:`val_mask`,
+    :obj:`test_mask`, and the attributes :obj:`num_classes` (int) and
+    :obj:`name` (str). :obj:`kwargs` go to :class:`PlanetoidDataset`.
+    """
+    dataset = PlanetoidDataset(root, name, **kwargs)
+    data = dataset[0]
+    if data.x.is_sparse or data.x.layout != torch.strided:
+        data.x = data.x.to_dense()
+    data.x = data.x.to(torch.float32)
+    data.num_classes = int(data.y.max()) + 1
+    data.name = dataset.name
+    return data

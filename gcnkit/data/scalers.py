@@ -1,0 +1,148 @@
+"""Scalers for time series, fitted on the training part only.
+
+Fit on the raw series restricted to the training time steps (e.g.
+``scaler.fit(series, steps=range(0, t_train))``), then transform the whole
+series and window it, and map predictions back with
+:meth:`inverse_transform`.
+
+Statistics have the trailing shape of the series: for a :obj:`[T, N]`
+series, :obj:`axis="node"` gives :obj:`[N]` statistics and
+:obj:`axis="global"` a scalar; for :obj:`[T, N, F]`, :obj:`[N, F]` and
+:obj:`[F]`. Inputs to :meth:`transform` must end in those dimensions (e.g.
+:obj:`[T, N]`, or targets :obj:`[S, horizon, N]`). For a scaler fitted on a
+:obj:`[T, N, F]` series, pass :obj:`feature=0` to scale first-feature
+targets.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+import torch
+from torch import Tensor
+
+from gcnkit.data.windows import check_finite
+
+Steps = Optional[Union[range, slice]]
+Axis = Literal["node", "global"]
+
+
+class _Scaler:
+    axis: Axis
+
+    def __init__(self, axis: Axis) -> None:
+        if axis not in ("node", "global"):
+            raise ValueError(f"axis must be 'node' or 'global', got {axis!r}.")
+        self.axis = axis
+        self.fitted_dim: Optional[int] = None
+
+    def _prepare(self, series: Tensor, steps: Steps) -> Tensor:
+        series = torch.as_tensor(series)
+        if series.dim() not in (2, 3):
+            raise ValueError(f"fit expects a [T, N] or [T, N, F] series, got "
+                             f"shape {tuple(series.shape)}.")
+        if steps is not None:
+            if isinstance(steps, range):
+                if steps.step != 1:
+                    raise ValueError("steps must be a contiguous range.")
+                steps = slice(steps.start, steps.stop)
+            series = series[steps]
+        if series.size(0) == 0:
+            raise ValueError("Cannot fit a scaler on zero time steps.")
+        check_finite(series, "training series")
+        self.fitted_dim = series.dim()
+        return series.double()
+
+    def _dims(self) -> tuple:
+        return (0, ) if self.axis == "node" else (0, 1)
+
+    def _stat(self, stat: Optional[Tensor], x: Tensor,
+              feature: Optional[int]) -> Tensor:
+        if stat is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call "
+                               f"fit() first.")
+        if feature is not None:
+            if self.fitted_dim != 3:
+                raise ValueError("feature= is only valid for a scaler fitted "
+                                 "on a [T, N, F] series.")
+            stat = stat[..., feature]
+        k = stat.dim()
+        if k and tuple(x.shape[x.dim() - k:]) != tuple(stat.shape):
+            raise ValueError(
+                f"{type(self).__name__} (axis={self.axis!r}) has statistics "
+                f"of shape {tuple(stat.shape)}; the input must end in those "
+                f"dimensions, got shape {tuple(x.shape)}.")
+        return stat.to(x.dtype if x.is_floating_point() else torch.float32)
+
+
+class MaxScaler(_Scaler):
+    r"""Divides by the maximum of the training part.
+
+    T-GCN (``generate_dataset(normalize=True)`` / ``np.max(data)``) divides by
+    the maximum of the *whole* series, test part included, which leaks test
+    information; this scaler only sees what :meth:`fit` is given.
+
+    Args:
+        axis (str, optional): :obj:`"global"` (one maximum, as T-GCN) or
+            :obj:`"node"`. (default: :obj:`"global"`)
+    """
+    def __init__(self, axis: Axis = "global") -> None:
+        super().__init__(axis)
+        self.max_: Optional[Tensor] = None
+
+    def fit(self, series: Tensor, steps: Steps = None) -> "MaxScaler":
+        r"""Fits on :obj:`series[steps]` (all steps if :obj:`None`).
+
+        Raises:
+            ValueError: If a maximum is not positive.
+        """
+        s = self._prepare(series, steps)
+        m = s.amax(dim=self._dims())
+        if bool((m <= 0).any()):
+            raise ValueError(
+                f"MaxScaler needs positive maxima; {int((m <= 0).sum())} of "
+                f"{m.numel()} are <= 0. Use StandardScaler for signed data.")
+        self.max_ = m
+        return self
+
+    def transform(self, x: Tensor, feature: Optional[int] = None) -> Tensor:
+        return x / self._stat(self.max_, x, feature)
+
+    def inverse_transform(self, x: Tensor,
+                          feature: Optional[int] = None) -> Tensor:
+        return x * self._stat(self.max_, x, feature)
+
+    def fit_transform(self, series: Tensor, steps: Steps = None) -> Tensor:
+        return self.fit(series, steps).transform(series)
+
+
+class StandardScaler(_Scaler):
+    r"""Z-scores with the mean and (population) standard deviation of the
+    training part, per node (:obj:`axis="node"`, statistics over time) or
+    global (:obj:`axis="global"`, over time and nodes). A zero standard
+    deviation (a constant node) is replaced by 1.
+    """
+    def __init__(self, axis: Axis = "node") -> None:
+        super().__init__(axis)
+        self.mean_: Optional[Tensor] = None
+        self.std_: Optional[Tensor] = None
+
+    def fit(self, series: Tensor, steps: Steps = None) -> "StandardScaler":
+        r"""Fits on :obj:`series[steps]` (all steps if :obj:`None`)."""
+        s = self._prepare(series, steps)
+        dims = self._dims()
+        self.mean_ = s.mean(dim=dims)
+        std = s.std(dim=dims, unbiased=False)
+        self.std_ = torch.where(std > 0, std, torch.ones_like(std))
+        return self
+
+    def transform(self, x: Tensor, feature: Optional[int] = None) -> Tensor:
+        return (x - self._stat(self.mean_, x, feature)) / self._stat(
+            self.std_, x, feature)
+
+    def inverse_transform(self, x: Tensor,
+                          feature: Optional[int] = None) -> Tensor:
+        return x * self._stat(self.std_, x, feature) + self._stat(
+            self.mean_, x, feature)
+
+    def fit_transform(self, series: Tensor, steps: Steps = None) -> Tensor:
+        return self.fit(series, steps).transform(series)

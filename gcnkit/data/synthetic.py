@@ -1,0 +1,220 @@
+"""Synthetic node-classification graphs that need no files.
+
+* :func:`csbm`: a contextual stochastic block model with controllable edge
+  homophily and feature signal-to-noise ratio.
+* :func:`karate_club`: Zachary's karate club (networkx), labelled by club.
+* :func:`planetoid_masks`: train/val/test masks shaped like Planetoid's
+  public split, used by both.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+#: Planetoid public split sizes.
+TRAIN_PER_CLASS, NUM_VAL, NUM_TEST = 20, 500, 1000
+
+
+def planetoid_masks(
+    y: Tensor,
+    num_classes: int,
+    num_train_per_class: Optional[int] = None,
+    num_val: Optional[int] = None,
+    num_test: Optional[int] = None,
+    seed: int = 0,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""Random train/val/test masks shaped like Planetoid's public split.
+
+    By default 20 training nodes per class, 500 validation and 1000 test
+    nodes. If the graph has fewer than :obj:`20 * C + 1500` nodes, all three
+    sizes are scaled down proportionally (at least one training node per
+    class, one validation and one test node). Explicit sizes override this.
+
+    Returns:
+        (train_mask, val_mask, test_mask), disjoint bool tensors.
+
+    Raises:
+        ValueError: If the requested sizes do not fit.
+    """
+    n = y.numel()
+    wanted = TRAIN_PER_CLASS * num_classes + NUM_VAL + NUM_TEST
+    scale = min(1.0, n / wanted)
+    if num_train_per_class is None:
+        num_train_per_class = max(1, int(TRAIN_PER_CLASS * scale))
+    if num_val is None:
+        num_val = max(1, int(NUM_VAL * scale))
+    if num_test is None:
+        num_test = max(1, int(NUM_TEST * scale))
+    counts = torch.bincount(y, minlength=num_classes)
+    if int(counts.min()) < num_train_per_class:
+        raise ValueError(
+            f"Cannot take {num_train_per_class} training nodes per class: the "
+            f"smallest class has {int(counts.min())} nodes.")
+    if num_train_per_class * num_classes + num_val + num_test > n:
+        raise ValueError(
+            f"Split sizes {num_train_per_class}*{num_classes} train + "
+            f"{num_val} val + {num_test} test exceed {n} nodes.")
+
+    gen = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=gen)
+    train = torch.zeros(n, dtype=torch.bool)
+    for c in range(num_classes):
+        idx = perm[y[perm] == c][:num_train_per_class]
+        train[idx] = True
+    rest = perm[~train[perm]]
+    val = torch.zeros(n, dtype=torch.bool)
+    test = torch.zeros(n, dtype=torch.bool)
+    val[rest[:num_val]] = True
+    test[rest[num_val:num_val + num_test]] = True
+    return train, val, test
+
+
+def _sample_edges(y: np.ndarray, num_classes: int, num_edges: int,
+                  homophily: float, rng: np.random.Generator) -> np.ndarray:
+    """Samples :obj:`num_edges` distinct undirected pairs (u < v)."""
+    n = y.size
+    members = [np.flatnonzero(y == c) for c in range(num_classes)]
+    found = np.empty((0, 2), dtype=np.int64)
+    for _ in range(100):
+        need = num_edges - len(found)
+        if need <= 0:
+            break
+        m = 2 * need + 16
+        u = rng.integers(0, n, m)
+        intra = rng.random(m) < homophily
+        offset = rng.integers(1, num_classes, m) if num_classes > 1 else 0
+        cls = np.where(intra, y[u], (y[u] + offset) % num_classes)
+        v = np.empty(m, dtype=np.int64)
+        for c in range(num_classes):
+            sel = cls == c
+            v[sel] = members[c][rng.integers(0, members[c].size, sel.sum())]
+        pairs = np.stack([np.minimum(u, v), np.maximum(u, v)], 1)
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+        # Keep first occurrences in sampling order (deterministic).
+        allp = np.concatenate([found, pairs])
+        _, first = np.unique(allp[:, 0] * n + allp[:, 1], return_index=True)
+        found = allp[np.sort(first)][:num_edges]
+    if len(found) < num_edges:
+        raise ValueError(f"Could not sample {num_edges} distinct edges; the "
+                         f"requested average degree is too high.")
+    return found
+
+
+def csbm(
+    num_nodes: int = 2000,
+    num_classes: int = 4,
+    avg_degree: float = 5.0,
+    homophily: float = 0.8,
+    snr: float = 1.0,
+    num_features: int = 64,
+    seed: int = 0,
+    num_train_per_class: Optional[int] = None,
+    num_val: Optional[int] = None,
+    num_test: Optional[int] = None,
+) -> Data:
+    r"""A contextual stochastic block model graph.
+
+    * Labels: :obj:`num_classes` balanced classes (sizes differ by at most
+      one), randomly assigned to nodes.
+    * Edges: :obj:`round(num_nodes * avg_degree / 2)` distinct undirected
+      edges without self-loops; each endpoint pair is drawn within the same
+      class with probability :obj:`homophily` and across classes otherwise,
+      so the edge homophily (fraction of intra-class edges) is
+      :obj:`homophily` in expectation. :obj:`edge_index` holds both
+      directions, sorted, no duplicates.
+    * Features: :math:`x_i = \mu_{y_i} + \varepsilon_i`,
+      :math:`\varepsilon_i \sim \mathcal{N}(0, I)`, with orthogonal class
+      means scaled so that :math:`\|\mu_a - \mu_b\| = \text{snr}` for every
+      pair of classes (:obj:`snr=0`: features carry no label information).
+    * Masks: see :func:`planetoid_masks`.
+
+    Deterministic given :obj:`seed`.
+
+    Returns:
+        :class:`~torch_geometric.data.Data` with :obj:`x` (float32),
+        :obj:`y`, :obj:`edge_index`, the three masks, :obj:`num_classes` and
+        :obj:`name="csbm"`.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2 (got {num_classes}).")
+    if num_nodes < 2 * num_classes:
+        raise ValueError(f"num_nodes={num_nodes} is too small for "
+                         f"{num_classes} classes.")
+    if not 0.0 <= homophily <= 1.0:
+        raise ValueError(f"homophily must be in [0, 1] (got {homophily}).")
+    if avg_degree < 0 or avg_degree > num_nodes / num_classes - 1:
+        raise ValueError(f"avg_degree must be in [0, num_nodes/num_classes - "
+                         f"1] = [0, {num_nodes / num_classes - 1:g}] (got "
+                         f"{avg_degree}).")
+    if snr < 0:
+        raise ValueError(f"snr must be >= 0 (got {snr}).")
+    if num_features < num_classes:
+        raise ValueError(f"num_features ({num_features}) must be >= "
+                         f"num_classes ({num_classes}) for orthogonal means.")
+
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(num_nodes) % num_classes)
+
+    num_edges = int(round(num_nodes * avg_degree / 2))
+    pairs = _sample_edges(y, num_classes, num_edges, homophily, rng)
+    ei = np.concatenate([pairs, pairs[:, ::-1]]).T
+    order = np.lexsort((ei[1], ei[0]))
+    edge_index = torch.from_numpy(np.ascontiguousarray(ei[:, order]))
+
+    q, _ = np.linalg.qr(rng.standard_normal((num_features, num_classes)))
+    means = (snr / np.sqrt(2.0)) * q.T  # [C, F], pairwise distance = snr
+    x = means[y] + rng.standard_normal((num_nodes, num_features))
+
+    y_t = torch.from_numpy(y.astype(np.int64))
+    train, val, test = planetoid_masks(y_t, num_classes, num_train_per_class,
+                                       num_val, num_test, seed=seed)
+    data = Data(x=torch.from_numpy(x).float(), y=y_t, edge_index=edge_index,
+                train_mask=train, val_mask=val, test_mask=test)
+    data.num_classes = num_classes
+    data.name = "csbm"
+    return data
+
+
+def edge_homophily(edge_index: Tensor, y: Tensor) -> float:
+    r"""Fraction of edges whose endpoints share a label."""
+    if edge_index.numel() == 0:
+        return float("nan")
+    return float((y[edge_index[0]] == y[edge_index[1]]).float().mean())
+
+
+def karate_club(num_train_per_class: int = 4, num_val: int = 10,
+                seed: int = 0) -> Data:
+    r"""Zachary's karate club with two classes by :obj:`"club"`.
+
+    From :func:`networkx.karate_club_graph` (34 nodes, 78 undirected edges):
+    class 0 is ``'Mr. Hi'`` (17 nodes), class 1 ``'Officer'`` (17 nodes).
+    Features are the identity matrix. :obj:`num_train_per_class` random
+    nodes per class train, :obj:`num_val` validate, the rest test.
+    (PyG's :class:`~torch_geometric.datasets.KarateClub` instead uses four
+    modularity-based communities.)
+    """
+    import networkx as nx
+
+    g = nx.karate_club_graph()
+    n = g.number_of_nodes()
+    y = torch.tensor([0 if g.nodes[i]["club"] == "Mr. Hi" else 1
+                      for i in range(n)])
+    edges = torch.tensor(sorted(g.edges()), dtype=torch.long).t()
+    ei = torch.cat([edges, edges.flip(0)], dim=1)
+    ei = ei[:, torch.argsort(ei[0] * n + ei[1])]
+    num_test = n - 2 * num_train_per_class - num_val
+    if num_test < 1:
+        raise ValueError(f"Karate club has {n} nodes; {num_train_per_class} "
+                         f"train per class + {num_val} val leaves no test "
+                         f"nodes.")
+    train, val, test = planetoid_masks(y, 2, num_train_per_class, num_val,
+                                       num_test, seed=seed)
+    data = Data(x=torch.eye(n), y=y, edge_index=ei, train_mask=train,
+                val_mask=val, test_mask=test)
+    data.num_classes = 2
+    data.name = "karate"
+    return data

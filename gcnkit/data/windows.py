@@ -1,0 +1,170 @@
+"""Sliding windows over time series and chronological splits.
+
+Conventions: a series is :obj:`[T, N]` or :obj:`[T, N, F]`. Sample :obj:`s`
+uses input steps :obj:`[s*stride, s*stride + lags)` and target steps
+:obj:`[s*stride + lags, s*stride + lags + horizon)`.
+
+Differences from reference code, on purpose:
+
+* T-GCN's ``preprocess_data`` loops ``range(len - seq_len - pre_len)`` and so
+  drops the last valid window; :func:`make_windows` keeps it
+  (:obj:`S = (T - lags - horizon) // stride + 1`).
+* T-GCN splits the *series* 80/20 and windows each part separately; PyG
+  Temporal's ``temporal_signal_split`` splits the *snapshots*. Both are
+  possible here: :func:`chronological_split` accepts a number of time steps
+  or of samples.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+class Split(NamedTuple):
+    r"""Index ranges of a chronological split (in time order)."""
+    train: range
+    val: range
+    test: range
+
+
+def check_finite(series: Tensor, name: str = "series",
+                 max_report: int = 5) -> None:
+    r"""Raises :class:`ValueError` if :obj:`series` has NaN or inf values,
+    naming how many there are and the first positions (time, node, ...)."""
+    bad = ~torch.isfinite(series)
+    count = int(bad.sum())
+    if count:
+        nan = int(torch.isnan(series).sum())
+        where = [tuple(int(i) for i in idx)
+                 for idx in bad.nonzero()[:max_report]]
+        raise ValueError(
+            f"{name} contains {count} non-finite values ({nan} NaN, "
+            f"{count - nan} inf) out of {series.numel()}; first positions "
+            f"(time, node{', feature' if series.dim() > 2 else ''}): {where}."
+            f" Impute or drop them before windowing.")
+
+
+def num_windows(num_steps: int, lags: int, horizon: int,
+                stride: int = 1) -> int:
+    r"""Number of windows :func:`make_windows` produces (may be <= 0)."""
+    span = num_steps - lags - horizon
+    return span // stride + 1 if span >= 0 else 0
+
+
+def make_windows(series: Tensor, lags: int, horizon: int,
+                 stride: int = 1) -> Tuple[Tensor, Tensor]:
+    r"""Cuts a series into (input, target) windows.
+
+    Args:
+        series (Tensor): :obj:`[T, N]` or :obj:`[T, N, F]`.
+        lags (int): Input length.
+        horizon (int): Number of future steps to predict.
+        stride (int, optional): Step between window starts. (default: 1)
+
+    Returns:
+        :obj:`x` of shape :obj:`[S, lags, N, F]` (:obj:`F = 1` for a
+        :obj:`[T, N]` series) and :obj:`y` of shape :obj:`[S, horizon, N]`
+        (the first feature), with :obj:`S = (T - lags - horizon) // stride
+        + 1`. Copies, not views.
+
+    Raises:
+        ValueError: If :obj:`lags + horizon > T`, arguments are not positive
+            integers, or the series has NaN/inf values.
+    """
+    series = torch.as_tensor(series)
+    for arg, val in (("lags", lags), ("horizon", horizon), ("stride", stride)):
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) \
+                or val < 1:
+            raise ValueError(f"{arg} must be a positive integer, got {val!r}.")
+    if series.dim() not in (2, 3):
+        raise ValueError(f"series must be [T, N] or [T, N, F], got shape "
+                         f"{tuple(series.shape)}.")
+    t = series.size(0)
+    if lags + horizon > t:
+        raise ValueError(f"lags ({lags}) + horizon ({horizon}) = "
+                         f"{lags + horizon} exceeds the series length T={t}.")
+    check_finite(series)
+    if series.dim() == 2:
+        series = series.unsqueeze(-1)
+    win = series.unfold(0, lags + horizon, stride)  # [S, N, F, lags+horizon]
+    win = win.permute(0, 3, 1, 2)  # [S, L, N, F]
+    x = win[:, :lags].contiguous()
+    y = win[:, lags:, :, 0].contiguous()
+    return x, y
+
+
+def chronological_split(n: Union[int, Tensor, np.ndarray],
+                        train_ratio: float, val_ratio: float = 0.0,
+                        gap: int = 0) -> Split:
+    r"""Splits :obj:`range(n)` into consecutive train, val, test ranges.
+
+    :obj:`n_train = int(train_ratio * n)` and :obj:`n_val = int(val_ratio *
+    n)` (floors, like PyG Temporal's ``temporal_signal_split`` and T-GCN);
+    the test part gets the rest. No shuffling.
+
+    Args:
+        n (int or array): Number of samples or time steps, or an array /
+            tensor whose first dimension is used.
+        train_ratio (float): Fraction for training, in (0, 1].
+        val_ratio (float, optional): Fraction for validation. (default: 0)
+        gap (int, optional): Indices dropped before the val and test parts.
+            With windows of :obj:`horizon > 1`, :obj:`gap = horizon - 1`
+            keeps training targets out of validation/test targets.
+            (default: 0)
+    """
+    if not isinstance(n, (int, np.integer)):
+        n = len(n)
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"Nothing to split (n={n}).")
+    if not (0 < train_ratio <= 1) or not (0 <= val_ratio < 1) or \
+            train_ratio + val_ratio > 1 + 1e-12:
+        raise ValueError(f"Need 0 < train_ratio <= 1, 0 <= val_ratio < 1 and "
+                         f"train_ratio + val_ratio <= 1; got {train_ratio}, "
+                         f"{val_ratio}.")
+    if gap < 0:
+        raise ValueError(f"gap must be >= 0, got {gap}.")
+    n_train = int(train_ratio * n)
+    n_val = int(val_ratio * n)
+    if n_train < 1:
+        raise ValueError(f"train_ratio={train_ratio} of n={n} leaves no "
+                         f"training samples.")
+    train = range(0, n_train)
+    v0 = min(n, n_train + (gap if n_val else 0))
+    val = range(v0, min(n, v0 + n_val))
+    t0 = min(n, val.stop + gap)
+    return Split(train, val, range(t0, n))
+
+
+def samples_to_time_range(samples: range, lags: int, horizon: int,
+                          stride: int = 1) -> range:
+    r"""Time steps touched (inputs and targets) by a range of window samples;
+    e.g. the part of the raw series a scaler may be fitted on."""
+    if len(samples) == 0:
+        return range(0, 0)
+    start = samples.start * stride
+    stop = (samples.stop - 1) * stride + lags + horizon
+    return range(start, stop)
+
+
+def node_lag_features(series: Tensor, lags: int = 4) -> Tuple[Tensor, Tensor]:
+    r"""PyG Temporal's snapshot protocol (``ChickenpoxDatasetLoader``,
+    ``PedalMeDatasetLoader``): node features are the previous :obj:`lags`
+    values, the target is the next value.
+
+    Returns:
+        :obj:`x [S, N, lags]` and :obj:`y [S, N]` with :obj:`S = T - lags`.
+        :obj:`x[s]` equals ``loader.get_dataset(lags)[s].x`` and :obj:`y[s]`
+        its ``.y`` (PyG Temporal: ``features[i] = X[i:i+lags].T``,
+        ``targets[i] = X[i+lags]``). Same as :obj:`make_windows(series, lags,
+        horizon=1)` with :obj:`x[:, :, :, 0].permute(0, 2, 1)` and
+        :obj:`y[:, 0]`.
+    """
+    if series.dim() != 2:
+        raise ValueError(f"node_lag_features expects a [T, N] series, got "
+                         f"{tuple(series.shape)}.")
+    x, y = make_windows(series, lags=lags, horizon=1)
+    return x[..., 0].permute(0, 2, 1).contiguous(), y[:, 0].contiguous()

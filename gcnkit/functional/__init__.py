@@ -1,0 +1,18 @@
+"""Pure functions: the one normalization, sparse propagation, Chebyshev polynomials."""
+from gcnkit.functional.cache import GraphCache, graph_cache
+from gcnkit.functional.chebyshev import chebyshev_basis, chebyshev_combine, laplacian_lambda_max
+from gcnkit.functional.graph_input import resolve_graph
+from gcnkit.functional.normalize import NORMS, NormalizedGraph, normalize_adjacency
+from gcnkit.functional.sparse import CSRMatrix, csr_matmul
+
+
+def propagate(graph: NormalizedGraph, x):
+    r""":math:`\hat{A} X` for a :class:`NormalizedGraph` and ``x`` ``[N, F]`` or ``[*, N, F]``."""
+    return graph.matmul(x)
+
+
+__all__ = [
+    "NORMS", "NormalizedGraph", "normalize_adjacency", "propagate", "CSRMatrix", "csr_matmul",
+    "GraphCache", "graph_cache", "resolve_graph", "chebyshev_basis", "chebyshev_combine",
+    "laplacian_lambda_max",
+]

@@ -1,0 +1,81 @@
+"""A small cache of normalized graphs keyed on the graph itself.
+
+PyG's ``cached=True`` keeps the first normalization it computed and silently reuses it for any
+later graph (PyG issues #619, #2073). Here an entry is keyed on the *identity and version* of the
+tensors that define the graph (``edge_index``, ``edge_weight``, a sparse adjacency) plus the
+normalization options: a different tensor, or the same tensor modified in place (its version
+counter moves), is a miss and is normalized anew. Entries hold only weak references to the
+key tensors, so the cache never keeps a user's graph alive.
+"""
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from typing import Callable, Hashable, Optional, Sequence, Tuple
+
+from torch import Tensor
+
+
+def _version(t: Tensor) -> Optional[int]:
+    try:
+        return t._version
+    except (RuntimeError, AttributeError):  # inference tensors carry no version counter
+        return None
+
+
+class GraphCache:
+    """LRU cache ``(graph tensors, options) -> value`` validated by identity and version."""
+
+    def __init__(self, maxsize: int = 16):
+        self.maxsize = maxsize
+        self._entries: "OrderedDict[tuple, tuple]" = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def _key(self, tensors: Sequence[Optional[Tensor]], options: Hashable) -> Optional[Tuple]:
+        ids, versions = [], []
+        for t in tensors:
+            if t is None:
+                ids.append(None)
+                versions.append(None)
+                continue
+            v = _version(t)
+            if v is None or t.requires_grad:
+                return None  # uncacheable: no version counter, or a differentiable graph
+            ids.append(id(t))
+            versions.append(v)
+        return (tuple(ids), tuple(versions), options)
+
+    def get(self, tensors: Sequence[Optional[Tensor]], options: Hashable, compute: Callable[[], object]):
+        """Returns the cached value for this graph and options, computing it on a miss."""
+        key = self._key(tensors, options)
+        if key is None:
+            self.misses += 1
+            return compute()
+        entry = self._entries.get(key)
+        if entry is not None:
+            refs, value = entry
+            if all(r is None if t is None else r() is t for r, t in zip(refs, tensors)):
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return value
+            del self._entries[key]  # an id was reused by a new tensor
+        self.misses += 1
+        value = compute()
+        refs = tuple(None if t is None else weakref.ref(t) for t in tensors)
+        self._entries[key] = (refs, value)
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+#: The cache shared by all gcnkit layers: two layers (or gates, or time steps) that see the same
+#: graph with the same options share one normalization.
+graph_cache = GraphCache()

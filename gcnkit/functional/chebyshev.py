@@ -1,0 +1,69 @@
+r"""Chebyshev polynomials of the scaled graph Laplacian (Defferrard et al. 2016).
+
+With :math:`S = D^{-1/2} A D^{-1/2}` (``normalize_adjacency(norm="sym", self_loop_weight=0)``),
+:math:`L = I - S` and :math:`\tilde{L} = 2L/\lambda_{max} - I = (2/\lambda_{max} - 1) I -
+(2/\lambda_{max}) S`, so :math:`\tilde{L}` is applied without building another matrix.
+:math:`\lambda_{max}` is either given (2.0, PyG ``ChebConv``'s default for ``sym``, the bound
+that turns the ``K=1`` model into Kipf's first-order model) or computed as the largest
+eigenvalue of :math:`L` with ARPACK (``scipy.sparse.linalg.eigsh``), as Kipf's ``gcn`` code does;
+it is computed once per graph and kept on the :class:`NormalizedGraph`.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gcnkit.functional.normalize import NormalizedGraph
+
+
+@torch.compiler.disable  # host-side SciPy code: keep torch.compile from tracing into it
+def laplacian_lambda_max(graph: NormalizedGraph) -> float:
+    r"""Largest eigenvalue of :math:`L = I - \hat{A}` (computed once per graph, kept)."""
+    if "lambda_max" not in graph.extras:
+        import scipy.sparse as sp
+        from scipy.sparse.linalg import eigs, eigsh
+
+        adj = graph.adj
+        n = graph.num_nodes
+        s = sp.csr_matrix((adj.value.detach().double().cpu().numpy(), adj.col.cpu().numpy(),
+                           adj.crow.cpu().numpy()), shape=(n, n))
+        lap = sp.identity(n, format="csr") - s
+        if n <= 2:
+            lam = float(np.linalg.eigvals(lap.toarray()).real.max())
+        elif abs(lap - lap.T).max() < 1e-10:
+            lam = float(eigsh(lap, k=1, which="LM", return_eigenvectors=False)[0])
+        else:
+            lam = float(eigs(lap, k=1, which="LM", return_eigenvectors=False)[0].real)
+        graph.extras["lambda_max"] = lam
+    return float(graph.extras["lambda_max"])
+
+
+def _scaled_laplacian_matmul(graph: NormalizedGraph, x: Tensor, lambda_max: float) -> Tensor:
+    a = 2.0 / lambda_max
+    return (a - 1.0) * x - a * graph.matmul(x)
+
+
+def chebyshev_basis(graph: NormalizedGraph, x: Tensor, K: int, lambda_max: float) -> List[Tensor]:
+    r""":math:`[T_0(\tilde{L}) X, \dots, T_K(\tilde{L}) X]` (``K`` propagations)."""
+    out = [x]
+    if K >= 1:
+        out.append(_scaled_laplacian_matmul(graph, x, lambda_max))
+    for _ in range(2, K + 1):
+        out.append(2.0 * _scaled_laplacian_matmul(graph, out[-1], lambda_max) - out[-2])
+    return out
+
+
+def chebyshev_combine(graph: NormalizedGraph, z: Sequence[Tensor], lambda_max: float) -> Tensor:
+    r""":math:`\sum_{k=0}^{K} T_k(\tilde{L}) Z_k` by Clenshaw's recurrence: ``K`` propagations
+    at the width of ``Z_k`` (used when multiplying by the weights first shrinks the width)."""
+    K = len(z) - 1
+    if K == 0:
+        return z[0]
+    b1 = z[K]
+    b2: Union[Tensor, float] = 0.0
+    for k in range(K - 1, 0, -1):
+        b1, b2 = z[k] + 2.0 * _scaled_laplacian_matmul(graph, b1, lambda_max) - b2, b1
+    return z[0] + _scaled_laplacian_matmul(graph, b1, lambda_max) - b2

@@ -1,0 +1,74 @@
+"""Turns any accepted graph input into a cached :class:`NormalizedGraph`.
+
+Accepted inputs, as in PyG: an ``edge_index`` ``[2, E]`` (with optional ``edge_weight``), a
+``torch.sparse`` COO/CSR adjacency read as PyG's ``adj_t`` (rows = targets, columns = sources),
+a ``torch_sparse.SparseTensor`` (when that optional package is installed) or an already
+normalized :class:`NormalizedGraph`.
+"""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+from torch import Tensor
+
+from gcnkit.functional.cache import GraphCache, graph_cache
+from gcnkit.functional.normalize import NormalizedGraph, normalize_adjacency
+
+GraphInput = Union[Tensor, NormalizedGraph]
+
+
+def _is_torch_sparse_tensor(obj) -> bool:
+    return type(obj).__name__ == "SparseTensor" and hasattr(obj, "coo")
+
+
+def adjacency_to_edge_index(adj) -> tuple:
+    """``(edge_index, edge_weight, num_nodes)`` from a sparse ``adj_t`` (rows = targets)."""
+    if _is_torch_sparse_tensor(adj):
+        row, col, value = adj.coo()
+        n = adj.size(0)
+    else:
+        if adj.dim() != 2 or adj.size(0) != adj.size(1):
+            raise ValueError(f"a sparse adjacency must be square [N, N], got {tuple(adj.shape)}")
+        if adj.layout == torch.sparse_csr:
+            crow = adj.crow_indices()
+            row = torch.repeat_interleave(torch.arange(adj.size(0), device=crow.device), crow.diff())
+            col, value = adj.col_indices(), adj.values()
+        else:
+            adj = adj.coalesce()
+            (row, col), value = adj.indices(), adj.values()
+        n = adj.size(0)
+    return torch.stack([col.long(), row.long()]), value, n
+
+
+def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
+                  num_nodes: Optional[int] = None, *, norm: str = "sym", self_loop_weight: float = 1.0,
+                  cache: Optional[GraphCache] = graph_cache) -> NormalizedGraph:
+    """The normalized graph for any accepted input; computed once per graph and options
+    (``cache=None`` disables caching)."""
+    if isinstance(edge_index, NormalizedGraph):
+        if edge_index.norm != norm or edge_index.self_loop_weight != float(self_loop_weight):
+            raise ValueError(f"the NormalizedGraph passed was made with norm={edge_index.norm!r}, "
+                             f"self_loop_weight={edge_index.self_loop_weight} but this layer uses "
+                             f"norm={norm!r}, self_loop_weight={float(self_loop_weight)}")
+        if num_nodes is not None and edge_index.num_nodes != num_nodes:
+            raise ValueError(f"x has {num_nodes} nodes but the NormalizedGraph has {edge_index.num_nodes}")
+        return edge_index
+    sparse_input = _is_torch_sparse_tensor(edge_index) or (
+        isinstance(edge_index, Tensor) and edge_index.layout in (torch.sparse_coo, torch.sparse_csr))
+
+    def compute() -> NormalizedGraph:
+        if sparse_input:
+            if edge_weight is not None:
+                raise ValueError("edge_weight must be None when the graph is given as a sparse "
+                                 "adjacency (its values are the weights)")
+            ei, ew, n = adjacency_to_edge_index(edge_index)
+            if num_nodes is not None and n != num_nodes:
+                raise ValueError(f"x has {num_nodes} nodes but the sparse adjacency is {n} x {n}")
+            return normalize_adjacency(ei, ew, n, norm=norm, self_loop_weight=self_loop_weight)
+        return normalize_adjacency(edge_index, edge_weight, num_nodes, norm=norm,
+                                   self_loop_weight=self_loop_weight)
+
+    if cache is None or _is_torch_sparse_tensor(edge_index):
+        return compute()
+    return cache.get((edge_index, edge_weight), (norm, float(self_loop_weight), num_nodes), compute)

@@ -1,0 +1,203 @@
+r"""The one normalization function of gcnkit.
+
+Every propagation rule (Kipf's renormalization trick, the naive :math:`AHW`, row normalization,
+Chebyshev polynomials, the first-order models of Kipf & Welling's Table 3, the recurrent graph
+models) is built on :func:`normalize_adjacency`.
+
+Direction convention (PyG's ``flow="source_to_target"``): ``edge_index[0]`` holds sources
+:math:`j`, ``edge_index[1]`` targets :math:`i`, and the operator is the matrix
+:math:`\hat{A}[i, j]` so that :math:`(\hat{A} X)_i = \sum_{j \to i} \hat{a}_{ij} x_j`: row ``i``
+gathers the messages arriving at node ``i``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Literal, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from gcnkit.functional._degree import degree_power
+from gcnkit.functional.sparse import CSRMatrix, csr_matmul
+from gcnkit.functional.validation import check_choice, check_edge_index, check_edge_weight
+
+Norm = Literal["sym", "row", "col", "none"]
+NORMS: Tuple[str, ...] = ("sym", "row", "col", "none")
+
+
+class NormalizedGraph:
+    r"""A normalized adjacency operator :math:`\hat{A}` of shape ``[N, N]``, computed once.
+
+    Produced by :func:`normalize_adjacency`; pass it to any gcnkit layer in place of
+    ``edge_index`` to share one normalization between layers, gates and time steps. Copies on
+    other devices/dtypes (:meth:`to`) and the transpose for the backward pass are built once
+    and kept.
+
+    Attributes:
+        adj (CSRMatrix): the operator, rows = targets.
+        num_nodes (int), norm (str), self_loop_weight (float).
+        deg (Tensor): the weighted degrees used (row sums of :math:`\tilde{A}`, or column sums
+            for ``norm="col"``).
+    """
+
+    def __init__(self, adj: CSRMatrix, norm: str, self_loop_weight: float, deg: Tensor):
+        self.adj = adj
+        self.norm = norm
+        self.self_loop_weight = float(self_loop_weight)
+        self.deg = deg
+        self._copies: Dict[Tuple[torch.device, torch.dtype], "NormalizedGraph"] = {}
+        self._source: "NormalizedGraph" = self  # copies are always made from the original
+        self.extras: Dict[str, object] = {}  # per-graph derived quantities (e.g. lambda_max)
+
+    @property
+    def num_nodes(self) -> int:
+        return self.adj.shape[0]
+
+    @property
+    def num_edges(self) -> int:
+        return self.adj.nnz
+
+    @property
+    def device(self) -> torch.device:
+        return self.adj.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.adj.dtype
+
+    @property
+    def edge_index(self) -> Tensor:
+        """COO ``[2, E]`` (source, target) of the normalized operator, for message passing."""
+        return torch.stack([self.adj.col, self.adj.row])
+
+    @property
+    def edge_weight(self) -> Tensor:
+        return self.adj.value
+
+    def to(self, device=None, dtype: Optional[torch.dtype] = None) -> "NormalizedGraph":
+        """This operator on ``device``/``dtype``; each copy is made once and kept."""
+        device = self.device if device is None else torch.device(device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        dtype = self.dtype if dtype is None else dtype
+        if device == self.device and dtype == self.dtype:
+            return self
+        src = self._source  # never convert a (possibly lower-precision) copy again
+        if device == src.device and dtype == src.dtype:
+            return src
+        key = (device, dtype)
+        out = self._copies.get(key)
+        if out is None:
+            out = NormalizedGraph(src.adj.to(device, dtype), self.norm, self.self_loop_weight,
+                                  src.deg.to(device))
+            out.extras = self.extras  # derived quantities do not depend on device or dtype
+            out._copies = self._copies
+            out._source = src
+            self._copies[key] = out
+        return out
+
+    def like(self, x: Tensor) -> "NormalizedGraph":
+        """This operator on ``x``'s device and (floating) dtype."""
+        return self.to(x.device, x.dtype if x.is_floating_point() else None)
+
+    def matmul(self, x: Tensor) -> Tensor:
+        r""":math:`\hat{A} X` for ``x`` of shape ``[N, F]`` or ``[*, N, F]`` (batches folded into
+        columns: one sparse matmul)."""
+        return csr_matmul(self.like(x).adj, x)
+
+    __matmul__ = matmul
+
+    def to_sparse_csr(self) -> Tensor:
+        """The operator as a ``torch.sparse_csr`` tensor ``[N, N]`` (rows = targets)."""
+        return self.adj.to_torch()
+
+    def to_dense(self) -> Tensor:
+        return self.adj.to_dense()
+
+    def __repr__(self) -> str:
+        return (f"NormalizedGraph(num_nodes={self.num_nodes}, nnz={self.num_edges}, norm={self.norm}, "
+                f"self_loop_weight={self.self_loop_weight}, dtype={self.dtype}, device={self.device})")
+
+
+def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None,
+                        num_nodes: Optional[int] = None, *, norm: Norm = "sym",
+                        self_loop_weight: float = 1.0,
+                        dtype: Optional[torch.dtype] = None) -> NormalizedGraph:
+    r"""Normalizes a (weighted, possibly directed) graph once.
+
+    With :math:`\tilde{A} = A + w I` (self-loops of weight ``self_loop_weight`` added only to nodes
+    that have none; existing self-loops are kept as they are) and weighted degrees
+    :math:`\tilde{D}_{ii} = \sum_j \tilde{A}_{ij}` (incoming weight of the target, as PyG's
+    ``gcn_norm``):
+
+    - ``"sym"``: :math:`\tilde{D}^{-1/2} \tilde{A} \tilde{D}^{-1/2}` — node-wise
+      :math:`\hat{a}_{ij} = \tilde{a}_{ij} / \sqrt{\tilde{d}_i \tilde{d}_j}`;
+    - ``"row"``: :math:`\tilde{D}^{-1} \tilde{A}` (mean / random walk; rows sum to 1);
+    - ``"col"``: :math:`\tilde{A} \tilde{D}_{col}^{-1}` with column sums
+      :math:`\sum_i \tilde{a}_{ij}` (columns sum to 1);
+    - ``"none"``: :math:`\tilde{A}` as is.
+
+    Duplicate edges are summed. Zero-degree nodes get 0 (never ``inf``/``NaN``). A negative
+    weighted degree under ``sym``/``row``/``col`` is a ``ValueError`` (PyG silently returns NaN).
+    ``self_loop_weight=0`` adds no self-loops, ``2.0`` is PyG's ``improved=True``.
+
+    Args:
+        edge_index (LongTensor): ``[2, E]``, row 0 sources, row 1 targets.
+        edge_weight (Tensor, optional): ``[E]``; ones if omitted.
+        num_nodes (int, optional): defaults to ``edge_index.max() + 1``.
+        norm (str): ``"sym"``, ``"row"``, ``"col"`` or ``"none"``.
+        self_loop_weight (float): weight of added self-loops.
+        dtype (torch.dtype, optional): dtype of the values (default: ``edge_weight``'s, else
+            float32). :meth:`NormalizedGraph.to` converts later.
+
+    Returns:
+        :class:`NormalizedGraph`, differentiable in ``edge_weight`` when it requires grad.
+    """
+    check_choice("norm", norm, NORMS)
+    num_nodes = check_edge_index(edge_index, num_nodes)
+    num_edges = edge_index.size(1)
+    check_edge_weight(edge_weight, num_edges)
+    self_loop_weight = float(self_loop_weight)
+    if not math.isfinite(self_loop_weight):
+        raise ValueError(f"self_loop_weight must be finite, got {self_loop_weight}")
+    device = edge_index.device
+    if dtype is None:
+        dtype = edge_weight.dtype if edge_weight is not None else torch.float32
+    if dtype in (torch.bfloat16, torch.float16):
+        dtype = torch.float32  # degrees are summed in float32 at least; .to() casts afterwards
+    # Copies, not views: the returned graph (and the cache) must not alias the caller's tensors,
+    # which may later be modified in place.
+    src, dst = edge_index[0].clone().long(), edge_index[1].clone().long()
+    w = torch.ones(num_edges, dtype=dtype, device=device) if edge_weight is None else edge_weight.to(dtype)
+    if w is edge_weight:
+        w = w.clone()
+
+    if self_loop_weight != 0.0:
+        has_loop = torch.zeros(num_nodes, dtype=torch.bool, device=device)
+        has_loop[dst[src == dst]] = True
+        missing = (~has_loop).nonzero().view(-1)
+        src, dst = torch.cat([src, missing]), torch.cat([dst, missing])
+        w = torch.cat([w, w.new_full((missing.numel(),), self_loop_weight)])
+
+    adj = CSRMatrix.from_coo(dst, src, w, (num_nodes, num_nodes))  # rows = targets; duplicates summed
+    row, col, w = adj.row, adj.col, adj.value
+    along = col if norm == "col" else row
+    deg = w.new_zeros(num_nodes).index_add(0, along, w)
+    if norm != "none":
+        negative = deg < 0
+        if bool(negative.any()):
+            idx = negative.nonzero().view(-1)[:5].tolist()
+            raise ValueError(f"normalize_adjacency(norm={norm!r}): {int(negative.sum())} node(s) have a "
+                             f"negative weighted degree (e.g. nodes {idx}); {norm} normalization needs "
+                             f"non-negative degrees. Use norm='none' or fix the edge weights.")
+    if norm == "sym":
+        d = degree_power(deg, -0.5)
+        value = d[row] * w * d[col]
+    elif norm == "row":
+        value = degree_power(deg, -1.0)[row] * w
+    elif norm == "col":
+        value = w * degree_power(deg, -1.0)[col]
+    else:
+        value = w
+    adj = adj.with_values(value)
+    return NormalizedGraph(adj, norm, self_loop_weight, deg)

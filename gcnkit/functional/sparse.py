@@ -1,0 +1,216 @@
+"""A compressed-sparse-row matrix that keeps what its backward pass needs.
+
+:class:`CSRMatrix` is the one sparse format gcnkit computes with: the normalized adjacency of
+a graph and sparse node features (Cora's are 98.7% zeros) are both stored as one. It builds the
+transpose (for ``A^T @ grad`` in the backward pass) once, lazily, and keeps it; a matrix with the
+same sparsity pattern and new values (sparse dropout) shares the pattern and the transpose
+permutation, so nothing is recomputed per training step that depends only on the pattern.
+
+:func:`csr_matmul` multiplies it with a dense matrix, differentiably with respect to the dense
+operand and, when they require grad, to the stored values (learnable edge weights).
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import warnings
+
+import torch
+from torch import Tensor
+
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+class CSRMatrix:
+    r"""An immutable ``[rows, cols]`` CSR matrix with a cached transpose.
+
+    Args:
+        crow (LongTensor): compressed row pointers, shape ``[rows + 1]``.
+        col (LongTensor): column of each stored value, shape ``[nnz]``, sorted within a row.
+        value (Tensor): stored values, shape ``[nnz]``.
+        shape (tuple): ``(rows, cols)``.
+    """
+
+    __slots__ = ("crow", "col", "value", "shape", "_pattern", "_torch", "_t", "__weakref__")
+
+    def __init__(self, crow: Tensor, col: Tensor, value: Tensor, shape: Tuple[int, int],
+                 _pattern: Optional[dict] = None, _row: Optional[Tensor] = None):
+        self.crow, self.col, self.value = crow, col, value
+        self.shape = (int(shape[0]), int(shape[1]))
+        # what depends only on the sparsity pattern (COO rows, the transpose permutation, int32
+        # indices), shared by every matrix made from this one by with_values()
+        self._pattern: dict = {} if _pattern is None else _pattern
+        if _row is not None:
+            self._pattern["row"] = _row
+        self._torch: Optional[Tensor] = None
+        self._t: Optional[CSRMatrix] = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_coo(cls, row: Tensor, col: Tensor, value: Tensor, shape: Tuple[int, int]) -> "CSRMatrix":
+        """Builds a CSR matrix from coalesced-or-not COO entries; duplicates are summed."""
+        rows, cols = int(shape[0]), int(shape[1])
+        key = row * cols + col
+        if key.numel() > 1 and not bool((key[1:] > key[:-1]).all()):
+            key, inverse = torch.unique(key, sorted=True, return_inverse=True)
+            value = value.new_zeros(key.numel()).index_add(0, inverse, value)
+            row, col = torch.div(key, cols, rounding_mode="floor"), key % cols
+        counts = torch.bincount(row, minlength=rows)
+        crow = torch.zeros(rows + 1, dtype=torch.long, device=row.device)
+        torch.cumsum(counts, 0, out=crow[1:])
+        return cls(crow, col, value, (rows, cols), _row=row)
+
+    @classmethod
+    def from_torch(cls, a: Tensor) -> "CSRMatrix":
+        """From a ``torch.sparse`` COO or CSR tensor (or a dense 2-D one)."""
+        if a.layout == torch.sparse_csr:
+            return cls(a.crow_indices().long(), a.col_indices().long(), a.values(), tuple(a.shape))
+        if a.layout == torch.sparse_coo:
+            a = a.coalesce()
+            idx = a.indices()
+            return cls.from_coo(idx[0], idx[1], a.values(), tuple(a.shape))
+        if a.layout == torch.strided and a.dim() == 2:
+            return cls.from_torch(a.to_sparse_csr())
+        raise TypeError(f"expected a 2-D torch.sparse COO/CSR tensor, got layout {a.layout}, dim {a.dim()}")
+
+    def with_values(self, value: Tensor) -> "CSRMatrix":
+        """The same sparsity pattern with new values (e.g. sparse dropout); shares the transpose pattern."""
+        if value.shape != self.value.shape:
+            raise ValueError(f"with_values: expected {tuple(self.value.shape)} values, got {tuple(value.shape)}")
+        return CSRMatrix(self.crow, self.col, value, self.shape, self._pattern)
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def nnz(self) -> int:
+        return self.col.numel()
+
+    @property
+    def row(self) -> Tensor:
+        """Row index of every stored value (COO rows), computed once."""
+        row = self._pattern.get("row")
+        if row is None:
+            counts = self.crow[1:] - self.crow[:-1]
+            row = torch.repeat_interleave(torch.arange(self.shape[0], device=self.crow.device), counts)
+            self._pattern["row"] = row
+        return row
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.value.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.value.device
+
+    def _transpose_pattern(self) -> tuple:
+        """(pattern of the transpose, permutation of the values), computed once per pattern."""
+        if "t" not in self._pattern:
+            rows, cols = self.shape
+            perm = torch.argsort(self.col * rows + self.row, stable=True)
+            counts = torch.bincount(self.col, minlength=cols)
+            crow_t = torch.zeros(cols + 1, dtype=torch.long, device=self.crow.device)
+            torch.cumsum(counts, 0, out=crow_t[1:])
+            t_pattern = {"row": self.col[perm]}
+            self._pattern["t"] = (crow_t, self.row[perm], perm, t_pattern)
+        return self._pattern["t"]
+
+    def t(self) -> "CSRMatrix":
+        """The transpose, built once (its pattern is shared with every :meth:`with_values` copy)."""
+        if self._t is None:
+            crow_t, col_t, perm, t_pattern = self._transpose_pattern()
+            self._t = CSRMatrix(crow_t, col_t, self.value.index_select(0, perm), (self.shape[1], self.shape[0]),
+                                t_pattern)
+            self._t._t = self
+        return self._t
+
+    def to_torch(self) -> Tensor:
+        """A ``torch.sparse_csr`` tensor sharing this matrix's storage (built once)."""
+        if self._torch is None:
+            # int32 indices: MKL's kernels take them as they are instead of converting per call
+            idx = self._pattern.get("int32")
+            if idx is None:
+                small = self.nnz < 2**31 - 1 and max(self.shape) < 2**31 - 1
+                idx = (self.crow.int(), self.col.int()) if small else (self.crow, self.col)
+                self._pattern["int32"] = idx
+            crow, col = idx
+            self._torch = torch.sparse_csr_tensor(crow, col, self.value, self.shape, check_invariants=False)
+        return self._torch
+
+    def to_dense(self) -> Tensor:
+        out = self.value.new_zeros(self.shape)
+        out.index_put_((self.row, self.col), self.value, accumulate=True)
+        return out
+
+    def to(self, device=None, dtype=None) -> "CSRMatrix":
+        device = self.device if device is None else torch.device(device)
+        dtype = self.dtype if dtype is None else dtype
+        if device == self.device and dtype == self.dtype:
+            return self
+        if device == self.device:  # a dtype change keeps the pattern (and its cached transpose)
+            return CSRMatrix(self.crow, self.col, self.value.to(dtype), self.shape, self._pattern)
+        return CSRMatrix(self.crow.to(device), self.col.to(device), self.value.to(device, dtype), self.shape)
+
+    def detach(self) -> "CSRMatrix":
+        if not self.value.requires_grad:
+            return self
+        return CSRMatrix(self.crow, self.col, self.value.detach(), self.shape, self._pattern)
+
+    def __repr__(self) -> str:
+        return f"CSRMatrix(shape={self.shape}, nnz={self.nnz}, dtype={self.dtype}, device={self.device})"
+
+
+def _mm(a: CSRMatrix, x: Tensor) -> Tensor:
+    """Plain (non-differentiable) ``a @ x`` for 2-D ``x``, with a float32 detour where the
+    sparse kernel lacks the dtype (bfloat16/float16 on CPU)."""
+    if x.dtype in _LOW_PRECISION and x.device.type == "cpu":
+        return (a.to(dtype=torch.float32).to_torch() @ x.float()).to(x.dtype)
+    return a.to_torch() @ x
+
+
+class _CSRMatmul(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a: CSRMatrix, value: Tensor, x: Tensor) -> Tensor:  # value is a.value
+        ctx.a = a
+        ctx.save_for_backward(x if value.requires_grad else None)
+        return _mm(a, x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        a: CSRMatrix = ctx.a
+        (x,) = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_x = _mm(a.t(), grad) if ctx.needs_input_grad[2] else None
+        grad_value = None
+        if ctx.needs_input_grad[1]:
+            grad_value = (grad.index_select(0, a.row) * x.index_select(0, a.col)).sum(-1)
+        return None, grad_value, grad_x
+
+
+def csr_matmul(a: CSRMatrix, x: Tensor) -> Tensor:
+    r"""``a @ x`` for a :class:`CSRMatrix` ``a`` of shape ``[M, N]``.
+
+    ``x`` has shape ``[N, F]`` or ``[*, N, F]``; leading dimensions are folded into columns so a
+    batch over one static graph is one sparse matmul. Differentiable in ``x`` (through the cached
+    transpose) and in ``a.value`` when it requires grad.
+
+    Shapes:
+        - **input:** ``[N, F]`` or ``[*, N, F]``
+        - **output:** ``[M, F]`` or ``[*, M, F]``
+    """
+    if x.dim() < 2:
+        raise ValueError(f"csr_matmul expects x of shape [N, F] or [*, N, F], got {tuple(x.shape)}")
+    n = a.shape[1]
+    if x.size(-2) != n:
+        raise ValueError(f"csr_matmul: the matrix has {n} columns (nodes) but x has {x.size(-2)} rows "
+                         f"(shape {tuple(x.shape)})")
+    if a.device != x.device:
+        raise ValueError(f"csr_matmul: matrix on {a.device}, x on {x.device}")
+    if x.dim() == 2:
+        return _CSRMatmul.apply(a, a.value, x)
+    lead, f = x.shape[:-2], x.size(-1)
+    xf = x.reshape(-1, n, f).transpose(0, 1).reshape(n, -1)  # [N, B*F]
+    out = _CSRMatmul.apply(a, a.value, xf)
+    return out.reshape(a.shape[0], -1, f).transpose(0, 1).reshape(*lead, a.shape[0], f)

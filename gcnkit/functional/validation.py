@@ -1,0 +1,73 @@
+"""Input checks shared by every function and layer: each failure names the problem."""
+from __future__ import annotations
+
+from typing import Iterable, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+
+def check_choice(name: str, value, choices: Sequence) -> None:
+    """Raises ``ValueError`` listing the valid choices when ``value`` is not one of them."""
+    if value not in choices:
+        raise ValueError(f"unknown {name}={value!r}; choose one of {', '.join(map(repr, choices))}")
+
+
+def check_finite(name: str, t: Tensor) -> None:
+    if t.is_floating_point() or t.is_complex():
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            n_nan = int(torch.isnan(t).sum())
+            raise ValueError(f"{name} has {int(bad.sum())} non-finite values ({n_nan} NaN, "
+                             f"{int(bad.sum()) - n_nan} inf) of {t.numel()}")
+
+
+def check_edge_index(edge_index, num_nodes: Optional[int]) -> int:
+    """Validates an ``edge_index`` of shape ``[2, E]`` and returns the number of nodes."""
+    if not isinstance(edge_index, Tensor):
+        raise TypeError(f"edge_index must be a torch.Tensor of shape [2, E], got {type(edge_index).__name__}")
+    if edge_index.is_sparse or edge_index.layout != torch.strided:
+        raise TypeError("edge_index must be a dense [2, E] index tensor; pass sparse adjacency "
+                        "matrices to the layers, which accept them directly")
+    if edge_index.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"edge_index must have dtype torch.long (or int32), got {edge_index.dtype}")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
+    max_index = int(edge_index.max()) if edge_index.numel() else -1
+    if edge_index.numel() and int(edge_index.min()) < 0:
+        raise ValueError(f"edge_index contains negative node indices (min {int(edge_index.min())})")
+    if num_nodes is None:
+        return max_index + 1
+    num_nodes = int(num_nodes)
+    if num_nodes < 0:
+        raise ValueError(f"num_nodes must be non-negative, got {num_nodes}")
+    if max_index >= num_nodes:
+        raise ValueError(f"edge_index refers to node {max_index} but num_nodes={num_nodes} "
+                         f"(indices must be < num_nodes)")
+    return num_nodes
+
+
+def check_edge_weight(edge_weight: Optional[Tensor], num_edges: int) -> None:
+    if edge_weight is None:
+        return
+    if not isinstance(edge_weight, Tensor):
+        raise TypeError(f"edge_weight must be a Tensor of shape [E], got {type(edge_weight).__name__}")
+    if not edge_weight.is_floating_point():
+        raise TypeError(f"edge_weight must be a floating-point tensor, got {edge_weight.dtype}")
+    if edge_weight.dim() != 1 or edge_weight.numel() != num_edges:
+        raise ValueError(f"edge_weight must have shape [E] = [{num_edges}] to match edge_index, "
+                         f"got {tuple(edge_weight.shape)}")
+    check_finite("edge_weight", edge_weight)
+
+
+def check_features(x, in_channels: int, num_nodes: Optional[int] = None, name: str = "x") -> None:
+    """Checks a feature matrix ``[N, F]`` / ``[*, N, F]`` (dense or torch.sparse)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ValueError(f"{name} must have shape [N, in_channels] or [*, N, in_channels], got {tuple(x.shape)}")
+    if x.size(-1) != in_channels:
+        raise ValueError(f"{name} has {x.size(-1)} features per node but the layer expects "
+                         f"in_channels={in_channels} (shape {tuple(x.shape)})")
+    if num_nodes is not None and x.size(-2) != num_nodes:
+        raise ValueError(f"{name} has {x.size(-2)} nodes but the graph has {num_nodes}")

@@ -1,0 +1,125 @@
+"""Machinery shared by every gcnkit graph convolution: input checks, the cached normalized
+graph, sparse input features, and PyG message passing."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+from torch import Tensor
+from torch_geometric.nn import MessagePassing
+from torch_geometric.nn.dense.linear import Linear
+
+from gcnkit.functional.cache import GraphCache, graph_cache
+from gcnkit.functional.graph_input import GraphInput, resolve_graph
+from gcnkit.functional.normalize import NormalizedGraph
+from gcnkit.functional.sparse import CSRMatrix, csr_matmul
+from gcnkit.functional.validation import check_choice, check_features
+
+#: Sparse features seen by any layer, converted to :class:`CSRMatrix` (with the transpose the
+#: backward pass needs) once per feature tensor.
+feature_cache = GraphCache(maxsize=8)
+
+Features = Union[Tensor, CSRMatrix]
+
+
+def as_features(x: Features) -> Features:
+    """Dense tensors pass through; ``torch.sparse`` COO/CSR features become a cached
+    :class:`CSRMatrix` (converted once per tensor)."""
+    if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
+        if x.dim() != 2:
+            raise ValueError(f"sparse features must be 2-D [N, F], got shape {tuple(x.shape)}")
+        return feature_cache.get((x,), "csr", lambda: CSRMatrix.from_torch(x))
+    return x
+
+
+def sparse_aware_linear(x: Features, weight: Tensor) -> Tensor:
+    r""":math:`X W^\top` for dense ``x`` ``[*, N, in]`` or a :class:`CSRMatrix` ``[N, in]``
+    (then a sparse matmul whose backward uses the cached transpose)."""
+    if isinstance(x, CSRMatrix):
+        if weight.dtype != x.dtype or weight.device != x.device:
+            x = x.to(weight.device, weight.dtype)
+        return csr_matmul(x, weight.t())
+    return torch.nn.functional.linear(x, weight)
+
+
+def glorot_linear(in_channels: int, out_channels: int) -> Linear:
+    return Linear(in_channels, out_channels, bias=False, weight_initializer="glorot")
+
+
+class GraphConvBase(MessagePassing):
+    """Base class: subclasses implement ``forward`` with :meth:`graph` and :meth:`features`."""
+
+    cached: bool
+
+    # The arguments of PyG's generated ``propagate`` (the layers never call ``self.propagate``
+    # themselves, so PyG cannot infer them from the source): ``conv.propagate(edge_index, x=h,
+    # edge_weight=w)`` runs PyG's message path.
+    propagate_type = {"x": Tensor, "edge_weight": Optional[Tensor]}
+
+    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
+                 **kwargs):
+        kwargs.setdefault("aggr", "add")
+        # The fast path always sums messages from sources into targets: refuse options it would ignore.
+        check_choice("aggr", kwargs["aggr"], ("add", "sum"))
+        check_choice("flow", kwargs.get("flow", "source_to_target"), ("source_to_target",))
+        super().__init__(**kwargs)
+        if int(in_channels) <= 0 or int(out_channels) <= 0:
+            raise ValueError(f"in_channels and out_channels must be positive, got {in_channels}, {out_channels}")
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        self.cached = bool(cached)
+        if bias:
+            self.bias = torch.nn.Parameter(torch.empty(self.out_channels))
+        else:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        if self.bias is not None:
+            torch.nn.init.zeros_(self.bias)
+
+    # ----------------------------------------------------------------- inputs
+    def features(self, x: Features) -> Features:
+        """Checks ``x`` (dense ``[N, F]``/``[*, N, F]``, torch.sparse or :class:`CSRMatrix`)."""
+        x = as_features(x)
+        if isinstance(x, CSRMatrix):
+            if x.shape[1] != self.in_channels:
+                raise ValueError(f"x has {x.shape[1]} features per node but the layer expects "
+                                 f"in_channels={self.in_channels} (shape {x.shape})")
+            return x
+        check_features(x, self.in_channels)
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+        return x
+
+    def graph(self, edge_index: GraphInput, edge_weight: Optional[Tensor], x: Features, *,
+              norm: str, self_loop_weight: float) -> NormalizedGraph:
+        """The normalized graph on ``x``'s device and dtype, from the shared cache."""
+        num_nodes = x.shape[0] if isinstance(x, CSRMatrix) else x.size(-2)
+        g = resolve_graph(edge_index, edge_weight, num_nodes, norm=norm, self_loop_weight=self_loop_weight,
+                          cache=graph_cache if self.cached else None)
+        if g.num_nodes != num_nodes:
+            raise ValueError(f"x has {num_nodes} nodes but the graph has {g.num_nodes}")
+        dtype = x.dtype if isinstance(x, CSRMatrix) or x.is_floating_point() else None
+        device = x.device
+        return g.to(device, dtype)
+
+    def add_bias(self, out: Tensor) -> Tensor:
+        return out if self.bias is None else out + self.bias
+
+    # ----------------------------------------------------------------- PyG message passing
+    def message(self, x_j: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
+        return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j
+
+    def message_and_aggregate(self, adj_t, x: Tensor) -> Tensor:
+        if isinstance(adj_t, NormalizedGraph):
+            return adj_t.matmul(x)
+        return csr_matmul(CSRMatrix.from_torch(adj_t), x)
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        args = f"{self.in_channels}, {self.out_channels}" + (f", {extra}" if extra else "")
+        return f"{self.__class__.__name__}({args})"

@@ -1,0 +1,97 @@
+r"""Chebyshev spectral graph convolutions and their first-order/zero-order presets."""
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+import torch
+from torch import Tensor
+
+from gcnkit.functional.chebyshev import chebyshev_basis, chebyshev_combine, laplacian_lambda_max
+from gcnkit.functional.graph_input import GraphInput
+from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear
+
+LambdaMax = Union[float, Literal["eig"]]
+
+
+class ChebyshevConv(GraphConvBase):
+    r"""The Chebyshev spectral graph convolution (Defferrard et al. 2016) in Kipf & Welling's
+    notation: :math:`X' = \sum_{k=0}^{K} T_k(\tilde{L}) X \Theta_k + b`, with
+    :math:`L = I - D^{-1/2} A D^{-1/2}` (no self-loops), :math:`\tilde{L} = 2L/\lambda_{max} - I`
+    and :math:`T_0 = I`, :math:`T_1 = \tilde{L}`, :math:`T_k = 2\tilde{L} T_{k-1} - T_{k-2}`.
+
+    ``K`` is the paper's (the polynomial degree, ``K + 1`` weight matrices): PyG's ``ChebConv``
+    counts terms instead, so ``ChebyshevConv(K)`` equals ``torch_geometric.nn.ChebConv(K + 1)``
+    (same ``lins`` parameter layout). ``K = 0`` is a per-node linear map (Kipf's MLP row) and
+    ``K = 1`` with ``lambda_max = 2`` Kipf's first-order model
+    :math:`X\Theta_0 - D^{-1/2} A D^{-1/2} X \Theta_1` (sign absorbed by :math:`\Theta_1`).
+
+    :math:`\lambda_{max}`: a number (default 2.0, the bound PyG uses for ``sym``), or ``"eig"``:
+    the largest eigenvalue of :math:`L` by ARPACK, once per graph (what Kipf's code does for its
+    Chebyshev rows). When ``out_channels < in_channels`` (or ``x`` is sparse), all
+    :math:`X\Theta_k` come from one fused matmul and the sum is evaluated by Clenshaw's recurrence
+    at the output width; otherwise the basis :math:`T_k X` is propagated at the input width.
+
+    Shapes:
+        - **input:** :math:`(|\mathcal{V}|, F_{in})` or :math:`(*, |\mathcal{V}|, F_{in})` dense, or
+          sparse :math:`(|\mathcal{V}|, F_{in})`; ``edge_index`` :math:`(2, |\mathcal{E}|)` or a sparse
+          ``adj_t``; edge weights :math:`(|\mathcal{E}|)` *(optional)*
+        - **output:** :math:`(|\mathcal{V}|, F_{out})` or :math:`(*, |\mathcal{V}|, F_{out})`
+    """
+
+    norm = "sym"
+    self_loop_weight = 0.0
+
+    def __init__(self, in_channels: int, out_channels: int, K: int, *, lambda_max: LambdaMax = 2.0,
+                 bias: bool = True, cached: bool = True, **kwargs):
+        if not isinstance(K, int) or K < 0:
+            raise ValueError(f"K must be a non-negative integer (the polynomial degree), got {K!r}")
+        if not (lambda_max == "eig" or (isinstance(lambda_max, (int, float)) and lambda_max > 0)):
+            raise ValueError(f"lambda_max must be a positive number or 'eig', got {lambda_max!r}")
+        super().__init__(in_channels, out_channels, bias=bias, cached=cached, **kwargs)
+        self.K = K
+        self.lambda_max = lambda_max if lambda_max == "eig" else float(lambda_max)
+        self.lins = torch.nn.ModuleList([glorot_linear(self.in_channels, self.out_channels)
+                                         for _ in range(K + 1)])
+        self.reset_parameters()
+
+    def forward(self, x: Features, edge_index: Optional[GraphInput] = None,
+                edge_weight: Optional[Tensor] = None) -> Tensor:
+        x = self.features(x)
+        if self.K == 0:
+            return self.add_bias(sparse_aware_linear(x, self.lins[0].weight))
+        if edge_index is None:
+            raise ValueError(f"{self.__class__.__name__} with K={self.K} needs a graph (edge_index)")
+        graph = self.graph(edge_index, edge_weight, x, norm="sym", self_loop_weight=0.0)
+        lam = laplacian_lambda_max(graph) if self.lambda_max == "eig" else self.lambda_max
+        if not isinstance(x, Tensor) or self.out_channels < self.in_channels:
+            weight = torch.cat([lin.weight for lin in self.lins], 0)  # one fused matmul
+            z = sparse_aware_linear(x, weight).split(self.out_channels, dim=-1)
+            out = chebyshev_combine(graph, z, lam)
+        else:
+            basis = chebyshev_basis(graph, x, self.K, lam)
+            out = sum(sparse_aware_linear(t, lin.weight) for t, lin in zip(basis, self.lins))
+        return self.add_bias(out)
+
+    def extra_repr(self) -> str:
+        s = f"K={self.K}, lambda_max={self.lambda_max}"
+        return s if self.bias is not None else s + ", bias=False"
+
+
+class FirstOrderConv(ChebyshevConv):
+    r"""Kipf & Welling's first-order model, ``ChebyshevConv`` with ``K=1``, ``lambda_max=2``:
+    :math:`X' = X\Theta_0 + \tilde{L} X \Theta_1 + b = X\Theta_0 - D^{-1/2} A D^{-1/2} X\Theta_1 + b`
+    (their eq. 6). Table 3 writes :math:`X\Theta_0 + D^{-1/2} A D^{-1/2} X\Theta_1`: the same model
+    with :math:`\Theta_1` negated; the minus sign keeps the weights interchangeable with
+    ``torch_geometric.nn.ChebConv(K=2)``. See :class:`ChebyshevConv`."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
+                 **kwargs):
+        super().__init__(in_channels, out_channels, 1, lambda_max=2.0, bias=bias, cached=cached, **kwargs)
+
+
+class MLPConv(ChebyshevConv):
+    r"""The graph-free baseline :math:`X' = X\Theta + b` (``ChebyshevConv`` with ``K=0``): Kipf &
+    Welling's MLP row, accepting (and ignoring) a graph so it drops into any GNN."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, **kwargs):
+        super().__init__(in_channels, out_channels, 0, bias=bias, **kwargs)

@@ -1,0 +1,134 @@
+r"""The GCN layer family: one implementation, presets for every first-order propagation rule."""
+from __future__ import annotations
+
+from typing import Optional
+
+from torch import Tensor
+
+from gcnkit.functional.graph_input import GraphInput
+from gcnkit.functional.normalize import NORMS, Norm
+from gcnkit.functional.validation import check_choice
+from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear
+
+
+class GeneralGCNConv(GraphConvBase):
+    r"""A graph convolution :math:`X' = (\hat{A} + c I) X W + b`, with :math:`\hat{A}` from
+    :func:`~gcnkit.functional.normalize_adjacency` (``norm``, ``self_loop_weight``) and
+    :math:`c = 1` when ``add_identity`` (Kipf & Welling's "single parameter" model), else 0.
+
+    Node-wise: :math:`x'_i = W^\top \big(c\,x_i + \sum_{j \to i} \hat{a}_{ij} x_j\big) + b`.
+
+    The presets :class:`KipfGCNConv`, :class:`NaiveGCNConv`, :class:`RowGCNConv`,
+    :class:`SingleParameterConv` and :class:`FirstOrderTermConv` fix these options.
+
+    The normalized graph comes from a cache keyed on the graph tensors (identity and in-place
+    version), shared by all layers: it is computed once per graph, never reused for another one.
+    ``X W`` is computed before propagating when ``out_channels < in_channels`` (and always for
+    sparse ``x``, where it is a sparse matmul), after otherwise.
+
+    Args:
+        in_channels (int): input width.
+        out_channels (int): output width.
+        norm (str): ``"sym"``, ``"row"``, ``"col"`` or ``"none"``.
+        self_loop_weight (float): weight of the self-loops added where a node has none
+            (0 adds none; 2.0 is PyG's ``improved``).
+        add_identity (bool): add :math:`X` to the propagated features (:math:`\hat{A} + I`).
+        bias (bool): learn an additive bias.
+        cached (bool): use the graph-keyed normalization cache (safe; disable only to save memory).
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or :math:`(*, |\mathcal{V}|,
+          F_{in})` (dense), or :math:`(|\mathcal{V}|, F_{in})` torch.sparse / CSRMatrix;
+          ``edge_index`` :math:`(2, |\mathcal{E}|)`, a sparse adjacency ``adj_t``
+          :math:`(|\mathcal{V}|, |\mathcal{V}|)` or a NormalizedGraph; edge weights
+          :math:`(|\mathcal{E}|)` *(optional)*
+        - **output:** :math:`(|\mathcal{V}|, F_{out})` or :math:`(*, |\mathcal{V}|, F_{out})`
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, norm: Norm = "sym",
+                 self_loop_weight: float = 1.0, add_identity: bool = False, bias: bool = True,
+                 cached: bool = True, **kwargs):
+        check_choice("norm", norm, NORMS)
+        super().__init__(in_channels, out_channels, bias=bias, cached=cached, **kwargs)
+        self.norm = norm
+        self.self_loop_weight = float(self_loop_weight)
+        self.add_identity = bool(add_identity)
+        self.lin = glorot_linear(self.in_channels, self.out_channels)
+        self.reset_parameters()
+
+    def _propagate(self, graph, h: Tensor) -> Tensor:
+        out = graph.matmul(h)
+        return out + h if self.add_identity else out
+
+    def forward(self, x: Features, edge_index: GraphInput, edge_weight: Optional[Tensor] = None) -> Tensor:
+        x = self.features(x)
+        graph = self.graph(edge_index, edge_weight, x, norm=self.norm, self_loop_weight=self.self_loop_weight)
+        if not isinstance(x, Tensor) or self.out_channels < self.in_channels:
+            out = self._propagate(graph, sparse_aware_linear(x, self.lin.weight))
+        else:
+            out = sparse_aware_linear(self._propagate(graph, x), self.lin.weight)
+        return self.add_bias(out)
+
+    def extra_repr(self) -> str:
+        s = f"norm={self.norm}, self_loop_weight={self.self_loop_weight}"
+        if self.add_identity:
+            s += ", add_identity=True"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class KipfGCNConv(GeneralGCNConv):
+    r"""Kipf & Welling's GCN layer (the renormalization trick):
+    :math:`X' = \tilde{D}^{-1/2} \tilde{A} \tilde{D}^{-1/2} X W + b`, :math:`\tilde{A} = A + I`.
+
+    Node-wise :math:`x'_i = W^\top \sum_{j \in \mathcal{N}(i) \cup \{i\}}
+    \frac{e_{ji}}{\sqrt{\tilde{d}_j \tilde{d}_i}} x_j + b`. Same operator and parameter layout
+    (``lin.weight``, ``bias``) as ``torch_geometric.nn.GCNConv``; see :class:`GeneralGCNConv`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, self_loop_weight: float = 1.0,
+                 bias: bool = True, cached: bool = True, **kwargs):
+        super().__init__(in_channels, out_channels, norm="sym", self_loop_weight=self_loop_weight,
+                         bias=bias, cached=cached, **kwargs)
+
+
+class NaiveGCNConv(GeneralGCNConv):
+    r"""The naive graph convolution :math:`X' = A X W + b` (no self-loops, no normalization):
+    the first model :math:`\sigma(AHW)` of the lecture notes. See :class:`GeneralGCNConv`."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
+                 **kwargs):
+        super().__init__(in_channels, out_channels, norm="none", self_loop_weight=0.0, bias=bias,
+                         cached=cached, **kwargs)
+
+
+class RowGCNConv(GeneralGCNConv):
+    r"""Row (random-walk / mean) normalization :math:`X' = \tilde{D}^{-1} \tilde{A} X W + b`.
+    See :class:`GeneralGCNConv`."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, self_loop_weight: float = 1.0,
+                 bias: bool = True, cached: bool = True, **kwargs):
+        super().__init__(in_channels, out_channels, norm="row", self_loop_weight=self_loop_weight,
+                         bias=bias, cached=cached, **kwargs)
+
+
+class SingleParameterConv(GeneralGCNConv):
+    r"""Kipf & Welling's single-parameter model
+    :math:`X' = (I + D^{-1/2} A D^{-1/2}) X \Theta + b` (no added self-loops).
+    See :class:`GeneralGCNConv`."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
+                 **kwargs):
+        super().__init__(in_channels, out_channels, norm="sym", self_loop_weight=0.0, add_identity=True,
+                         bias=bias, cached=cached, **kwargs)
+
+
+class FirstOrderTermConv(GeneralGCNConv):
+    r"""Kipf & Welling's "first-order term only" model :math:`X' = D^{-1/2} A D^{-1/2} X \Theta + b`.
+    See :class:`GeneralGCNConv`."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
+                 **kwargs):
+        super().__init__(in_channels, out_channels, norm="sym", self_loop_weight=0.0, bias=bias,
+                         cached=cached, **kwargs)

@@ -1,0 +1,46 @@
+"""Name -> propagation model, for the normalization ablation (Kipf & Welling, Table 3)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Tuple
+
+from gcnkit.functional.validation import check_choice
+from gcnkit.nn.conv.base import GraphConvBase
+from gcnkit.nn.conv.cheb import ChebyshevConv, FirstOrderConv, MLPConv
+from gcnkit.nn.conv.gcn import (FirstOrderTermConv, KipfGCNConv, NaiveGCNConv, RowGCNConv,
+                                SingleParameterConv)
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """A registered propagation model: its layer class, fixed options and the formula."""
+
+    name: str
+    cls: Callable[..., GraphConvBase]
+    formula: str
+    options: Dict[str, object] = field(default_factory=dict)
+
+    def build(self, in_channels: int, out_channels: int, **kwargs) -> GraphConvBase:
+        return self.cls(in_channels, out_channels, **{**self.options, **kwargs})
+
+
+_SPECS: Tuple[ConvSpec, ...] = (
+    ConvSpec("cheb3", ChebyshevConv, "sum_{k=0}^{3} T_k(L~) X Theta_k", {"K": 3, "lambda_max": "eig"}),
+    ConvSpec("cheb2", ChebyshevConv, "sum_{k=0}^{2} T_k(L~) X Theta_k", {"K": 2, "lambda_max": "eig"}),
+    ConvSpec("first_order", FirstOrderConv, "X Theta_0 - D^-1/2 A D^-1/2 X Theta_1 (Table 3's +, sign absorbed by Theta_1)"),
+    ConvSpec("single_parameter", SingleParameterConv, "(I + D^-1/2 A D^-1/2) X Theta"),
+    ConvSpec("kipf", KipfGCNConv, "D~^-1/2 A~ D~^-1/2 X Theta (renormalization trick)"),
+    ConvSpec("first_order_term", FirstOrderTermConv, "D^-1/2 A D^-1/2 X Theta"),
+    ConvSpec("mlp", MLPConv, "X Theta"),
+    ConvSpec("naive", NaiveGCNConv, "A X Theta"),
+    ConvSpec("row", RowGCNConv, "D~^-1 A~ X Theta"),
+)
+
+#: All registered propagation models, in Kipf & Welling's Table 3 order plus naive and row.
+CONV_REGISTRY: Dict[str, ConvSpec] = {s.name: s for s in _SPECS}
+
+
+def make_conv(name: str, in_channels: int, out_channels: int, **kwargs) -> GraphConvBase:
+    """Builds the registered layer ``name`` (see :data:`CONV_REGISTRY`)."""
+    check_choice("model", name, tuple(CONV_REGISTRY))
+    return CONV_REGISTRY[name].build(in_channels, out_channels, **kwargs)

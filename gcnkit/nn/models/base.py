@@ -1,0 +1,51 @@
+r"""A recurrent cell unrolled over a sequence, with an optional per-node linear read-out."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from gcnkit.functional.cache import graph_cache
+from gcnkit.nn.recurrent.base import RecurrentCellBase, State
+from gcnkit.nn.recurrent.sequence import run_sequence
+
+
+class RecurrentGraphModel(torch.nn.Module):
+    r"""``cell`` run over the time axis by :func:`~gcnkit.nn.recurrent.run_sequence`, then
+    :math:`y_t = h_t W_{out}^\top + b_{out}` when ``out_channels`` is given.
+
+    Shapes:
+        - **input:** ``x`` :math:`(B, T, |\mathcal{V}|, F)` or :math:`(T, |\mathcal{V}|, F)`; a static
+          graph (``edge_index`` :math:`(2, |\mathcal{E}|)`, sparse ``adj_t`` or ``NormalizedGraph``,
+          ``edge_weight`` :math:`(|\mathcal{E}|)`) or lists of ``T`` of them; ``state`` from the
+          previous call *(optional)*
+        - **output:** ``(y, state)``: ``y`` :math:`(B, T, |\mathcal{V}|, C)` (:math:`(B,
+          |\mathcal{V}|, C)` with ``return_sequence=False``), :math:`C` = ``out_channels`` or
+          ``hidden_channels``; ``state`` :math:`(B, |\mathcal{V}|, H)` (a pair for LSTM models)
+    """
+
+    def __init__(self, cell: RecurrentCellBase, out_channels: Optional[int] = None):
+        super().__init__()
+        self.cell = cell
+        self.in_channels, self.hidden_channels = cell.in_channels, cell.hidden_channels
+        self.out_channels = None if out_channels is None else int(out_channels)
+        self.readout = None if out_channels is None else torch.nn.Linear(cell.hidden_channels, int(out_channels))
+
+    def reset_parameters(self) -> None:
+        self.cell.reset_parameters()
+        if self.readout is not None:
+            self.readout.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index=None, edge_weight=None, state: Optional[State] = None, *,
+                detach_every: Optional[int] = None, return_sequence: bool = True,
+                cache=graph_cache) -> Tuple[Tensor, State]:
+        h, state = run_sequence(self.cell, x, edge_index, edge_weight, state,
+                                detach_every=detach_every, cache=cache)
+        if not return_sequence:
+            h = h.select(-3, -1)
+        return (h if self.readout is None else self.readout(h)), state
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.hidden_channels}"
+        return s + (f", out_channels={self.out_channels}" if self.out_channels is not None else "")

@@ -1,0 +1,60 @@
+"""A GCN node classifier built from any registered propagation model."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+from torch import Tensor
+
+from gcnkit.functional.features import dropout, sparse_dropout
+from gcnkit.functional.graph_input import GraphInput
+from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.nn.conv.registry import make_conv
+
+
+class GCN(torch.nn.Module):
+    r"""Kipf & Welling's two-layer model
+    :math:`Z = \mathrm{softmax}(\hat{A}\,\mathrm{ReLU}(\hat{A} X W^{(0)}) W^{(1)})` — returned as
+    logits (apply ``cross_entropy``/``log_softmax`` to the rows you need, as PyG's models do) — with the propagation rule ``conv`` taken from
+    :data:`gcnkit.nn.conv.CONV_REGISTRY` (``"kipf"`` is the renormalization trick). Dropout is
+    applied to the input of every layer; on sparse input features (a :class:`CSRMatrix` or
+    torch.sparse tensor) it is sparse dropout on the stored values.
+
+    Shapes:
+        - **input:** ``x`` :math:`(|\mathcal{V}|, F_{in})` dense or sparse; a graph accepted by the
+          layers (``edge_index``, sparse ``adj_t`` or ``NormalizedGraph``)
+        - **output:** :math:`(|\mathcal{V}|, C)` logits
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, *, conv: str = "kipf",
+                 num_layers: int = 2, dropout: float = 0.5, bias: bool = False, **conv_kwargs):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.convs = torch.nn.ModuleList(
+            make_conv(conv, widths[i], widths[i + 1], bias=bias, **conv_kwargs) for i in range(num_layers))
+        self.conv_name = conv
+        self.dropout = float(dropout)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for conv in self.convs:
+            conv.reset_parameters()
+
+    def forward(self, x: Union[Tensor, CSRMatrix], edge_index: GraphInput,
+                edge_weight: Optional[Tensor] = None) -> Tensor:
+        for i, conv in enumerate(self.convs):
+            if isinstance(x, CSRMatrix):
+                x = sparse_dropout(x, self.dropout, self.training)
+            else:
+                x = dropout(x, self.dropout, self.training)
+            x = conv(x, edge_index, edge_weight)
+            if i < len(self.convs) - 1:
+                x = x.relu()
+        return x
+
+    def extra_repr(self) -> str:
+        return f"conv={self.conv_name}, dropout={self.dropout}"

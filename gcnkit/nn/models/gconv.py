@@ -1,0 +1,95 @@
+r"""GConvGRU and GConvLSTM (Seo et al. 2018): GRU/LSTM with graph convolutions on input and state."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from gcnkit.functional.validation import check_choice
+from gcnkit.nn.conv.cheb import LambdaMax
+from gcnkit.nn.models.base import RecurrentGraphModel
+from gcnkit.nn.recurrent.base import Activation
+from gcnkit.nn.recurrent.gru import GRUCell, Reset
+from gcnkit.nn.recurrent.lstm import LSTMCell
+
+GConvOperator = Literal["cheb", "gcn"]
+
+
+def _operator_kwargs(operator: str, K: int, lambda_max: LambdaMax) -> dict:
+    check_choice("operator", operator, ("cheb", "gcn"))
+    return {"K": K, "lambda_max": lambda_max} if operator == "cheb" else {}
+
+
+def _extra_repr(model: RecurrentGraphModel, base: str) -> str:
+    s = base + f", operator={model.operator}"
+    return s + (f", K={model.K}" if model.operator == "cheb" else "")
+
+
+class GConvGRU(RecurrentGraphModel):
+    r"""The graph convolutional GRU of Seo et al. (2018), "Structured Sequence Modeling with Graph
+    Convolutional Recurrent Networks" (GCRN): :class:`GRUCell` with ``reset="before"`` whose
+    :math:`U` and :math:`W` are graph convolutions ``*_G``:
+
+    .. math::
+        r_t, u_t &= \sigma(U^{r,u} *_G x_t + W^{r,u} *_G h_{t-1} + b^{r,u})\\
+        n_t &= \tanh(U *_G x_t + W *_G (r_t \odot h_{t-1}) + b)\\
+        h_t &= u_t \odot h_{t-1} + (1 - u_t) \odot n_t
+
+    ``operator="cheb"`` (default, the paper and PyTorch Geometric Temporal): ``ChebyshevConv`` of
+    polynomial degree ``K`` on :math:`L = I - D^{-1/2} A D^{-1/2}`; **PyG Temporal's**
+    ``GConvGRU(K=k)`` counts terms, so it is ``GConvGRU(K=k - 1)`` here. ``operator="gcn"``:
+    ``KipfGCNConv``. All gates of a side come from one fused convolution, and the normalized
+    graph is computed once per sequence.
+
+    Args:
+        in_channels, hidden_channels, out_channels: see :class:`RecurrentGraphModel`.
+        K (int): Chebyshev polynomial degree (``operator="cheb"``).
+        operator (str): ``"cheb"`` or ``"gcn"``.
+        lambda_max: :math:`\lambda_{max}` for Chebyshev (2.0 as PyG for ``sym``, or ``"eig"``).
+        reset (str): ``"before"`` (the paper) or ``"after"`` (cuDNN style).
+
+    Shapes: see :class:`~gcnkit.nn.models.base.RecurrentGraphModel`.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: Optional[int] = None, *,
+                 K: int = 1, operator: GConvOperator = "cheb", lambda_max: LambdaMax = 2.0,
+                 reset: Reset = "before", bias: bool = True):
+        kw = _operator_kwargs(operator, K, lambda_max)
+        cell = GRUCell(in_channels, hidden_channels, reset=reset, input_operator=operator,
+                       hidden_operator=operator, bias=bias, input_kwargs=kw, hidden_kwargs=kw)
+        super().__init__(cell, out_channels)
+        self.operator, self.K = operator, K
+        self.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return _extra_repr(self, super().extra_repr())
+
+
+class GConvLSTM(RecurrentGraphModel):
+    r"""The graph convolutional LSTM of Seo et al. (2018): :class:`LSTMCell` with graph
+    convolutions for :math:`U` and :math:`W` and, as in the paper and PyTorch Geometric
+    Temporal, peephole connections (``peephole=True``):
+
+    .. math::
+        g_t, f_t &= \sigma(U^{g,f} *_G x_t + W^{g,f} *_G h_{t-1} + w^{g,f} \odot s_{t-1} + b^{g,f})\\
+        s_t &= f_t \odot s_{t-1} + g_t \odot a(U *_G x_t + W *_G h_{t-1} + b)\\
+        q_t &= \sigma(U^o *_G x_t + W^o *_G h_{t-1} + w^o \odot s_t + b^o), \quad
+        h_t = q_t \odot \tanh(s_t)
+
+    ``K`` is the Chebyshev degree (PyG Temporal's ``K`` minus one); ``operator``, ``lambda_max``
+    as :class:`GConvGRU`; ``cell_activation`` :math:`a` is ``"tanh"`` or ``"sigmoid"``.
+
+    Shapes: see :class:`~gcnkit.nn.models.base.RecurrentGraphModel` (the state is ``(h, s)``).
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: Optional[int] = None, *,
+                 K: int = 1, operator: GConvOperator = "cheb", lambda_max: LambdaMax = 2.0,
+                 peephole: bool = True, cell_activation: Activation = "tanh", bias: bool = True):
+        kw = _operator_kwargs(operator, K, lambda_max)
+        cell = LSTMCell(in_channels, hidden_channels, cell_activation=cell_activation, peephole=peephole,
+                        input_operator=operator, hidden_operator=operator, bias=bias,
+                        input_kwargs=kw, hidden_kwargs=kw)
+        super().__init__(cell, out_channels)
+        self.operator, self.K = operator, K
+        self.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return _extra_repr(self, super().extra_repr())

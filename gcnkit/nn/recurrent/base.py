@@ -1,0 +1,133 @@
+r"""What every recurrent cell shares: the fused input map, state handling and input checks.
+
+A cell computes one step ``state_t = cell(x_t, state_{t-1})`` in two parts:
+
+- :meth:`RecurrentCellBase.project_input`: the input-side map :math:`U x_t` for *all* gates, one
+  fused operator call; it has no recurrence, so the sequence runner applies it to all ``T``
+  steps of a static-graph sequence at once;
+- :meth:`RecurrentCellBase.step`: the recurrent map :math:`W h_{t-1}` and the gate equations
+  (written once per cell, in ``elman.py``, ``lstm.py``, ``gru.py``).
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from gcnkit.functional.cache import graph_cache
+from gcnkit.functional.graph_input import GraphInput
+from gcnkit.functional.validation import check_choice
+from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, make_operator
+
+State = Union[Tensor, Tuple[Tensor, Tensor]]
+Activation = Literal["tanh", "sigmoid"]
+ACTIVATIONS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu}
+
+
+def activation(name: str, choices: Tuple[str, ...] = ("tanh", "sigmoid")):
+    check_choice("activation", name, choices)
+    return ACTIVATIONS[name]
+
+
+class RecurrentCellBase(torch.nn.Module):
+    r"""Base class of :class:`ElmanCell`, :class:`LSTMCell` and :class:`GRUCell`.
+
+    Args:
+        in_channels (int): input width :math:`F`.
+        hidden_channels (int): hidden width :math:`H`.
+        input_operator, hidden_operator: the maps :math:`U` and :math:`W`; see
+            :func:`~gcnkit.nn.recurrent.operators.make_operator` (``"linear"``, ``"gcn"``, ``"cheb"``,
+            a conv registry name or a factory).
+        bias (bool): biases on both maps (as ``torch.nn.*Cell``: :math:`b_{ih}` and :math:`b_{hh}`).
+        input_kwargs, hidden_kwargs (dict): options of the operators (e.g. ``{"K": 2}``).
+    """
+
+    #: Number of gate pre-activations (blocks of ``hidden_channels``) made by the input map.
+    num_input_blocks: int = 1
+
+    def __init__(self, in_channels: int, hidden_channels: int, *, input_operator: OperatorSpec = "linear",
+                 hidden_operator: OperatorSpec = "linear", bias: bool = True,
+                 input_kwargs: Optional[dict] = None, hidden_kwargs: Optional[dict] = None):
+        super().__init__()
+        if int(in_channels) <= 0 or int(hidden_channels) <= 0:
+            raise ValueError(f"in_channels and hidden_channels must be positive, got "
+                             f"{in_channels}, {hidden_channels}")
+        self.in_channels, self.hidden_channels = int(in_channels), int(hidden_channels)
+        self.bias = bool(bias)
+        self._op_names = (getattr(input_operator, "__name__", input_operator),
+                          getattr(hidden_operator, "__name__", hidden_operator))
+        self._hidden_spec = (hidden_operator, dict(hidden_kwargs or {}))
+        self.input_map = make_operator(input_operator, self.in_channels,
+                                       self.num_input_blocks * self.hidden_channels, bias=bias,
+                                       **dict(input_kwargs or {}))
+
+    def hidden_operator(self, out_channels: int) -> torch.nn.Module:
+        """A new recurrent map ``hidden_channels -> out_channels`` of the configured kind."""
+        spec, kwargs = self._hidden_spec
+        return make_operator(spec, self.hidden_channels, out_channels, bias=self.bias, **kwargs)
+
+    def reset_parameters(self) -> None:
+        for module in self.children():
+            module.reset_parameters()
+
+    # ------------------------------------------------------------------ graph and state
+    @property
+    def uses_graph(self) -> bool:
+        return any(getattr(m, "graph_options", None) is not None for m in self.children())
+
+    def graphs(self, edge_index: Optional[GraphInput], edge_weight: Optional[Tensor], x: Tensor,
+               cache=graph_cache) -> Optional[GraphSet]:
+        """The :class:`GraphSet` for features ``x`` (``None`` for a graph-free cell)."""
+        if not self.uses_graph:
+            return None
+        return GraphSet(edge_index, edge_weight, x.size(-2), x.device, x.dtype, cache)
+
+    def init_state(self, x: Tensor) -> State:
+        """Zero state for features ``x`` of shape ``[*, F]``: ``[*, H]``."""
+        return x.new_zeros(x.shape[:-1] + (self.hidden_channels,))
+
+    @staticmethod
+    def output(state: State) -> Tensor:
+        """The hidden output :math:`h_t` of a state."""
+        return state[0] if isinstance(state, tuple) else state
+
+    def check_state(self, state: State, x: Tensor) -> None:
+        expected = x.shape[:-1] + (self.hidden_channels,)
+        for s in state if isinstance(state, tuple) else (state,):
+            if not isinstance(s, Tensor):
+                raise TypeError(f"state must be a Tensor (or a tuple for LSTMCell), got {type(s).__name__}")
+            if s.shape != expected:
+                raise ValueError(f"state has shape {tuple(s.shape)} but the input of shape "
+                                 f"{tuple(x.shape)} needs {tuple(expected)} ([*, N, hidden_channels])")
+
+    def check_input(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor) or not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point Tensor, got "
+                            f"{x.dtype if isinstance(x, Tensor) else type(x).__name__}")
+        if x.dim() < 1 or x.size(-1) != self.in_channels:
+            raise ValueError(f"x has {x.size(-1) if x.dim() else 0} features but the cell expects "
+                             f"in_channels={self.in_channels} (shape {tuple(x.shape)})")
+
+    # ------------------------------------------------------------------ the step
+    def project_input(self, x: Tensor, graphs: Optional[GraphSet]) -> Tensor:
+        """:math:`U x` for every gate: ``[*, F] -> [*, num_input_blocks * H]`` (one call)."""
+        return self.input_map(x, graphs)
+
+    def step(self, ux: Tensor, state: State, graphs: Optional[GraphSet]) -> State:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, edge_index: Optional[GraphInput] = None,
+                edge_weight: Optional[Tensor] = None, state: Optional[State] = None) -> State:
+        """One step. ``x``: ``[*, F]`` (``[*, N, F]`` with a graph); returns the new state."""
+        self.check_input(x)
+        graphs = self.graphs(edge_index, edge_weight, x)
+        if state is None:
+            state = self.init_state(x)
+        else:
+            self.check_state(state, x)
+        return self.step(self.project_input(x, graphs), state, graphs)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.hidden_channels}, input_operator={self._op_names[0]}, "
+                f"hidden_operator={self._op_names[1]}" + ("" if self.bias else ", bias=False"))

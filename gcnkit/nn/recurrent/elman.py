@@ -1,0 +1,48 @@
+r"""The Elman recurrent cell."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from torch import Tensor
+
+from gcnkit.nn.recurrent.base import RecurrentCellBase, activation
+from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec
+
+
+class ElmanCell(RecurrentCellBase):
+    r"""The Elman cell :math:`h_t = \sigma_h(U x_t + b_{ih} + W h_{t-1} + b_{hh})`.
+
+    :math:`U` and :math:`W` are pluggable operators (dense: ``torch.nn.RNNCell``; a graph
+    convolution: a graph RNN). The read-out :math:`y_t = \sigma_y(W_{yh} h_t + b_y)` of the
+    Elman network is any module applied to the outputs (e.g. a ``torch.nn.Linear``).
+
+    Args:
+        nonlinearity (str): :math:`\sigma_h`, ``"tanh"`` (default), ``"sigmoid"`` or ``"relu"``.
+        See :class:`~gcnkit.nn.recurrent.base.RecurrentCellBase` for the others.
+
+    Shapes:
+        - **input:** :math:`x_t` of shape :math:`(*, F)` (with a graph :math:`(*, |\mathcal{V}|, F)`),
+          state :math:`h_{t-1}` :math:`(*, H)` *(optional, zeros)*
+        - **output:** :math:`h_t` of shape :math:`(*, H)`
+    """
+
+    num_input_blocks = 1
+
+    def __init__(self, in_channels: int, hidden_channels: int, *,
+                 nonlinearity: Literal["tanh", "sigmoid", "relu"] = "tanh",
+                 input_operator: OperatorSpec = "linear", hidden_operator: OperatorSpec = "linear",
+                 bias: bool = True, input_kwargs: Optional[dict] = None,
+                 hidden_kwargs: Optional[dict] = None):
+        super().__init__(in_channels, hidden_channels, input_operator=input_operator,
+                         hidden_operator=hidden_operator, bias=bias, input_kwargs=input_kwargs,
+                         hidden_kwargs=hidden_kwargs)
+        self._act = activation(nonlinearity, ("tanh", "sigmoid", "relu"))
+        self.nonlinearity = nonlinearity
+        self.hidden_map = self.hidden_operator(self.hidden_channels)
+        self.reset_parameters()
+
+    def step(self, ux: Tensor, state: Tensor, graphs: Optional[GraphSet]) -> Tensor:
+        return self._act(ux + self.hidden_map(state, graphs))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", nonlinearity={self.nonlinearity}"

@@ -1,0 +1,78 @@
+r"""The GRU cell, with the reset gate applied before or after the recurrent map."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import torch
+from torch import Tensor
+
+from gcnkit.functional.validation import check_choice
+from gcnkit.nn.recurrent.base import Activation, RecurrentCellBase
+from gcnkit.nn.recurrent.base import activation as _activation
+from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec
+
+Reset = Literal["after", "before"]
+
+
+class GRUCell(RecurrentCellBase):
+    r"""The GRU cell (gate order ``r, u, n`` as ``torch.nn.GRUCell``'s ``r, z, n``):
+
+    .. math::
+        r_t &= \sigma(b^r + U^r x_t + W^r h_{t-1}) \quad\text{(reset)}\\
+        u_t &= \sigma(b^u + U^u x_t + W^u h_{t-1}) \quad\text{(update)}\\
+        n_t &= a(b + U x_t + W (r_t \odot h_{t-1})) \quad\text{(reset="before": Cho et al. 2014)}\\
+        n_t &= a(b_{in} + U x_t + r_t \odot (W h_{t-1} + b_{hn})) \quad\text{(reset="after")}\\
+        h_t &= u_t \odot h_{t-1} + (1 - u_t) \odot n_t
+
+    ``reset="after"`` (default) is ``torch.nn.GRUCell`` and cuDNN: one fused recurrent map of
+    width :math:`3H` (``hidden_map``). ``reset="before"`` is the lecture notes' and the original
+    form, used by T-GCN and GConvGRU: the gates come from one map of width :math:`2H`
+    (``hidden_map``) and the candidate from a second map of :math:`r_t \odot h_{t-1}`
+    (``candidate_map``), which cannot be fused with the first since it needs :math:`r_t`.
+
+    Args:
+        reset (str): ``"after"`` or ``"before"``.
+        activation (str): :math:`a`, ``"tanh"`` (default) or ``"sigmoid"``.
+        See :class:`~gcnkit.nn.recurrent.base.RecurrentCellBase` for the others.
+
+    Shapes:
+        - **input:** :math:`x_t` :math:`(*, F)` (with a graph :math:`(*, |\mathcal{V}|, F)`), state
+          :math:`h_{t-1}` :math:`(*, H)` *(optional, zeros)*
+        - **output:** :math:`h_t` :math:`(*, H)`
+    """
+
+    num_input_blocks = 3
+
+    def __init__(self, in_channels: int, hidden_channels: int, *, reset: Reset = "after",
+                 activation: Activation = "tanh", input_operator: OperatorSpec = "linear",
+                 hidden_operator: OperatorSpec = "linear", bias: bool = True,
+                 input_kwargs: Optional[dict] = None, hidden_kwargs: Optional[dict] = None):
+        check_choice("reset", reset, ("after", "before"))
+        super().__init__(in_channels, hidden_channels, input_operator=input_operator,
+                         hidden_operator=hidden_operator, bias=bias, input_kwargs=input_kwargs,
+                         hidden_kwargs=hidden_kwargs)
+        self.reset = reset
+        self.activation = activation
+        self._act = _activation(activation)
+        H = self.hidden_channels
+        if reset == "after":
+            self.hidden_map = self.hidden_operator(3 * H)
+        else:
+            self.hidden_map = self.hidden_operator(2 * H)
+            self.candidate_map = self.hidden_operator(H)
+        self.reset_parameters()
+
+    def step(self, ux: Tensor, state: Tensor, graphs: Optional[GraphSet]) -> Tensor:
+        H = self.hidden_channels
+        wh = self.hidden_map(state, graphs)
+        gates = torch.sigmoid(ux[..., :2 * H] + wh[..., :2 * H])
+        r, u = gates[..., :H], gates[..., H:]
+        if self.reset == "after":
+            n = self._act(ux[..., 2 * H:] + r * wh[..., 2 * H:])
+        else:
+            n = self._act(ux[..., 2 * H:] + self.candidate_map(r * state, graphs))
+        return u * state + (1.0 - u) * n  # = n + u * (h - n)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", reset={self.reset}, activation={self.activation}"
+

@@ -1,0 +1,88 @@
+r"""The LSTM cell."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from gcnkit.nn.recurrent.base import Activation, RecurrentCellBase, activation
+from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec
+
+
+class LSTMCell(RecurrentCellBase):
+    r"""The LSTM cell, all four gates from one fused map on each side (order ``i, f, c, o`` as
+    ``torch.nn.LSTMCell``):
+
+    .. math::
+        g_t &= \sigma(b^g + U^g x_t + W^g h_{t-1} \,[+\, w^g \odot s_{t-1}]) \quad\text{(input gate)}\\
+        f_t &= \sigma(b^f + U^f x_t + W^f h_{t-1} \,[+\, w^f \odot s_{t-1}]) \quad\text{(forget gate)}\\
+        s_t &= f_t \odot s_{t-1} + g_t \odot a(b + U x_t + W h_{t-1})\\
+        q_t &= \sigma(b^o + U^o x_t + W^o h_{t-1} \,[+\, w^o \odot s_t]) \quad\text{(output gate)}\\
+        h_t &= \tanh(s_t) \odot q_t
+
+    The bracketed peephole terms (Gers & Schmidhuber 2000; used by Seo et al.'s GConvLSTM and
+    PyG Temporal's) are on with ``peephole=True``. With dense operators and no peepholes this is
+    ``torch.nn.LSTMCell``.
+
+    Args:
+        cell_activation (str): :math:`a`, ``"tanh"`` (default, as ``torch.nn.LSTMCell``) or
+            ``"sigmoid"`` (the lecture notes' form).
+        peephole (bool): learn the diagonal peephole weights :math:`w^g, w^f, w^o`
+            (shape ``[H]``; zero-initialised).
+        See :class:`~gcnkit.nn.recurrent.base.RecurrentCellBase` for the others.
+
+    Shapes:
+        - **input:** :math:`x_t` :math:`(*, F)` (with a graph :math:`(*, |\mathcal{V}|, F)`), state
+          :math:`(h_{t-1}, s_{t-1})`, each :math:`(*, H)` *(optional, zeros)*
+        - **output:** :math:`(h_t, s_t)`, each :math:`(*, H)`
+    """
+
+    num_input_blocks = 4
+
+    def __init__(self, in_channels: int, hidden_channels: int, *, cell_activation: Activation = "tanh",
+                 peephole: bool = False, input_operator: OperatorSpec = "linear",
+                 hidden_operator: OperatorSpec = "linear", bias: bool = True,
+                 input_kwargs: Optional[dict] = None, hidden_kwargs: Optional[dict] = None):
+        super().__init__(in_channels, hidden_channels, input_operator=input_operator,
+                         hidden_operator=hidden_operator, bias=bias, input_kwargs=input_kwargs,
+                         hidden_kwargs=hidden_kwargs)
+        self._act = activation(cell_activation)
+        self.cell_activation = cell_activation
+        self.peephole = bool(peephole)
+        self.hidden_map = self.hidden_operator(4 * self.hidden_channels)
+        if self.peephole:
+            self.peephole_weight = torch.nn.Parameter(torch.empty(3, self.hidden_channels))
+        else:
+            self.register_parameter("peephole_weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.peephole_weight is not None:
+            torch.nn.init.zeros_(self.peephole_weight)
+
+    def init_state(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        h = super().init_state(x)
+        return h, torch.zeros_like(h)
+
+    def check_state(self, state, x: Tensor) -> None:
+        if not (isinstance(state, tuple) and len(state) == 2):
+            raise TypeError("LSTMCell's state is a tuple (h, s) of two tensors")
+        super().check_state(state, x)
+
+    def step(self, ux: Tensor, state: Tuple[Tensor, Tensor],
+             graphs: Optional[GraphSet]) -> Tuple[Tensor, Tensor]:
+        h, s = state
+        g, f, c, o = (ux + self.hidden_map(h, graphs)).chunk(4, dim=-1)
+        if self.peephole_weight is not None:
+            w_g, w_f, w_o = self.peephole_weight
+            g, f = g + w_g * s, f + w_f * s
+        s = torch.sigmoid(f) * s + torch.sigmoid(g) * self._act(c)
+        if self.peephole_weight is not None:
+            o = o + w_o * s
+        return torch.tanh(s) * torch.sigmoid(o), s
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr() + f", cell_activation={self.cell_activation}"
+        return s + (", peephole=True" if self.peephole else "")

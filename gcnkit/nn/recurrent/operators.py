@@ -1,0 +1,166 @@
+r"""Pluggable linear maps for the recurrent cells: the :math:`U x` and :math:`W h` of the gate
+equations.
+
+An operator maps ``[*, F_in]`` (dense) or ``[*, N, F_in]`` (graph) features to ``[*, N, F_out]``.
+Cells build each map *fused*: one operator of width ``gates * hidden_channels`` produces the
+pre-activations of every gate in one call (one sparse matmul for a graph operator), and the
+result is split afterwards.
+
+- :class:`DenseOperator`: :math:`x W^\top + b`, a per-node linear map (``torch.nn.Linear``).
+- :class:`GraphOperator`: any gcnkit graph convolution (``KipfGCNConv``, ``ChebyshevConv``, any
+  entry of :data:`~gcnkit.nn.conv.CONV_REGISTRY`), applied with a normalized graph taken from a
+  :class:`GraphSet`, so every gate and every time step shares one normalization.
+
+:class:`GraphSet` holds the graph of one sequence (or of one time step, for per-step graphs) and
+normalizes it at most once per normalization option (``norm``, ``self_loop_weight``) that its
+operators ask for, on the features' device and dtype.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from gcnkit.functional.cache import GraphCache, graph_cache
+from gcnkit.functional.graph_input import GraphInput, resolve_graph
+from gcnkit.functional.normalize import NormalizedGraph
+from gcnkit.nn.conv import CONV_REGISTRY, ChebyshevConv, GraphConvBase, KipfGCNConv, make_conv
+
+GraphOptions = Tuple[str, float]
+OperatorSpec = Union[str, Callable[[int, int], torch.nn.Module]]
+
+#: Names accepted by :func:`make_operator` besides the conv registry's.
+OPERATOR_NAMES: Tuple[str, ...] = ("linear", "gcn", "cheb") + tuple(CONV_REGISTRY)
+
+
+class GraphSet:
+    r"""The graph of a sequence (or a step), normalized lazily and at most once per option.
+
+    Args:
+        edge_index: ``[2, E]`` indices, a ``torch.sparse`` adjacency, or a
+            :class:`~gcnkit.functional.NormalizedGraph` (then only its own options are served).
+        edge_weight (Tensor, optional): ``[E]``.
+        num_nodes (int): number of nodes of the features.
+        device, dtype: where the normalized operators must live (the features').
+        cache (GraphCache, optional): the graph-keyed cache shared with the layers (``None``:
+            only this object's memo; the graph is still normalized once per sequence).
+    """
+
+    __slots__ = ("edge_index", "edge_weight", "num_nodes", "device", "dtype", "cache", "_graphs")
+
+    def __init__(self, edge_index: GraphInput, edge_weight: Optional[Tensor], num_nodes: int,
+                 device: torch.device, dtype: torch.dtype, cache: Optional[GraphCache] = graph_cache):
+        if edge_index is None:
+            raise ValueError("this recurrent cell uses graph operators: pass edge_index (a [2, E] "
+                             "tensor, a sparse adjacency or a NormalizedGraph)")
+        self.edge_index, self.edge_weight, self.num_nodes = edge_index, edge_weight, int(num_nodes)
+        self.device, self.dtype, self.cache = device, dtype, cache
+        self._graphs: Dict[GraphOptions, NormalizedGraph] = {}
+
+    def get(self, options: GraphOptions) -> NormalizedGraph:
+        """The graph normalized with ``options = (norm, self_loop_weight)`` (memoized)."""
+        graph = self._graphs.get(options)
+        if graph is None:
+            norm, slw = options
+            graph = resolve_graph(self.edge_index, self.edge_weight, self.num_nodes, norm=norm,
+                                  self_loop_weight=slw, cache=self.cache)
+            if graph.num_nodes != self.num_nodes:
+                raise ValueError(f"x has {self.num_nodes} nodes but the graph has {graph.num_nodes}")
+            graph = graph.to(self.device, self.dtype)
+            self._graphs[options] = graph
+        return graph
+
+
+class DenseOperator(torch.nn.Module):
+    r"""A per-node linear map :math:`x W^\top + b` (no graph).
+
+    Shapes:
+        - **input:** :math:`(*, F_{in})`
+        - **output:** :math:`(*, F_{out})`
+    """
+
+    graph_options: Optional[GraphOptions] = None
+
+    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True):
+        super().__init__()
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.lin = torch.nn.Linear(self.in_channels, self.out_channels, bias=bias)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.lin.reset_parameters()
+
+    @property
+    def bias(self) -> Optional[Tensor]:
+        return self.lin.bias
+
+    def forward(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
+        return self.lin(x)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, bias={self.lin.bias is not None}"
+
+
+class GraphOperator(torch.nn.Module):
+    r"""A gcnkit graph convolution used as a gate map: ``conv(x, graph)`` with the graph normalized
+    by the :class:`GraphSet` of the sequence, with the conv's own ``norm``/``self_loop_weight``.
+
+    Shapes:
+        - **input:** :math:`(*, |\mathcal{V}|, F_{in})`
+        - **output:** :math:`(*, |\mathcal{V}|, F_{out})`
+    """
+
+    def __init__(self, conv: GraphConvBase):
+        super().__init__()
+        if not isinstance(conv, GraphConvBase):
+            raise TypeError(f"GraphOperator wraps a gcnkit graph convolution, got {type(conv).__name__}")
+        self.conv = conv
+        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
+        self.graph_options: GraphOptions = (str(conv.norm), float(conv.self_loop_weight))
+
+    def reset_parameters(self) -> None:
+        self.conv.reset_parameters()
+
+    @property
+    def bias(self) -> Optional[Tensor]:
+        return self.conv.bias
+
+    def forward(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
+        if graphs is None:
+            raise ValueError(f"{self.conv.__class__.__name__} needs a graph: pass edge_index")
+        return self.conv(x, graphs.get(self.graph_options))
+
+
+def make_operator(spec: OperatorSpec, in_channels: int, out_channels: int, *, bias: bool = True,
+                  **kwargs) -> torch.nn.Module:
+    """Builds a gate map.
+
+    ``spec``: ``"linear"`` (:class:`DenseOperator`), ``"gcn"`` (``KipfGCNConv``, kwargs e.g.
+    ``self_loop_weight``), ``"cheb"`` (``ChebyshevConv``, kwargs ``K`` = polynomial degree,
+    default 1, and ``lambda_max``), any name of :data:`~gcnkit.nn.conv.CONV_REGISTRY`, or a callable
+    ``(in_channels, out_channels) -> module`` (a gcnkit conv is wrapped in :class:`GraphOperator`;
+    any other module must accept ``(x, graphs)`` and set ``graph_options``).
+    """
+    if callable(spec) and not isinstance(spec, str):
+        module = spec(in_channels, out_channels)
+    elif spec == "linear":
+        if kwargs:
+            raise TypeError(f"the linear operator takes no options, got {sorted(kwargs)}")
+        return DenseOperator(in_channels, out_channels, bias=bias)
+    elif spec == "gcn":
+        module = KipfGCNConv(in_channels, out_channels, bias=bias, **kwargs)
+    elif spec == "cheb":
+        kwargs.setdefault("K", 1)
+        module = ChebyshevConv(in_channels, out_channels, bias=bias, **kwargs)
+    elif spec in CONV_REGISTRY:
+        module = make_conv(spec, in_channels, out_channels, bias=bias, **kwargs)
+    else:
+        raise ValueError(f"unknown operator={spec!r}; choose one of {', '.join(map(repr, OPERATOR_NAMES))} "
+                         f"or pass a callable (in_channels, out_channels) -> module")
+    if isinstance(module, GraphConvBase):
+        return GraphOperator(module)
+    if not hasattr(module, "graph_options"):
+        raise TypeError(f"a custom operator must be a gcnkit graph convolution or define "
+                        f"graph_options (None for a dense map), got {type(module).__name__}")
+    return module

@@ -1,0 +1,175 @@
+r"""Running a cell over a sequence: full BPTT, truncated BPTT, gradient clipping.
+
+:func:`run_sequence` unrolls a cell over ``x`` of shape ``[B, T, N, F]`` (``B`` independent
+sequences, time on the third axis from the end; ``[T, N, F]`` for one sequence) on
+
+- a **static graph** (one ``edge_index``/``edge_weight``): the graph is normalized once for the
+  whole sequence (once per normalization the cell's operators use) and the input-side map of
+  all ``T`` steps is *one* operator call on ``x`` with ``B*T`` folded into the columns of a
+  single sparse matmul; only the recurrent map runs step by step;
+- **per-step graphs** (a list of ``T`` ``edge_index`` and optionally of ``T`` ``edge_weight``):
+  each step's graph is normalized once, shared by all gates of that step.
+
+The state is carried across steps and returned, so the next call continues from it (PyG
+Temporal's examples reset it at every snapshot). Nothing moves between host and device per step.
+
+Truncated BPTT: ``detach_every=k`` cuts the gradient every ``k`` steps inside one call;
+:func:`tbptt_backward` also frees the activations after every chunk of ``k`` steps (it calls
+``backward`` per chunk), so the memory of a training step does not grow with ``T``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from gcnkit.functional.cache import graph_cache
+from gcnkit.functional.validation import check_finite
+from gcnkit.nn.recurrent.base import RecurrentCellBase, State
+
+EdgeIndexes = Union[Tensor, object, Sequence[Tensor]]
+
+
+def detach_state(state: Optional[State]) -> Optional[State]:
+    """The state cut from the autograd graph (tuples of tensors for LSTM)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+def _is_sequence(obj) -> bool:
+    return isinstance(obj, (list, tuple))
+
+
+def check_sequence_input(x: Tensor, cell: RecurrentCellBase, edge_index, edge_weight) -> int:
+    """Validates a sequence input and returns ``T``; raises a clear error otherwise."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a Tensor of shape [B, T, N, F] or [T, N, F], got {type(x).__name__}")
+    if x.dim() < 3:
+        raise ValueError(f"x must have shape [B, T, N, F] or [T, N, F] (time is the third axis from "
+                         f"the end), got {tuple(x.shape)}")
+    cell.check_input(x)
+    check_finite("x", x)
+    T = x.size(-3)
+    if T == 0:
+        raise ValueError("x has T=0 time steps")
+    if _is_sequence(edge_index):
+        if len(edge_index) != T:
+            raise ValueError(f"got {len(edge_index)} per-step graphs (edge_index list) for T={T} time steps")
+        if edge_weight is not None and (not _is_sequence(edge_weight) or len(edge_weight) != T):
+            n = len(edge_weight) if _is_sequence(edge_weight) else "one tensor"
+            raise ValueError(f"with per-step graphs edge_weight must be None or a list of T={T} tensors, got {n}")
+    elif _is_sequence(edge_weight):
+        raise ValueError("edge_weight is a list (per-step weights) but edge_index is a single graph: "
+                         "pass a list of T edge_index tensors too")
+    return T
+
+
+def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIndexes] = None,
+                 edge_weight: Optional[Union[Tensor, Sequence[Optional[Tensor]]]] = None,
+                 state: Optional[State] = None, *, detach_every: Optional[int] = None,
+                 cache=graph_cache) -> Tuple[Tensor, State]:
+    r"""Unrolls ``cell`` over the time axis of ``x``.
+
+    Args:
+        cell: an :class:`ElmanCell`, :class:`LSTMCell` or :class:`GRUCell` (any operators).
+        x (Tensor): ``[B, T, N, F]`` or ``[T, N, F]``.
+        edge_index: a static graph (``[2, E]``, sparse adjacency, ``NormalizedGraph``) or a list
+            of ``T`` of them. Ignored (may be ``None``) for graph-free cells.
+        edge_weight: ``[E]``, or a list of ``T`` (with a list of graphs).
+        state: the state to start from (``[B, N, H]``; ``(h, s)`` for LSTM); zeros if ``None``.
+        detach_every (int, optional): truncated BPTT, detach the state every ``k`` steps.
+        cache: the graph-keyed normalization cache (``None``: normalize once per call).
+
+    Returns:
+        ``(outputs, state)``: :math:`h_t` for every step, ``[B, T, N, H]`` (``[T, N, H]``), and the
+        final state, to pass to the next call.
+    """
+    T = check_sequence_input(x, cell, edge_index, edge_weight)
+    if detach_every is not None and (not isinstance(detach_every, int) or detach_every < 1):
+        raise ValueError(f"detach_every must be a positive integer, got {detach_every!r}")
+    x0 = x.select(-3, 0)
+    if state is None:
+        state = cell.init_state(x0)
+    else:
+        cell.check_state(state, x0)
+    dynamic = _is_sequence(edge_index)
+    static_graphs = None if dynamic else cell.graphs(edge_index, edge_weight, x, cache)
+    if not dynamic or getattr(cell.input_map, "graph_options", None) is None:
+        ux = cell.project_input(x, static_graphs)  # all T steps in one call (B*T folded)
+    else:
+        ux = None
+    outputs: List[Tensor] = []
+    for t in range(T):
+        if dynamic:
+            ew = None if edge_weight is None else edge_weight[t]
+            graphs = cell.graphs(edge_index[t], ew, x0, cache)
+            ux_t = cell.project_input(x.select(-3, t), graphs) if ux is None else ux.select(-3, t)
+        else:
+            graphs, ux_t = static_graphs, ux.select(-3, t)
+        state = cell.step(ux_t, state, graphs)
+        outputs.append(cell.output(state))
+        if detach_every is not None and (t + 1) % detach_every == 0 and t + 1 < T:
+            state = detach_state(state)
+    return torch.stack(outputs, dim=-3), state
+
+
+def _chunk_graph(obj, start: int, stop: int):
+    """Per-step graph lists are sliced with the chunk; a static graph is passed as is."""
+    return obj[start:stop] if _is_sequence(obj) else obj
+
+
+def tbptt_backward(model: Callable[..., Tuple[Tensor, State]], x: Tensor, target: Tensor,
+                   edge_index=None, edge_weight=None, *, k: int,
+                   loss_fn: Callable[[Tensor, Tensor], Tensor], state: Optional[State] = None,
+                   ) -> Tuple[Tensor, State]:
+    r"""Truncated BPTT over a long sequence: forward ``k`` steps, ``backward``, detach, repeat.
+
+    Gradients accumulate into the parameters' ``.grad`` (call ``optimizer.zero_grad()`` before
+    and ``optimizer.step()`` after); each chunk's loss is weighted by its share of the ``T``
+    steps, so the accumulated gradient is that of the mean loss when ``loss_fn`` is a mean. Only
+    one chunk's activations are alive at a time: memory is flat in ``T``.
+
+    Args:
+        model: called as ``model(x_chunk, edge_index, edge_weight, state=state)`` and returning
+            ``(output, state)`` (every gcnkit recurrent model and :func:`run_sequence` via a lambda).
+        x: ``[B, T, N, F]`` or ``[T, N, F]``; ``target`` has its time axis at the same position
+            (axis ``x.dim() - 3``), e.g. ``[B, T, N]``.
+        edge_index, edge_weight: a static graph, or lists of ``T`` (sliced with the chunks).
+        k (int): chunk length.
+
+    Returns:
+        ``(loss, state)``: the mean loss (detached) and the final state (detached).
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    axis = x.dim() - 3
+    T = x.size(axis)
+    if target.size(axis) != T:
+        raise ValueError(f"target has {target.size(axis)} time steps on axis {axis} but x has T={T}")
+    total = x.new_zeros(())
+    for start in range(0, T, k):
+        stop = min(start + k, T)
+        out, state = model(x.narrow(axis, start, stop - start), _chunk_graph(edge_index, start, stop),
+                           _chunk_graph(edge_weight, start, stop), state=state)
+        loss = loss_fn(out, target.narrow(axis, start, stop - start)) * ((stop - start) / T)
+        loss.backward()
+        total = total + loss.detach()
+        state = detach_state(state)
+    return total, state
+
+
+def clip_grad_norm(parameters: Union[torch.nn.Module, Iterable[Tensor]], max_norm: Optional[float]) -> Tensor:
+    """Clips the global gradient norm to ``max_norm`` (no-op for ``None``); returns the norm
+    before clipping (a tensor, no host sync)."""
+    if isinstance(parameters, torch.nn.Module):
+        parameters = parameters.parameters()
+    params = [p for p in parameters if p.grad is not None]
+    if max_norm is None:
+        if not params:
+            return torch.zeros(())
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
+    return torch.nn.utils.clip_grad_norm_(params, max_norm)

@@ -1,0 +1,90 @@
+"""Tables (terminal, CSV, JSON, Markdown) and plots of benchmark runs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Sequence
+
+from gcnkit.train.paper import LABELS, paper_value
+
+
+def summary_frame(rows: List[dict]):
+    """One row per (dataset, model): mean, std of test accuracy, paper value, epochs, ms/epoch."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    g = df.groupby(["dataset", "model"], sort=False)
+    out = g.agg(mean=("test_acc", "mean"), std=("test_acc", "std"), runs=("seed", "count"),
+                epochs=("epochs", "mean"), ms_per_epoch=("ms_per_epoch", "mean")).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    out["paper"] = [paper_value(m, d) for d, m in zip(out["dataset"], out["model"])]
+    out["delta"] = out["mean"] - out["paper"].astype(float)
+    return out
+
+
+def ablation_table(summary, models: Sequence[str], datasets: Sequence[str]):
+    """Rows = models (paper order), columns = datasets; cells 'mean ± std (paper)'."""
+    import pandas as pd
+
+    table = {}
+    for d in datasets:
+        col = {}
+        for m in models:
+            r = summary[(summary.dataset == d) & (summary.model == m)]
+            if r.empty:
+                col[LABELS.get(m, m)] = ""
+                continue
+            r = r.iloc[0]
+            cell = f"{r['mean']:.1f} ± {r['std']:.1f}"
+            if r["paper"] is not None and r["paper"] == r["paper"]:
+                cell += f" ({r['paper']:.1f})"
+            cell += f" | {r['ms_per_epoch']:.2f} ms"
+            col[LABELS.get(m, m)] = cell
+        table[d] = col
+    return pd.DataFrame(table)
+
+
+def write_reports(rows: List[dict], out_dir: Path, models: Sequence[str], datasets: Sequence[str]) -> dict:
+    """Writes summary.csv/json/md and ablation.png to ``out_dir``; returns their paths."""
+    out_dir = Path(out_dir)
+    summary = summary_frame(rows)
+    table = ablation_table(summary, models, datasets)
+    paths = {"runs": out_dir / "runs.csv", "summary_csv": out_dir / "summary.csv",
+             "summary_json": out_dir / "summary.json", "markdown": out_dir / "summary.md",
+             "plot": out_dir / "ablation.png"}
+    summary[["dataset", "model", "mean", "std", "paper", "runs", "epochs", "ms_per_epoch"]].to_csv(
+        paths["summary_csv"], index=False)
+    paths["summary_json"].write_text(json.dumps(summary.to_dict(orient="records"), indent=2, default=float))
+    paths["markdown"].write_text(
+        "Test accuracy (%) mean ± std over seeds (paper value) | ms per epoch\n\n" + table.to_markdown() + "\n")
+    plot_ablation(summary, models, datasets, paths["plot"])
+    return {k: str(v) for k, v in paths.items()}
+
+
+def plot_ablation(summary, models: Sequence[str], datasets: Sequence[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(models), 4.2))
+    width = 0.8 / max(len(datasets), 1)
+    xs = np.arange(len(models))
+    for i, d in enumerate(datasets):
+        sub = summary[summary.dataset == d].set_index("model")
+        means = [sub["mean"].get(m, np.nan) for m in models]
+        stds = [sub["std"].get(m, 0.0) for m in models]
+        ax.bar(xs + i * width, means, width, yerr=stds, label=d, capsize=2)
+        papers = [paper_value(m, d) for m in models]
+        ax.scatter(xs + i * width, [p if p is not None else np.nan for p in papers], marker="_", s=200,
+                   color="black", zorder=3, label="paper" if i == 0 else None)
+    ax.set_xticks(xs + width * (len(datasets) - 1) / 2)
+    ax.set_xticklabels([LABELS.get(m, m) for m in models], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8)
+    ax.set_title("Propagation models (Kipf & Welling 2017, Table 3)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

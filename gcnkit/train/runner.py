@@ -1,0 +1,142 @@
+"""Many seeds, many models, many datasets: runs that save as they go and resume."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, summarize, train_once
+
+RUN_FIELDS = ("dataset", "model", "seed", "test_acc", "val_acc", "epochs", "ms_per_epoch")
+
+_PREPARED: Dict[tuple, PreparedData] = {}
+
+
+def prepare(dataset: str, config: TrainConfig, root: Optional[str] = None, **dataset_kwargs) -> PreparedData:
+    """Loads and prepares ``dataset`` once per process (normalized features, index tensors)."""
+    key = (dataset.lower(), root, config.device, config.feature_norm, config.sparse_features,
+           tuple(sorted(dataset_kwargs.items())))
+    if key not in _PREPARED:
+        from gcnkit.data import load_dataset
+
+        _PREPARED[key] = PreparedData(load_dataset(dataset, root, **dataset_kwargs), config)
+    return _PREPARED[key]
+
+
+def run_seeds(dataset: str, config: TrainConfig, seeds: Iterable[int], root: Optional[str] = None,
+              progress: bool = True, **dataset_kwargs) -> List[RunResult]:
+    """Trains ``config`` on ``dataset`` once per seed."""
+    from tqdm.auto import tqdm
+
+    prepared = prepare(dataset, config, root, **dataset_kwargs)
+    seeds = list(seeds)
+    return [train_once(prepared, config, s)
+            for s in tqdm(seeds, desc=f"{dataset}/{config.model}", disable=not progress, leave=False)]
+
+
+class RunLog:
+    """``runs.csv`` appended one row per finished run (flushed and fsynced), read back to resume.
+
+    A torn last line (a crash mid-write) is dropped on reading, so that run is simply redone.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def read(self) -> List[dict]:
+        if not self.path.exists():
+            return []
+        rows = []
+        with open(self.path, newline="") as f:
+            for row in csv.DictReader(f):
+                try:
+                    rows.append({"dataset": row["dataset"], "model": row["model"], "seed": int(row["seed"]),
+                                 "test_acc": float(row["test_acc"]), "val_acc": float(row["val_acc"]),
+                                 "epochs": int(row["epochs"]), "ms_per_epoch": float(row["ms_per_epoch"])})
+                except (KeyError, TypeError, ValueError):
+                    continue  # torn or foreign line
+        return rows
+
+    def append(self, row: dict) -> None:
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        if not new:
+            with open(self.path, "rb") as f:  # a torn last line must not swallow this row
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    with open(self.path, "a") as g:
+                        g.write("\n")
+        with open(self.path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=RUN_FIELDS)
+            if new:
+                w.writeheader()
+            w.writerow({k: row[k] for k in RUN_FIELDS})
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _worker_run(task: Tuple[str, str, int, TrainConfig, Optional[str]]) -> dict:
+    dataset, model, seed, config, root = task
+    result = train_once(prepare(dataset, config, root), replace(config, model=model), seed)
+    return {"dataset": dataset, "model": model, **asdict(result)}
+
+
+def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int], out_dir: Path,
+           config: Optional[TrainConfig] = None, root: Optional[str] = None, workers: int = 1,
+           threads: int = 1, progress: bool = True,
+           on_result: Optional[Callable[[dict], None]] = None) -> List[dict]:
+    """Runs every (dataset, model, seed) not yet in ``out_dir/runs.csv`` and returns all rows.
+
+    Each run is appended to ``runs.csv`` as it finishes, so an interrupted ablation resumes where
+    it stopped when called again with the same ``out_dir``. ``config.json`` in ``out_dir`` records
+    the training protocol; resuming with a different one is refused.
+    """
+    from tqdm.auto import tqdm
+
+    config = config or TrainConfig()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = out_dir / "config.json"
+    cfg = {k: v for k, v in asdict(config).items() if k != "model"}
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        if old != cfg:
+            raise ValueError(f"{out_dir} holds runs of another protocol ({old}); use another --out "
+                             f"directory or delete it")
+    else:
+        cfg_path.write_text(json.dumps(cfg, indent=2))
+    log = RunLog(out_dir / "runs.csv")
+    done = {(r["dataset"], r["model"], r["seed"]) for r in log.read()}
+    tasks = [(d, m, s, config, root) for d in datasets for m in models for s in seeds
+             if (d, m, s) not in done]
+    for d in datasets:  # fail early (missing files, bad names) before spawning anything
+        prepare(d, config, root)
+    bar = tqdm(total=len(tasks), desc="ablation runs", disable=not progress)
+
+    def record(row: dict) -> None:
+        log.append(row)
+        bar.update(1)
+        if on_result:
+            on_result(row)
+
+    if workers <= 1 or len(tasks) <= 1:
+        _worker_init(threads)
+        for t in tasks:
+            record(_worker_run(t))
+    else:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(workers, initializer=_worker_init, initargs=(threads,)) as pool:
+            for row in pool.imap_unordered(_worker_run, tasks):
+                record(row)
+    bar.close()
+    return log.read()

@@ -1,0 +1,170 @@
+"""Shared test configuration: the ``gpu`` marker and deterministic seeding."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+
+def pytest_configure(config):
+    # Registered here as well as in pyproject.toml, so the marker works from any rootdir.
+    config.addinivalue_line("markers", "gpu: needs CUDA; skipped without it")
+    config.addinivalue_line("markers", "slow: longer runs")
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA (torch.cuda.is_available() is False)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    """Seeds torch, numpy and random before every test; returns the seed."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
+    return 0
+
+
+# --------------------------------------------------------------------------- dense oracles
+class DenseOracle:
+    """Reference formulas with dense float64 NumPy matrices, independent of gcnkit's code.
+
+    Convention: ``edge_index[0]`` = source j, ``edge_index[1]`` = target i, matrix entry A[i, j].
+    """
+
+    @staticmethod
+    def adjacency(edge_index, edge_weight, num_nodes) -> np.ndarray:
+        """A[i, j] = summed weight of the edges j -> i (duplicates summed)."""
+        ei = np.asarray(edge_index, dtype=np.int64)
+        w = np.ones(ei.shape[1]) if edge_weight is None else np.asarray(
+            torch.as_tensor(edge_weight).detach().double().cpu().numpy())
+        a = np.zeros((num_nodes, num_nodes))
+        for (j, i), wij in zip(ei.T, w):
+            a[i, j] += wij
+        return a
+
+    @classmethod
+    def with_loops(cls, edge_index, edge_weight, num_nodes, self_loop_weight) -> np.ndarray:
+        """A + w I where w is added only on nodes that have no self-loop edge."""
+        a = cls.adjacency(edge_index, edge_weight, num_nodes)
+        ei = np.asarray(edge_index, dtype=np.int64)
+        has_loop = set(int(s) for s, t in ei.T if s == t)
+        for i in range(num_nodes):
+            if i not in has_loop:
+                a[i, i] += self_loop_weight
+        return a
+
+    @staticmethod
+    def _inv_power(deg, p):
+        out = np.zeros_like(deg)
+        nz = deg != 0
+        out[nz] = deg[nz] ** p
+        return out
+
+    @classmethod
+    def degrees(cls, a_tilde, norm) -> np.ndarray:
+        return a_tilde.sum(0) if norm == "col" else a_tilde.sum(1)
+
+    @classmethod
+    def normalized(cls, edge_index, edge_weight, num_nodes, norm="sym", self_loop_weight=1.0):
+        """The normalized operator Â for the given norm (zero-degree rows/columns give 0)."""
+        a = cls.with_loops(edge_index, edge_weight, num_nodes, self_loop_weight)
+        deg = cls.degrees(a, norm)
+        if norm == "sym":
+            d = cls._inv_power(deg, -0.5)
+            return d[:, None] * a * d[None, :]
+        if norm == "row":
+            return cls._inv_power(deg, -1.0)[:, None] * a
+        if norm == "col":
+            return a * cls._inv_power(deg, -1.0)[None, :]
+        assert norm == "none"
+        return a
+
+    @classmethod
+    def sym_no_loops(cls, edge_index, edge_weight, num_nodes):
+        """S = D^-1/2 A D^-1/2 (no added self-loops)."""
+        return cls.normalized(edge_index, edge_weight, num_nodes, "sym", 0.0)
+
+    @classmethod
+    def scaled_laplacian(cls, edge_index, edge_weight, num_nodes, lambda_max):
+        """L~ = 2 (I - S) / lambda_max - I."""
+        n = num_nodes
+        lap = np.eye(n) - cls.sym_no_loops(edge_index, edge_weight, n)
+        return 2.0 * lap / lambda_max - np.eye(n)
+
+    @classmethod
+    def lambda_max(cls, edge_index, edge_weight, num_nodes) -> float:
+        lap = np.eye(num_nodes) - cls.sym_no_loops(edge_index, edge_weight, num_nodes)
+        assert np.allclose(lap, lap.T), "lambda_max oracle is for undirected graphs"
+        return float(np.linalg.eigvalsh(lap).max())
+
+    @staticmethod
+    def chebyshev_polynomials(l_tilde, K):
+        """[T_0(L~), ..., T_K(L~)] by the three-term recurrence."""
+        n = l_tilde.shape[0]
+        ts = [np.eye(n)]
+        if K >= 1:
+            ts.append(l_tilde.copy())
+        for _ in range(2, K + 1):
+            ts.append(2.0 * l_tilde @ ts[-1] - ts[-2])
+        return ts
+
+
+@pytest.fixture(scope="session")
+def oracle():
+    return DenseOracle
+
+
+# --------------------------------------------------------------------------- test graphs
+def _graph(edges, weights, num_nodes):
+    ei = torch.tensor(edges, dtype=torch.long).t().contiguous()
+    ew = None if weights is None else torch.tensor(weights, dtype=torch.float64)
+    return ei, ew, num_nodes
+
+
+def make_graph_zoo():
+    """Small hand-made graphs ``name -> (edge_index, edge_weight or None, num_nodes)``; each
+    exercises one case of the normalization contract (``kitchen_sink`` all at once)."""
+    zoo = {}
+    # directed, unweighted: node 0 only sends, node 4 only receives
+    zoo["directed"] = _graph([(0, 1), (0, 2), (1, 2), (2, 3), (3, 1), (1, 4), (3, 4)], None, 5)
+    # directed, weighted
+    zoo["weighted"] = _graph([(0, 1), (1, 0), (1, 2), (2, 3), (3, 0), (0, 2)],
+                             [0.5, 2.0, 1.5, 0.25, 3.0, 1.0], 4)
+    # isolated nodes (5 and 6 have no edge at all; node 0 receives nothing)
+    zoo["isolated"] = _graph([(0, 1), (1, 2), (2, 1), (3, 4)], [1.0, 2.0, 0.5, 1.5], 7)
+    # existing self-loops (weights 3, 0.5 and 0 on nodes 0, 2, 3) are kept, not doubled
+    zoo["self_loops"] = _graph([(0, 0), (0, 1), (1, 2), (2, 2), (2, 0), (3, 3), (3, 1)],
+                               [3.0, 1.0, 2.0, 0.5, 1.0, 0.0, 1.0], 4)
+    # duplicate edges (summed), unsorted
+    zoo["duplicates"] = _graph([(1, 0), (0, 1), (1, 0), (2, 1), (0, 1), (1, 2), (1, 0)],
+                               [1.0, 0.5, 2.0, 1.0, 1.5, 0.75, 0.25], 3)
+    # undirected weighted (symmetric)
+    und = [(0, 1, 1.0), (1, 2, 0.5), (2, 3, 2.0), (3, 0, 1.5), (0, 2, 0.25), (3, 4, 1.0)]
+    edges = [(s, t) for s, t, _ in und] + [(t, s) for s, t, _ in und]
+    zoo["undirected"] = _graph(edges, [w for *_, w in und] * 2, 6)  # node 5 isolated
+    # everything at once
+    zoo["kitchen_sink"] = _graph(
+        [(0, 1), (1, 0), (0, 1), (2, 2), (3, 2), (2, 4), (4, 4), (4, 0), (1, 3), (3, 2)],
+        [1.0, 0.5, 2.0, 4.0, 0.3, 1.2, 0.7, 2.5, 1.1, 0.4], 7)  # 5, 6 isolated
+    return zoo
+
+
+GRAPH_NAMES = tuple(make_graph_zoo())
+
+
+@pytest.fixture
+def graph_zoo():
+    """Fresh tensors for every test (tests may modify them in place)."""
+    return make_graph_zoo()
+
+
+@pytest.fixture(params=GRAPH_NAMES)
+def zoo_graph(request):
+    """Each zoo graph in turn: ``(name, edge_index, edge_weight, num_nodes)``."""
+    return (request.param, *make_graph_zoo()[request.param])

@@ -1,0 +1,180 @@
+import io
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+
+from gcnkit.data import load_dataset
+from gcnkit.data.checksum import ChecksumError
+from gcnkit.data.planetoid import PlanetoidDataset, load_planetoid
+
+NAMES = ["x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"]
+
+
+def _snapshot(root: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
+def test_cora(shared_data_root, no_network):
+    data = load_dataset("Cora", root=shared_data_root)
+    assert data.num_nodes == 2708
+    assert data.x.shape == (2708, 1433) and data.x.dtype == torch.float32
+    assert data.x.layout == torch.strided
+    assert data.num_classes == 7 and isinstance(data.num_classes, int)
+    assert data.name == "Cora"
+    assert data.edge_index.shape == (2, 10556)
+    assert data.y.shape == (2708, ) and int(data.y.max()) == 6
+    assert [int(m.sum()) for m in (data.train_mask, data.val_mask,
+                                   data.test_mask)] == [140, 500, 1000]
+    assert not (data.train_mask & data.val_mask).any()
+    assert not (data.val_mask & data.test_mask).any()
+    # raw binary bag-of-words, not row-normalized
+    assert set(data.x.unique().tolist()) == {0.0, 1.0}
+    assert float(data.x.sum(1).max()) > 1
+    assert no_network == []  # files exist: no download attempted
+
+
+def test_citeseer(shared_data_root, no_network):
+    data = load_dataset("citeseer", root=shared_data_root)
+    assert data.x.shape == (3327, 3703)
+    assert data.num_classes == 6 and data.name == "CiteSeer"
+    assert data.edge_index.shape == (2, 9104)
+    assert [int(m.sum()) for m in (data.train_mask, data.val_mask,
+                                   data.test_mask)] == [120, 500, 1000]
+    assert no_network == []
+
+
+def test_env_root_and_read_only_root(shared_data_root, monkeypatch, tmp_path,
+                                     no_network):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GCNKIT_CACHE", str(cache))
+    monkeypatch.setenv("GCNKIT_DATA", str(shared_data_root))
+    before = _snapshot(shared_data_root)
+    ds = PlanetoidDataset(name="cora")
+    assert Path(ds.raw_dir) == shared_data_root / "planetoid/Cora/raw"
+    assert Path(ds.processed_dir) == cache / "planetoid/Cora/processed"
+    assert (cache / "planetoid/Cora/processed/data.pt").is_file()
+    assert _snapshot(shared_data_root) == before  # nothing written there
+    assert ds[0].num_nodes == 2708
+
+
+def test_read_only_copy(shared_data_root, tmp_path, monkeypatch, no_network):
+    root = tmp_path / "ro"
+    shutil.copytree(shared_data_root / "planetoid/Cora",
+                    root / "planetoid/Cora")
+    for p in [root, *root.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    monkeypatch.setenv("GCNKIT_CACHE", str(tmp_path / "cache"))
+    try:
+        data = load_planetoid("cora", root=root)
+        assert data.num_nodes == 2708
+        assert not (root / "planetoid/Cora/processed").exists()
+        assert (tmp_path / "cache/planetoid/Cora/processed/data.pt").exists()
+    finally:
+        for p in [root, *root.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+def test_writable_root_keeps_processed_next_to_raw(writable_copy, no_network):
+    ds = PlanetoidDataset(writable_copy, "Cora")
+    proc = writable_copy / "planetoid/Cora/processed"
+    assert Path(ds.processed_dir) == proc
+    assert sorted(p.name for p in proc.iterdir()) == [
+        "data.pt", "pre_filter.pt", "pre_transform.pt"]
+
+
+def test_offline_error(tmp_path, no_network):
+    with pytest.raises(FileNotFoundError) as info:
+        load_dataset("cora", root=tmp_path)
+    msg = str(info.value)
+    assert str(tmp_path / "planetoid" / "Cora" / "raw") in msg
+    for n in NAMES:
+        assert f"ind.cora.{n}" in msg
+    assert "https://github.com/kimiyoung/planetoid/raw/master/data/" in msg
+    assert "offline" in msg and "GCNKIT_DATA" in msg
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert no_network and "kimiyoung/planetoid" in no_network[0]
+    raw = tmp_path / "planetoid/Cora/raw"
+    assert not raw.exists() or not any(raw.iterdir())  # no partial files
+
+
+def test_download_disabled(tmp_path, no_network):
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        load_dataset("pubmed", root=tmp_path, download=False)
+    assert no_network == []
+
+
+def _fake_server(src: Path, corrupt: bool = False):
+    def urlopen(url, timeout=None):
+        data = (src / url.rsplit("/", 1)[1]).read_bytes()
+        return io.BytesIO(data[:-10] if corrupt else data)
+    return urlopen
+
+
+def test_download_missing_files_is_verified(shared_data_root, writable_copy,
+                                            monkeypatch):
+    raw = writable_copy / "planetoid/Cora/raw"
+    (raw / "ind.cora.graph").unlink()
+    (raw / "ind.cora.tx").unlink()
+    served = []
+    fake = _fake_server(shared_data_root / "planetoid/Cora/raw")
+    monkeypatch.setattr(urllib.request, "urlopen",
+                        lambda u, timeout=None: served.append(u) or fake(u))
+    data = load_planetoid("cora", root=writable_copy)
+    assert data.num_nodes == 2708
+    assert sorted(u.rsplit("/", 1)[1] for u in served) == [
+        "ind.cora.graph", "ind.cora.tx"]  # only the missing ones
+
+
+def test_corrupt_download_writes_nothing(shared_data_root, writable_copy,
+                                         monkeypatch):
+    raw = writable_copy / "planetoid/Cora/raw"
+    (raw / "ind.cora.graph").unlink()
+    monkeypatch.setattr(urllib.request, "urlopen", _fake_server(
+        shared_data_root / "planetoid/Cora/raw", corrupt=True))
+    with pytest.raises(ChecksumError, match="ind.cora.graph"):
+        load_planetoid("cora", root=writable_copy)
+    assert sorted(p.name for p in raw.iterdir()) == sorted(
+        f"ind.cora.{n}" for n in NAMES if n != "graph")  # no .part leftovers
+    assert not (writable_copy / "planetoid/Cora/processed").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_checksum_failure_leaves_no_cache(writable_copy, no_network, damage):
+    victim = writable_copy / "planetoid/Cora/raw/ind.cora.graph"
+    good = victim.read_bytes()
+    if damage == "truncate":
+        victim.write_bytes(good[:len(good) // 2])
+    else:
+        victim.write_bytes(bytes([good[0] ^ 1]) + good[1:])
+    with pytest.raises(ChecksumError) as info:
+        load_dataset("cora", root=writable_copy)
+    msg = str(info.value)
+    assert str(victim) in msg and "expected SHA-256" in msg
+    assert "Delete it" in msg
+    proc = writable_copy / "planetoid/Cora/processed"
+    assert not proc.exists() or not any(proc.iterdir())
+    victim.write_bytes(good)  # repaired: loads
+    assert load_dataset("cora", root=writable_copy).num_nodes == 2708
+    assert no_network == []
+
+
+def test_bad_name_and_split(tmp_path):
+    with pytest.raises(ValueError, match="Cora"):
+        PlanetoidDataset(tmp_path, "cornell")
+    with pytest.raises(ValueError, match="geom-gcn"):
+        PlanetoidDataset(tmp_path, "cora", split="geom-gcn")
+
+
+def test_missing_files_in_read_only_root(tmp_path, no_network):
+    raw = tmp_path / "planetoid/Cora/raw"
+    raw.mkdir(parents=True)
+    raw.chmod(0o555)
+    try:
+        with pytest.raises(FileNotFoundError, match="read-only"):
+            load_dataset("cora", root=tmp_path)
+    finally:
+        raw.chmod(0o755)
+    assert no_network == []  # did not even try

@@ -1,0 +1,117 @@
+import pytest
+import torch
+from torch_geometric.utils import coalesce, is_undirected
+
+from gcnkit.data.synthetic import (
+    csbm,
+    edge_homophily,
+    karate_club,
+    planetoid_masks,
+)
+
+KEYS = ["x", "y", "edge_index", "train_mask", "val_mask", "test_mask"]
+
+
+def _check_graph(data):
+    ei = data.edge_index
+    assert ei.dtype == torch.long and ei.size(0) == 2
+    assert is_undirected(ei, num_nodes=data.num_nodes)
+    assert coalesce(ei, num_nodes=data.num_nodes).size(1) == ei.size(1)
+    assert bool((ei[0] != ei[1]).all())
+    masks = torch.stack([data.train_mask, data.val_mask, data.test_mask])
+    assert int(masks.sum(0).max()) == 1  # disjoint
+
+
+def test_csbm_shape_and_defaults():
+    data = csbm(num_nodes=2000, num_classes=4, avg_degree=5, num_features=32)
+    _check_graph(data)
+    assert data.x.shape == (2000, 32) and data.x.dtype == torch.float32
+    assert data.num_classes == 4 and data.name == "csbm"
+    assert data.edge_index.size(1) == 2 * 5000  # avg degree exactly 5
+    assert torch.bincount(data.y).tolist() == [500] * 4
+    sizes = [int(m.sum()) for m in (data.train_mask, data.val_mask,
+                                    data.test_mask)]
+    assert sizes == [80, 500, 1000]
+    assert torch.bincount(data.y[data.train_mask]).tolist() == [20] * 4
+
+
+def test_csbm_deterministic():
+    a, b = csbm(seed=3), csbm(seed=3)
+    assert all(torch.equal(a[k], b[k]) for k in KEYS)
+    c = csbm(seed=4)
+    assert not torch.equal(a.edge_index, c.edge_index)
+    assert not torch.equal(a.x, c.x)
+
+
+@pytest.mark.parametrize("h", [0.1, 0.5, 0.9])
+def test_csbm_homophily(h):
+    data = csbm(num_nodes=1500, num_classes=3, avg_degree=8, homophily=h,
+                seed=1)
+    _check_graph(data)
+    assert abs(edge_homophily(data.edge_index, data.y) - h) < 0.04
+
+
+@pytest.mark.parametrize("snr", [0.0, 2.0, 5.0])
+def test_csbm_snr(snr):
+    data = csbm(num_nodes=3000, num_classes=3, snr=snr, num_features=16,
+                seed=2)
+    mu = torch.stack([data.x[data.y == c].mean(0) for c in range(3)])
+    dist = torch.pdist(mu)
+    assert torch.allclose(dist, torch.full_like(dist, snr), atol=0.3)
+    noise = data.x - mu[data.y]
+    assert abs(float(noise.std()) - 1.0) < 0.05
+
+
+def test_csbm_small_graph_proportional_masks():
+    data = csbm(num_nodes=200, num_classes=2, avg_degree=3, seed=0)
+    _check_graph(data)
+    sizes = [int(m.sum()) for m in (data.train_mask, data.val_mask,
+                                    data.test_mask)]
+    # 200 / (2*20 + 1500) of the public split sizes
+    assert sizes == [4, 64, 129]
+    assert torch.bincount(data.y[data.train_mask]).tolist() == [2, 2]
+
+
+def test_csbm_explicit_split_sizes():
+    data = csbm(num_nodes=500, num_classes=2, num_train_per_class=5,
+                num_val=50, num_test=100)
+    assert [int(m.sum()) for m in (data.train_mask, data.val_mask,
+                                   data.test_mask)] == [10, 50, 100]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(num_classes=1), "num_classes"),
+    (dict(homophily=1.5), "homophily"),
+    (dict(snr=-1.0), "snr"),
+    (dict(num_features=2, num_classes=4), "num_features"),
+    (dict(num_nodes=100, avg_degree=80), "avg_degree"),
+    (dict(num_nodes=3, num_classes=2), "num_nodes"),
+])
+def test_csbm_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        csbm(**kwargs)
+
+
+def test_planetoid_masks_errors():
+    y = torch.tensor([0] * 5 + [1] * 50)
+    with pytest.raises(ValueError, match="smallest class"):
+        planetoid_masks(y, 2, num_train_per_class=10, num_val=1, num_test=1)
+    with pytest.raises(ValueError, match="exceed"):
+        planetoid_masks(y, 2, num_train_per_class=2, num_val=40, num_test=40)
+
+
+def test_karate():
+    data = karate_club()
+    _check_graph(data)
+    assert data.num_nodes == 34 and data.edge_index.size(1) == 156
+    assert torch.equal(data.x, torch.eye(34))
+    assert torch.bincount(data.y).tolist() == [17, 17]
+    assert data.y[0] == 0 and data.y[33] == 1  # Mr. Hi vs. the officer
+    assert data.num_classes == 2 and data.name == "karate"
+    assert torch.bincount(data.y[data.train_mask]).tolist() == [4, 4]
+    masks = data.train_mask | data.val_mask | data.test_mask
+    assert bool(masks.all())  # every node in exactly one part
+    assert int(data.val_mask.sum()) == 10
+    assert torch.equal(karate_club(seed=0).train_mask, data.train_mask)
+    with pytest.raises(ValueError, match="no test"):
+        karate_club(num_train_per_class=12, num_val=10)

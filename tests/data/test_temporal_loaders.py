@@ -1,0 +1,145 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gcnkit.data import TemporalSignal, list_temporal_datasets, load_temporal
+from gcnkit.data.checksum import ChecksumError
+from gcnkit.data.temporal_parsers import (
+    parse_chickenpox,
+    parse_pedalme,
+    read_los_speed,
+)
+from gcnkit.data.windows import make_windows, node_lag_features
+
+
+def test_list():
+    assert list_temporal_datasets() == ["chickenpox", "losloop", "pedalme"]
+
+
+def test_chickenpox(shared_data_root, no_network):
+    s = load_temporal("Chickenpox", root=shared_data_root)
+    assert isinstance(s, TemporalSignal)
+    assert s.series.shape == (521, 20) and s.series.dtype == torch.float32
+    assert s.num_nodes == 20 and s.num_timesteps == 521
+    assert s.edge_index.shape == (2, 102) and s.edge_index.dtype == torch.long
+    assert torch.equal(s.edge_weight, torch.ones(102))
+    assert s.meta["node_names"][0] == "BACS"
+    # FX is already z-scored per county over the whole period
+    assert s.series.double().mean(0).abs().max() < 1e-6
+    assert torch.allclose(s.series.double().std(0, unbiased=False),
+                          torch.ones(20, dtype=torch.float64), atol=1e-5)
+    assert no_network == []
+
+
+def test_pedalme(shared_data_root):
+    s = load_temporal("pedalme", root=shared_data_root)
+    assert s.series.shape == (35, 15) and s.num_nodes == 15
+    assert s.edge_index.shape == (2, 225)
+    assert s.edge_weight.shape == (225, ) and float(s.edge_weight.max()) == 1
+
+
+def test_losloop(shared_data_root):
+    s = load_temporal("LosLoop", root=shared_data_root)
+    assert s.series.shape == (2016, 207) and s.num_nodes == 207
+    ids = s.meta["sensor_ids"]
+    assert len(ids) == len(set(ids)) == 207 and ids[0] == 773869
+    assert 0 < float(s.series.min()) and float(s.series.max()) <= 100
+    assert s.edge_index.shape == (2, 2833)
+    assert int((s.edge_index[0] == s.edge_index[1]).sum()) == 207
+    adj = torch.zeros(207, 207)
+    adj[s.edge_index[0], s.edge_index[1]] = s.edge_weight
+    assert torch.equal(adj, adj.t()) and bool((s.edge_weight > 0).all())
+
+
+def test_pyg_temporal_chickenpox_protocol(shared_data_root):
+    # ChickenpoxDatasetLoader().get_dataset(lags=4), re-stated in numpy
+    with open(shared_data_root / "temporal/chickenpox.json") as f:
+        raw = json.load(f)
+    fx = np.array(raw["FX"])
+    lags = 4
+    features = [fx[i:i + lags, :].T for i in range(fx.shape[0] - lags)]
+    targets = [fx[i + lags, :].T for i in range(fx.shape[0] - lags)]
+    edges = np.array(raw["edges"]).T
+    s = load_temporal("chickenpox", root=shared_data_root)
+    x, y = node_lag_features(s.series, lags=lags)
+    assert x.shape == (517, 20, 4) and y.shape == (517, 20)
+    assert np.allclose(x.numpy(), np.stack(features), atol=1e-6)
+    assert np.allclose(y.numpy(), np.stack(targets), atol=1e-6)
+    assert np.array_equal(s.edge_index.numpy(), edges)
+    xw, yw = make_windows(s.series, lags=4, horizon=1)
+    assert torch.equal(xw[..., 0].permute(0, 2, 1), x)
+    assert torch.equal(yw[:, 0], y)
+
+
+def test_unknown_name():
+    with pytest.raises(ValueError, match="chickenpox"):
+        load_temporal("metr-la")
+
+
+def test_offline_error(tmp_path, no_network):
+    with pytest.raises(FileNotFoundError) as info:
+        load_temporal("losloop", root=tmp_path)
+    msg = str(info.value)
+    assert str(tmp_path / "temporal") in msg
+    assert "los_speed.csv" in msg and "los_adj.csv" in msg
+    assert "lehaifeng/T-GCN" in msg
+    assert no_network  # it tried (offline) before failing
+
+
+def test_truncated_file(writable_copy, no_network):
+    p = writable_copy / "temporal/chickenpox.json"
+    p.write_bytes(p.read_bytes()[:1000])
+    with pytest.raises(ChecksumError, match="chickenpox.json"):
+        load_temporal("chickenpox", root=writable_copy)
+
+
+def test_root_from_env(shared_data_root, monkeypatch):
+    monkeypatch.setenv("GCNKIT_DATA", str(shared_data_root))
+    assert load_temporal("pedalme").num_nodes == 15
+
+
+# -- parsers on small hand-made files ---------------------------------------
+
+def test_parse_chickenpox_small(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({"edges": [[0, 1], [1, 0]],
+                             "node_ids": {"B": 1, "A": 0},
+                             "FX": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]}))
+    s = parse_chickenpox(p)
+    assert s.series.shape == (3, 2) and s.meta["node_names"] == ["A", "B"]
+    assert s.edge_index.tolist() == [[0, 1], [1, 0]]
+
+
+def test_parse_errors(tmp_path):
+    p = tmp_path / "p.json"
+    p.write_text('{"edges": [[0, 1]], "X": [[1.0, 2.0]]')  # truncated
+    with pytest.raises(ValueError, match="not valid JSON"):
+        parse_pedalme(p)
+    p.write_text(json.dumps({"edges": [[0, 1]], "X": [[1.0, 2.0]]}))
+    with pytest.raises(ValueError, match="weights"):
+        parse_pedalme(p)
+    p.write_text(json.dumps({"edges": [[0, 5]], "weights": [1.0],
+                             "X": [[1.0, 2.0]]}))
+    with pytest.raises(ValueError, match="outside"):
+        parse_pedalme(p)
+    p.write_text(json.dumps({"edges": [[0, 1]], "weights": [1.0, 2.0],
+                             "X": [[1.0, 2.0]]}))
+    with pytest.raises(ValueError, match="2 weights for 1 edges"):
+        parse_pedalme(p)
+
+
+def test_los_speed_header_detection(tmp_path):
+    with_header = tmp_path / "a.csv"
+    with_header.write_text("773869,767541\n64.375,67.625\n60,61.5\n")
+    speeds, ids = read_los_speed(with_header)
+    assert ids == [773869, 767541] and speeds.shape == (2, 2)
+    no_header = tmp_path / "b.csv"
+    no_header.write_text("64,67\n60,61.5\n")
+    speeds, ids = read_los_speed(no_header)
+    assert ids is None and speeds.shape == (2, 2)
+    broken = tmp_path / "c.csv"
+    broken.write_text("1001,1002\n64,abc\n")
+    with pytest.raises(ValueError, match="numeric"):
+        read_los_speed(broken)

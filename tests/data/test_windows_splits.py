@@ -1,0 +1,86 @@
+import pytest
+import torch
+
+from gcnkit.data.windows import (
+    check_finite,
+    chronological_split,
+    make_windows,
+    num_windows,
+    samples_to_time_range,
+)
+
+
+def test_windows_2d():
+    t, n = 20, 3
+    series = torch.arange(t * n, dtype=torch.float32).view(t, n)
+    x, y = make_windows(series, lags=4, horizon=2)
+    assert x.shape == (15, 4, 3, 1) and y.shape == (15, 2, 3)
+    assert num_windows(t, 4, 2) == 15
+    for s in (0, 7, 14):
+        assert torch.equal(x[s, :, :, 0], series[s:s + 4])
+        assert torch.equal(y[s], series[s + 4:s + 6])
+
+
+def test_windows_3d_and_stride():
+    series = torch.randn(30, 5, 2, generator=torch.Generator().manual_seed(0))
+    x, y = make_windows(series, lags=6, horizon=3, stride=4)
+    assert x.shape == (6, 6, 5, 2) and y.shape == (6, 3, 5)
+    assert num_windows(30, 6, 3, 4) == 6
+    assert torch.equal(x[2], series[8:14])
+    assert torch.equal(y[2], series[14:17, :, 0])  # first feature
+
+
+def test_windows_exact_fit_and_too_long():
+    series = torch.zeros(10, 2)
+    x, y = make_windows(series, lags=7, horizon=3)
+    assert x.shape[0] == 1
+    with pytest.raises(ValueError, match="exceeds the series length T=10"):
+        make_windows(series, lags=8, horizon=3)
+    with pytest.raises(ValueError, match="horizon"):
+        make_windows(series, lags=2, horizon=0)
+    with pytest.raises(ValueError, match="lags"):
+        make_windows(series, lags=2.5, horizon=1)
+    with pytest.raises(ValueError, match=r"\[T, N\]"):
+        make_windows(torch.zeros(10), lags=2, horizon=1)
+
+
+def test_non_finite_values():
+    series = torch.ones(12, 4)
+    series[3, 1] = float("nan")
+    series[7, 2] = float("inf")
+    with pytest.raises(ValueError) as info:
+        make_windows(series, lags=3, horizon=1)
+    msg = str(info.value)
+    assert "2 non-finite values (1 NaN, 1 inf)" in msg
+    assert "(3, 1)" in msg and "(7, 2)" in msg
+    check_finite(torch.ones(3))  # fine
+
+
+def test_chronological_split():
+    split = chronological_split(100, 0.7, 0.1)
+    assert split.train == range(0, 70)
+    assert split.val == range(70, 80)
+    assert split.test == range(80, 100)
+    # PyG Temporal's temporal_signal_split(train_ratio=0.8) on 517 snapshots
+    split = chronological_split(torch.zeros(517, 20), 0.8)
+    assert split.train == range(0, 413) and split.test == range(413, 517)
+    assert len(split.val) == 0
+
+
+def test_split_gap_and_errors():
+    split = chronological_split(100, 0.6, 0.2, gap=2)
+    assert split.train.stop == 60 and split.val == range(62, 82)
+    assert split.test == range(84, 100)
+    for bad in [(0.0, 0.1), (0.9, 0.2), (0.5, -0.1)]:
+        with pytest.raises(ValueError, match="train_ratio"):
+            chronological_split(100, *bad)
+    with pytest.raises(ValueError, match="no training"):
+        chronological_split(3, 0.2)
+
+
+def test_samples_to_time_range():
+    # samples 0..9 of lags=4, horizon=2 windows touch steps 0..14
+    assert samples_to_time_range(range(0, 10), 4, 2) == range(0, 15)
+    # starts 6 and 8 with stride 2; the last window ends at 8 + 4 + 2
+    assert samples_to_time_range(range(3, 5), 4, 2, stride=2) == range(6, 14)
+    assert len(samples_to_time_range(range(0), 4, 2)) == 0

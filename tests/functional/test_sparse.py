@@ -1,0 +1,162 @@
+"""CSRMatrix and csr_matmul against dense/SciPy references."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from gcnkit.functional import CSRMatrix, csr_matmul
+
+
+def random_coo(rows, cols, nnz, dtype=torch.float64, duplicates=True):
+    r = torch.randint(0, rows, (nnz,))
+    c = torch.randint(0, cols, (nnz,))
+    if duplicates:  # force some repeated (row, col) pairs, unsorted
+        r = torch.cat([r, r[:3]])
+        c = torch.cat([c, c[:3]])
+    v = torch.randn(r.numel(), dtype=dtype)
+    return r, c, v
+
+
+def scipy_csr(r, c, v, shape):
+    m = sp.coo_matrix((v.detach().double().numpy(), (r.numpy(), c.numpy())), shape=shape).tocsr()
+    m.sum_duplicates()
+    m.sort_indices()
+    return m
+
+
+@pytest.mark.parametrize("shape", [(5, 5), (4, 7), (7, 3)])
+def test_from_coo_sums_duplicates_like_scipy(shape):
+    r, c, v = random_coo(*shape, nnz=12)
+    m = CSRMatrix.from_coo(r, c, v, shape)
+    ref = scipy_csr(r, c, v, shape)
+    assert m.shape == shape and m.nnz == ref.nnz
+    np.testing.assert_array_equal(m.crow.numpy(), ref.indptr)
+    np.testing.assert_array_equal(m.col.numpy(), ref.indices)
+    np.testing.assert_allclose(m.value.numpy(), ref.data)
+    np.testing.assert_allclose(m.to_dense().numpy(), ref.toarray())
+    np.testing.assert_allclose(m.to_torch().to_dense().numpy(), ref.toarray())
+    np.testing.assert_array_equal(m.row.numpy(), np.repeat(np.arange(shape[0]), np.diff(ref.indptr)))
+
+
+def test_from_coo_sorted_input_and_empty():
+    r = torch.tensor([0, 0, 2])
+    c = torch.tensor([1, 3, 0])
+    m = CSRMatrix.from_coo(r, c, torch.tensor([1.0, 2.0, 3.0]), (3, 4))
+    assert m.crow.tolist() == [0, 2, 2, 3]
+    assert m.to_dense().tolist() == [[0, 1, 0, 2], [0, 0, 0, 0], [3, 0, 0, 0]]
+    empty = CSRMatrix.from_coo(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long),
+                               torch.zeros(0), (3, 2))
+    assert empty.nnz == 0 and empty.crow.tolist() == [0, 0, 0, 0]
+    assert (csr_matmul(empty, torch.randn(2, 4)) == 0).all()
+    assert (empty.t().to_dense() == 0).all() and empty.t().shape == (2, 3)
+
+
+@pytest.mark.parametrize("layout", ["coo", "coo_uncoalesced", "csr", "dense"])
+def test_from_torch(layout):
+    d = torch.randn(5, 6, dtype=torch.float64) * (torch.rand(5, 6) < 0.4)
+    if layout == "coo":
+        a = d.to_sparse()
+    elif layout == "coo_uncoalesced":  # the entry (1, 2) split in two
+        idx = torch.tensor([[1, 0, 1], [2, 4, 2]])
+        a = torch.sparse_coo_tensor(idx, torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64), (5, 6))
+        d = a.to_dense()
+    elif layout == "csr":
+        a = d.to_sparse_csr()
+    else:
+        a = d
+    m = CSRMatrix.from_torch(a)
+    torch.testing.assert_close(m.to_dense(), d)
+    with pytest.raises(TypeError, match="2-D"):
+        CSRMatrix.from_torch(torch.randn(2, 3, 4))
+
+
+def test_transpose_is_correct_and_built_once():
+    r, c, v = random_coo(6, 4, nnz=10)
+    m = CSRMatrix.from_coo(r, c, v, (6, 4))
+    t = m.t()
+    assert t.shape == (4, 6)
+    torch.testing.assert_close(t.to_dense(), m.to_dense().t())
+    np.testing.assert_array_equal(t.crow.numpy(), scipy_csr(c, r, v, (4, 6)).indptr)
+    assert m.t() is t and t.t() is m
+
+
+def test_with_values_shares_the_transpose_pattern():
+    r, c, v = random_coo(5, 5, nnz=9)
+    m = CSRMatrix.from_coo(r, c, v, (5, 5))
+    m.t()
+    new = torch.randn(m.nnz, dtype=torch.float64)
+    m2 = m.with_values(new)
+    # the transpose pattern and permutation are shared, not recomputed
+    assert m2._transpose_pattern() is m._transpose_pattern()
+    assert m2.crow is m.crow and m2.col is m.col
+    expected = torch.zeros(5, 5, dtype=torch.float64).index_put((m.row, m.col), new)
+    torch.testing.assert_close(m2.to_dense(), expected)
+    torch.testing.assert_close(m2.t().to_dense(), expected.t())
+    torch.testing.assert_close(m.t().to_dense(), m.to_dense().t())  # original untouched
+    with pytest.raises(ValueError, match="values"):
+        m.with_values(torch.randn(m.nnz + 1))
+
+
+@pytest.mark.parametrize("shape", [(5, 5), (4, 7)])
+def test_csr_matmul_forward_and_grads_match_dense(shape):
+    r, c, v = random_coo(*shape, nnz=12)
+    m = CSRMatrix.from_coo(r, c, v, shape)
+    values = m.value.clone().requires_grad_()
+    a = m.with_values(values)
+    x = torch.randn(shape[1], 3, dtype=torch.float64, requires_grad=True)
+    out = csr_matmul(a, x)
+    gout = torch.randn_like(out)
+    out.backward(gout)
+    # dense reference
+    values_d = m.value.clone().requires_grad_()
+    x_d = x.detach().clone().requires_grad_()
+    dense = torch.zeros(shape, dtype=torch.float64).index_put((m.row, m.col), values_d)
+    out_d = dense @ x_d
+    out_d.backward(gout)
+    torch.testing.assert_close(out, out_d)
+    torch.testing.assert_close(x.grad, x_d.grad)
+    torch.testing.assert_close(values.grad, values_d.grad)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_csr_matmul_gradcheck(batched):
+    r, c, v = random_coo(6, 5, nnz=11)
+    m = CSRMatrix.from_coo(r, c, v, (6, 5))
+    x = torch.randn(*((2,) if batched else ()), 5, 3, dtype=torch.float64, requires_grad=True)
+    values = m.value.clone().requires_grad_()
+
+    def f(values, x):
+        return csr_matmul(m.with_values(values), x)
+
+    assert torch.autograd.gradcheck(f, (values, x))
+    assert torch.autograd.gradcheck(lambda x: csr_matmul(m, x), (x,))
+
+
+def test_csr_matmul_batched_equals_loop():
+    r, c, v = random_coo(4, 6, nnz=8)
+    m = CSRMatrix.from_coo(r, c, v, (4, 6))
+    x = torch.randn(3, 2, 6, 5, dtype=torch.float64)
+    out = csr_matmul(m, x)
+    assert out.shape == (3, 2, 4, 5)
+    torch.testing.assert_close(out, m.to_dense() @ x)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.bfloat16, 3e-2)])
+def test_csr_matmul_dtypes(dtype, tol):
+    r, c, v = random_coo(5, 5, nnz=10)
+    m = CSRMatrix.from_coo(r, c, v, (5, 5)).to(dtype=dtype)
+    x = torch.randn(5, 4, dtype=dtype, requires_grad=True)
+    out = csr_matmul(m, x)
+    assert out.dtype == dtype
+    ref = m.to_dense().double() @ x.detach().double()
+    torch.testing.assert_close(out.double(), ref, atol=tol * ref.abs().max(), rtol=tol)
+    out.sum().backward()
+    assert x.grad.dtype == dtype
+
+
+def test_csr_matmul_shape_errors():
+    m = CSRMatrix.from_coo(torch.tensor([0, 1]), torch.tensor([1, 2]), torch.ones(2), (2, 3))
+    with pytest.raises(ValueError, match="3 columns.*x has 4 rows"):
+        csr_matmul(m, torch.randn(4, 2))
+    with pytest.raises(ValueError, match=r"\[N, F\]"):
+        csr_matmul(m, torch.randn(3))

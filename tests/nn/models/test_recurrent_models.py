@@ -1,0 +1,160 @@
+"""TGCN (paper and PyG-Temporal variants), GConvGRU and GConvLSTM against references."""
+import pytest
+import torch
+from torch_geometric.nn import ChebConv
+
+from gcnkit.functional import normalize_adjacency
+from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM
+
+N, F, H = 6, 2, 5
+
+
+@pytest.fixture
+def graph():
+    ei = torch.tensor([[0, 1, 1, 2, 2, 3, 4, 5, 0, 4], [1, 0, 2, 1, 3, 2, 5, 4, 4, 0]])
+    ew = torch.tensor([1.0, 1.0, 0.5, 0.5, 2.0, 2.0, 1.5, 1.5, 0.3, 0.3])  # symmetric (PyG ChebConv uses out-degrees)
+    return ei, ew
+
+
+def test_tgcn_paper_is_gcn_on_concatenation(graph):
+    """The official T-GCN cell: gates = sigmoid(A [x, h] W_g + b_g), candidate from A [x, r*h]."""
+    ei, ew = graph
+    torch.manual_seed(0)
+    model = TGCN(F, H, 3)
+    A = normalize_adjacency(ei, ew, N).to_dense()
+    cell = model.cell
+    U, Wg, Wc = cell.input_map.conv, cell.hidden_map.conv, cell.candidate_map.conv
+    # weights of the concatenated GCNs [x, h] -> 2H and [x, r*h] -> H (as lehaifeng/T-GCN's _gc)
+    W_gates = torch.cat([U.lin.weight[:2 * H], Wg.lin.weight], 1)  # [2H, F+H]
+    b_gates = U.bias[:2 * H] + Wg.bias
+    W_cand = torch.cat([U.lin.weight[2 * H:], Wc.lin.weight], 1)
+    b_cand = U.bias[2 * H:] + Wc.bias
+    assert torch.all(U.bias[:2 * H] == 1.0)  # gate bias initialised at 1.0 like the official code
+    x = torch.randn(4, 7, N, F)
+    h = torch.zeros(4, N, H)
+    for t in range(7):
+        gates = torch.sigmoid(A @ torch.cat([x[:, t], h], -1) @ W_gates.t() + b_gates)
+        r, u = gates.split(H, -1)
+        c = torch.tanh(A @ torch.cat([x[:, t], r * h], -1) @ W_cand.t() + b_cand)
+        h = u * h + (1 - u) * c
+    y, state = model(x, ei, ew, return_sequence=False)
+    torch.testing.assert_close(state, h, atol=1e-5, rtol=0)
+    torch.testing.assert_close(y, model.readout(h), atol=1e-5, rtol=0)
+    assert y.shape == (4, N, 3)
+
+
+def test_tgcn_pygt_variant_does_not_propagate_the_state(graph):
+    ei, ew = graph
+    torch.manual_seed(1)
+    model = TGCN(F, H, variant="pygt")
+    A = normalize_adjacency(ei, ew, N).to_dense()
+    cell = model.cell
+    x, h = torch.randn(N, F), torch.randn(N, H)
+    ux = A @ x @ cell.input_map.conv.lin.weight.t() + cell.input_map.conv.bias
+    gates = torch.sigmoid(ux[:, :2 * H] + cell.hidden_map.lin(h))
+    r, u = gates.split(H, -1)
+    c = torch.tanh(ux[:, 2 * H:] + cell.candidate_map.lin(r * h))
+    y, s = model(x[None], ei, ew, state=h)
+    torch.testing.assert_close(s, u * h + (1 - u) * c, atol=1e-5, rtol=0)
+    assert "variant=pygt" in repr(model)
+    with pytest.raises(ValueError, match="variant"):
+        TGCN(F, H, variant="dcrnn")
+
+
+def _cheb(K, fin, fout, lins, bias):
+    conv = ChebConv(fin, fout, K + 1)
+    with torch.no_grad():
+        for k in range(K + 1):
+            conv.lins[k].weight.copy_(lins[k].weight)
+        conv.bias.copy_(bias)
+    return conv
+
+
+def _split_cheb(conv, K, blocks, width):
+    """PyG ChebConv layers, one per gate, with the rows of gcnkit's fused ChebyshevConv."""
+    out = []
+    for b in range(blocks):
+        rows = slice(b * width, (b + 1) * width)
+        lins = [torch.nn.Linear(conv.in_channels, width, bias=False) for _ in range(K + 1)]
+        for k in range(K + 1):
+            lins[k].weight.data = conv.lins[k].weight.data[rows].clone()
+        out.append(_cheb(K, conv.in_channels, width, lins, conv.bias.data[rows]))
+    return out
+
+
+@pytest.mark.parametrize("K", [1, 2])
+def test_gconvgru_equals_pyg_temporal_formulation(graph, K):
+    """PyG Temporal's GConvGRU(K + 1): six ChebConvs, z = update, r = reset."""
+    ei, ew = graph
+    torch.manual_seed(K)
+    model = GConvGRU(F, H, K=K)
+    c = model.cell
+    xr, xz, xh = _split_cheb(c.input_map.conv, K, 3, H)
+    hr, hz = _split_cheb(c.hidden_map.conv, K, 2, H)
+    (hh,) = _split_cheb(c.candidate_map.conv, K, 1, H)
+    x = torch.randn(5, N, F)
+    h = torch.zeros(N, H)
+    for t in range(5):
+        z = torch.sigmoid(xz(x[t], ei, ew) + hz(h, ei, ew))
+        r = torch.sigmoid(xr(x[t], ei, ew) + hr(h, ei, ew))
+        h_tilde = torch.tanh(xh(x[t], ei, ew) + hh(h * r, ei, ew))
+        h = z * h + (1 - z) * h_tilde
+    out, state = model(x, ei, ew)
+    torch.testing.assert_close(state, h, atol=1e-5, rtol=0)
+    assert out.shape == (5, N, H)
+
+
+def test_gconvlstm_equals_peephole_reference(graph):
+    ei, ew = graph
+    torch.manual_seed(0)
+    K = 1
+    model = GConvLSTM(F, H, 1, K=K)
+    c = model.cell
+    with torch.no_grad():
+        c.peephole_weight.normal_()
+    xi, xf, xc, xo = _split_cheb(c.input_map.conv, K, 4, H)
+    hi, hf, hc, ho = _split_cheb(c.hidden_map.conv, K, 4, H)
+    wi, wf, wo = c.peephole_weight
+    x = torch.randn(2, 4, N, F)
+    h, s = torch.zeros(2, N, H), torch.zeros(2, N, H)
+    for t in range(4):
+        xt = x[:, t]
+        i = torch.sigmoid(xi(xt, ei, ew) + hi(h, ei, ew) + wi * s)
+        f = torch.sigmoid(xf(xt, ei, ew) + hf(h, ei, ew) + wf * s)
+        s = f * s + i * torch.tanh(xc(xt, ei, ew) + hc(h, ei, ew))
+        o = torch.sigmoid(xo(xt, ei, ew) + ho(h, ei, ew) + wo * s)
+        h = o * torch.tanh(s)
+    y, (h_out, s_out) = model(x, ei, ew)
+    torch.testing.assert_close(h_out, h, atol=1e-5, rtol=0)
+    torch.testing.assert_close(s_out, s, atol=1e-5, rtol=0)
+    assert y.shape == (2, 4, N, 1)
+
+
+@pytest.mark.parametrize("cls", [TGCN, GConvGRU, GConvLSTM])
+def test_models_train_and_carry_state(graph, cls):
+    ei, ew = graph
+    torch.manual_seed(0)
+    model = cls(F, 8, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    x = torch.randn(3, 6, N, F)
+    y = x[..., :1].roll(1, dims=1)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        out, _ = model(x, ei, ew)
+        loss = torch.nn.functional.mse_loss(out, y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+    full, _ = model(x, ei, ew)
+    a, s = model(x[:, :2], ei, ew)
+    b, _ = model(x[:, 2:], ei, ew, state=s)
+    torch.testing.assert_close(torch.cat([a, b], 1), full)
+
+
+def test_gconv_options():
+    assert "operator=gcn" in repr(GConvGRU(F, H, operator="gcn"))
+    assert "K=3" in repr(GConvLSTM(F, H, K=3))
+    with pytest.raises(ValueError, match="operator"):
+        GConvGRU(F, H, operator="gat")

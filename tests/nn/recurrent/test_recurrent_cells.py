@@ -1,0 +1,163 @@
+"""Cells written once: parity with torch.nn.*Cell, hand-written references, graph operators."""
+import pytest
+import torch
+
+from gcnkit.functional import normalize_adjacency
+from gcnkit.nn.recurrent import ElmanCell, GRUCell, LSTMCell, run_sequence
+
+B, F, H = 3, 4, 5
+
+
+def _copy_dense(cell, ref):
+    with torch.no_grad():
+        cell.input_map.lin.weight.copy_(ref.weight_ih)
+        cell.input_map.lin.bias.copy_(ref.bias_ih)
+        cell.hidden_map.lin.weight.copy_(ref.weight_hh)
+        cell.hidden_map.lin.bias.copy_(ref.bias_hh)
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_elman_equals_torch_rnncell(nonlinearity):
+    torch.manual_seed(0)
+    ref = torch.nn.RNNCell(F, H, nonlinearity=nonlinearity)
+    cell = ElmanCell(F, H, nonlinearity=nonlinearity)
+    _copy_dense(cell, ref)
+    x, h = torch.randn(B, F), torch.randn(B, H)
+    torch.testing.assert_close(cell(x, state=h), ref(x, h), atol=1e-6, rtol=0)
+
+
+def test_lstm_equals_torch_lstmcell_over_steps():
+    torch.manual_seed(0)
+    ref = torch.nn.LSTMCell(F, H)
+    cell = LSTMCell(F, H)
+    _copy_dense(cell, ref)
+    xs = torch.randn(6, B, F)
+    state_ref = (torch.randn(B, H), torch.randn(B, H))
+    state = state_ref
+    for x in xs:
+        state_ref = ref(x, state_ref)
+        state = cell(x, state=state)
+        torch.testing.assert_close(state[0], state_ref[0], atol=1e-6, rtol=0)
+        torch.testing.assert_close(state[1], state_ref[1], atol=1e-6, rtol=0)
+
+
+def test_gru_reset_after_equals_torch_grucell_and_runner():
+    torch.manual_seed(0)
+    ref = torch.nn.GRUCell(F, H)
+    cell = GRUCell(F, H, reset="after")
+    _copy_dense(cell, ref)
+    xs = torch.randn(B, 7, 1, F)  # [B, T, N=1, F]
+    h_ref = torch.zeros(B, H)
+    outs = []
+    for t in range(7):
+        h_ref = ref(xs[:, t, 0], h_ref)
+        outs.append(h_ref)
+    out, h = run_sequence(cell, xs)
+    torch.testing.assert_close(out[:, :, 0], torch.stack(outs, 1), atol=1e-6, rtol=0)
+    torch.testing.assert_close(h[:, 0], h_ref, atol=1e-6, rtol=0)
+
+
+def _dense_maps(cell):
+    U = lambda x: cell.input_map.lin(x)  # noqa: E731
+    W = lambda h: cell.hidden_map.lin(h)  # noqa: E731
+    return U, W
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid"])
+def test_gru_reset_before_matches_reference(act):
+    torch.manual_seed(1)
+    cell = GRUCell(F, H, reset="before", activation=act)
+    a = torch.tanh if act == "tanh" else torch.sigmoid
+    x, h = torch.randn(B, F), torch.randn(B, H)
+    ux = cell.input_map.lin(x)
+    wh = cell.hidden_map.lin(h)
+    r = torch.sigmoid(ux[:, :H] + wh[:, :H])
+    u = torch.sigmoid(ux[:, H:2 * H] + wh[:, H:])
+    n = a(ux[:, 2 * H:] + cell.candidate_map.lin(r * h))
+    expected = u * h + (1 - u) * n
+    torch.testing.assert_close(cell(x, state=h), expected, atol=1e-6, rtol=0)
+    # it differs from reset-after with the same weights
+    assert cell.candidate_map.lin.weight.shape == (H, H)
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("peephole", [False, True])
+def test_lstm_reference_with_cell_activation_and_peephole(act, peephole):
+    torch.manual_seed(2)
+    cell = LSTMCell(F, H, cell_activation=act, peephole=peephole)
+    if peephole:
+        with torch.no_grad():
+            cell.peephole_weight.normal_()
+    a = torch.tanh if act == "tanh" else torch.sigmoid
+    x, h, s = torch.randn(B, F), torch.randn(B, H), torch.randn(B, H)
+    U, W = _dense_maps(cell)
+    z = U(x) + W(h)
+    zg, zf, zc, zo = z.split(H, -1)
+    if peephole:
+        wg, wf, wo = cell.peephole_weight
+        zg, zf = zg + wg * s, zf + wf * s
+    s_new = torch.sigmoid(zf) * s + torch.sigmoid(zg) * a(zc)
+    if peephole:
+        zo = zo + wo * s_new
+    h_new = torch.tanh(s_new) * torch.sigmoid(zo)
+    out = cell(x, state=(h, s))
+    torch.testing.assert_close(out[0], h_new, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[1], s_new, atol=1e-6, rtol=0)
+
+
+def test_graph_gru_cell_matches_dense_operator_reference(small_graph):
+    ei, ew, n = small_graph
+    torch.manual_seed(3)
+    cell = GRUCell(F, H, reset="after", input_operator="gcn", hidden_operator="gcn")
+    A = normalize_adjacency(ei, ew, n, norm="sym", self_loop_weight=1.0).to_dense()
+    x, h = torch.randn(2, n, F), torch.randn(2, n, H)
+    cu, cw = cell.input_map.conv, cell.hidden_map.conv
+    ux = A @ x @ cu.lin.weight.t() + cu.bias
+    wh = A @ h @ cw.lin.weight.t() + cw.bias
+    r = torch.sigmoid(ux[..., :H] + wh[..., :H])
+    u = torch.sigmoid(ux[..., H:2 * H] + wh[..., H:2 * H])
+    nn_ = torch.tanh(ux[..., 2 * H:] + r * wh[..., 2 * H:])
+    torch.testing.assert_close(cell(x, ei, ew, state=h), u * h + (1 - u) * nn_, atol=1e-5, rtol=0)
+
+
+def test_fused_operators_one_call_per_side(small_graph):
+    ei, ew, n = small_graph
+    cell = LSTMCell(F, H, input_operator="gcn", hidden_operator="cheb", hidden_kwargs={"K": 2})
+    calls = {"in": 0, "hid": 0}
+    cell.input_map.register_forward_hook(lambda *a: calls.__setitem__("in", calls["in"] + 1))
+    cell.hidden_map.register_forward_hook(lambda *a: calls.__setitem__("hid", calls["hid"] + 1))
+    run_sequence(cell, torch.randn(2, 6, n, F), ei, ew)
+    assert calls == {"in": 1, "hid": 6}  # input side: one call for all T steps; gates fused
+    assert cell.input_map.out_channels == 4 * H and cell.hidden_map.out_channels == 4 * H
+
+
+def test_options_are_validated():
+    with pytest.raises(ValueError, match="choose one of 'tanh', 'sigmoid'"):
+        LSTMCell(F, H, cell_activation="relu")
+    with pytest.raises(ValueError, match="reset"):
+        GRUCell(F, H, reset="middle")
+    with pytest.raises(ValueError, match="unknown operator"):
+        GRUCell(F, H, input_operator="gat")
+    with pytest.raises(ValueError, match="positive"):
+        ElmanCell(0, H)
+
+
+def test_repr_and_reset_parameters():
+    cell = GRUCell(F, H, reset="before", input_operator="gcn")
+    assert "4, 5, input_operator=gcn, hidden_operator=linear, reset=before" in cell.extra_repr()
+    w = cell.input_map.conv.lin.weight.detach().clone()
+    cell.reset_parameters()
+    assert not torch.equal(w, cell.input_map.conv.lin.weight)
+    assert "peephole=True" in repr(LSTMCell(F, H, peephole=True))
+
+
+def test_cell_bad_state_and_width():
+    cell = GRUCell(F, H)
+    with pytest.raises(ValueError, match="in_channels=4"):
+        cell(torch.randn(B, F + 1))
+    with pytest.raises(ValueError, match="state has shape"):
+        cell(torch.randn(B, F), state=torch.randn(B + 1, H))
+    with pytest.raises(TypeError, match="tuple"):
+        LSTMCell(F, H)(torch.randn(B, F), state=torch.randn(B, H))
+    with pytest.raises(ValueError, match="needs a graph|pass edge_index"):
+        GRUCell(F, H, input_operator="gcn")(torch.randn(3, F))

@@ -1,0 +1,193 @@
+"""The sequence runner: one normalization per sequence, state carried, static/dynamic graphs,
+truncated BPTT, gradcheck, clear errors."""
+import pytest
+import torch
+
+import gcnkit.functional.graph_input as graph_input
+from gcnkit.functional import graph_cache, normalize_adjacency
+from gcnkit.nn.recurrent import (ElmanCell, GRUCell, LSTMCell, clip_grad_norm, run_sequence,
+                                 tbptt_backward)
+
+F, H = 3, 4
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    calls = []
+    real = graph_input.normalize_adjacency
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("norm"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(graph_input, "normalize_adjacency", counting)
+    graph_cache.clear()
+    return calls
+
+
+@pytest.mark.parametrize("cache", [graph_cache, None])
+def test_one_normalization_per_sequence(spy, small_graph, cache):
+    ei, ew, n = small_graph
+    cell = GRUCell(F, H, reset="before", input_operator="gcn", hidden_operator="gcn")
+    run_sequence(cell, torch.randn(2, 12, n, F), ei, ew, cache=cache)
+    assert len(spy) == 1  # 12 steps x 3 maps share one normalized adjacency
+
+
+def test_one_normalization_per_option_and_per_step_graph(spy, small_graph):
+    ei, ew, n = small_graph
+    cell = LSTMCell(F, H, input_operator="gcn", hidden_operator="cheb")  # two normalizations
+    run_sequence(cell, torch.randn(10, n, F), ei, ew, cache=None)
+    assert sorted(spy) == ["sym", "sym"] and len(spy) == 2
+    spy.clear()
+    graphs = [ei[:, : 3 + t % 4].clone() for t in range(6)]
+    run_sequence(cell, torch.randn(6, n, F), graphs, cache=None)
+    assert len(spy) == 2 * 6
+
+
+def test_state_carried_across_calls(small_graph):
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    for cell in (GRUCell(F, H, input_operator="gcn", hidden_operator="gcn"),
+                 LSTMCell(F, H, input_operator="cheb", hidden_operator="cheb", peephole=True)):
+        x = torch.randn(2, 9, n, F)
+        full, s_full = run_sequence(cell, x, ei, ew)
+        a, s = run_sequence(cell, x[:, :4], ei, ew)
+        b, s = run_sequence(cell, x[:, 4:], ei, ew, state=s)
+        torch.testing.assert_close(torch.cat([a, b], 1), full)
+        torch.testing.assert_close(cell.output(s), cell.output(s_full))
+
+
+def test_shapes_batched_unbatched_and_dynamic(small_graph):
+    ei, ew, n = small_graph
+    cell = ElmanCell(F, H, input_operator="gcn", hidden_operator="gcn")
+    x = torch.randn(3, 5, n, F)
+    out, h = run_sequence(cell, x, ei, ew)
+    assert out.shape == (3, 5, n, H) and h.shape == (3, n, H)
+    out1, h1 = run_sequence(cell, x[1], ei, ew)
+    assert out1.shape == (5, n, H) and h1.shape == (n, H)
+    torch.testing.assert_close(out1, out[1], atol=1e-6, rtol=0)  # B independent sequences
+    dyn, hd = run_sequence(cell, x, [ei] * 5, [ew] * 5)
+    torch.testing.assert_close(dyn, out, atol=1e-6, rtol=0)
+
+
+def test_dynamic_graphs_match_manual_loop(small_graph):
+    ei, ew, n = small_graph
+    torch.manual_seed(1)
+    cell = GRUCell(F, H, reset="before", input_operator="gcn", hidden_operator="gcn")
+    T = 4
+    eis = [ei[:, torch.randperm(ei.size(1))[:5]] for _ in range(T)]
+    ews = [torch.rand(5) + 0.1 for _ in range(T)]
+    x = torch.randn(2, T, n, F)
+    out, h = run_sequence(cell, x, eis, ews)
+    state = None
+    for t in range(T):
+        state = cell(x[:, t], eis[t], ews[t], state=state)
+        torch.testing.assert_close(out[:, t], state, atol=1e-6, rtol=0)
+
+
+def test_dense_input_map_is_folded_with_dynamic_graphs(small_graph):
+    ei, ew, n = small_graph
+    cell = GRUCell(F, H, input_operator="linear", hidden_operator="gcn")
+    calls = []
+    cell.input_map.register_forward_hook(lambda *a: calls.append(1))
+    run_sequence(cell, torch.randn(6, n, F), [ei] * 6)
+    assert len(calls) == 1
+
+
+def test_gradcheck_float64(small_graph):
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    for cell in (GRUCell(2, 3, reset="before", input_operator="gcn", hidden_operator="gcn"),
+                 LSTMCell(2, 3, input_operator="cheb", hidden_operator="gcn", peephole=True),
+                 ElmanCell(2, 3, input_operator="gcn", hidden_operator="cheb")):
+        cell = cell.double()
+        x = torch.randn(2, 3, n, 2, dtype=torch.float64, requires_grad=True)  # B=2, T=3
+        w = ew.double().requires_grad_()
+
+        def f(x, w):
+            out, _ = run_sequence(cell, x, ei, w)
+            return out
+
+        assert torch.autograd.gradcheck(f, (x, w), atol=1e-6, fast_mode=True)
+    x = torch.randn(1, 2, n, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(f, (x, w), atol=1e-6)  # full Jacobian on the last cell
+
+
+def test_detach_every_cuts_the_gradient(small_graph):
+    ei, ew, n = small_graph
+    cell = GRUCell(F, H, input_operator="gcn", hidden_operator="gcn")
+    x = torch.randn(8, n, F, requires_grad=True)
+    out, _ = run_sequence(cell, x, ei, ew, detach_every=3)
+    (g,) = torch.autograd.grad(out[-1].sum(), x)
+    assert g[:6].abs().sum() == 0 and g[6:].abs().sum() > 0  # steps 0..5 are beyond the cut
+    out, _ = run_sequence(cell, x, ei, ew)
+    (g,) = torch.autograd.grad(out[-1].sum(), x)
+    assert g[0].abs().sum() > 0
+
+
+def test_tbptt_backward_chunks_and_full_bptt(small_graph):
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    cell = GRUCell(F, H, input_operator="gcn", hidden_operator="gcn")
+    x, y = torch.randn(2, 10, n, F), torch.randn(2, 10, n, H)
+    model = lambda x, ei, ew, state=None: run_sequence(cell, x, ei, ew, state)  # noqa: E731
+    mse = torch.nn.functional.mse_loss
+
+    def grads():
+        out = [p.grad.clone() for p in cell.parameters()]
+        cell.zero_grad()
+        return out
+
+    loss_k, state = tbptt_backward(model, x, y, ei, ew, k=10, loss_fn=mse)  # k >= T: full BPTT
+    g_full = grads()
+    out, _ = run_sequence(cell, x, ei, ew)
+    mse(out, y).backward()
+    for a, b in zip(g_full, grads()):
+        torch.testing.assert_close(a, b)
+    loss_3, state = tbptt_backward(model, x, y, ei, ew, k=3, loss_fn=mse)
+    g3 = grads()
+    out, _ = run_sequence(cell, x, ei, ew, detach_every=3)  # same gradient as detaching in-forward
+    torch.testing.assert_close(loss_3, mse(out, y).detach())
+    mse(out, y).backward()
+    for a, b in zip(g3, grads()):
+        torch.testing.assert_close(a, b)
+    assert not state.requires_grad
+    loss_d, _ = tbptt_backward(model, x, y, [ei] * 10, [ew] * 10, k=4, loss_fn=mse)  # per-step graphs
+    torch.testing.assert_close(loss_d, loss_3)
+
+
+def test_clip_grad_norm():
+    lin = torch.nn.Linear(3, 3)
+    (lin(torch.ones(1, 3)) * 100).sum().backward()
+    norm = clip_grad_norm(lin, 1.0)
+    assert norm > 1.0
+    assert clip_grad_norm(lin, None) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_clear_errors(small_graph):
+    ei, ew, n = small_graph
+    cell = GRUCell(F, H, input_operator="gcn", hidden_operator="gcn")
+    x = torch.randn(2, 4, n, F)
+    with pytest.raises(ValueError, match="3 per-step graphs .* T=4"):
+        run_sequence(cell, x, [ei] * 3)
+    with pytest.raises(ValueError, match="list of T=4"):
+        run_sequence(cell, x, [ei] * 4, [ew] * 2)
+    with pytest.raises(ValueError, match="in_channels=3"):
+        run_sequence(cell, torch.randn(2, 4, n, F + 1), ei)
+    with pytest.raises(ValueError, match="refers to node 3|nodes"):
+        run_sequence(cell, torch.randn(2, 4, 3, F), ei)  # N mismatch with the graph
+    g = normalize_adjacency(ei, ew, n)
+    with pytest.raises(ValueError, match="7 nodes but the NormalizedGraph has 5"):
+        run_sequence(cell, torch.randn(2, 4, 7, F), g)
+    bad = x.clone()
+    bad[0, 1, 2, 0] = float("nan")
+    with pytest.raises(ValueError, match="x has 1 non-finite values"):
+        run_sequence(cell, bad, ei)
+    with pytest.raises(ValueError, match="state has shape"):
+        run_sequence(cell, x, ei, state=torch.zeros(3, n, H))
+    with pytest.raises(ValueError, match=r"\[B, T, N, F\]"):
+        run_sequence(cell, torch.randn(n, F), ei)
+    with pytest.raises(ValueError, match="detach_every"):
+        run_sequence(cell, x, ei, detach_every=0)
+    with pytest.raises(ValueError, match="target has 3 time steps"):
+        tbptt_backward(lambda *a, **k: None, x, torch.zeros(2, 3, n), ei, k=2, loss_fn=None)
