@@ -43,9 +43,11 @@ def adjacency_to_edge_index(adj) -> tuple:
 
 def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
                   num_nodes: Optional[int] = None, *, norm: str = "sym", self_loop_weight: float = 1.0,
-                  cache: Optional[GraphCache] = graph_cache) -> NormalizedGraph:
+                  cache: Optional[GraphCache] = graph_cache,
+                  dtype: Optional[torch.dtype] = None) -> NormalizedGraph:
     """The normalized graph for any accepted input; computed once per graph and options
-    (``cache=None`` disables caching)."""
+    (``cache=None`` disables caching). ``dtype``: the precision to normalize in (default: the
+    weights', else float32), e.g. float64 for float64 features."""
     if isinstance(edge_index, NormalizedGraph):
         if edge_index.norm != norm or edge_index.self_loop_weight != float(self_loop_weight):
             raise ValueError(f"the NormalizedGraph passed was made with norm={edge_index.norm!r}, "
@@ -65,10 +67,10 @@ def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
             ei, ew, n = adjacency_to_edge_index(edge_index)
             if num_nodes is not None and n != num_nodes:
                 raise ValueError(f"x has {num_nodes} nodes but the sparse adjacency is {n} x {n}")
-            return normalize_adjacency(ei, ew, n, norm=norm, self_loop_weight=self_loop_weight)
+            return normalize_adjacency(ei, ew, n, norm=norm, self_loop_weight=self_loop_weight, dtype=dtype)
         return normalize_adjacency(edge_index, edge_weight, num_nodes, norm=norm,
-                                   self_loop_weight=self_loop_weight)
+                                   self_loop_weight=self_loop_weight, dtype=dtype)
 
     if cache is None or _is_torch_sparse_tensor(edge_index):
         return compute()
-    return cache.get((edge_index, edge_weight), (norm, float(self_loop_weight), num_nodes), compute)
+    return cache.get((edge_index, edge_weight), (norm, float(self_loop_weight), num_nodes, dtype), compute)

@@ -124,8 +124,8 @@ def make_optimizer(model: GCN, config: TrainConfig) -> torch.optim.Optimizer:
 
 def train_once(prepared: PreparedData, config: TrainConfig, seed: int) -> RunResult:
     """One run: seed, Glorot init, Adam, early stopping on validation loss (Kipf's rule: stop when
-    the loss exceeds the mean of the previous ``early_stopping`` epochs); test accuracy at the
-    stopping epoch."""
+    the loss, with the first layer's L2 term as in Kipf's code, exceeds the mean of the previous
+    ``early_stopping`` epochs); test accuracy at the stopping epoch."""
     torch.manual_seed(seed)
     model = build_model(prepared, config)
     graph = prepared.graph_for(model)
@@ -144,7 +144,9 @@ def train_once(prepared: PreparedData, config: TrainConfig, seed: int) -> RunRes
         opt.step()
         model.eval()
         with torch.no_grad():
-            val_loss = float(F.cross_entropy(model(x, graph)[va], y_va))
+            # Kipf's code stops on model.loss, which includes the L2 term of the first layer
+            l2 = sum(p.pow(2).sum() for p in model.convs[0].parameters()) * (0.5 * config.weight_decay)
+            val_loss = float(F.cross_entropy(model(x, graph)[va], y_va) + l2)
         val_losses.append(val_loss)
         w = config.early_stopping
         if w and epoch > w and val_loss > sum(val_losses[-(w + 1):-1]) / w:

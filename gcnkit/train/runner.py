@@ -85,7 +85,10 @@ def _worker_init(threads: int) -> None:
 
 def _worker_run(task: Tuple[str, str, int, TrainConfig, Optional[str]]) -> dict:
     dataset, model, seed, config, root = task
-    result = train_once(prepare(dataset, config, root), replace(config, model=model), seed)
+    try:
+        result = train_once(prepare(dataset, config, root), replace(config, model=model), seed)
+    except Exception as e:  # re-raised as a plain RuntimeError: any exception crosses processes
+        raise RuntimeError(f"run {dataset}/{model}/seed {seed} failed: {type(e).__name__}: {e}") from None
     return {"dataset": dataset, "model": model, **asdict(result)}
 
 

@@ -99,13 +99,22 @@ class GraphConvBase(MessagePassing):
               norm: str, self_loop_weight: float) -> NormalizedGraph:
         """The normalized graph on ``x``'s device and dtype, from the shared cache."""
         num_nodes = x.shape[0] if isinstance(x, CSRMatrix) else x.size(-2)
+        dtype = x.dtype if isinstance(x, CSRMatrix) or x.is_floating_point() else None
+        # normalize at least at the features' precision (float64 features: a float64 operator,
+        # not a float32 one cast up); never below float32
+        weight_dtype = torch.float32
+        if isinstance(edge_weight, Tensor) and edge_weight.is_floating_point():
+            weight_dtype = edge_weight.dtype
+        elif isinstance(edge_index, Tensor) and edge_index.layout != torch.strided and edge_index.is_floating_point():
+            weight_dtype = edge_index.dtype  # a sparse adjacency: its values are the weights
+        norm_dtype = torch.promote_types(weight_dtype, dtype) if dtype is not None else weight_dtype
+        if norm_dtype in (torch.bfloat16, torch.float16):
+            norm_dtype = torch.float32
         g = resolve_graph(edge_index, edge_weight, num_nodes, norm=norm, self_loop_weight=self_loop_weight,
-                          cache=graph_cache if self.cached else None)
+                          cache=graph_cache if self.cached else None, dtype=norm_dtype)
         if g.num_nodes != num_nodes:
             raise ValueError(f"x has {num_nodes} nodes but the graph has {g.num_nodes}")
-        dtype = x.dtype if isinstance(x, CSRMatrix) or x.is_floating_point() else None
-        device = x.device
-        return g.to(device, dtype)
+        return g.to(x.device, dtype)
 
     def add_bias(self, out: Tensor) -> Tensor:
         return out if self.bias is None else out + self.bias

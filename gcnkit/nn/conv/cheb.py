@@ -63,6 +63,8 @@ class ChebyshevConv(GraphConvBase):
             raise ValueError(f"{self.__class__.__name__} with K={self.K} needs a graph (edge_index)")
         graph = self.graph(edge_index, edge_weight, x, norm="sym", self_loop_weight=0.0)
         lam = laplacian_lambda_max(graph) if self.lambda_max == "eig" else self.lambda_max
+        if lam == 0.0:  # L = 0, so L~ = 2L/lambda_max - I = -I for any positive lambda_max
+            lam = 2.0
         if not isinstance(x, Tensor) or self.out_channels < self.in_channels:
             weight = torch.cat([lin.weight for lin in self.lins], 0)  # one fused matmul
             z = sparse_aware_linear(x, weight).split(self.out_channels, dim=-1)

@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 from gcnkit.functional.validation import check_choice
 from gcnkit.nn.conv.cheb import LambdaMax
-from gcnkit.nn.models.base import RecurrentGraphModel
+from gcnkit.nn.models.recurrent_model import RecurrentGraphModel
 from gcnkit.nn.recurrent.base import Activation
 from gcnkit.nn.recurrent.gru import GRUCell, Reset
 from gcnkit.nn.recurrent.lstm import LSTMCell
@@ -46,7 +46,7 @@ class GConvGRU(RecurrentGraphModel):
         lambda_max: :math:`\lambda_{max}` for Chebyshev (2.0 as PyG for ``sym``, or ``"eig"``).
         reset (str): ``"before"`` (the paper) or ``"after"`` (cuDNN style).
 
-    Shapes: see :class:`~gcnkit.nn.models.base.RecurrentGraphModel`.
+    Shapes: see :class:`~gcnkit.nn.models.recurrent_model.RecurrentGraphModel`.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: Optional[int] = None, *,
@@ -77,7 +77,7 @@ class GConvLSTM(RecurrentGraphModel):
     ``K`` is the Chebyshev degree (PyG Temporal's ``K`` minus one); ``operator``, ``lambda_max``
     as :class:`GConvGRU`; ``cell_activation`` :math:`a` is ``"tanh"`` or ``"sigmoid"``.
 
-    Shapes: see :class:`~gcnkit.nn.models.base.RecurrentGraphModel` (the state is ``(h, s)``).
+    Shapes: see :class:`~gcnkit.nn.models.recurrent_model.RecurrentGraphModel` (the state is ``(h, s)``).
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: Optional[int] = None, *,

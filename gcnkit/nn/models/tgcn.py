@@ -6,7 +6,7 @@ from typing import Literal, Optional
 import torch
 
 from gcnkit.functional.validation import check_choice
-from gcnkit.nn.models.base import RecurrentGraphModel
+from gcnkit.nn.models.recurrent_model import RecurrentGraphModel
 from gcnkit.nn.recurrent.gru import GRUCell
 
 TGCNVariant = Literal["paper", "pygt"]
@@ -44,7 +44,7 @@ class TGCN(RecurrentGraphModel):
         self_loop_weight (float): weight of :math:`I` in :math:`\tilde{A}` (2.0 is PyG's
             ``improved``).
 
-    Shapes: see :class:`~gcnkit.nn.models.base.RecurrentGraphModel`.
+    Shapes: see :class:`~gcnkit.nn.models.recurrent_model.RecurrentGraphModel`.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: Optional[int] = None, *,

@@ -43,8 +43,9 @@ class RecurrentCellBase(torch.nn.Module):
         input_kwargs, hidden_kwargs (dict): options of the operators (e.g. ``{"K": 2}``).
     """
 
-    #: Number of gate pre-activations (blocks of ``hidden_channels``) made by the input map.
-    num_input_blocks: int = 1
+    #: How the input map's output is split for :meth:`step`, in blocks of ``hidden_channels``
+    #: (e.g. GRU: ``(2, 1)``, the gates and the candidate); their sum is the map's width.
+    input_split: Tuple[int, ...] = (1,)
 
     def __init__(self, in_channels: int, hidden_channels: int, *, input_operator: OperatorSpec = "linear",
                  hidden_operator: OperatorSpec = "linear", bias: bool = True,
@@ -59,7 +60,7 @@ class RecurrentCellBase(torch.nn.Module):
                           getattr(hidden_operator, "__name__", hidden_operator))
         self._hidden_spec = (hidden_operator, dict(hidden_kwargs or {}))
         self.input_map = make_operator(input_operator, self.in_channels,
-                                       self.num_input_blocks * self.hidden_channels, bias=bias,
+                                       sum(self.input_split) * self.hidden_channels, bias=bias,
                                        **dict(input_kwargs or {}))
 
     def hidden_operator(self, out_channels: int) -> torch.nn.Module:
@@ -110,11 +111,17 @@ class RecurrentCellBase(torch.nn.Module):
                              f"in_channels={self.in_channels} (shape {tuple(x.shape)})")
 
     # ------------------------------------------------------------------ the step
-    def project_input(self, x: Tensor, graphs: Optional[GraphSet]) -> Tensor:
-        """:math:`U x` for every gate: ``[*, F] -> [*, num_input_blocks * H]`` (one call)."""
-        return self.input_map(x, graphs)
+    def project_input(self, x: Tensor, graphs: Optional[GraphSet]) -> Tuple[Tensor, ...]:
+        """:math:`U x` for every gate, one call, split as :attr:`input_split`:
+        ``[*, F] -> ([*, k_1 H], [*, k_2 H], ...)``."""
+        ux = self.input_map(x, graphs)
+        if len(self.input_split) == 1:
+            return (ux,)
+        return ux.split([k * self.hidden_channels for k in self.input_split], dim=-1)
 
-    def step(self, ux: Tensor, state: State, graphs: Optional[GraphSet]) -> State:  # pragma: no cover
+    def step(self, ux: Tuple[Tensor, ...], state: State,
+             graphs: Optional[GraphSet]) -> State:  # pragma: no cover
+        """The recurrent part of one step, given this step's :meth:`project_input` parts."""
         raise NotImplementedError
 
     def forward(self, x: Tensor, edge_index: Optional[GraphInput] = None,

@@ -1,7 +1,7 @@
 r"""The Elman recurrent cell."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Tuple
 
 from torch import Tensor
 
@@ -26,7 +26,7 @@ class ElmanCell(RecurrentCellBase):
         - **output:** :math:`h_t` of shape :math:`(*, H)`
     """
 
-    num_input_blocks = 1
+    input_split = (1,)
 
     def __init__(self, in_channels: int, hidden_channels: int, *,
                  nonlinearity: Literal["tanh", "sigmoid", "relu"] = "tanh",
@@ -41,8 +41,8 @@ class ElmanCell(RecurrentCellBase):
         self.hidden_map = self.hidden_operator(self.hidden_channels)
         self.reset_parameters()
 
-    def step(self, ux: Tensor, state: Tensor, graphs: Optional[GraphSet]) -> Tensor:
-        return self._act(ux + self.hidden_map(state, graphs))
+    def step(self, ux: Tuple[Tensor, ...], state: Tensor, graphs: Optional[GraphSet]) -> Tensor:
+        return self._act(ux[0] + self.hidden_map(state, graphs))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", nonlinearity={self.nonlinearity}"

@@ -1,7 +1,7 @@
 r"""The GRU cell, with the reset gate applied before or after the recurrent map."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -41,7 +41,7 @@ class GRUCell(RecurrentCellBase):
         - **output:** :math:`h_t` :math:`(*, H)`
     """
 
-    num_input_blocks = 3
+    input_split = (2, 1)  # gates [r, u], candidate
 
     def __init__(self, in_channels: int, hidden_channels: int, *, reset: Reset = "after",
                  activation: Activation = "tanh", input_operator: OperatorSpec = "linear",
@@ -62,16 +62,17 @@ class GRUCell(RecurrentCellBase):
             self.candidate_map = self.hidden_operator(H)
         self.reset_parameters()
 
-    def step(self, ux: Tensor, state: Tensor, graphs: Optional[GraphSet]) -> Tensor:
-        H = self.hidden_channels
+    def step(self, ux: Tuple[Tensor, ...], state: Tensor, graphs: Optional[GraphSet]) -> Tensor:
+        ux_gates, ux_cand = ux
         wh = self.hidden_map(state, graphs)
-        gates = torch.sigmoid(ux[..., :2 * H] + wh[..., :2 * H])
-        r, u = gates[..., :H], gates[..., H:]
         if self.reset == "after":
-            n = self._act(ux[..., 2 * H:] + r * wh[..., 2 * H:])
+            wh, wh_cand = wh.split([2 * self.hidden_channels, self.hidden_channels], dim=-1)
+            r, u = torch.sigmoid(ux_gates + wh).chunk(2, dim=-1)
+            n = self._act(ux_cand + r * wh_cand)
         else:
-            n = self._act(ux[..., 2 * H:] + self.candidate_map(r * state, graphs))
-        return u * state + (1.0 - u) * n  # = n + u * (h - n)
+            r, u = torch.sigmoid(ux_gates + wh).chunk(2, dim=-1)
+            n = self._act(ux_cand + self.candidate_map(r * state, graphs))
+        return torch.lerp(n, state, u)  # u * h + (1 - u) * n, one op
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", reset={self.reset}, activation={self.activation}"

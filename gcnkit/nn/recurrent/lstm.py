@@ -38,7 +38,7 @@ class LSTMCell(RecurrentCellBase):
         - **output:** :math:`(h_t, s_t)`, each :math:`(*, H)`
     """
 
-    num_input_blocks = 4
+    input_split = (4,)
 
     def __init__(self, in_channels: int, hidden_channels: int, *, cell_activation: Activation = "tanh",
                  peephole: bool = False, input_operator: OperatorSpec = "linear",
@@ -71,10 +71,10 @@ class LSTMCell(RecurrentCellBase):
             raise TypeError("LSTMCell's state is a tuple (h, s) of two tensors")
         super().check_state(state, x)
 
-    def step(self, ux: Tensor, state: Tuple[Tensor, Tensor],
+    def step(self, ux: Tuple[Tensor, ...], state: Tuple[Tensor, Tensor],
              graphs: Optional[GraphSet]) -> Tuple[Tensor, Tensor]:
         h, s = state
-        g, f, c, o = (ux + self.hidden_map(h, graphs)).chunk(4, dim=-1)
+        g, f, c, o = (ux[0] + self.hidden_map(h, graphs)).chunk(4, dim=-1)
         if self.peephole_weight is not None:
             w_g, w_f, w_o = self.peephole_weight
             g, f = g + w_g * s, f + w_f * s

@@ -71,7 +71,7 @@ def check_sequence_input(x: Tensor, cell: RecurrentCellBase, edge_index, edge_we
 def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIndexes] = None,
                  edge_weight: Optional[Union[Tensor, Sequence[Optional[Tensor]]]] = None,
                  state: Optional[State] = None, *, detach_every: Optional[int] = None,
-                 cache=graph_cache) -> Tuple[Tensor, State]:
+                 return_sequence: bool = True, cache=graph_cache) -> Tuple[Tensor, State]:
     r"""Unrolls ``cell`` over the time axis of ``x``.
 
     Args:
@@ -82,11 +82,13 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
         edge_weight: ``[E]``, or a list of ``T`` (with a list of graphs).
         state: the state to start from (``[B, N, H]``; ``(h, s)`` for LSTM); zeros if ``None``.
         detach_every (int, optional): truncated BPTT, detach the state every ``k`` steps.
+        return_sequence (bool): return :math:`h_t` of every step (default) or only the last.
         cache: the graph-keyed normalization cache (``None``: normalize once per call).
 
     Returns:
-        ``(outputs, state)``: :math:`h_t` for every step, ``[B, T, N, H]`` (``[T, N, H]``), and the
-        final state, to pass to the next call.
+        ``(outputs, state)``: :math:`h_t` for every step, ``[B, T, N, H]`` (``[T, N, H]``), or the
+        last one ``[B, N, H]`` with ``return_sequence=False``; and the final state, to pass to
+        the next call.
     """
     T = check_sequence_input(x, cell, edge_index, edge_weight)
     if detach_every is not None and (not isinstance(detach_every, int) or detach_every < 1):
@@ -98,23 +100,24 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
         cell.check_state(state, x0)
     dynamic = _is_sequence(edge_index)
     static_graphs = None if dynamic else cell.graphs(edge_index, edge_weight, x, cache)
+    steps = None
     if not dynamic or getattr(cell.input_map, "graph_options", None) is None:
-        ux = cell.project_input(x, static_graphs)  # all T steps in one call (B*T folded)
-    else:
-        ux = None
+        # the input side of all T steps in one call (B*T folded), then one unbind per part
+        steps = list(zip(*(part.unbind(-3) for part in cell.project_input(x, static_graphs))))
     outputs: List[Tensor] = []
     for t in range(T):
+        graphs = static_graphs
         if dynamic:
             ew = None if edge_weight is None else edge_weight[t]
             graphs = cell.graphs(edge_index[t], ew, x0, cache)
-            ux_t = cell.project_input(x.select(-3, t), graphs) if ux is None else ux.select(-3, t)
-        else:
-            graphs, ux_t = static_graphs, ux.select(-3, t)
+        ux_t = cell.project_input(x.select(-3, t), graphs) if steps is None else steps[t]
         state = cell.step(ux_t, state, graphs)
-        outputs.append(cell.output(state))
+        if return_sequence:
+            outputs.append(cell.output(state))
         if detach_every is not None and (t + 1) % detach_every == 0 and t + 1 < T:
             state = detach_state(state)
-    return torch.stack(outputs, dim=-3), state
+    out = torch.stack(outputs, dim=-3) if return_sequence else cell.output(state)
+    return out, state
 
 
 def _chunk_graph(obj, start: int, stop: int):

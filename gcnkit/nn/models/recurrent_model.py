@@ -40,10 +40,8 @@ class RecurrentGraphModel(torch.nn.Module):
     def forward(self, x: Tensor, edge_index=None, edge_weight=None, state: Optional[State] = None, *,
                 detach_every: Optional[int] = None, return_sequence: bool = True,
                 cache=graph_cache) -> Tuple[Tensor, State]:
-        h, state = run_sequence(self.cell, x, edge_index, edge_weight, state,
-                                detach_every=detach_every, cache=cache)
-        if not return_sequence:
-            h = h.select(-3, -1)
+        h, state = run_sequence(self.cell, x, edge_index, edge_weight, state, detach_every=detach_every,
+                                return_sequence=return_sequence, cache=cache)
         return (h if self.readout is None else self.readout(h)), state
 
     def extra_repr(self) -> str:

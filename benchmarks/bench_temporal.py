@@ -1,0 +1,227 @@
+"""Speed of recurrent graph models: gcnkit against PyTorch Geometric Temporal, same process.
+
+Same hidden size, same data, same training step (forward, MSE, backward, Adam step):
+
+- **Chickenpox** (20 nodes, 4 lags as node features): one epoch = one long sequence of the first
+  465 snapshots with the hidden state carried, hidden 32, a linear read-out per snapshot.
+  PyG Temporal: a Python loop over snapshots, ``H = cell(x_t, edge_index, edge_weight, H)``
+  (``TGCN`` and ``GConvGRU(K=2)``). gcnkit: one call ``model(x, edge_index, edge_weight)`` over
+  ``[1, 465, 20, 4]`` (``TGCN``, ``GConvGRU(K=1)``: gcnkit's K is the polynomial degree).
+- **Los-loop** (207 nodes): one training step on a batch of 32 windows of 12 steps, hidden 64,
+  a linear read-out of the last state to the 3-step horizon. PyG Temporal: ``TGCN2(cached=True)``
+  (its batched T-GCN) and ``GConvGRU(K=2)`` on ``[B, N, F]`` inputs; gcnkit: one call over
+  ``[32, 12, 207, 1]``. Per-epoch numbers scale by the 50 training batches of an epoch.
+
+Each is timed with 1 thread and with all threads (median of ``--repeat`` runs after a warm-up);
+the script prints ratios and writes JSON. It also reports the peak memory of a truncated-BPTT
+training step (k = 10) at T = 100 and T = 1000, against full BPTT: the peak bytes of tensors
+saved for backward (measured with ``torch.autograd.graph.saved_tensors_hooks``; on CUDA also
+``torch.cuda.max_memory_allocated``).
+
+PyG Temporal is imported lazily; when it (or its ``torch-sparse`` / ``torch-scatter``
+dependencies) is missing, only gcnkit is timed and the output says so.
+
+    python benchmarks/bench_temporal.py --root ../shared/datasets --out runs/bench_temporal.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def import_pygt():
+    """(module dict, None) or (None, reason) when PyG Temporal cannot be imported."""
+    try:
+        from torch_geometric_temporal.nn.recurrent import TGCN, TGCN2, GConvGRU
+    except Exception as e:  # ImportError, or a compiled dependency failing to load
+        return None, f"{type(e).__name__}: {e}"
+    return {"TGCN": TGCN, "TGCN2": TGCN2, "GConvGRU": GConvGRU}, None
+
+
+def timed(step: Callable[[], None], repeat: int) -> float:
+    step()  # warm-up (normalization caches, allocator)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def train_step(params, loss_fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
+    opt = torch.optim.Adam(params, lr=0.01)
+
+    def step():
+        opt.zero_grad()
+        loss_fn().backward()
+        opt.step()
+    return step
+
+
+# ---------------------------------------------------------------------------- contenders
+def chickenpox_steps(data, pygt, hidden: int = 32) -> Dict[str, Callable[[], None]]:
+    from gcnkit.nn.models import TGCN, GConvGRU
+
+    x, y, ei, ew = data  # x [T, N, lags], y [T, N]
+    steps = {}
+    for name, model in (("tgcn", TGCN(x.size(-1), hidden, 1)), ("gconvgru", GConvGRU(x.size(-1), hidden, 1, K=1))):
+        steps[f"gcnkit/{name}"] = train_step(
+            model.parameters(), lambda m=model: F.mse_loss(m(x[None], ei, ew)[0][0, ..., 0], y))
+    if pygt is not None:
+        for name, cell in (("tgcn", pygt["TGCN"](x.size(-1), hidden)),
+                           ("gconvgru", pygt["GConvGRU"](x.size(-1), hidden, K=2))):
+            lin = torch.nn.Linear(hidden, 1)
+
+            def loss(cell=cell, lin=lin):
+                h, cost = None, 0.0
+                for t in range(x.size(0)):  # PyG Temporal's loop, the state carried
+                    h = cell(x[t], ei, ew, h)
+                    cost = cost + F.mse_loss(lin(h)[:, 0], y[t])
+                return cost / x.size(0)
+            steps[f"pygt/{name}"] = train_step(list(cell.parameters()) + list(lin.parameters()), loss)
+    return steps
+
+
+def losloop_steps(data, pygt, hidden: int = 64) -> Dict[str, Callable[[], None]]:
+    from gcnkit.nn.models import TGCN, GConvGRU
+
+    x, y, ei, ew = data  # x [B, T, N, 1], y [B, N, horizon]
+    horizon = y.size(-1)
+    steps = {}
+    for name, model in (("tgcn", TGCN(1, hidden, horizon)), ("gconvgru", GConvGRU(1, hidden, horizon, K=1))):
+        steps[f"gcnkit/{name}"] = train_step(
+            model.parameters(), lambda m=model: F.mse_loss(m(x, ei, ew, return_sequence=False)[0], y))
+    if pygt is not None:
+        for name, cell in (("tgcn", pygt["TGCN2"](1, hidden, batch_size=x.size(0), cached=True)),
+                           ("gconvgru", pygt["GConvGRU"](1, hidden, K=2))):
+            lin = torch.nn.Linear(hidden, horizon)
+
+            def loss(cell=cell, lin=lin):
+                h = None
+                for t in range(x.size(1)):
+                    h = cell(x[:, t], ei, ew, h)
+                return F.mse_loss(lin(h), y)
+            steps[f"pygt/{name}"] = train_step(list(cell.parameters()) + list(lin.parameters()), loss)
+    return steps
+
+
+# ---------------------------------------------------------------------------- memory
+class SavedTensorPeak:
+    """Peak bytes of tensors saved for backward that are alive at the same time."""
+
+    def __init__(self):
+        self.current = self.peak = 0
+
+    def __enter__(self):
+        tracker = self
+
+        class Packed:
+            def __init__(self, t):
+                self.t, self.n = t, t.numel() * t.element_size()
+                tracker.current += self.n
+                tracker.peak = max(tracker.peak, tracker.current)
+
+            def __del__(self):
+                tracker.current -= self.n
+
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(Packed, lambda p: p.t)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._hooks.__exit__(*exc)
+
+
+def tbptt_memory(T: int, k: Optional[int], N: int = 207, hidden: int = 64) -> Dict[str, float]:
+    """Peak saved-tensor MiB of one training step on a sequence of length T (k=None: full BPTT)."""
+    from gcnkit.nn.models import TGCN
+    from gcnkit.nn.recurrent import tbptt_backward
+
+    g = torch.Generator().manual_seed(0)
+    ei = torch.stack([torch.arange(N), (torch.arange(N) + 1) % N])
+    ei = torch.cat([ei, ei.flip(0)], 1)
+    x, y = torch.randn(1, T, N, 1, generator=g), torch.randn(1, T, N, 1, generator=g)
+    model = TGCN(1, hidden, 1)
+    with SavedTensorPeak() as mem:
+        if k is None:
+            F.mse_loss(model(x, ei)[0], y).backward()
+        else:
+            tbptt_backward(model, x, y, ei, k=k, loss_fn=F.mse_loss)
+    return {"T": T, "k": k, "saved_tensor_peak_mib": mem.peak / 2**20}
+
+
+# ---------------------------------------------------------------------------- main
+def load(root: Optional[str]):
+    from gcnkit.data import load_temporal, make_windows, node_lag_features
+
+    cp = load_temporal("chickenpox", root)
+    x, y = node_lag_features(cp.series, lags=4)
+    chick = (x[:465], y[:465], cp.edge_index, cp.edge_weight)
+    los = load_temporal("losloop", root)
+    xw, yw = make_windows(los.series / los.series.max(), lags=12, horizon=3)
+    losd = (xw[:32], yw[:32].permute(0, 2, 1).contiguous(), los.edge_index, los.edge_weight)
+    return chick, losd
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
+    p.add_argument("--out", default="runs/bench_temporal.json", help="JSON output")
+    p.add_argument("--repeat", type=int, default=3, help="timed runs per contender (median)")
+    p.add_argument("--threads", type=int, nargs="+", default=None,
+                   help="thread counts to time (default: 1 and all)")
+    p.add_argument("--skip-memory", action="store_true")
+    args = p.parse_args(argv)
+
+    pygt, reason = import_pygt()
+    if pygt is None:
+        print(f"PyTorch Geometric Temporal is NOT available ({reason}); timing gcnkit only, no ratios.")
+    all_threads = torch.get_num_threads()
+    threads = args.threads or sorted({1, all_threads})
+    chick, los = load(args.root)
+    results = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
+                           "cpus": os.cpu_count(), "torch": torch.__version__,
+                           "pygt": None if pygt is None else __import__("torch_geometric_temporal").__version__,
+                           "pygt_missing_reason": reason}, "timings": [], "memory": []}
+    for n in threads:
+        torch.set_num_threads(n)
+        for dataset, data, make, unit in (("chickenpox", chick, chickenpox_steps, "epoch (465 snapshots)"),
+                                          ("losloop", los, losloop_steps, "batch (32 windows x 12 steps)")):
+            torch.manual_seed(0)
+            times = {name: timed(step, args.repeat) for name, step in make(data, pygt).items()}
+            for model in ("tgcn", "gconvgru"):
+                ours, peer = times[f"gcnkit/{model}"], times.get(f"pygt/{model}")
+                row = {"dataset": dataset, "model": model, "threads": n, "unit": unit,
+                       "gcnkit_s": ours, "pygt_s": peer, "speedup": None if peer is None else peer / ours}
+                results["timings"].append(row)
+                peer_txt = "n/a" if peer is None else f"{peer * 1000:8.1f} ms  speed-up x{peer / ours:5.1f}"
+                print(f"[{n} thr] {dataset:10s} {model:9s} per {unit}: gcnkit {ours * 1000:8.1f} ms, "
+                      f"PyG Temporal {peer_txt}", flush=True)
+    torch.set_num_threads(all_threads)
+    if not args.skip_memory:
+        for T in (100, 1000):
+            for k in (10, None):
+                r = tbptt_memory(T, k)
+                results["memory"].append(r)
+                print(f"memory: T={T:5d} {'TBPTT k=10' if k else 'full BPTT '}: saved tensors peak "
+                      f"{r['saved_tensor_peak_mib']:8.2f} MiB", flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+r"""Training and evaluation of recurrent graph models for forecasting.
+
+Two protocols:
+
+- ``"windows"`` (T-GCN paper): samples are windows of ``lags`` steps, the model runs over them
+  as ``B`` independent sequences (one batched call) and a linear read-out of the last hidden
+  state predicts the next ``horizon`` steps. Mini-batches of shuffled training windows.
+- ``"sequence"`` (PyTorch Geometric Temporal's Chickenpox/PedalMe protocol): snapshot ``s`` has
+  the ``lags`` previous values as node features and the next value(s) as target; the snapshots
+  form *one* sequence and the hidden state is carried through it (training part from a zero
+  state, then on into validation and test). One optimizer step per epoch on the mean loss over
+  the training snapshots (full BPTT, or truncated with ``tbptt=k``), as PyG Temporal's example.
+
+Splits are chronological over the samples: the first ``train_ratio`` (PyG Temporal's
+``temporal_signal_split``; T-GCN's 0.8) is for fitting, its last ``val_ratio`` share is held out
+for validation, the rest is the test part; with ``horizon > 1`` ``horizon - 1`` samples are
+dropped at each boundary so no target is shared. Scalers are fitted on the training time steps
+only (T-GCN divides by the maximum of the whole series, test included). The model is chosen
+on the validation RMSE (T-GCN's code picks the epoch with the best *test* score; not here);
+all metrics are on unscaled values.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Dict, List, Optional
+
+import torch
+from torch import Tensor
+
+from gcnkit.functional.validation import check_choice
+from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM, RecurrentGraphModel
+from gcnkit.nn.recurrent import clip_grad_norm, tbptt_backward
+from gcnkit.train.baselines import baseline_forecasts
+from gcnkit.train.metrics import regression_metrics
+
+TEMPORAL_MODELS = ("tgcn", "tgcn_pygt", "gconvgru", "gconvlstm")
+PROTOCOLS = ("windows", "sequence")
+SCALERS = ("max", "standard", "none")
+
+#: Per-dataset defaults for every option left at ``None`` (the papers' protocols).
+DATASET_DEFAULTS: Dict[str, dict] = {
+    "losloop": dict(lags=12, horizon=3, hidden=64, protocol="windows", scaler="max", lr=1e-3,
+                    batch_size=32, train_ratio=0.8, epochs=100),
+    "chickenpox": dict(lags=4, horizon=1, hidden=32, protocol="sequence", scaler="none", lr=0.01,
+                       batch_size=32, train_ratio=0.2, epochs=200),
+    "pedalme": dict(lags=4, horizon=1, hidden=32, protocol="sequence", scaler="none", lr=0.01,
+                    batch_size=32, train_ratio=0.8, epochs=200),
+}
+_FALLBACK = dict(lags=4, horizon=1, hidden=32, protocol="windows", scaler="standard", lr=0.01,
+                 batch_size=32, train_ratio=0.8, epochs=100)
+
+
+@dataclass
+class TemporalConfig:
+    """Options of :func:`train_temporal`; ``None`` means the dataset's default."""
+
+    dataset: str = "chickenpox"
+    model: str = "tgcn"
+    lags: Optional[int] = None
+    horizon: Optional[int] = None
+    hidden: Optional[int] = None
+    epochs: Optional[int] = None
+    lr: Optional[float] = None
+    weight_decay: float = 0.0
+    batch_size: Optional[int] = None
+    train_ratio: Optional[float] = None
+    val_ratio: float = 0.1
+    protocol: Optional[str] = None
+    scaler: Optional[str] = None
+    K: int = 1
+    tbptt: Optional[int] = None
+    clip: Optional[float] = None
+    patience: Optional[int] = None
+    seed: int = 0
+    root: Optional[str] = None
+    device: str = "cpu"
+    progress: bool = True
+
+    def resolved(self) -> "TemporalConfig":
+        """A copy with the dataset defaults filled in, validated."""
+        from gcnkit.data.temporal import canonical_temporal_name
+
+        name = canonical_temporal_name(self.dataset)
+        defaults = DATASET_DEFAULTS.get(name, _FALLBACK)
+        cfg = replace(self, dataset=name, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
+        check_choice("model", cfg.model, TEMPORAL_MODELS)
+        check_choice("protocol", cfg.protocol, PROTOCOLS)
+        check_choice("scaler", cfg.scaler, SCALERS)
+        for key in ("lags", "horizon", "hidden", "epochs", "batch_size"):
+            if int(getattr(cfg, key)) < 1:
+                raise ValueError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
+        if not 0 <= cfg.val_ratio < 1:
+            raise ValueError(f"val_ratio must be in [0, 1), got {cfg.val_ratio}")
+        return cfg
+
+
+@dataclass
+class TemporalData:
+    """Windows (scaled for the model, raw for the metrics) and the chronological split."""
+
+    x: Tensor            # [S, lags, N, F] scaled
+    y: Tensor            # [S, horizon, N] scaled
+    x_raw: Tensor
+    y_raw: Tensor
+    train: range
+    val: range
+    test: range
+    edge_index: Tensor
+    edge_weight: Optional[Tensor]
+    inverse: Callable[[Tensor], Tensor]
+
+    @property
+    def num_nodes(self) -> int:
+        return self.x.size(2)
+
+
+@dataclass
+class TemporalResult:
+    config: dict
+    metrics: Dict[str, float]
+    val_metrics: Dict[str, float]
+    baselines: Dict[str, Dict[str, float]]
+    history: List[dict]
+    best_epoch: int
+    epochs: int
+    ms_per_epoch: float
+    num_parameters: int
+    y_true: Tensor = field(repr=False)
+    y_pred: Tensor = field(repr=False)
+
+    def summary(self) -> dict:
+        """One flat JSON-able record: dataset, model, test metrics, epochs, timing, baselines."""
+        out = {"dataset": self.config["dataset"], "model": self.config["model"], **self.metrics,
+               "epochs": self.epochs, "best_epoch": self.best_epoch,
+               "ms_per_epoch": self.ms_per_epoch, "num_parameters": self.num_parameters,
+               "val": self.val_metrics, "baselines": self.baselines}
+        for key in ("lags", "horizon", "hidden", "protocol", "train_ratio", "seed"):
+            out[key] = self.config[key]
+        return out
+
+
+def build_model(name: str, in_channels: int, hidden: int, out_channels: int, K: int = 1) -> RecurrentGraphModel:
+    """``tgcn`` (paper), ``tgcn_pygt`` (PyG Temporal's variant), ``gconvgru``, ``gconvlstm``
+    (Chebyshev of degree ``K``) with a linear read-out to ``out_channels``."""
+    check_choice("model", name, TEMPORAL_MODELS)
+    if name in ("tgcn", "tgcn_pygt"):
+        return TGCN(in_channels, hidden, out_channels, variant="paper" if name == "tgcn" else "pygt")
+    cls = GConvGRU if name == "gconvgru" else GConvLSTM
+    return cls(in_channels, hidden, out_channels, K=K)
+
+
+def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
+    """Loads the dataset (or takes ``signal``, a :class:`~gcnkit.data.TemporalSignal`), splits the
+    windows chronologically and scales them (scaler fitted on the training steps only)."""
+    from gcnkit.data import MaxScaler, StandardScaler, chronological_split, load_temporal, make_windows
+    from gcnkit.data.windows import samples_to_time_range
+
+    signal = load_temporal(cfg.dataset, cfg.root) if signal is None else signal
+    series = signal.series.float()
+    x_raw, y_raw = make_windows(series, cfg.lags, cfg.horizon)  # checks the horizon and NaNs
+    S, gap = x_raw.size(0), cfg.horizon - 1
+    fit, _, test = chronological_split(S, cfg.train_ratio, 0.0, gap=gap)
+    n_val = int(cfg.val_ratio * len(fit))
+    train, val = range(0, len(fit) - n_val - (gap if n_val else 0)), range(len(fit) - n_val, len(fit))
+    if len(train) < 1 or len(test) < 1:
+        raise ValueError(f"{cfg.dataset}: {S} windows leave {len(train)} for training and {len(test)} "
+                         f"for testing with train_ratio={cfg.train_ratio}, val_ratio={cfg.val_ratio}")
+    if cfg.scaler == "none":
+        x, y, inverse = x_raw, y_raw, (lambda t: t)
+    else:
+        scaler = MaxScaler() if cfg.scaler == "max" else StandardScaler()
+        scaler.fit(series, steps=samples_to_time_range(train, cfg.lags, cfg.horizon))
+        f0 = 0 if series.dim() == 3 else None
+        scaled = scaler.transform(series)
+        x, y = make_windows(scaled, cfg.lags, cfg.horizon)
+        inverse = lambda t: scaler.inverse_transform(t, feature=f0)  # noqa: E731
+    return TemporalData(x, y, x_raw, y_raw, train, val, test, signal.edge_index, signal.edge_weight, inverse)
+
+
+def _sequence_inputs(x: Tensor) -> Tensor:
+    """Windows ``[S, lags, N, F]`` -> one sequence of snapshots ``[1, S, N, lags * F]``."""
+    S, L, N, F = x.shape
+    return x.permute(0, 2, 1, 3).reshape(1, S, N, L * F)
+
+
+def predict(model: RecurrentGraphModel, data: TemporalData, cfg: TemporalConfig, samples: range) -> Tensor:
+    """Scaled predictions ``[len(samples), horizon, N]``; in the sequence protocol the state is
+    carried from sample 0 (the start of the series) up to ``samples``."""
+    model.eval()
+    ei, ew = data.edge_index, data.edge_weight
+    with torch.no_grad():
+        if cfg.protocol == "sequence":
+            out, _ = model(_sequence_inputs(data.x[:samples.stop]), ei, ew)
+            return out[0, samples.start:].permute(0, 2, 1)
+        step = max(cfg.batch_size, 64)
+        parts = [model(data.x[i:min(i + step, samples.stop)], ei, ew, return_sequence=False)[0]
+                 for i in range(samples.start, samples.stop, step)]
+        return torch.cat(parts).permute(0, 2, 1)
+
+
+def _train_epoch(model, opt, data: TemporalData, cfg: TemporalConfig, gen: torch.Generator) -> float:
+    model.train()
+    ei, ew = data.edge_index, data.edge_weight
+    mse = torch.nn.functional.mse_loss
+    if cfg.protocol == "sequence":
+        x = _sequence_inputs(data.x[: data.train.stop])
+        y = data.y[: data.train.stop].permute(0, 2, 1).unsqueeze(0)  # [1, S, N, horizon]
+        opt.zero_grad()
+        if cfg.tbptt:
+            loss, _ = tbptt_backward(model, x, y, ei, ew, k=cfg.tbptt, loss_fn=mse)
+        else:
+            loss = mse(model(x, ei, ew)[0], y)
+            loss.backward()
+        clip_grad_norm(model, cfg.clip)
+        opt.step()
+        return float(loss.detach())
+    perm = torch.randperm(len(data.train), generator=gen).to(data.x.device)
+    total = data.x.new_zeros(())
+    for i in range(0, len(perm), cfg.batch_size):
+        idx = perm[i:i + cfg.batch_size]
+        opt.zero_grad()
+        out, _ = model(data.x[idx], ei, ew, return_sequence=False)
+        loss = mse(out.permute(0, 2, 1), data.y[idx])
+        loss.backward()
+        clip_grad_norm(model, cfg.clip)
+        opt.step()
+        total = total + loss.detach() * idx.numel()
+    return float(total) / len(perm)
+
+
+def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict], None]] = None,
+                   data: Optional[TemporalData] = None) -> TemporalResult:
+    """Trains ``config.model`` on ``config.dataset``, picks the epoch with the best validation RMSE
+    and returns its test metrics beside the baselines'. ``on_epoch(record)`` is called after
+    every epoch (e.g. to append to a CSV as results come)."""
+    cfg = config.resolved()
+    torch.manual_seed(cfg.seed)
+    data = prepare_data(cfg) if data is None else data
+    device = torch.device(cfg.device)
+    for name in ("x", "y", "edge_index"):
+        setattr(data, name, getattr(data, name).to(device))
+    if data.edge_weight is not None:
+        data.edge_weight = data.edge_weight.to(device)
+    in_channels = data.x.size(-1) * (cfg.lags if cfg.protocol == "sequence" else 1)
+    model = build_model(cfg.model, in_channels, cfg.hidden, cfg.horizon, cfg.K).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    y_val = data.y_raw[data.val]
+    best = (float("inf"), 0, None, {})
+    history, train_seconds = [], 0.0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(1, cfg.epochs + 1), desc=f"{cfg.dataset}/{cfg.model}", disable=not cfg.progress,
+               leave=False)
+    epoch = 0
+    for epoch in bar:
+        t0 = time.perf_counter()
+        loss = _train_epoch(model, opt, data, cfg, gen)
+        train_seconds += time.perf_counter() - t0
+        record = {"epoch": epoch, "train_loss": loss, "ms": 1000 * (time.perf_counter() - t0)}
+        if len(data.val):
+            pred = data.inverse(predict(model, data, cfg, data.val).cpu())
+            val = regression_metrics(y_val, pred)
+            record.update({f"val_{k}": v for k, v in val.items()})
+            score = val["rmse"]
+        else:
+            val, score = {}, -epoch  # no validation part: keep the last epoch
+        if score < best[0]:
+            best = (score, epoch, copy.deepcopy(model.state_dict()), val)
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        bar.set_postfix(loss=f"{loss:.4f}", val_rmse=f"{record.get('val_rmse', float('nan')):.4f}")
+        if cfg.patience and epoch - best[1] >= cfg.patience:
+            break
+    bar.close()
+    model.load_state_dict(best[2])
+    y_pred = data.inverse(predict(model, data, cfg, data.test).cpu())
+    y_true = data.y_raw[data.test]
+    baselines = {name: regression_metrics(y_true, p) for name, p in baseline_forecasts(
+        data.x_raw[data.train], data.y_raw[data.train], data.x_raw[data.test]).items()}
+    return TemporalResult(
+        config=asdict(cfg), metrics=regression_metrics(y_true, y_pred), val_metrics=best[3],
+        baselines=baselines, history=history, best_epoch=best[1], epochs=epoch,
+        ms_per_epoch=1000 * train_seconds / max(epoch, 1),
+        num_parameters=sum(p.numel() for p in model.parameters()), y_true=y_true, y_pred=y_pred)
+
+
+__all__ = ["TemporalConfig", "TemporalData", "TemporalResult", "TEMPORAL_MODELS", "DATASET_DEFAULTS",
+           "build_model", "prepare_data", "predict", "train_temporal"]

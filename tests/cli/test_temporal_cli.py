@@ -1,0 +1,78 @@
+"""``gcnkit temporal``: arguments -> config -> library calls; JSON, table, CSV/JSON files, PNG."""
+import argparse
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from gcnkit.cli import temporal as cli
+
+
+def _data_root():
+    for c in (os.environ.get("GCNKIT_DATA"), Path(__file__).resolve().parents[3] / "shared" / "datasets"):
+        if c and (Path(c) / "temporal" / "chickenpox.json").is_file():
+            return str(c)
+    return None
+
+
+ROOT = _data_root()
+pytestmark = pytest.mark.skipif(ROOT is None, reason="shared temporal datasets not found")
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(prog="gcnkit")
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["temporal", *argv])
+
+
+def _common(tmp_path):
+    return ["--root", ROOT, "--out", str(tmp_path / "out"), "--threads", "1", "--no-progress",
+            "--epochs", "2", "--hidden", "4"]
+
+
+def test_json_output_and_files(tmp_path, capsys):
+    args = _parse(["--dataset", "chickenpox", "--model", "gconvgru", "--json", *_common(tmp_path)])
+    assert args.run(args) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    for key in ("dataset", "model", "rmse", "mae", "accuracy", "r2", "var", "epochs", "ms_per_epoch"):
+        assert key in out
+    assert out["dataset"] == "chickenpox" and out["model"] == "gconvgru" and out["epochs"] == 2
+    folder = tmp_path / "out"
+    for name in ("config.json", "history.csv", "metrics.json", "results.csv", "predictions.png"):
+        assert (folder / name).stat().st_size > 0
+    assert len((folder / "history.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+    assert (folder / "predictions.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((folder / "config.json").read_text())["lags"] == 4
+
+
+def test_table_output(tmp_path, capsys):
+    args = _parse(["--dataset", "chickenpox", "--model", "tgcn_pygt", "--train-ratio", "0.8", *_common(tmp_path)])
+    assert cli.run(args) == 0
+    text = capsys.readouterr().out
+    assert "baseline:linear_ar" in text and "tgcn_pygt" in text and "rmse" in text
+
+
+def test_config_from_args_and_bad_arguments(tmp_path):
+    cfg = cli.config_from_args(_parse(["--dataset", "losloop", "--model", "tgcn"]))
+    assert (cfg.lags, cfg.horizon, cfg.hidden, cfg.protocol, cfg.scaler) == (12, 3, 64, "windows", "max")
+    with pytest.raises(SystemExit):
+        _parse(["--model", "dcrnn"])
+    with pytest.raises(ValueError, match="exceeds the series length"):
+        args = _parse(["--dataset", "chickenpox", "--lags", "400", "--horizon", "200", *_common(tmp_path)])
+        cli.run(args)
+
+
+def test_main_entry_point_when_present(tmp_path, capsys):
+    main = pytest.importorskip("gcnkit.cli.main")
+    code = main.main(["temporal", "--dataset", "chickenpox", "--model", "tgcn", "--json", *_common(tmp_path)])
+    assert code == 0 and json.loads(capsys.readouterr().out.strip())["model"] == "tgcn"

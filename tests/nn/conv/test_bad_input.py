@@ -1,0 +1,157 @@
+"""Bad input: every case is a ValueError/TypeError whose message names the problem."""
+import math
+
+import pytest
+import torch
+
+from gcnkit.functional import normalize_adjacency
+from gcnkit.nn.conv import (ChebyshevConv, GeneralGCNConv, KipfGCNConv, MLPConv, RowGCNConv, make_conv)
+
+N, F_IN = 5, 4
+EI = torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 0]])
+
+# (id, exception, message regex, edge_index, edge_weight)
+BAD_GRAPHS = [
+    ("shape_3xE", ValueError, r"edge_index must have shape \[2, E\], got \(3, 5\)", torch.zeros(3, 5, dtype=torch.long),
+     None),
+    ("shape_1d", ValueError, r"edge_index must have shape \[2, E\], got \(10,\)", torch.zeros(10, dtype=torch.long),
+     None),
+    ("shape_3d", ValueError, r"edge_index must have shape \[2, E\]", torch.zeros(2, 5, 1, dtype=torch.long), None),
+    ("dtype_float", TypeError, r"edge_index must have dtype torch.long.*torch.float32", EI.float(), None),
+    ("dtype_bool", TypeError, r"edge_index must have dtype torch.long.*torch.bool", EI.bool(), None),
+    ("not_a_tensor", TypeError, r"edge_index must be a torch.Tensor.*list", EI.tolist(), None),
+    ("negative_index", ValueError, r"negative node ind.*-1", torch.tensor([[0, -1], [1, 2]]), None),
+    ("out_of_range", ValueError, r"edge_index refers to node 7 but num_nodes=5", torch.tensor([[0, 7], [1, 2]]),
+     None),
+    ("weight_length", ValueError, r"edge_weight must have shape \[E\] = \[5\].*\(4,\)", EI, torch.ones(4)),
+    ("weight_2d", ValueError, r"edge_weight must have shape \[E\] = \[5\].*\(5, 1\)", EI, torch.ones(5, 1)),
+    ("weight_int", TypeError, r"edge_weight must be a floating-point tensor", EI, torch.ones(5, dtype=torch.long)),
+    ("weight_nan", ValueError, r"edge_weight has 1 non-finite values \(1 NaN, 0 inf\)", EI,
+     torch.tensor([1.0, math.nan, 1.0, 1.0, 1.0])),
+    ("weight_inf", ValueError, r"edge_weight has 2 non-finite values \(0 NaN, 2 inf\)", EI,
+     torch.tensor([1.0, math.inf, -math.inf, 1.0, 1.0])),
+]
+GRAPH_LAYERS = ("kipf", "naive", "row", "single_parameter", "first_order_term", "general_col", "cheb2",
+                "cheb3_eig", "first_order")
+
+
+@pytest.mark.parametrize("layer_case", GRAPH_LAYERS)
+@pytest.mark.parametrize("case, exc, match, edge_index, edge_weight", BAD_GRAPHS, ids=[c[0] for c in BAD_GRAPHS])
+def test_bad_graph_input_to_layers(layers, layer_case, case, exc, match, edge_index, edge_weight):
+    layer = layers.build(layer_case, F_IN, 3)
+    with pytest.raises(exc, match=match):
+        layer(torch.randn(N, F_IN), edge_index, edge_weight)
+
+
+@pytest.mark.parametrize("case, exc, match, edge_index, edge_weight", BAD_GRAPHS, ids=[c[0] for c in BAD_GRAPHS])
+def test_bad_graph_input_to_normalize_adjacency(case, exc, match, edge_index, edge_weight):
+    with pytest.raises(exc, match=match):
+        normalize_adjacency(edge_index, edge_weight, N)
+
+
+def test_num_nodes_smaller_than_the_largest_index():
+    with pytest.raises(ValueError, match=r"edge_index refers to node 4 but num_nodes=3"):
+        normalize_adjacency(EI, None, 3)
+    with pytest.raises(ValueError, match=r"num_nodes must be non-negative"):
+        normalize_adjacency(EI, None, -1)
+    # through a layer, the number of nodes is x's
+    with pytest.raises(ValueError, match=r"edge_index refers to node 4 but num_nodes=3"):
+        KipfGCNConv(F_IN, 2)(torch.randn(3, F_IN), EI)
+
+
+@pytest.mark.parametrize("layer_name_", ["kipf", "cheb2", "mlp", "first_order"])
+def test_feature_width_not_matching_in_channels(layers, layer_name_):
+    layer = layers.build(layer_name_, F_IN, 3)
+    msg = r"x has 6 features per node but the layer expects in_channels=4"
+    with pytest.raises(ValueError, match=msg):
+        layer(torch.randn(N, 6), EI)
+    with pytest.raises(ValueError, match=msg):
+        layer(torch.randn(2, N, 6), EI)
+    with pytest.raises(ValueError, match=msg):
+        layer(torch.randn(N, 6).to_sparse_csr(), EI)
+
+
+def test_bad_features():
+    layer = KipfGCNConv(F_IN, 3)
+    with pytest.raises(ValueError, match=r"x must have shape \[N, in_channels\]"):
+        layer(torch.randn(F_IN), EI)
+    with pytest.raises(TypeError, match=r"x must be a floating-point tensor, got torch.int64"):
+        layer(torch.ones(N, F_IN, dtype=torch.long), EI)
+    with pytest.raises(TypeError, match=r"x must be a torch.Tensor, got list"):
+        layer([[0.0] * F_IN] * N, EI)
+    with pytest.raises(ValueError, match=r"sparse features must be 2-D"):
+        layer(torch.randn(2, N, F_IN).to_sparse(), EI)
+
+
+def test_bad_sparse_adjacency():
+    layer = KipfGCNConv(F_IN, 3)
+    adj = torch.sparse_coo_tensor(EI.flip(0), torch.ones(5), (N, N)).coalesce()
+    with pytest.raises(ValueError, match=r"edge_weight must be None when the graph is given as a sparse adjacency"):
+        layer(torch.randn(N, F_IN), adj, torch.ones(5))
+    with pytest.raises(ValueError, match=r"sparse adjacency must be square \[N, N\], got \(5, 6\)"):
+        layer(torch.randn(N, F_IN), torch.sparse_coo_tensor(EI.flip(0), torch.ones(5), (N, N + 1)))
+    with pytest.raises(ValueError, match=r"x has 6 nodes but the sparse adjacency is 5 x 5"):
+        layer(torch.randn(N + 1, F_IN), adj)
+    bad = torch.sparse_coo_tensor(EI.flip(0), torch.tensor([1.0, math.nan, 1.0, 1.0, 1.0]), (N, N))
+    with pytest.raises(ValueError, match=r"edge_weight has 1 non-finite"):
+        layer(torch.randn(N, F_IN), bad)
+
+
+def test_negative_degree_through_a_layer_names_count_and_norm():
+    w = torch.tensor([-2.0, 1.0, 1.0, 1.0, 1.0])  # node 1 receives -2 + its self-loop 1
+    with pytest.raises(ValueError, match=r"norm='row'.*1 node\(s\) have a negative weighted degree"):
+        RowGCNConv(F_IN, 3)(torch.randn(N, F_IN), EI, w)
+    GeneralGCNConv(F_IN, 3, norm="none")(torch.randn(N, F_IN), EI, w)  # fine without normalization
+
+
+# --------------------------------------------------------------------------- unknown option values
+def test_unknown_norm():
+    msg = r"unknown norm='foo'; choose one of 'sym', 'row', 'col', 'none'"
+    with pytest.raises(ValueError, match=msg):
+        GeneralGCNConv(F_IN, 3, norm="foo")
+    with pytest.raises(ValueError, match=msg):
+        normalize_adjacency(EI, None, N, norm="foo")
+
+
+@pytest.mark.parametrize("lambda_max", [-1, 0, "foo", math.nan, None])
+def test_bad_lambda_max(lambda_max):
+    with pytest.raises(ValueError, match=rf"lambda_max must be a positive number or 'eig', got {lambda_max!r}"):
+        ChebyshevConv(F_IN, 3, 2, lambda_max=lambda_max)
+
+
+@pytest.mark.parametrize("K", [-1, 1.5, "2"])
+def test_bad_K(K):
+    with pytest.raises(ValueError, match=r"K must be a non-negative integer"):
+        ChebyshevConv(F_IN, 3, K)
+
+
+def test_unknown_registry_name():
+    with pytest.raises(ValueError, match=r"unknown model='gcn2'; choose one of"):
+        make_conv("gcn2", F_IN, 3)
+
+
+@pytest.mark.parametrize("in_channels, out_channels", [(0, 3), (3, 0), (-1, 2)])
+def test_non_positive_channels(in_channels, out_channels):
+    with pytest.raises(ValueError, match=r"in_channels and out_channels must be positive"):
+        KipfGCNConv(in_channels, out_channels)
+    with pytest.raises(ValueError, match=r"in_channels and out_channels must be positive"):
+        MLPConv(in_channels, out_channels)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_non_finite_self_loop_weight(value):
+    with pytest.raises(ValueError, match=r"self_loop_weight must be finite"):
+        normalize_adjacency(EI, None, N, self_loop_weight=value)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"flow": "target_to_source"}, r"unknown flow='target_to_source'; choose one of 'source_to_target'"),
+    ({"aggr": "mean"}, r"unknown aggr='mean'; choose one of 'add', 'sum'"),
+])
+def test_message_passing_options_the_layers_would_ignore(kwargs, match):
+    # the fast path always sums messages from sources into targets: other values used to be
+    # accepted and silently ignored
+    for cls in (KipfGCNConv, ChebyshevConv):
+        args = (F_IN, 3, 2) if cls is ChebyshevConv else (F_IN, 3)
+        with pytest.raises(ValueError, match=match):
+            cls(*args, **kwargs)

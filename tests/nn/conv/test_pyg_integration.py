@@ -1,0 +1,170 @@
+"""The layers inside PyG: Sequential, BasicGNN, PyG's message path, torch.compile, CUDA."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.nn import Sequential
+from torch_geometric.nn.models.basic_gnn import BasicGNN
+
+from gcnkit.functional import normalize_adjacency
+from gcnkit.nn.conv import ChebyshevConv, KipfGCNConv, RowGCNConv, make_conv
+
+
+class KipfGCN(BasicGNN):
+    """A user's model: PyG's BasicGNN with gcnkit's layer."""
+
+    supports_edge_weight = True
+    supports_edge_attr = False
+
+    def init_conv(self, in_channels, out_channels, **kwargs):
+        return KipfGCNConv(in_channels, out_channels, **kwargs)
+
+
+def test_inside_pyg_sequential(graph_zoo):
+    ei, ew, n = graph_zoo["kitchen_sink"]
+    ew = ew.float()
+    conv1, conv2 = KipfGCNConv(4, 8), ChebyshevConv(8, 3, 2)
+    model = Sequential("x, edge_index, edge_weight", [
+        (conv1, "x, edge_index, edge_weight -> x"),
+        torch.nn.ReLU(),
+        (conv2, "x, edge_index, edge_weight -> x"),
+    ])
+    x = torch.randn(n, 4)
+    out = model(x, ei, ew)
+    torch.testing.assert_close(out, conv2(conv1(x, ei, ew).relu(), ei, ew))
+    out.sum().backward()
+    assert conv1.lin.weight.grad is not None
+    # the issue's signature, without weights
+    model = Sequential("x, edge_index", [(KipfGCNConv(4, 8), "x, edge_index -> x"), torch.nn.ReLU(),
+                                         (KipfGCNConv(8, 3), "x, edge_index -> x")])
+    assert model(x, ei).shape == (n, 3)
+
+
+@pytest.mark.parametrize("with_weight", [False, True])
+def test_basic_gnn_subclass_through_init_conv(graph_zoo, with_weight):
+    ei, ew, n = graph_zoo["kitchen_sink"]
+    ew = ew.float() if with_weight else None
+    model = KipfGCN(in_channels=4, hidden_channels=8, num_layers=3, out_channels=2, dropout=0.5)
+    assert all(isinstance(c, KipfGCNConv) for c in model.convs)
+    assert [(c.in_channels, c.out_channels) for c in model.convs] == [(4, 8), (8, 8), (8, 2)]
+    model.eval()
+    x = torch.randn(n, 4)
+    h = x
+    for i, conv in enumerate(model.convs):
+        h = conv(h, ei, ew)
+        if i < 2:
+            h = F.relu(h)
+    torch.testing.assert_close(model(x, ei, edge_weight=ew), h)
+    model.train()
+    model(x, ei, edge_weight=ew).sum().backward()
+    model.reset_parameters()
+    # options reach the layer through BasicGNN's **kwargs
+    assert KipfGCN(4, 8, 2, self_loop_weight=2.0).convs[0].self_loop_weight == 2.0
+
+
+@pytest.mark.parametrize("name", ["kipf", "row", "naive", "single_parameter", "first_order_term"])
+def test_pyg_message_path_equals_fast_path(graph_zoo, name):
+    ei, ew, n = graph_zoo["kitchen_sink"]
+    conv = make_conv(name, 4, 3).double()
+    x = torch.randn(n, 4, dtype=torch.float64)
+    graph = normalize_adjacency(ei, ew, n, norm=conv.norm, self_loop_weight=conv.self_loop_weight)
+    h = x @ conv.lin.weight.t()
+    out = conv.propagate(graph.edge_index, x=h, edge_weight=graph.edge_weight)
+    if conv.add_identity:
+        out = out + h
+    torch.testing.assert_close(out + conv.bias, conv(x, ei, ew))
+    torch.testing.assert_close(conv.propagate(graph.edge_index, x=h, edge_weight=graph.edge_weight),
+                               graph.matmul(h))
+    # batched features through PyG's path (node_dim=-2)
+    hb = torch.randn(2, n, 3, dtype=torch.float64)
+    torch.testing.assert_close(conv.propagate(graph.edge_index, x=hb, edge_weight=graph.edge_weight),
+                               graph.matmul(hb))
+
+
+# --------------------------------------------------------------------------- torch.compile
+@pytest.fixture
+def dynamo_reset():
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+@pytest.mark.slow
+def test_torch_compile_inductor_equals_eager(graph_zoo, dynamo_reset):
+    # the default backend; graph breaks (cache lookup, sparse tensors) are expected, errors are not.
+    # 10-25 s of compilation on 2 CPU cores, hence one layer only, marked slow (-m "not slow" skips it)
+    ei, ew, n = graph_zoo["kitchen_sink"]
+    conv = KipfGCNConv(4, 3)
+    x = torch.randn(n, 4)
+    compiled = torch.compile(conv)
+    out = compiled(x, ei, ew.float())
+    torch.testing.assert_close(out, conv(x, ei, ew.float()))
+    out.sum().backward()
+    assert conv.lin.weight.grad is not None
+
+
+@pytest.mark.parametrize("name, in_out", [("single_parameter", (3, 6)), ("cheb2", (5, 3))])
+def test_torch_compile_aot_eager_equals_eager_and_is_not_stale(graph_zoo, name, in_out, dynamo_reset):
+    # aot_eager traces forward and backward as inductor does, without its (slow) code generation
+    ei, ew, n = graph_zoo["undirected"]
+    conv = make_conv(name, *in_out)
+    x = torch.randn(n, in_out[0], requires_grad=True)
+    compiled = torch.compile(conv, backend="aot_eager")
+    for _ in range(2):  # the second call runs the cached code
+        out = compiled(x, ei, ew.float())
+        torch.testing.assert_close(out, conv(x, ei, ew.float()))
+    (g_compiled,) = torch.autograd.grad(out.sum(), x)
+    (g_eager,) = torch.autograd.grad(conv(x, ei, ew.float()).sum(), x)
+    torch.testing.assert_close(g_compiled, g_eager)
+    # the compiled layer does not keep a stale normalization either
+    ei = ei.clone()
+    ei[1, 0] = (ei[1, 0] + 1) % n
+    torch.testing.assert_close(compiled(x, ei, ew.float()), conv(x, ei, ew.float()))
+    other = torch.tensor([[0, 0, 0, 1], [1, 2, 3, 2]])
+    torch.testing.assert_close(compiled(x, other), conv(x, other))
+
+
+def test_torch_compile_the_other_code_paths(graph_zoo, dynamo_reset):
+    # dynamo's capture (guards, graph breaks) of the paths the tests above do not compile: the
+    # Chebyshev basis (propagate first), K=0, and the row normalization
+    ei, ew, n = graph_zoo["undirected"]
+    convs = [make_conv("first_order", 3, 6), make_conv("mlp", 6, 4), make_conv("row", 4, 2)]
+    model = Sequential("x, edge_index, edge_weight", [(c, "x, edge_index, edge_weight -> x") for c in convs])
+    x = torch.randn(n, 3)
+    out = torch.compile(model, backend="eager")(x, ei, ew.float())
+    torch.testing.assert_close(out, model(x, ei, ew.float()))
+
+
+# --------------------------------------------------------------------------- CUDA
+@pytest.mark.gpu
+def test_cuda_equals_cpu(layer_name, layers, graph_zoo):
+    ei, ew, n = graph_zoo["kitchen_sink"]
+    layer = layers.build(layer_name, 4, 3)
+    x = torch.randn(n, 4)
+    expected = layer(x, ei, ew.float())
+    layer_cuda = layer.cuda()
+    out = layer_cuda(x.cuda(), ei.cuda(), ew.float().cuda())
+    assert out.device.type == "cuda"
+    torch.testing.assert_close(out.cpu(), expected, atol=1e-5, rtol=1e-5)
+    out.sum().backward()
+    assert all(p.grad is not None and p.grad.device.type == "cuda" for p in layer_cuda.parameters())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_cuda_normalization_and_sparse_features(graph_zoo, oracle, dtype):
+    ei, ew, n = graph_zoo["kitchen_sink"]
+    g = normalize_adjacency(ei.cuda(), ew.cuda(), n)
+    assert g.device.type == "cuda"
+    np.testing.assert_allclose(g.to_dense().cpu().numpy(), oracle.normalized(ei, ew, n), atol=1e-12)
+    x = torch.randn(n, 4, dtype=dtype)
+    tol = 3e-2 if dtype == torch.bfloat16 else 1e-5
+    torch.testing.assert_close(g.matmul(x.cuda()).cpu().double(),
+                               torch.from_numpy(oracle.normalized(ei, ew, n)) @ x.double(), atol=tol, rtol=tol)
+    conv = KipfGCNConv(4, 3)
+    xd = torch.randn(n, 4).relu()
+    expected = conv(xd, ei, ew.float())
+    conv = conv.cuda()
+    torch.testing.assert_close(conv(xd.to_sparse_csr().cuda(), ei.cuda(), ew.float().cuda()).cpu(), expected,
+                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(RowGCNConv(4, 3).cuda()(xd.cuda(), ei.cuda()).device.type, "cuda")

@@ -1,0 +1,127 @@
+"""Forecasting loop, metrics and baselines (real files from $GCNKIT_DATA / ../shared/datasets)."""
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from gcnkit.data import TemporalSignal
+from gcnkit.train.baselines import LinearAR, baseline_forecasts, last_value_forecast
+from gcnkit.train.metrics import regression_metrics
+from gcnkit.train.temporal import TemporalConfig, build_model, predict, prepare_data, train_temporal
+
+
+def _data_root():
+    for c in (os.environ.get("GCNKIT_DATA"), Path(__file__).resolve().parents[3] / "shared" / "datasets"):
+        if c and (Path(c) / "temporal" / "chickenpox.json").is_file():
+            return str(c)
+    return None
+
+
+ROOT = _data_root()
+needs_data = pytest.mark.skipif(ROOT is None, reason="shared temporal datasets not found")
+
+
+def _signal(T=60, N=6, seed=0, nan=False):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(T, dtype=torch.float32)[:, None]
+    series = 50 + 10 * torch.sin(t / 4 + torch.arange(N)) + torch.randn(T, N, generator=g)
+    if nan:
+        series[7, 2] = float("nan")
+    ei = torch.tensor([[i for i in range(N)] + [(i + 1) % N for i in range(N)],
+                       [(i + 1) % N for i in range(N)] + [i for i in range(N)]])
+    return TemporalSignal(series, ei, torch.ones(ei.size(1)), "synthetic", N)
+
+
+def test_metrics_values():
+    y = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    m = regression_metrics(y, y)
+    assert m["rmse"] == 0 and m["mae"] == 0 and m["accuracy"] == 1 and m["r2"] == 1 and m["var"] == 1
+    p = y + torch.tensor([[1.0, -1.0], [1.0, -1.0]])
+    m = regression_metrics(y, p)
+    assert m["rmse"] == pytest.approx(1.0) and m["mae"] == pytest.approx(1.0) and m["mse"] == pytest.approx(1.0)
+    assert m["accuracy"] == pytest.approx(1 - 2 / math.sqrt(30))
+    assert m["r2"] == pytest.approx(1 - 4 / 5)
+    assert m["var"] == pytest.approx(1 - 1 / 1.25)
+    with pytest.raises(ValueError, match="differ in shape"):
+        regression_metrics(y, y[0])
+
+
+def test_baselines():
+    torch.manual_seed(0)
+    S, L, N = 200, 3, 4
+    x = torch.randn(S, L, N, 1)
+    coef = torch.tensor([0.2, -0.5, 0.9])
+    y = ((x[..., 0] * coef[None, :, None]).sum(1) + 0.3)[:, None]  # exact AR(3), horizon 1
+    pred = LinearAR().fit(x, y).predict(x)
+    torch.testing.assert_close(pred, y, atol=1e-4, rtol=0)
+    assert torch.equal(last_value_forecast(x, 2), x[:, -1:, :, 0].expand(-1, 2, -1))
+    out = baseline_forecasts(x, y, x[:5])
+    assert set(out) == {"zero", "last_value", "linear_ar"} and out["zero"].abs().sum() == 0
+
+
+def test_prepare_data_splits_and_scaler_fit_on_train_only():
+    cfg = TemporalConfig(dataset="losloop", lags=4, horizon=3, train_ratio=0.8, val_ratio=0.25).resolved()
+    sig = _signal()
+    sig.series[-1] = 1000.0  # a test-period maximum must not leak into the scaler
+    data = prepare_data(cfg, signal=sig)
+    S = 60 - 4 - 3 + 1
+    assert data.x.shape == (S, 4, 6, 1) and data.y.shape == (S, 3, 6)
+    assert data.train.stop + 2 <= data.val.start and data.val.stop + 2 <= data.test.start  # gap = horizon-1
+    train_max = sig.series[: data.train.stop - 1 + 4 + 3].max()
+    torch.testing.assert_close(data.inverse(data.y), data.y_raw)
+    assert float(data.x_raw[0, 0, 0, 0] / data.x[0, 0, 0, 0]) == pytest.approx(float(train_max), rel=1e-5)
+
+
+def test_windows_protocol_trains_and_picks_the_best_validation_epoch():
+    cfg = TemporalConfig(dataset="losloop", model="tgcn", lags=6, horizon=2, hidden=8, epochs=4,
+                         batch_size=8, lr=0.01, progress=False, val_ratio=0.2)
+    records = []
+    res = train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()), on_epoch=records.append)
+    assert len(records) == 4 == res.epochs and res.ms_per_epoch > 0
+    best = min(records, key=lambda r: r["val_rmse"])
+    assert res.best_epoch == best["epoch"] and res.val_metrics["rmse"] == best["val_rmse"]
+    assert res.y_pred.shape == res.y_true.shape and res.y_true.shape[1:] == (2, 6)
+    s = res.summary()
+    for key in ("dataset", "model", "rmse", "mae", "accuracy", "r2", "var", "epochs", "ms_per_epoch"):
+        assert key in s
+    assert set(s["baselines"]) == {"zero", "last_value", "linear_ar"}
+    assert res.metrics["rmse"] < s["baselines"]["zero"]["rmse"]  # unscaled values (~50)
+
+
+@pytest.mark.parametrize("model", ["gconvgru", "gconvlstm", "tgcn_pygt"])
+def test_sequence_protocol_carries_the_state(model):
+    cfg = TemporalConfig(dataset="chickenpox", model=model, hidden=6, epochs=2, progress=False, train_ratio=0.5,
+                         tbptt=5 if model == "gconvgru" else None, clip=1.0).resolved()
+    data = prepare_data(cfg, signal=_signal())
+    res = train_temporal(cfg, data=data)
+    assert all(math.isfinite(v) for v in res.metrics.values())
+    net = build_model(model, 4, 6, 1)
+    carried = predict(net, data, cfg, data.test)
+    alone, _ = net(data.x[data.test].permute(0, 2, 1, 3).reshape(1, len(data.test), 6, 4),
+                   data.edge_index, data.edge_weight)
+    torch.testing.assert_close(carried, predict(net, data, cfg, data.test))
+    assert not torch.allclose(carried, alone[0].permute(0, 2, 1))  # state from the training part
+
+
+def test_bad_inputs_give_clear_errors():
+    cfg = TemporalConfig(dataset="losloop", lags=50, horizon=20).resolved()
+    with pytest.raises(ValueError, match="exceeds the series length"):
+        prepare_data(cfg, signal=_signal(T=60))
+    with pytest.raises(ValueError, match="non-finite"):
+        prepare_data(TemporalConfig(dataset="losloop").resolved(), signal=_signal(nan=True))
+    with pytest.raises(ValueError, match="unknown model"):
+        TemporalConfig(model="dcrnn").resolved()
+    with pytest.raises(ValueError, match="Unknown temporal dataset"):
+        TemporalConfig(dataset="metr-la").resolved()
+
+
+@needs_data
+def test_chickenpox_real_file_short_run():
+    cfg = TemporalConfig(dataset="chickenpox", model="tgcn", hidden=8, epochs=2, root=ROOT, progress=False)
+    res = train_temporal(cfg)
+    s = res.summary()
+    assert s["lags"] == 4 and s["train_ratio"] == 0.2 and s["protocol"] == "sequence"
+    assert res.y_true.shape[1:] == (1, 20)
+    assert 0.5 < s["baselines"]["zero"]["mse"] < 1.5
