@@ -54,7 +54,8 @@ def pyg_model(in_channels, out_channels, cached):
     return net, opt
 
 
-def make_epoch(net, opt, x, graph, y, train_idx, val_idx):
+def pyg_epoch(net, opt, x, graph, y, train_idx, val_idx):
+    """The usual PyG training loop (train step, then a validation pass)."""
     y_tr, y_va = y[train_idx], y[val_idx]
 
     def epoch():
@@ -71,22 +72,21 @@ def make_epoch(net, opt, x, graph, y, train_idx, val_idx):
 
 
 def contenders(data):
-    from gcnkit.train.node_classification import PreparedData, TrainConfig, build_model, make_optimizer
+    from gcnkit.train.node_classification import (PreparedData, TrainConfig, build_model, make_epoch,
+                                                  make_optimizer)
 
     x = data.x / data.x.sum(-1, keepdim=True).clamp(min=1)  # row-normalized, as NormalizedGraph
     y, tr, va = data.y, data.train_mask.nonzero().view(-1), data.val_mask.nonzero().view(-1)
     c = int(data.y.max()) + 1
     out = {}
     net, opt = pyg_model(x.size(1), c, cached=False)
-    out["pyg_example"] = make_epoch(net, opt, x, data.edge_index, y, tr, va)
+    out["pyg_example"] = pyg_epoch(net, opt, x, data.edge_index, y, tr, va)
     net, opt = pyg_model(x.size(1), c, cached=True)
-    out["pyg_fastest"] = make_epoch(net, opt, x.to_sparse_csr(), data.edge_index, y, tr, va)
+    out["pyg_fastest"] = pyg_epoch(net, opt, x.to_sparse_csr(), data.edge_index, y, tr, va)
     cfg = TrainConfig()
     prepared = PreparedData(data, cfg)
     model = build_model(prepared, cfg)
-    opt = make_optimizer(model, cfg)
-    out["gcnkit"] = make_epoch(model, opt, prepared.x, prepared.graph_for(model), prepared.y,
-                               prepared.train_idx, prepared.val_idx)
+    out["gcnkit"] = make_epoch(model, make_optimizer(model, cfg), prepared, cfg)  # as `gcnkit train` runs it
     return out
 
 

@@ -55,6 +55,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--clip", type=float, default=None, help="gradient-norm clipping")
     g.add_argument("--patience", type=int, default=None, help="stop after this many epochs without a better "
                                                              "validation RMSE (default: run all epochs)")
+    g.add_argument("--lr-schedule", choices=("none", "cosine"), default="none",
+                   help="learning-rate schedule over the epochs (default none)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
     p.add_argument("--out", default=None, help="output folder (default runs/temporal/<dataset>-<model>)")
@@ -74,7 +76,8 @@ def config_from_args(args):
         dataset=args.dataset, model=args.model, lags=args.lags, horizon=args.horizon, hidden=args.hidden,
         epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay, batch_size=args.batch_size,
         train_ratio=args.train_ratio, val_ratio=args.val_ratio, protocol=args.protocol, scaler=args.scaler,
-        K=args.K, tbptt=args.tbptt, clip=args.clip, patience=args.patience, seed=args.seed, root=args.root,
+        K=args.K, tbptt=args.tbptt, clip=args.clip, patience=args.patience, lr_schedule=args.lr_schedule,
+        seed=args.seed, root=args.root,
         device=args.device, progress=not args.no_progress).resolved()
 
 

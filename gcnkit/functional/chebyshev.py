@@ -2,7 +2,8 @@ r"""Chebyshev polynomials of the scaled graph Laplacian (Defferrard et al. 2016)
 
 With :math:`S = D^{-1/2} A D^{-1/2}` (``normalize_adjacency(norm="sym", self_loop_weight=0)``),
 :math:`L = I - S` and :math:`\tilde{L} = 2L/\lambda_{max} - I = (2/\lambda_{max} - 1) I -
-(2/\lambda_{max}) S`, so :math:`\tilde{L}` is applied without building another matrix.
+(2/\lambda_{max}) S`, built from :math:`S` as one CSR matrix once per graph and
+:math:`\lambda_{max}` (no second normalization).
 :math:`\lambda_{max}` is either given (2.0, PyG ``ChebConv``'s default for ``sym``, the bound
 that turns the ``K=1`` model into Kipf's first-order model) or computed as the largest
 eigenvalue of :math:`L` with ARPACK (``scipy.sparse.linalg.eigsh``), as Kipf's ``gcn`` code does;
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor
 
 from gcnkit.functional.normalize import NormalizedGraph
+from gcnkit.functional.sparse import CSRMatrix, csr_matmul
 
 
 @torch.compiler.disable  # host-side SciPy code: keep torch.compile from tracing into it
@@ -66,18 +68,34 @@ def _largest_eigenvalue(lap, v0: np.ndarray) -> float:
     return float(np.linalg.eigvalsh(dense).max() if symmetric else np.linalg.eigvals(dense).real.max())
 
 
-def _scaled_laplacian_matmul(graph: NormalizedGraph, x: Tensor, lambda_max: float) -> Tensor:
+def scaled_laplacian(graph: NormalizedGraph, lambda_max: float) -> CSRMatrix:
+    r""":math:`\tilde{L} = (2/\lambda_{max} - 1) I - (2/\lambda_{max}) \hat{A}` as one CSR matrix, built
+    from the normalized graph once per :math:`\lambda_{max}` (and kept on it), so that each
+    Chebyshev step is a single sparse matmul."""
+    key = ("scaled_laplacian", float(lambda_max), graph.device, graph.dtype)
+    cached = graph.extras.get(key)
+    if cached is not None:
+        return cached
+    adj = graph.adj
     a = 2.0 / lambda_max
-    return (a - 1.0) * x - a * graph.matmul(x)
+    n = graph.num_nodes
+    diag = torch.arange(n, device=adj.device)
+    lap = CSRMatrix.from_coo(torch.cat([adj.row, diag]), torch.cat([adj.col, diag]),
+                             torch.cat([adj.value * -a, adj.value.new_full((n,), a - 1.0)]), (n, n))
+    if not lap.value.requires_grad:  # a differentiable graph is rebuilt per call
+        graph.extras[key] = lap
+    return lap
 
 
 def chebyshev_basis(graph: NormalizedGraph, x: Tensor, K: int, lambda_max: float) -> List[Tensor]:
     r""":math:`[T_0(\tilde{L}) X, \dots, T_K(\tilde{L}) X]` (``K`` propagations)."""
     out = [x]
-    if K >= 1:
-        out.append(_scaled_laplacian_matmul(graph, x, lambda_max))
+    if K == 0:
+        return out
+    lap = scaled_laplacian(graph, lambda_max)
+    out.append(csr_matmul(lap, x))
     for _ in range(2, K + 1):
-        out.append(2.0 * _scaled_laplacian_matmul(graph, out[-1], lambda_max) - out[-2])
+        out.append(torch.sub(csr_matmul(lap, out[-1]), out[-2], alpha=0.5).mul_(2.0))
     return out
 
 
@@ -87,8 +105,10 @@ def chebyshev_combine(graph: NormalizedGraph, z: Sequence[Tensor], lambda_max: f
     K = len(z) - 1
     if K == 0:
         return z[0]
-    b1 = z[K]
-    b2: Union[Tensor, float] = 0.0
+    lap = scaled_laplacian(graph, lambda_max)
+    b1, b2 = z[K], None
     for k in range(K - 1, 0, -1):
-        b1, b2 = z[k] + 2.0 * _scaled_laplacian_matmul(graph, b1, lambda_max) - b2, b1
-    return z[0] + _scaled_laplacian_matmul(graph, b1, lambda_max) - b2
+        nxt = torch.add(z[k], csr_matmul(lap, b1), alpha=2.0)
+        b1, b2 = (nxt if b2 is None else nxt.sub_(b2)), b1
+    out = z[0] + csr_matmul(lap, b1)
+    return out if b2 is None else out.sub_(b2)

@@ -73,6 +73,7 @@ class TemporalConfig:
     tbptt: Optional[int] = None
     clip: Optional[float] = None
     patience: Optional[int] = None
+    lr_schedule: str = "none"
     seed: int = 0
     root: Optional[str] = None
     device: str = "cpu"
@@ -88,6 +89,7 @@ class TemporalConfig:
         check_choice("model", cfg.model, TEMPORAL_MODELS)
         check_choice("protocol", cfg.protocol, PROTOCOLS)
         check_choice("scaler", cfg.scaler, SCALERS)
+        check_choice("lr_schedule", cfg.lr_schedule, ("none", "cosine"))
         for key in ("lags", "horizon", "hidden", "epochs", "batch_size"):
             if int(getattr(cfg, key)) < 1:
                 raise ValueError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
@@ -246,6 +248,7 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
     in_channels = data.x.size(-1) * (cfg.lags if cfg.protocol == "sequence" else 1)
     model = build_model(cfg.model, in_channels, cfg.hidden, cfg.horizon, cfg.K).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs) if cfg.lr_schedule == "cosine" else None
     gen = torch.Generator().manual_seed(cfg.seed)
     y_val = data.y_raw[data.val]
     best = (float("inf"), 0, None, {})
@@ -258,6 +261,8 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
     for epoch in bar:
         t0 = time.perf_counter()
         loss = _train_epoch(model, opt, data, cfg, gen)
+        if sched is not None:
+            sched.step()
         train_seconds += time.perf_counter() - t0
         record = {"epoch": epoch, "train_loss": loss, "ms": 1000 * (time.perf_counter() - t0)}
         if len(data.val):

@@ -1,10 +1,5 @@
-"""Fixtures for the dataset tests.
-
-``shared_data_root``: the offline copy of the raw files, found at
-``$GCNKIT_DATA`` or ``<repo>/../shared/datasets``; tests using it are skipped
-when neither has the files. Every test runs with ``$GCNKIT_CACHE`` pointing to
-a per-session temporary folder, so nothing is written to ``~/.cache``.
-"""
+"""Fixtures for the dataset tests (``shared_data_root`` and the isolated cache are in
+``tests/conftest.py``)."""
 from __future__ import annotations
 
 import os
@@ -13,43 +8,6 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-_MARKER = Path("planetoid") / "Cora" / "raw" / "ind.cora.x"
-
-
-def find_shared_data_root() -> Optional[Path]:
-    """``$GCNKIT_DATA`` if it holds the raw files, else
-    ``<repo>/../shared/datasets`` if it does, else ``None``."""
-    candidates = []
-    if os.environ.get("GCNKIT_DATA"):
-        candidates.append(Path(os.environ["GCNKIT_DATA"]).expanduser())
-    candidates.append(REPO_ROOT.parent / "shared" / "datasets")
-    for c in candidates:
-        if (c / _MARKER).is_file():
-            return c.resolve()
-    return None
-
-
-@pytest.fixture(scope="session")
-def shared_data_root() -> Path:
-    root = find_shared_data_root()
-    if root is None:
-        pytest.skip("offline dataset copy not found: set $GCNKIT_DATA or "
-                    "provide <repo>/../shared/datasets")
-    return root
-
-
-@pytest.fixture(scope="session")
-def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("gcnkit_cache")
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(monkeypatch: pytest.MonkeyPatch,
-                    _session_cache: Path) -> None:
-    monkeypatch.setenv("GCNKIT_CACHE", str(_session_cache))
-
 
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> list:

@@ -91,37 +91,44 @@ def test_lambda_max_of_bipartite_graph_is_two():
     assert laplacian_lambda_max(cheb_graph(ei, None, 4)) == pytest.approx(2.0, abs=1e-6)
 
 
-def test_lambda_max_is_computed_once_per_graph(graph_zoo, monkeypatch):
-    import scipy.sparse.linalg as spla
-
+def test_lambda_max_is_computed_once_per_graph(graph_zoo, eigensolver_calls):
     ei, ew, n = graph_zoo["undirected"]
     g = cheb_graph(ei, ew, n)
-    calls = []
-    original = spla.eigsh
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(spla, "eigsh", counting)
     lam = laplacian_lambda_max(g)
     assert laplacian_lambda_max(g) == lam
     assert laplacian_lambda_max(g.to(dtype=torch.float32)) == lam  # copies share it
-    assert len(calls) == 1
+    assert len(eigensolver_calls) == 1
 
 
-def test_lambda_max_directed_graph_is_largest_eigenvalue_real_part(graph_zoo, oracle):
-    ei, ew, n = graph_zoo["directed"]
-    lap = np.eye(n) - oracle.sym_no_loops(ei, ew, n)
-    ev = np.linalg.eigvals(lap)
-    expected = ev[np.argmax(np.abs(ev))].real
-    assert laplacian_lambda_max(cheb_graph(ei, ew, n)) == pytest.approx(expected, abs=1e-6)
+@pytest.mark.parametrize("name", ["directed", "weighted", "kitchen_sink"])
+def test_lambda_max_directed_graph_is_the_largest_real_part(graph_zoo, oracle, name):
+    ei, ew, n = graph_zoo[name]
+    assert laplacian_lambda_max(cheb_graph(ei, ew, n)) == pytest.approx(oracle.lambda_max(ei, ew, n), abs=1e-6)
+
+
+def large_graph():
+    """Large enough for the sparse (ARPACK) path: a random weighted part (nodes 0-99), a path
+    100 - ... - 109 (bipartite: lambda_max = 2) and isolated nodes 110-149."""
+    gen = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, 100, (2, 300), generator=gen)
+    ei = ei[:, ei[0] != ei[1]]
+    path = torch.arange(100, 109)
+    ei = torch.cat([ei, torch.stack([path, path + 1])], 1)
+    ei = torch.cat([ei, ei.flip(0)], 1)
+    w = torch.rand(ei.size(1) // 2, generator=gen, dtype=torch.float64) + 0.1
+    return ei, torch.cat([w, w]), 150
+
+
+def test_lambda_max_large_graphs_match_numpy(oracle):
+    ei, ew, n = large_graph()
+    lam = laplacian_lambda_max(cheb_graph(ei, ew, n))
+    assert lam == pytest.approx(oracle.lambda_max(ei, ew, n), abs=1e-6)
+    assert lam == pytest.approx(2.0, abs=1e-6)
 
 
 def test_lambda_max_is_deterministic(graph_zoo):
     # ARPACK starts from a random vector unless given one: identical runs used to differ
-    for name in ("undirected", "directed", "kitchen_sink"):
-        ei, ew, n = graph_zoo[name]
+    for name, (ei, ew, n) in [*graph_zoo.items(), ("large", large_graph())]:
         values = {laplacian_lambda_max(cheb_graph(ei, ew, n)) for _ in range(3)}
         assert len(values) == 1, name
 

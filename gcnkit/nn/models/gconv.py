@@ -37,7 +37,9 @@ class GConvGRU(RecurrentGraphModel):
     polynomial degree ``K`` on :math:`L = I - D^{-1/2} A D^{-1/2}`; **PyG Temporal's**
     ``GConvGRU(K=k)`` counts terms, so it is ``GConvGRU(K=k - 1)`` here. ``operator="gcn"``:
     ``KipfGCNConv``. All gates of a side come from one fused convolution, and the normalized
-    graph is computed once per sequence.
+    graph is computed once per sequence. The biases sit on the input side only (PyG Temporal's
+    second bias per gate, on the state side, is redundant), except :math:`b_{hn}` with
+    ``reset="after"``.
 
     Args:
         in_channels, hidden_channels, out_channels: see :class:`RecurrentGraphModel`.
@@ -54,7 +56,8 @@ class GConvGRU(RecurrentGraphModel):
                  reset: Reset = "before", bias: bool = True):
         kw = _operator_kwargs(operator, K, lambda_max)
         cell = GRUCell(in_channels, hidden_channels, reset=reset, input_operator=operator,
-                       hidden_operator=operator, bias=bias, input_kwargs=kw, hidden_kwargs=kw)
+                       hidden_operator=operator, bias=bias, recurrent_bias=bias and reset == "after",
+                       input_kwargs=kw, hidden_kwargs=kw)
         super().__init__(cell, out_channels)
         self.operator, self.K = operator, K
         self.reset_parameters()
@@ -86,7 +89,7 @@ class GConvLSTM(RecurrentGraphModel):
         kw = _operator_kwargs(operator, K, lambda_max)
         cell = LSTMCell(in_channels, hidden_channels, cell_activation=cell_activation, peephole=peephole,
                         input_operator=operator, hidden_operator=operator, bias=bias,
-                        input_kwargs=kw, hidden_kwargs=kw)
+                        recurrent_bias=False, input_kwargs=kw, hidden_kwargs=kw)
         super().__init__(cell, out_channels)
         self.operator, self.K = operator, K
         self.reset_parameters()

@@ -26,8 +26,9 @@ class TGCN(RecurrentGraphModel):
     graph convolution acts on the concatenation :math:`[x_t, h_{t-1}]`. Since
     :math:`\hat{A}[x, h]W = \hat{A} x W_x + \hat{A} h W_h`, this is :class:`GRUCell` with
     ``reset="before"`` and a ``KipfGCNConv`` on both sides sharing one :math:`\hat{A}`, computed
-    once per sequence; the input side of all steps is one sparse matmul. The gate biases start
-    at 1.0 as in the official code.
+    once per sequence; the input side of all steps is one sparse matmul. One bias per gate (on
+    the input map; a second one on the recurrent map would only duplicate it), the gate biases
+    starting at 1.0 as in the official code.
 
     ``variant="pygt"`` is PyTorch Geometric Temporal's ``TGCN``: only :math:`x_t` is convolved and
     :math:`h_{t-1}` enters through a dense linear map,
@@ -53,6 +54,7 @@ class TGCN(RecurrentGraphModel):
         gcn = {"self_loop_weight": float(self_loop_weight)}
         cell = GRUCell(in_channels, hidden_channels, reset="before", input_operator="gcn",
                        hidden_operator="gcn" if variant == "paper" else "linear", bias=bias,
+                       recurrent_bias=False,
                        input_kwargs=gcn, hidden_kwargs=gcn if variant == "paper" else None)
         super().__init__(cell, out_channels)
         self.variant = variant

@@ -39,7 +39,10 @@ class RecurrentCellBase(torch.nn.Module):
         input_operator, hidden_operator: the maps :math:`U` and :math:`W`; see
             :func:`~gcnkit.nn.recurrent.operators.make_operator` (``"linear"``, ``"gcn"``, ``"cheb"``,
             a conv registry name or a factory).
-        bias (bool): biases on both maps (as ``torch.nn.*Cell``: :math:`b_{ih}` and :math:`b_{hh}`).
+        bias (bool): a bias on the input map (:math:`b_{ih}`).
+        recurrent_bias (bool, optional): a bias on the recurrent maps too (:math:`b_{hh}`; default:
+            ``bias``, as ``torch.nn.*Cell``). Except inside a reset-after GRU's candidate it only
+            duplicates :math:`b_{ih}`; the graph models drop it (one pass less per step).
         input_kwargs, hidden_kwargs (dict): options of the operators (e.g. ``{"K": 2}``).
     """
 
@@ -49,13 +52,15 @@ class RecurrentCellBase(torch.nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: int, *, input_operator: OperatorSpec = "linear",
                  hidden_operator: OperatorSpec = "linear", bias: bool = True,
-                 input_kwargs: Optional[dict] = None, hidden_kwargs: Optional[dict] = None):
+                 recurrent_bias: Optional[bool] = None, input_kwargs: Optional[dict] = None,
+                 hidden_kwargs: Optional[dict] = None):
         super().__init__()
         if int(in_channels) <= 0 or int(hidden_channels) <= 0:
             raise ValueError(f"in_channels and hidden_channels must be positive, got "
                              f"{in_channels}, {hidden_channels}")
         self.in_channels, self.hidden_channels = int(in_channels), int(hidden_channels)
         self.bias = bool(bias)
+        self.recurrent_bias = self.bias if recurrent_bias is None else bool(recurrent_bias)
         self._op_names = (getattr(input_operator, "__name__", input_operator),
                           getattr(hidden_operator, "__name__", hidden_operator))
         self._hidden_spec = (hidden_operator, dict(hidden_kwargs or {}))
@@ -66,7 +71,7 @@ class RecurrentCellBase(torch.nn.Module):
     def hidden_operator(self, out_channels: int) -> torch.nn.Module:
         """A new recurrent map ``hidden_channels -> out_channels`` of the configured kind."""
         spec, kwargs = self._hidden_spec
-        return make_operator(spec, self.hidden_channels, out_channels, bias=self.bias, **kwargs)
+        return make_operator(spec, self.hidden_channels, out_channels, bias=self.recurrent_bias, **kwargs)
 
     def reset_parameters(self) -> None:
         for module in self.children():
@@ -137,4 +142,5 @@ class RecurrentCellBase(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.hidden_channels}, input_operator={self._op_names[0]}, "
-                f"hidden_operator={self._op_names[1]}" + ("" if self.bias else ", bias=False"))
+                f"hidden_operator={self._op_names[1]}" + ("" if self.bias else ", bias=False")
+                + ("" if self.recurrent_bias == self.bias else f", recurrent_bias={self.recurrent_bias}"))

@@ -31,11 +31,11 @@ class ElmanCell(RecurrentCellBase):
     def __init__(self, in_channels: int, hidden_channels: int, *,
                  nonlinearity: Literal["tanh", "sigmoid", "relu"] = "tanh",
                  input_operator: OperatorSpec = "linear", hidden_operator: OperatorSpec = "linear",
-                 bias: bool = True, input_kwargs: Optional[dict] = None,
-                 hidden_kwargs: Optional[dict] = None):
+                 bias: bool = True, recurrent_bias: Optional[bool] = None,
+                 input_kwargs: Optional[dict] = None, hidden_kwargs: Optional[dict] = None):
         super().__init__(in_channels, hidden_channels, input_operator=input_operator,
-                         hidden_operator=hidden_operator, bias=bias, input_kwargs=input_kwargs,
-                         hidden_kwargs=hidden_kwargs)
+                         hidden_operator=hidden_operator, bias=bias, recurrent_bias=recurrent_bias,
+                         input_kwargs=input_kwargs, hidden_kwargs=hidden_kwargs)
         self._act = activation(nonlinearity, ("tanh", "sigmoid", "relu"))
         self.nonlinearity = nonlinearity
         self.hidden_map = self.hidden_operator(self.hidden_channels)

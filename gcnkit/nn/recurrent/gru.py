@@ -46,11 +46,12 @@ class GRUCell(RecurrentCellBase):
     def __init__(self, in_channels: int, hidden_channels: int, *, reset: Reset = "after",
                  activation: Activation = "tanh", input_operator: OperatorSpec = "linear",
                  hidden_operator: OperatorSpec = "linear", bias: bool = True,
-                 input_kwargs: Optional[dict] = None, hidden_kwargs: Optional[dict] = None):
+                 recurrent_bias: Optional[bool] = None, input_kwargs: Optional[dict] = None,
+                 hidden_kwargs: Optional[dict] = None):
         check_choice("reset", reset, ("after", "before"))
         super().__init__(in_channels, hidden_channels, input_operator=input_operator,
-                         hidden_operator=hidden_operator, bias=bias, input_kwargs=input_kwargs,
-                         hidden_kwargs=hidden_kwargs)
+                         hidden_operator=hidden_operator, bias=bias, recurrent_bias=recurrent_bias,
+                         input_kwargs=input_kwargs, hidden_kwargs=hidden_kwargs)
         self.reset = reset
         self.activation = activation
         self._act = _activation(activation)

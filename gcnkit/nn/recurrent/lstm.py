@@ -43,10 +43,11 @@ class LSTMCell(RecurrentCellBase):
     def __init__(self, in_channels: int, hidden_channels: int, *, cell_activation: Activation = "tanh",
                  peephole: bool = False, input_operator: OperatorSpec = "linear",
                  hidden_operator: OperatorSpec = "linear", bias: bool = True,
-                 input_kwargs: Optional[dict] = None, hidden_kwargs: Optional[dict] = None):
+                 recurrent_bias: Optional[bool] = None, input_kwargs: Optional[dict] = None,
+                 hidden_kwargs: Optional[dict] = None):
         super().__init__(in_channels, hidden_channels, input_operator=input_operator,
-                         hidden_operator=hidden_operator, bias=bias, input_kwargs=input_kwargs,
-                         hidden_kwargs=hidden_kwargs)
+                         hidden_operator=hidden_operator, bias=bias, recurrent_bias=recurrent_bias,
+                         input_kwargs=input_kwargs, hidden_kwargs=hidden_kwargs)
         self._act = activation(cell_activation)
         self.cell_activation = cell_activation
         self.peephole = bool(peephole)

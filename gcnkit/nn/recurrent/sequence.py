@@ -33,11 +33,11 @@ EdgeIndexes = Union[Tensor, object, Sequence[Tensor]]
 
 def detach_state(state: Optional[State]) -> Optional[State]:
     """The state cut from the autograd graph (tuples of tensors for LSTM)."""
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
+    return None if state is None else _map_state(state, Tensor.detach)
+
+
+def _map_state(state: State, fn: Callable[[Tensor], Tensor]) -> State:
+    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
 
 
 def _is_sequence(obj) -> bool:
@@ -93,6 +93,14 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
     T = check_sequence_input(x, cell, edge_index, edge_weight)
     if detach_every is not None and (not isinstance(detach_every, int) or detach_every < 1):
         raise ValueError(f"detach_every must be a positive integer, got {detach_every!r}")
+    lead = x.shape[:-3]
+    if len(lead) and all(d == 1 for d in lead):  # one sequence: run the cheaper unbatched path
+        if state is not None:
+            cell.check_state(state, x.select(-3, 0))
+            state = _map_state(state, lambda s: s.reshape(s.shape[len(lead):]))
+        out, state = run_sequence(cell, x.reshape(x.shape[-3:]), edge_index, edge_weight, state,
+                                  detach_every=detach_every, return_sequence=return_sequence, cache=cache)
+        return out.reshape(lead + out.shape), _map_state(state, lambda s: s.reshape(lead + s.shape))
     x0 = x.select(-3, 0)
     if state is None:
         state = cell.init_state(x0)

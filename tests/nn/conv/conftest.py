@@ -165,19 +165,22 @@ def gradcheck():
 
 
 class WidthSpy:
-    """Records the width of every matrix the normalized graph is multiplied with."""
+    """Records the width of every matrix a graph operator (the normalized adjacency, or the scaled
+    Laplacian built from it) is multiplied with."""
 
     def __init__(self, monkeypatch):
-        from gcnkit.functional.normalize import NormalizedGraph
+        import gcnkit.functional.chebyshev as cheb
+        import gcnkit.functional.normalize as norm
 
         self.widths = []
-        original = NormalizedGraph.matmul
+        original = norm.csr_matmul
 
-        def spy(graph, x):
+        def spy(a, x):
             self.widths.append(x.size(-1))
-            return original(graph, x)
+            return original(a, x)
 
-        monkeypatch.setattr(NormalizedGraph, "matmul", spy)
+        monkeypatch.setattr(norm, "csr_matmul", spy)
+        monkeypatch.setattr(cheb, "csr_matmul", spy)
 
 
 @pytest.fixture

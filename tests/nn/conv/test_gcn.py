@@ -141,6 +141,25 @@ def test_sparse_feature_gradients_equal_dense(graph_zoo, layers):
         torch.testing.assert_close(g, grads[0])
 
 
+def test_sparse_features_are_converted_once_and_multiplied_sparsely(graph_zoo, monkeypatch):
+    import gcnkit.nn.conv.base as base
+    from gcnkit.functional import CSRMatrix
+
+    ei, ew, n = graph_zoo["kitchen_sink"]
+    conversions, products = [], []
+    from_torch = CSRMatrix.from_torch.__func__
+    monkeypatch.setattr(CSRMatrix, "from_torch", classmethod(lambda cls, a: (conversions.append(1),
+                                                                            from_torch(cls, a))[1]))
+    csr_matmul = base.csr_matmul
+    monkeypatch.setattr(base, "csr_matmul", lambda a, x: (products.append((type(a), a.shape)), csr_matmul(a, x))[1])
+    layer = KipfGCNConv(6, 3)
+    x = (torch.randn(n, 6) * (torch.rand(n, 6) < 0.3)).to_sparse_csr()
+    for _ in range(3):  # e.g. three training epochs on the same feature matrix
+        layer(x, ei, ew.float()).sum().backward()
+    assert len(conversions) == 1
+    assert products == [(CSRMatrix, (n, 6))] * 3  # X W as a sparse [N, F_in] matmul, never densified
+
+
 # --------------------------------------------------------------------------- equality with PyG GCNConv
 def pyg_pair(in_channels, out_channels, improved=False, **pyg_kwargs):
     ours = KipfGCNConv(in_channels, out_channels, self_loop_weight=2.0 if improved else 1.0)

@@ -1,4 +1,7 @@
 """The name -> layer registry, and what every layer shares: repr, reset_parameters, PyG base class."""
+import copy
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -108,3 +111,17 @@ def test_every_layer_is_a_message_passing_module(layer_name, layers):
     layer = layers.build(layer_name, 3, 2)
     assert isinstance(layer, MessagePassing)
     assert layer.flow == "source_to_target"
+
+
+def test_deepcopy_and_torch_save_round_trip(layer_name, layers, graph_zoo):
+    # e.g. keeping the best model during early stopping, or checkpointing
+    ei, ew, n = graph_zoo["kitchen_sink"]
+    layer = layers.build(layer_name, 4, 3)
+    x = torch.randn(n, 4)
+    expected = layer(x, ei, ew.float())
+    buf = io.BytesIO()
+    torch.save(layer, buf)
+    buf.seek(0)
+    for clone in (copy.deepcopy(layer), torch.load(buf, weights_only=False)):
+        assert repr(clone) == repr(layer)
+        torch.testing.assert_close(clone(x, ei, ew.float()), expected)

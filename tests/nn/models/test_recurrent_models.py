@@ -26,9 +26,10 @@ def test_tgcn_paper_is_gcn_on_concatenation(graph):
     U, Wg, Wc = cell.input_map.conv, cell.hidden_map.conv, cell.candidate_map.conv
     # weights of the concatenated GCNs [x, h] -> 2H and [x, r*h] -> H (as lehaifeng/T-GCN's _gc)
     W_gates = torch.cat([U.lin.weight[:2 * H], Wg.lin.weight], 1)  # [2H, F+H]
-    b_gates = U.bias[:2 * H] + Wg.bias
+    assert Wg.bias is None and Wc.bias is None  # one bias per gate, as the official cell
+    b_gates = U.bias[:2 * H]
     W_cand = torch.cat([U.lin.weight[2 * H:], Wc.lin.weight], 1)
-    b_cand = U.bias[2 * H:] + Wc.bias
+    b_cand = U.bias[2 * H:]
     assert torch.all(U.bias[:2 * H] == 1.0)  # gate bias initialised at 1.0 like the official code
     x = torch.randn(4, 7, N, F)
     h = torch.zeros(4, N, H)
@@ -66,7 +67,7 @@ def _cheb(K, fin, fout, lins, bias):
     with torch.no_grad():
         for k in range(K + 1):
             conv.lins[k].weight.copy_(lins[k].weight)
-        conv.bias.copy_(bias)
+        conv.bias.copy_(torch.zeros(fout) if bias is None else bias)
     return conv
 
 
@@ -78,7 +79,7 @@ def _split_cheb(conv, K, blocks, width):
         lins = [torch.nn.Linear(conv.in_channels, width, bias=False) for _ in range(K + 1)]
         for k in range(K + 1):
             lins[k].weight.data = conv.lins[k].weight.data[rows].clone()
-        out.append(_cheb(K, conv.in_channels, width, lins, conv.bias.data[rows]))
+        out.append(_cheb(K, conv.in_channels, width, lins, None if conv.bias is None else conv.bias.data[rows]))
     return out
 
 

@@ -149,6 +149,9 @@ def test_repr_and_reset_parameters():
     cell.reset_parameters()
     assert not torch.equal(w, cell.input_map.conv.lin.weight)
     assert "peephole=True" in repr(LSTMCell(F, H, peephole=True))
+    cell = GRUCell(F, H, reset="before", input_operator="gcn", hidden_operator="gcn", recurrent_bias=False)
+    assert cell.hidden_map.bias is None and cell.candidate_map.bias is None
+    assert cell.input_map.bias is not None and "recurrent_bias=False" in cell.extra_repr()
 
 
 def test_cell_bad_state_and_width():

@@ -68,6 +68,14 @@ def test_shapes_batched_unbatched_and_dynamic(small_graph):
     torch.testing.assert_close(out1, out[1], atol=1e-6, rtol=0)  # B independent sequences
     dyn, hd = run_sequence(cell, x, [ei] * 5, [ew] * 5)
     torch.testing.assert_close(dyn, out, atol=1e-6, rtol=0)
+    one, h_one = run_sequence(cell, x[1:2], ei, ew)  # B=1 runs the unbatched path
+    assert one.shape == (1, 5, n, H) and h_one.shape == (1, n, H)
+    torch.testing.assert_close(one[0], out1, atol=1e-6, rtol=0)
+    lstm = LSTMCell(F, H, input_operator="gcn", hidden_operator="gcn")
+    a, s = run_sequence(lstm, x[None, 0, :2], ei, ew)
+    b, s = run_sequence(lstm, x[None, 0, 2:], ei, ew, state=s)
+    assert s[0].shape == s[1].shape == (1, n, H)
+    torch.testing.assert_close(torch.cat([a, b], 1)[0], run_sequence(lstm, x[0], ei, ew)[0])
 
 
 def test_dynamic_graphs_match_manual_loop(small_graph):
