@@ -11,7 +11,7 @@ Same hidden size, same data, same training step (forward, MSE, backward, Adam st
   a linear read-out of the last state to the 3-step horizon. PyG Temporal: ``TGCN2(cached=True)``
   (its batched T-GCN) and ``GConvGRU(K=2)``, which cannot batch (its ``ChebConv`` takes
   ``[N, F]``), over the 32 windows one by one; gcnkit: one call over
-  ``[32, 12, 207, 1]``. Per-epoch numbers scale by the 50 training batches of an epoch.
+  ``[32, 12, 207, 1]``. An epoch is 45 to 51 such batches (1439 to 1601 training windows).
 
 Each is timed with 1 thread and with all threads (median of ``--repeat`` runs after a warm-up);
 the script prints ratios and writes JSON. It also reports the peak memory of a truncated-BPTT

@@ -30,10 +30,20 @@ class TGCN(RecurrentGraphModel):
     the input map; a second one on the recurrent map would only duplicate it), the gate biases
     starting at 1.0 as in the official code.
 
+    One quirk of the official code is not reproduced: it splits the gate output flattened as
+    ``[B, N * 2H]`` into halves (``tf.split(value, 2, axis=1)``, ``torch.chunk(..., dim=1)`` in
+    its PyTorch port), so :math:`r` and :math:`u` of node ``i`` come from the outputs of other
+    nodes; here both gates are per node, as the paper's equations.
+
+    In both variants a node's own input reaches the cell only through :math:`\hat{A} x_t` (on
+    Los-loop its own weight there averages 0.2), which makes predicting a node's next value
+    from its own recent values (persistence, the strongest simple baseline there) hard to
+    learn: see the README's Los-loop numbers.
+
     ``variant="pygt"`` is PyTorch Geometric Temporal's ``TGCN``: only :math:`x_t` is convolved and
     :math:`h_{t-1}` enters through a dense linear map,
-    :math:`\sigma(\mathrm{Lin}([\hat{A} x_t W, h_{t-1}]))`, so the hidden state is never
-    propagated over the graph (information spreads one hop per layer input only). It is the
+    :math:`\sigma(\mathrm{Lin}([\hat{A} x_t W, h_{t-1}]))`, so the state never travels along
+    edges: a node sees its neighbours' inputs only. It is the
     same GRU with a GCN input map and a dense recurrent map; PyG Temporal's product of a GCN
     weight and a linear weight is folded into one matrix (same function class).
 

@@ -159,3 +159,16 @@ def test_gconv_options():
     assert "K=3" in repr(GConvLSTM(F, H, K=3))
     with pytest.raises(ValueError, match="operator"):
         GConvGRU(F, H, operator="gat")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_models_on_cuda_match_cpu(graph):
+    ei, ew = graph
+    torch.manual_seed(0)
+    for model in (TGCN(F, H, 1), GConvGRU(F, H, 1, K=2), GConvLSTM(F, H, 1)):
+        x = torch.randn(2, 5, N, F)
+        ref, _ = model(x, ei, ew)
+        out, state = model.cuda()(x.cuda(), ei.cuda(), ew.cuda())
+        assert out.device.type == "cuda" and model.cell.output(state).device.type == "cuda"
+        torch.testing.assert_close(out.cpu(), ref, atol=1e-4, rtol=1e-4)
