@@ -38,7 +38,7 @@ def ablation_table(summary, models: Sequence[str], datasets: Sequence[str]):
             cell = f"{r['mean']:.1f} ± {r['std']:.1f}"
             if r["paper"] is not None and r["paper"] == r["paper"]:
                 cell += f" ({r['paper']:.1f})"
-            cell += f" | {r['ms_per_epoch']:.2f} ms"
+            cell += f", {r['ms_per_epoch']:.2f} ms"
             col[LABELS.get(m, m)] = cell
         table[d] = col
     return pd.DataFrame(table)
@@ -56,7 +56,7 @@ def write_reports(rows: List[dict], out_dir: Path, models: Sequence[str], datase
         paths["summary_csv"], index=False)
     paths["summary_json"].write_text(json.dumps(summary.to_dict(orient="records"), indent=2, default=float))
     paths["markdown"].write_text(
-        "Test accuracy (%) mean ± std over seeds (paper value) | ms per epoch\n\n" + table.to_markdown() + "\n")
+        "Test accuracy (%) mean ± std over seeds (paper value), ms per epoch\n\n" + table.to_markdown() + "\n")
     plot_ablation(summary, models, datasets, paths["plot"])
     return {k: str(v) for k, v in paths.items()}
 
