@@ -1,0 +1,47 @@
+"""Dense bag-of-words features are multiplied as CSR, converted once per feature tensor."""
+import torch
+from torch_geometric.nn import GCNConv
+
+from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.nn import KipfGCNConv
+from gcnkit.nn.conv import base
+
+
+def _graph_and_features(n=400, f=300):
+    g = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, n, (2, 2000), generator=g)
+    x = (torch.rand(n, f, generator=g) < 0.02).float()
+    return ei, x
+
+
+def test_sparse_dense_features_equal_pyg_and_convert_once(monkeypatch):
+    ei, x = _graph_and_features()
+    conv, ref = KipfGCNConv(300, 16), GCNConv(300, 16)
+    ref.load_state_dict(conv.state_dict())
+    calls = []
+    real = base._dense_as_csr
+    monkeypatch.setattr(base, "_dense_as_csr", lambda t: calls.append(1) or real(t))
+    for _ in range(3):
+        torch.testing.assert_close(conv(x, ei), ref(x, ei), atol=1e-5, rtol=1e-5)
+    assert len(calls) == 1
+    assert isinstance(base.as_features(x), CSRMatrix)
+    x[0, :5] = 3.0  # in place: the cached conversion must not be reused
+    torch.testing.assert_close(conv(x, ei), ref(x, ei), atol=1e-5, rtol=1e-5)
+    assert len(calls) == 2
+
+
+def test_gradients_with_respect_to_weights_match_dense():
+    ei, x = _graph_and_features()
+    conv = KipfGCNConv(300, 16)
+    conv(x, ei).pow(2).sum().backward()
+    g_sparse = conv.lin.weight.grad.clone()
+    conv.lin.weight.grad = None
+    conv(x.clone().requires_grad_(), ei).pow(2).sum().backward()  # requires grad: stays dense
+    torch.testing.assert_close(g_sparse, conv.lin.weight.grad, atol=1e-4, rtol=1e-4)
+
+
+def test_dense_or_grad_requiring_features_pass_through():
+    x = torch.randn(400, 300)
+    assert base.as_features(x) is x  # not sparse enough
+    y = (torch.rand(400, 300) < 0.02).float().requires_grad_()
+    assert base.as_features(y) is y
