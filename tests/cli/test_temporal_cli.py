@@ -1,22 +1,16 @@
 """``gcnkit temporal``: arguments -> config -> library calls; JSON, table, CSV/JSON files, PNG."""
 import argparse
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from gcnkit.cli import temporal as cli
 
 
-def _data_root():
-    for c in (os.environ.get("GCNKIT_DATA"), Path(__file__).resolve().parents[3] / "shared" / "datasets"):
-        if c and (Path(c) / "temporal" / "chickenpox.json").is_file():
-            return str(c)
-    return None
+from conftest import find_shared_data_root  # tests/conftest.py  # noqa: E402
 
-
-ROOT = _data_root()
+_root = find_shared_data_root()
+ROOT = None if _root is None else str(_root)
 pytestmark = pytest.mark.skipif(ROOT is None, reason="shared temporal datasets not found")
 
 

@@ -1,7 +1,5 @@
 """Forecasting loop, metrics and baselines (real files from $GCNKIT_DATA / ../shared/datasets)."""
 import math
-import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,14 +10,10 @@ from gcnkit.train.metrics import regression_metrics
 from gcnkit.train.temporal import TemporalConfig, build_model, predict, prepare_data, train_temporal
 
 
-def _data_root():
-    for c in (os.environ.get("GCNKIT_DATA"), Path(__file__).resolve().parents[3] / "shared" / "datasets"):
-        if c and (Path(c) / "temporal" / "chickenpox.json").is_file():
-            return str(c)
-    return None
+from conftest import find_shared_data_root  # tests/conftest.py  # noqa: E402
 
-
-ROOT = _data_root()
+_root = find_shared_data_root()
+ROOT = None if _root is None else str(_root)
 needs_data = pytest.mark.skipif(ROOT is None, reason="shared temporal datasets not found")
 
 
