@@ -1,7 +1,5 @@
 """Shared test configuration: the ``gpu`` marker and deterministic seeding."""
-import os
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pytest
@@ -213,21 +211,7 @@ def eigensolver_calls(monkeypatch):
 # ``<repo>/../shared/datasets``; tests using it are skipped when neither has the files. Every test
 # runs with ``$GCNKIT_CACHE`` pointing to a per-session temporary folder, so nothing is written to
 # ``~/.cache``.
-REPO_ROOT = Path(__file__).resolve().parents[1]
-_MARKER = Path("planetoid") / "Cora" / "raw" / "ind.cora.x"
-
-
-def find_shared_data_root() -> Optional[Path]:
-    """``$GCNKIT_DATA`` if it holds the raw files, else
-    ``<repo>/../shared/datasets`` if it does, else ``None``."""
-    candidates = []
-    if os.environ.get("GCNKIT_DATA"):
-        candidates.append(Path(os.environ["GCNKIT_DATA"]).expanduser())
-    candidates.append(REPO_ROOT.parent / "shared" / "datasets")
-    for c in candidates:
-        if (c / _MARKER).is_file():
-            return c.resolve()
-    return None
+from gcnkit_test_data import find_shared_data_root  # noqa: E402  (tests/gcnkit_test_data.py)
 
 
 @pytest.fixture(scope="session")

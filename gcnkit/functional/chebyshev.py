@@ -11,7 +11,7 @@ it is computed once per graph and kept on the :class:`NormalizedGraph`.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Union
+from typing import List, Sequence
 
 import numpy as np
 import torch

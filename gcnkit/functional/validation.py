@@ -1,7 +1,7 @@
 """Input checks shared by every function and layer: each failure names the problem."""
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor

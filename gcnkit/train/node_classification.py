@@ -8,10 +8,9 @@ validation loss the early-stopping rule needs.
 """
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, List
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +19,7 @@ from torch import Tensor
 from gcnkit.functional.features import row_normalize_features
 from gcnkit.functional.graph_input import resolve_graph
 from gcnkit.functional.sparse import CSRMatrix
-from gcnkit.nn.conv.registry import CONV_REGISTRY, make_conv
+from gcnkit.nn.conv.registry import CONV_REGISTRY
 from gcnkit.nn.models.gcn import GCN
 
 

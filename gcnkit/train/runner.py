@@ -8,7 +8,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, summarize, train_once
+from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, train_once
 
 RUN_FIELDS = ("dataset", "model", "seed", "test_acc", "val_acc", "epochs", "ms_per_epoch")
 

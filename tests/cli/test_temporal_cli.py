@@ -7,7 +7,7 @@ import pytest
 from gcnkit.cli import temporal as cli
 
 
-from conftest import find_shared_data_root  # tests/conftest.py  # noqa: E402
+from gcnkit_test_data import find_shared_data_root  # tests/gcnkit_test_data.py  # noqa: E402
 
 _root = find_shared_data_root()
 ROOT = None if _root is None else str(_root)

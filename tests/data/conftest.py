@@ -2,10 +2,9 @@
 ``tests/conftest.py``)."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 import pytest
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gcnkit.functional.sparse import CSRMatrix
-from gcnkit.train.node_classification import PreparedData, TrainConfig, summarize, train_once
+from gcnkit.train.node_classification import TrainConfig, summarize, train_once
 from gcnkit.train.runner import prepare, run_seeds
 
 

@@ -10,7 +10,7 @@ from gcnkit.train.metrics import regression_metrics
 from gcnkit.train.temporal import TemporalConfig, build_model, predict, prepare_data, train_temporal
 
 
-from conftest import find_shared_data_root  # tests/conftest.py  # noqa: E402
+from gcnkit_test_data import find_shared_data_root  # tests/gcnkit_test_data.py  # noqa: E402
 
 _root = find_shared_data_root()
 ROOT = None if _root is None else str(_root)
