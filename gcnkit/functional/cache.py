@@ -46,6 +46,14 @@ class GraphCache:
             versions.append(v)
         return (tuple(ids), tuple(versions), options)
 
+    def peek(self, tensors: Sequence[Optional[Tensor]], options: Hashable):
+        """The cached value for this graph and options, or ``None`` (computes nothing)."""
+        key = self._key(tensors, options)
+        entry = None if key is None else self._entries.get(key)
+        if entry is None or not all(r is None if t is None else r() is t for r, t in zip(entry[0], tensors)):
+            return None
+        return entry[1]
+
     def get(self, tensors: Sequence[Optional[Tensor]], options: Hashable, compute: Callable[[], object]):
         """Returns the cached value for this graph and options, computing it on a miss."""
         key = self._key(tensors, options)

@@ -18,6 +18,8 @@ from gcnkit.functional.validation import check_choice, check_features
 #: Sparse features seen by any layer, converted to :class:`CSRMatrix` (with the transpose the
 #: backward pass needs) once per feature tensor.
 feature_cache = GraphCache(maxsize=8)
+#: Dense feature tensors seen once (see :func:`as_features`).
+_seen_features = GraphCache(maxsize=4)
 
 Features = Union[Tensor, CSRMatrix]
 
@@ -37,8 +39,8 @@ def _dense_as_csr(x: Tensor) -> Union[Tensor, CSRMatrix]:
 def as_features(x: Features) -> Features:
     """``torch.sparse`` COO/CSR features become a cached :class:`CSRMatrix` (converted once per
     tensor). Dense 2-D input features (a leaf not requiring grad, such as Cora's bag of words, 98.7%
-    zeros) that are at most 10% non-zero are converted too, once per tensor (identity and
-    version keyed), so ``X W`` and its backward are sparse matmuls; other tensors pass through."""
+    zeros) that are at most 10% non-zero are converted too, once per tensor from its second use on
+    (identity and version keyed), so ``X W`` and its backward are sparse matmuls; other tensors pass through."""
     if not isinstance(x, Tensor):
         return x
     if x.layout in (torch.sparse_coo, torch.sparse_csr):
@@ -47,7 +49,14 @@ def as_features(x: Features) -> Features:
         return feature_cache.get((x,), "csr", lambda: CSRMatrix.from_torch(x))
     if (x.dim() == 2 and x.is_leaf and not x.requires_grad and x.numel() >= _SPARSE_MIN_NUMEL
             and x.is_floating_point()):
-        return feature_cache.get((x,), "auto", lambda: _dense_as_csr(x))
+        converted = feature_cache.peek((x,), "auto")
+        if converted is not None:
+            return converted
+        # convert on the second call with the same tensor: a tensor made anew per call (e.g. the
+        # output of F.dropout) would pay the conversion every time and never reuse it
+        if _seen_features.peek((x,), "seen") is not None:
+            return feature_cache.get((x,), "auto", lambda: _dense_as_csr(x))
+        _seen_features.get((x,), "seen", lambda: True)
     return x
 
 

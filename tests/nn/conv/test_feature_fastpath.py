@@ -26,7 +26,11 @@ def test_sparse_dense_features_equal_pyg_and_convert_once(monkeypatch):
     assert len(calls) == 1
     assert isinstance(base.as_features(x), CSRMatrix)
     x[0, :5] = 3.0  # in place: the cached conversion must not be reused
-    torch.testing.assert_close(conv(x, ei), ref(x, ei), atol=1e-5, rtol=1e-5)
+    for _ in range(2):
+        torch.testing.assert_close(conv(x, ei), ref(x, ei), atol=1e-5, rtol=1e-5)
+    assert len(calls) == 2
+    for _ in range(3):  # a tensor made anew per call (dropout) is never converted
+        conv(x * 1.0, ei)
     assert len(calls) == 2
 
 
