@@ -72,14 +72,18 @@ def import_pygt():
                      f"from {folder} directly")
 
 
-def timed(step: Callable[[], None], repeat: int) -> float:
-    step()  # warm-up (normalization caches, allocator)
-    times = []
+def timed_interleaved(steps: Dict[str, Callable[[], None]], repeat: int) -> Dict[str, float]:
+    """Median seconds per call of each step; the contenders take turns within every round, so a
+    machine that speeds up or slows down during the run does not favour either."""
+    for step in steps.values():
+        step()  # warm-up (normalization caches, allocator)
+    times: Dict[str, list] = {name: [] for name in steps}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def train_step(params, loss_fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
@@ -240,7 +244,7 @@ def main(argv=None) -> int:
         for dataset, data, make, unit in (("chickenpox", chick, chickenpox_steps, "epoch (465 snapshots)"),
                                           ("losloop", los, losloop_steps, "batch (32 windows x 12 steps)")):
             torch.manual_seed(0)
-            times = {name: timed(step, args.repeat) for name, step in make(data, pygt).items()}
+            times = timed_interleaved(make(data, pygt), args.repeat)
             for model in ("tgcn", "gconvgru"):
                 ours, peer = times[f"gcnkit/{model}"], times.get(f"pygt/{model}")
                 row = {"dataset": dataset, "model": model, "threads": n, "unit": unit,

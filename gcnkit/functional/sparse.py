@@ -11,6 +11,8 @@ operand and, when they require grad, to the stored values (learnable edge weight
 """
 from __future__ import annotations
 
+import math
+
 from typing import Optional, Tuple
 
 import warnings
@@ -34,7 +36,7 @@ class CSRMatrix:
         shape (tuple): ``(rows, cols)``.
     """
 
-    __slots__ = ("crow", "col", "value", "shape", "_pattern", "_torch", "_t", "__weakref__")
+    __slots__ = ("crow", "col", "value", "shape", "_pattern", "_torch", "_t", "_blocks", "__weakref__")
 
     def __init__(self, crow: Tensor, col: Tensor, value: Tensor, shape: Tuple[int, int],
                  _pattern: Optional[dict] = None, _row: Optional[Tensor] = None):
@@ -47,6 +49,7 @@ class CSRMatrix:
             self._pattern["row"] = _row
         self._torch: Optional[Tensor] = None
         self._t: Optional[CSRMatrix] = None
+        self._blocks: Optional[dict] = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -158,8 +161,33 @@ class CSRMatrix:
             return self
         return CSRMatrix(self.crow, self.col, self.value.detach(), self.shape, self._pattern)
 
+    def block_diagonal(self, copies: int) -> "CSRMatrix":
+        """``I_copies ⊗ self``: ``copies`` copies of this matrix on the diagonal (built once per
+        ``copies``, a few kept), so a batch ``[B, N, F]`` is multiplied as ``[B*N, F]`` with no
+        transposes. Not for values that require grad (it would be a stale copy)."""
+        if self.value.requires_grad:
+            raise ValueError("block_diagonal of a matrix whose values require grad")
+        if self._blocks is None:
+            self._blocks = {}
+        m = self._blocks.get(copies)
+        if m is None:
+            if len(self._blocks) >= 4:
+                self._blocks.clear()
+            k = torch.arange(copies, device=self.device).unsqueeze(1)
+            crow = torch.cat([(self.crow[:-1].unsqueeze(0) + k * self.nnz).reshape(-1),
+                              self.crow.new_full((1,), copies * self.nnz)])
+            col = (self.col.unsqueeze(0) + k * self.shape[1]).reshape(-1)
+            m = CSRMatrix(crow, col, self.value.repeat(copies), (copies * self.shape[0], copies * self.shape[1]))
+            self._blocks[copies] = m
+        return m
+
     def __repr__(self) -> str:
         return f"CSRMatrix(shape={self.shape}, nnz={self.nnz}, dtype={self.dtype}, device={self.device})"
+
+
+#: Batches ``[*, N, F]`` are multiplied against a block-diagonal copy of the matrix when it has at
+#: most this many stored values (else the batch is folded into columns, with two transposes).
+_BLOCK_DIAGONAL_MAX_NNZ = 1 << 24
 
 
 def _mm(a: CSRMatrix, x: Tensor) -> Tensor:
@@ -192,8 +220,10 @@ class _CSRMatmul(torch.autograd.Function):
 def csr_matmul(a: CSRMatrix, x: Tensor) -> Tensor:
     r"""``a @ x`` for a :class:`CSRMatrix` ``a`` of shape ``[M, N]``.
 
-    ``x`` has shape ``[N, F]`` or ``[*, N, F]``; leading dimensions are folded into columns so a
-    batch over one static graph is one sparse matmul. Differentiable in ``x`` (through the cached
+    ``x`` has shape ``[N, F]`` or ``[*, N, F]``; a batch over one static graph is one sparse
+    matmul: ``[B*N, F]`` against the cached block-diagonal :meth:`CSRMatrix.block_diagonal` (no
+    copies of ``x``), or, for very large batches or values that require grad, with the batch
+    folded into columns. Differentiable in ``x`` (through the cached
     transpose) and in ``a.value`` when it requires grad.
 
     Shapes:
@@ -211,6 +241,11 @@ def csr_matmul(a: CSRMatrix, x: Tensor) -> Tensor:
     if x.dim() == 2:
         return _CSRMatmul.apply(a, a.value, x)
     lead, f = x.shape[:-2], x.size(-1)
+    b = math.prod(lead)
+    if not a.value.requires_grad and b * a.nnz <= _BLOCK_DIAGONAL_MAX_NNZ:
+        # the batch as one [B*N, F] matrix against I_B ⊗ a (cached): no transposes either way
+        bd = a if b == 1 else a.block_diagonal(b)
+        return _CSRMatmul.apply(bd, bd.value, x.reshape(b * n, f)).view(*lead, a.shape[0], f)
     xf = x.reshape(-1, n, f).transpose(0, 1).reshape(n, -1)  # [N, B*F]
     out = _CSRMatmul.apply(a, a.value, xf)
     return out.reshape(a.shape[0], -1, f).transpose(0, 1).reshape(*lead, a.shape[0], f)

@@ -58,7 +58,14 @@ def test_table_output(tmp_path, capsys):
 
 def test_config_from_args_and_bad_arguments(tmp_path):
     cfg = cli.config_from_args(_parse(["--dataset", "losloop", "--model", "tgcn"]))
-    assert (cfg.lags, cfg.horizon, cfg.hidden, cfg.protocol, cfg.scaler) == (12, 3, 64, "windows", "max")
+    assert (cfg.lags, cfg.horizon, cfg.hidden, cfg.protocol, cfg.scaler) == (12, 3, 64, "windows", "standard")
+    assert (cfg.self_loops, cfg.self_loop_weight, cfg.lr_schedule) == ("add", 2.0, "cosine")
+    cfg = cli.config_from_args(_parse(["--dataset", "losloop", "--scaler", "max", "--self-loops", "keep",
+                                       "--lr-schedule", "none", "--self-loop-weight", "1"]))
+    assert (cfg.scaler, cfg.self_loops, cfg.self_loop_weight, cfg.lr_schedule) == ("max", "keep", 1.0, "none")
+    assert cli.config_from_args(_parse(["--dataset", "chickenpox"])).self_loops == "keep"
+    with pytest.raises(SystemExit):
+        _parse(["--self-loops", "double"])
     with pytest.raises(SystemExit):
         _parse(["--model", "dcrnn"])
     with pytest.raises(ValueError, match="exceeds the series length"):

@@ -141,6 +141,28 @@ def test_csr_matmul_batched_equals_loop():
     torch.testing.assert_close(out, m.to_dense() @ x)
 
 
+def test_block_diagonal_and_batches_through_both_paths(monkeypatch):
+    import gcnkit.functional.sparse as sparse
+
+    r, c, v = random_coo(4, 6, nnz=8)
+    m = CSRMatrix.from_coo(r, c, v, (4, 6))
+    bd = m.block_diagonal(3)
+    assert bd.shape == (12, 18) and m.block_diagonal(3) is bd  # built once per batch size
+    torch.testing.assert_close(bd.to_dense(), torch.block_diag(*[m.to_dense()] * 3))
+    x = torch.randn(3, 6, 5, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(3, 4, 5, dtype=torch.float64)
+    grads = []
+    for limit in (1 << 24, 0):  # block-diagonal path, then the folded-columns path
+        monkeypatch.setattr(sparse, "_BLOCK_DIAGONAL_MAX_NNZ", limit)
+        out = csr_matmul(m, x)
+        torch.testing.assert_close(out, m.to_dense() @ x)
+        grads.append(torch.autograd.grad(out, x, g)[0])
+    torch.testing.assert_close(grads[0], grads[1])
+    torch.testing.assert_close(grads[0], m.to_dense().t() @ g)
+    with pytest.raises(ValueError, match="require grad"):
+        m.with_values(m.value.clone().requires_grad_()).block_diagonal(2)
+
+
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.bfloat16, 3e-2)])
 def test_csr_matmul_dtypes(dtype, tol):
     r, c, v = random_coo(5, 5, nnz=10)

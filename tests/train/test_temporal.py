@@ -56,7 +56,7 @@ def test_baselines():
 
 
 def test_prepare_data_splits_and_scaler_fit_on_train_only():
-    cfg = TemporalConfig(dataset="losloop", lags=4, horizon=3, train_ratio=0.8, val_ratio=0.25).resolved()
+    cfg = TemporalConfig(dataset="losloop", lags=4, horizon=3, train_ratio=0.8, val_ratio=0.25, scaler="max").resolved()
     sig = _signal()
     sig.series[-1] = 1000.0  # a test-period maximum must not leak into the scaler
     data = prepare_data(cfg, signal=sig)
@@ -66,6 +66,36 @@ def test_prepare_data_splits_and_scaler_fit_on_train_only():
     train_max = sig.series[: data.train.stop - 1 + 4 + 3].max()
     torch.testing.assert_close(data.inverse(data.y), data.y_raw)
     assert float(data.x_raw[0, 0, 0, 0] / data.x[0, 0, 0, 0]) == pytest.approx(float(train_max), rel=1e-5)
+
+
+def test_self_loops_add_puts_a_plus_i_on_top_of_existing_self_loops():
+    from gcnkit.functional import normalize_adjacency
+
+    sig = _signal()
+    half = torch.arange(0, sig.num_nodes, 2)  # self-loops of weight 0.5 on half the nodes
+    sig = TemporalSignal(sig.series, torch.cat([sig.edge_index, half.expand(2, -1)], 1),
+                         torch.cat([sig.edge_weight, torch.full((half.numel(),), 0.5)]), "loops", sig.num_nodes)
+    keep = prepare_data(TemporalConfig(dataset="losloop", lags=4, scaler="max", self_loops="keep").resolved(),
+                        signal=sig)
+    add = prepare_data(TemporalConfig(dataset="losloop", lags=4, scaler="max", self_loops="add",
+                                      self_loop_weight=1.0).resolved(), signal=sig)
+    add2 = prepare_data(TemporalConfig(dataset="losloop", lags=4, scaler="max").resolved(), signal=sig)
+    n = sig.num_nodes
+    dense = lambda d: normalize_adjacency(d.edge_index, d.edge_weight, n, norm="none").to_dense()  # noqa: E731
+    a = torch.zeros(n, n)
+    w = torch.ones(sig.edge_index.size(1)) if sig.edge_weight is None else sig.edge_weight
+    a.index_put_((sig.edge_index[1], sig.edge_index[0]), w, accumulate=True)
+    with_loops = a.diagonal() != 0
+    expected_keep = a.clone()
+    expected_keep.diagonal()[~with_loops] = 1.0  # only where a node has none
+    torch.testing.assert_close(dense(keep), expected_keep)
+    torch.testing.assert_close(dense(add), a + torch.eye(n))  # T-GCN's A + I, whatever A's diagonal
+    torch.testing.assert_close(dense(add2), a + 2 * torch.eye(n))  # Los-loop's default: A + 2I
+    assert dense(add).diagonal()[0] == 1.5 and dense(keep).diagonal()[0] == 0.5
+    with pytest.raises(ValueError, match="self_loops"):
+        TemporalConfig(dataset="losloop", self_loops="twice").resolved()
+    with pytest.raises(ValueError, match="self_loop_weight"):
+        TemporalConfig(dataset="losloop", self_loop_weight=float("nan")).resolved()
 
 
 def test_windows_protocol_trains_and_picks_the_best_validation_epoch():

@@ -147,6 +147,19 @@ class GraphConvBase(MessagePassing):
     def add_bias(self, out: Tensor) -> Tensor:
         return out if self.bias is None else out + self.bias
 
+    # ----------------------------------------------------------------- two phases
+    def propagate_only(self, x: Tensor, edge_index: Optional[GraphInput] = None,
+                  edge_weight: Optional[Tensor] = None) -> Tensor:
+        r"""The weight-free (linear, graph-only) part of the layer: dense ``[*, N, F_in]`` to
+        ``[*, N, m F_in]`` with ``forward(x) == transform(propagate_only(x))`` (``m`` propagated terms).
+        The recurrent runner uses it to propagate the input of all ``T`` steps in one sparse
+        matmul and apply the weights per step, without a ``[B, T, N, F_out]`` intermediate."""
+        raise NotImplementedError(f"{type(self).__name__} has no propagate_only/transform split")
+
+    def transform(self, z: Tensor) -> Tensor:
+        """The weights and bias applied to :meth:`propagate_only`'s output: ``[*, N, m F_in] -> [*, N, F_out]``."""
+        raise NotImplementedError(f"{type(self).__name__} has no propagate_only/transform split")
+
     # ----------------------------------------------------------------- PyG message passing
     def message(self, x_j: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
         return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j

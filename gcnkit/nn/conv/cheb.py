@@ -8,6 +8,7 @@ from torch import Tensor
 
 from gcnkit.functional.chebyshev import chebyshev_basis, chebyshev_combine, laplacian_lambda_max
 from gcnkit.functional.graph_input import GraphInput
+from gcnkit.functional.linear import linear
 from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear
 
 LambdaMax = Union[float, Literal["eig"]]
@@ -59,20 +60,38 @@ class ChebyshevConv(GraphConvBase):
         x = self.features(x)
         if self.K == 0:
             return self.add_bias(sparse_aware_linear(x, self.lins[0].weight))
+        graph, lam = self._graph_and_lambda(x, edge_index, edge_weight)
+        if isinstance(x, Tensor) and self.out_channels >= self.in_channels:
+            # the basis [T_0 X, ..., T_K X] at the input width, then one GEMM (not K + 1 and a sum)
+            return self.transform(torch.cat(chebyshev_basis(graph, x, self.K, lam), dim=-1))
+        weight = torch.cat([lin.weight for lin in self.lins], 0)  # one fused matmul
+        z = sparse_aware_linear(x, weight).split(self.out_channels, dim=-1)
+        return self.add_bias(chebyshev_combine(graph, z, lam))
+
+    def _graph_and_lambda(self, x: Features, edge_index: Optional[GraphInput], edge_weight: Optional[Tensor]):
         if edge_index is None:
             raise ValueError(f"{self.__class__.__name__} with K={self.K} needs a graph (edge_index)")
         graph = self.graph(edge_index, edge_weight, x, norm="sym", self_loop_weight=0.0)
         lam = laplacian_lambda_max(graph) if self.lambda_max == "eig" else self.lambda_max
         if lam == 0.0:  # L = 0, so L~ = 2L/lambda_max - I = -I for any positive lambda_max
             lam = 2.0
-        if not isinstance(x, Tensor) or self.out_channels < self.in_channels:
-            weight = torch.cat([lin.weight for lin in self.lins], 0)  # one fused matmul
-            z = sparse_aware_linear(x, weight).split(self.out_channels, dim=-1)
-            out = chebyshev_combine(graph, z, lam)
-        else:
-            basis = chebyshev_basis(graph, x, self.K, lam)
-            out = sum(sparse_aware_linear(t, lin.weight) for t, lin in zip(basis, self.lins))
-        return self.add_bias(out)
+        return graph, lam
+
+    def propagate_only(self, x: Tensor, edge_index: Optional[GraphInput] = None,
+                  edge_weight: Optional[Tensor] = None) -> Tensor:
+        r"""The basis :math:`[T_0(\tilde{L}) X, \dots, T_K(\tilde{L}) X]` concatenated on the feature
+        axis (dense ``x``); see :meth:`GraphConvBase.propagate_only`."""
+        x = self.features(x)
+        if not isinstance(x, Tensor):
+            raise TypeError("propagate_only takes dense features")
+        if self.K == 0:
+            return x
+        graph, lam = self._graph_and_lambda(x, edge_index, edge_weight)
+        return torch.cat(chebyshev_basis(graph, x, self.K, lam), dim=-1)
+
+    def transform(self, z: Tensor) -> Tensor:
+        weight = self.lins[0].weight if self.K == 0 else torch.cat([lin.weight for lin in self.lins], 1)
+        return linear(z, weight, self.bias)
 
     def extra_repr(self) -> str:
         s = f"K={self.K}, lambda_max={self.lambda_max}"

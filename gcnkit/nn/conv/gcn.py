@@ -6,6 +6,7 @@ from typing import Optional
 from torch import Tensor
 
 from gcnkit.functional.graph_input import GraphInput
+from gcnkit.functional.linear import linear
 from gcnkit.functional.normalize import NORMS, Norm
 from gcnkit.functional.validation import check_choice
 from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear
@@ -64,10 +65,19 @@ class GeneralGCNConv(GraphConvBase):
         x = self.features(x)
         graph = self.graph(edge_index, edge_weight, x, norm=self.norm, self_loop_weight=self.self_loop_weight)
         if not isinstance(x, Tensor) or self.out_channels < self.in_channels:
-            out = self._propagate(graph, sparse_aware_linear(x, self.lin.weight))
-        else:
-            out = sparse_aware_linear(self._propagate(graph, x), self.lin.weight)
-        return self.add_bias(out)
+            return self.add_bias(self._propagate(graph, sparse_aware_linear(x, self.lin.weight)))
+        return self.transform(self._propagate(graph, x))
+
+    def propagate_only(self, x: Tensor, edge_index: GraphInput, edge_weight: Optional[Tensor] = None) -> Tensor:
+        r""":math:`(\hat{A} + c I) X` (dense ``x``); see :meth:`GraphConvBase.propagate_only`."""
+        x = self.features(x)
+        if not isinstance(x, Tensor):
+            raise TypeError("propagate_only takes dense features")
+        graph = self.graph(edge_index, edge_weight, x, norm=self.norm, self_loop_weight=self.self_loop_weight)
+        return self._propagate(graph, x)
+
+    def transform(self, z: Tensor) -> Tensor:
+        return linear(z, self.lin.weight, self.bias)
 
     def extra_repr(self) -> str:
         s = f"norm={self.norm}, self_loop_weight={self.self_loop_weight}"

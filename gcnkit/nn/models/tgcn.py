@@ -35,10 +35,11 @@ class TGCN(RecurrentGraphModel):
     its PyTorch port), so :math:`r` and :math:`u` of node ``i`` come from the outputs of other
     nodes; here both gates are per node, as the paper's equations.
 
-    In both variants a node's own input reaches the cell only through :math:`\hat{A} x_t` (on
-    Los-loop its own weight there averages 0.2), which makes predicting a node's next value
-    from its own recent values (persistence, the strongest simple baseline there) hard to
-    learn: see the README's Los-loop numbers.
+    In both variants a node's own input reaches the cell only through :math:`\hat{A} x_t`, so
+    the weight of its self-loop matters: the official code normalizes :math:`A + I` although
+    Los-loop's ``los_adj.csv`` already has a unit diagonal, so self-loops weigh 2 and a node's own
+    weight in :math:`\hat{A}` averages 0.31 (0.20 with the diagonal as given). ``gcnkit temporal``
+    reproduces that graph (``self_loops="add"``); see the README's Los-loop numbers.
 
     ``variant="pygt"`` is PyTorch Geometric Temporal's ``TGCN``: only :math:`x_t` is convolved and
     :math:`h_{t-1}` enters through a dense linear map,

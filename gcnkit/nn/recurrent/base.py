@@ -119,7 +119,10 @@ class RecurrentCellBase(torch.nn.Module):
     def project_input(self, x: Tensor, graphs: Optional[GraphSet]) -> Tuple[Tensor, ...]:
         """:math:`U x` for every gate, one call, split as :attr:`input_split`:
         ``[*, F] -> ([*, k_1 H], [*, k_2 H], ...)``."""
-        ux = self.input_map(x, graphs)
+        return self.split_input(self.input_map(x, graphs))
+
+    def split_input(self, ux: Tensor) -> Tuple[Tensor, ...]:
+        """The input map's output split into the parts :meth:`step` takes (:attr:`input_split`)."""
         if len(self.input_split) == 1:
             return (ux,)
         return ux.split([k * self.hidden_channels for k in self.input_split], dim=-1)

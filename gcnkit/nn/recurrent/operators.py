@@ -24,6 +24,7 @@ from torch import Tensor
 
 from gcnkit.functional.cache import GraphCache, graph_cache
 from gcnkit.functional.graph_input import GraphInput, resolve_graph
+from gcnkit.functional.linear import linear
 from gcnkit.functional.normalize import NormalizedGraph
 from gcnkit.nn.conv import CONV_REGISTRY, ChebyshevConv, GraphConvBase, KipfGCNConv, make_conv
 
@@ -98,6 +99,13 @@ class DenseOperator(torch.nn.Module):
     def forward(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
         return self.lin(x)
 
+    def prepare(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
+        """The graph part of the map (none here): ``forward(x) == apply(prepare(x))``."""
+        return x
+
+    def apply(self, z: Tensor) -> Tensor:
+        return linear(z, self.lin.weight, self.lin.bias)
+
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, bias={self.lin.bias is not None}"
 
@@ -130,6 +138,17 @@ class GraphOperator(torch.nn.Module):
         if graphs is None:
             raise ValueError(f"{self.conv.__class__.__name__} needs a graph: pass edge_index")
         return self.conv(x, graphs.get(self.graph_options))
+
+    def prepare(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
+        """The weight-free graph part (the conv's :meth:`~gcnkit.nn.conv.GraphConvBase.propagate_only`):
+        ``forward(x) == apply(prepare(x))``."""
+        if graphs is None:
+            raise ValueError(f"{self.conv.__class__.__name__} needs a graph: pass edge_index")
+        return self.conv.propagate_only(x, graphs.get(self.graph_options))
+
+    def apply(self, z: Tensor) -> Tensor:
+        """The weights and bias applied to :meth:`prepare`'s output."""
+        return self.conv.transform(z)
 
 
 def make_operator(spec: OperatorSpec, in_channels: int, out_channels: int, *, bias: bool = True,

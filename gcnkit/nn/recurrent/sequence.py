@@ -30,6 +30,12 @@ from gcnkit.nn.recurrent.base import RecurrentCellBase, State
 
 EdgeIndexes = Union[Tensor, object, Sequence[Tensor]]
 
+#: The input side's weights are applied per step (not to all T steps at once) when the input is
+#: narrower than the gates and the all-steps pre-activations would have at least this many
+#: entries (Los-loop batches: 15M; there the big intermediate and its backward cost more than T
+#: small GEMMs; on one long sequence of a small graph, the per-step calls cost more).
+_PER_STEP_INPUT_NUMEL = 1 << 22
+
 
 def detach_state(state: Optional[State]) -> Optional[State]:
     """The state cut from the autograd graph (tuples of tensors for LSTM)."""
@@ -108,17 +114,33 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
         cell.check_state(state, x0)
     dynamic = _is_sequence(edge_index)
     static_graphs = None if dynamic else cell.graphs(edge_index, edge_weight, x, cache)
-    steps = None
-    if not dynamic or getattr(cell.input_map, "graph_options", None) is None:
-        # the input side of all T steps in one call (B*T folded), then one unbind per part
-        steps = list(zip(*(part.unbind(-3) for part in cell.project_input(x, static_graphs))))
+    steps = prepared = None
+    imap = cell.input_map
+    if not dynamic or getattr(imap, "graph_options", None) is None:
+        if hasattr(imap, "prepare"):
+            # the graph part of the input side of all T steps: one sparse matmul (B*T folded)
+            z = imap.prepare(x, static_graphs)
+            rows = z.numel() // max(z.size(-1), 1)
+            if z.size(-1) < imap.out_channels and rows * imap.out_channels >= _PER_STEP_INPUT_NUMEL:
+                # narrower than the gates and large: weights per step, no [B, T, N, gates*H]
+                # intermediate; time-major so each step's slice is contiguous
+                prepared = z.movedim(-3, 0).contiguous().unbind(0)
+            else:
+                steps = list(zip(*(part.unbind(-3) for part in cell.split_input(imap.apply(z)))))
+        else:  # a custom operator: its whole map in one call, then one unbind per part
+            steps = list(zip(*(part.unbind(-3) for part in cell.project_input(x, static_graphs))))
     outputs: List[Tensor] = []
     for t in range(T):
         graphs = static_graphs
         if dynamic:
             ew = None if edge_weight is None else edge_weight[t]
             graphs = cell.graphs(edge_index[t], ew, x0, cache)
-        ux_t = cell.project_input(x.select(-3, t), graphs) if steps is None else steps[t]
+        if prepared is not None:
+            ux_t = cell.split_input(imap.apply(prepared[t]))
+        elif steps is not None:
+            ux_t = steps[t]
+        else:
+            ux_t = cell.project_input(x.select(-3, t), graphs)
         state = cell.step(ux_t, state, graphs)
         if return_sequence:
             outputs.append(cell.output(state))

@@ -120,14 +120,32 @@ def test_graph_gru_cell_matches_dense_operator_reference(small_graph):
     torch.testing.assert_close(cell(x, ei, ew, state=h), u * h + (1 - u) * nn_, atol=1e-5, rtol=0)
 
 
-def test_fused_operators_one_call_per_side(small_graph):
+@pytest.mark.parametrize("per_step", [False, True])
+def test_fused_operators_one_call_per_side(small_graph, monkeypatch, per_step):
+    import gcnkit.nn.recurrent.sequence as sequence
+
+    monkeypatch.setattr(sequence, "_PER_STEP_INPUT_NUMEL", 0 if per_step else 1 << 22)
     ei, ew, n = small_graph
     cell = LSTMCell(F, H, input_operator="gcn", hidden_operator="cheb", hidden_kwargs={"K": 2})
-    calls = {"in": 0, "hid": 0}
+    calls = {"in": 0, "hid": 0, "in_graph": 0, "in_weights": 0}
     cell.input_map.register_forward_hook(lambda *a: calls.__setitem__("in", calls["in"] + 1))
     cell.hidden_map.register_forward_hook(lambda *a: calls.__setitem__("hid", calls["hid"] + 1))
-    run_sequence(cell, torch.randn(2, 6, n, F), ei, ew)
-    assert calls == {"in": 1, "hid": 6}  # input side: one call for all T steps; gates fused
+    conv = cell.input_map.conv
+    for name, key in (("propagate_only", "in_graph"), ("transform", "in_weights")):
+        def spy(*args, _f=getattr(conv, name), _k=key, **kwargs):
+            calls[_k] += 1
+            return _f(*args, **kwargs)
+        setattr(conv, name, spy)
+    x = torch.randn(2, 6, n, F)
+    out, _ = run_sequence(cell, x, ei, ew)
+    # input side: the graph part of all T steps in one call (one sparse matmul); the weights to
+    # all steps at once, or (a large batch whose input, F=4, is narrower than the 4H gates) per
+    # step; the gates of each side fused
+    assert calls == {"in": 0, "hid": 6, "in_graph": 1, "in_weights": 6 if per_step else 1}
+    state = None
+    for t in range(6):  # the same as stepping the cell
+        state = cell(x[:, t], ei, ew, state)
+    torch.testing.assert_close(out[:, -1], state[0])
     assert cell.input_map.out_channels == 4 * H and cell.hidden_map.out_channels == 4 * H
 
 

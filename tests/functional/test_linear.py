@@ -1,0 +1,31 @@
+"""gcnkit.functional.linear against torch.nn.functional.linear (values and gradients)."""
+import pytest
+import torch
+
+from gcnkit.functional.linear import NARROW, linear
+
+
+@pytest.mark.parametrize("in_features", [1, 2, NARROW, NARROW + 5])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_equals_torch(in_features, bias):
+    torch.manual_seed(0)
+    z = torch.randn(3, 7, in_features, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, in_features, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, dtype=torch.float64, requires_grad=True) if bias else None
+    g = torch.randn(3, 7, 5, dtype=torch.float64)
+    params = [z, w] + ([b] if bias else [])
+    ours = torch.autograd.grad(linear(z, w, b), params, g)
+    ref = torch.autograd.grad(torch.nn.functional.linear(z, w, b), params, g)
+    torch.testing.assert_close(linear(z, w, b), torch.nn.functional.linear(z, w, b))
+    for a, r in zip(ours, ref):
+        torch.testing.assert_close(a, r)
+    assert torch.autograd.gradcheck(lambda z, w: linear(z, w, None), (z, w))
+
+
+def test_linear_non_contiguous_and_frozen_input():
+    z = torch.randn(4, 6, 2).transpose(0, 1)  # non-contiguous: the plain path
+    w = torch.randn(3, 2, requires_grad=True)
+    torch.testing.assert_close(linear(z, w), z @ w.t())
+    out = linear(z.contiguous(), w)  # z needs no grad: only the weight's is computed
+    (gw,) = torch.autograd.grad(out.sum(), [w])
+    torch.testing.assert_close(gw, torch.ones(6 * 4, 3).t() @ z.reshape(-1, 2))
