@@ -21,8 +21,9 @@ values), the model chosen on validation, beside three baselines (zero, last valu
 Models: tgcn (Zhao et al. 2019, GCN on [x, h]), tgcn_pygt (PyG Temporal's TGCN: GCN on x, linear
 on h), gconvgru / gconvlstm (Seo et al. 2018, Chebyshev of degree --K).
 Datasets: losloop (defaults: 12 lags, 3 ahead, hidden 64, batches of 32 windows, train ratio 0.8,
-T-GCN's graph plus PyG's improved self-loops A + 2I, z-scored speeds, Adam lr 0.01 with a cosine
-schedule over 40 epochs), chickenpox and pedalme (4 lags, 1 ahead, hidden 32, one sequence with the state
+the graph los_adj.csv + 2I (T-GCN's code adds I to it; 2 is PyG's improved weight), per-node
+z-scored speeds, Adam lr 0.01 with a cosine schedule over 40 epochs, the last 10% of the training
+part for validation), chickenpox and pedalme (4 lags, 1 ahead, hidden 32, one sequence with the state
 carried, lr 0.01, 200 epochs, the last 20% of the training part held out for validation;
 chickenpox train ratio 0.2 as PyG Temporal).
 

@@ -172,3 +172,22 @@ def test_models_on_cuda_match_cpu(graph):
         out, state = model.cuda()(x.cuda(), ei.cuda(), ew.cuda())
         assert out.device.type == "cuda" and model.cell.output(state).device.type == "cuda"
         torch.testing.assert_close(out.cpu(), ref, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_per_step_input_path_and_gradients_on_cuda_match_cpu(graph, monkeypatch):
+    import copy
+
+    import gcnkit.nn.recurrent.sequence as sequence
+
+    monkeypatch.setattr(sequence, "_PER_STEP_INPUT_NUMEL", 0)  # weights per step, block-diagonal Â
+    ei, ew = graph
+    torch.manual_seed(0)
+    for model in (TGCN(F, H, 1), GConvGRU(F, H, 1, K=2)):
+        x = torch.randn(3, 4, N, F)
+        gpu = copy.deepcopy(model).cuda()
+        model(x, ei, ew)[0].square().sum().backward()
+        gpu(x.cuda(), ei.cuda(), ew.cuda())[0].square().sum().backward()
+        for p, q in zip(model.parameters(), gpu.parameters()):
+            torch.testing.assert_close(q.grad.cpu(), p.grad, atol=1e-4, rtol=1e-4)

@@ -205,3 +205,24 @@ def test_clear_errors(small_graph):
         run_sequence(cell, x, ei, detach_every=0)
     with pytest.raises(ValueError, match="target has 3 time steps"):
         tbptt_backward(lambda *a, **k: None, x, torch.zeros(2, 3, n), ei, k=2, loss_fn=None)
+
+
+def test_per_step_and_all_steps_input_paths_give_the_same_gradients(small_graph, monkeypatch):
+    import copy
+
+    import gcnkit.nn.recurrent.sequence as sequence
+
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    cell = GRUCell(2, 5, reset="before", input_operator="cheb", hidden_operator="gcn",
+                   input_kwargs={"K": 2})
+    x = torch.randn(3, 4, n, 2)
+    grads = []
+    for limit in (0, 1 << 22):  # per step (large-batch path), then all T steps at once
+        monkeypatch.setattr(sequence, "_PER_STEP_INPUT_NUMEL", limit)
+        c = copy.deepcopy(cell)
+        out, _ = run_sequence(c, x, ei, ew)
+        out.square().sum().backward()
+        grads.append([p.grad for p in c.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
