@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional
 
 import torch
@@ -34,82 +34,14 @@ from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM, RecurrentGraphModel
 from gcnkit.nn.recurrent import clip_grad_norm, tbptt_backward
 from gcnkit.train.baselines import baseline_forecasts
 from gcnkit.train.metrics import regression_metrics
-
-TEMPORAL_MODELS = ("tgcn", "tgcn_pygt", "gconvgru", "gconvlstm")
-PROTOCOLS = ("windows", "sequence")
-SCALERS = ("max", "standard", "none")
-SELF_LOOPS = ("keep", "add")
-
-#: Per-dataset defaults for every option left at ``None`` (the papers' protocols).
-DATASET_DEFAULTS: Dict[str, dict] = {
-    # T-GCN's windows, horizon, width and batch; its graph is A + I on a los_adj.csv that already
-    # has a unit diagonal (self_loops="add"), here with PyG's improved weight A + 2I; z-scored
-    # inputs and a cosine schedule instead of max scaling and 5000 epochs at a fixed rate (see
-    # the README's numbers)
-    "losloop": dict(lags=12, horizon=3, hidden=64, protocol="windows", scaler="standard", lr=1e-2,
-                    batch_size=32, train_ratio=0.8, val_ratio=0.1, epochs=40, self_loops="add",
-                    self_loop_weight=2.0, lr_schedule="cosine"),
-    "chickenpox": dict(lags=4, horizon=1, hidden=32, protocol="sequence", scaler="none", lr=0.01,
-                       batch_size=32, train_ratio=0.2, val_ratio=0.2, epochs=200, self_loops="keep",
-                       self_loop_weight=1.0, lr_schedule="none"),
-    "pedalme": dict(lags=4, horizon=1, hidden=32, protocol="sequence", scaler="none", lr=0.01,
-                    batch_size=32, train_ratio=0.8, val_ratio=0.2, epochs=200, self_loops="keep",
-                    self_loop_weight=1.0, lr_schedule="none"),
-}
-_FALLBACK = dict(lags=4, horizon=1, hidden=32, protocol="windows", scaler="standard", lr=0.01,
-                 batch_size=32, train_ratio=0.8, val_ratio=0.1, epochs=100, self_loops="keep",
-                 self_loop_weight=1.0, lr_schedule="none")
-
-
-@dataclass
-class TemporalConfig:
-    """Options of :func:`train_temporal`; ``None`` means the dataset's default."""
-
-    dataset: str = "chickenpox"
-    model: str = "tgcn"
-    lags: Optional[int] = None
-    horizon: Optional[int] = None
-    hidden: Optional[int] = None
-    epochs: Optional[int] = None
-    lr: Optional[float] = None
-    weight_decay: float = 0.0
-    batch_size: Optional[int] = None
-    train_ratio: Optional[float] = None
-    val_ratio: Optional[float] = None
-    protocol: Optional[str] = None
-    scaler: Optional[str] = None
-    K: int = 1
-    tbptt: Optional[int] = None
-    clip: Optional[float] = None
-    patience: Optional[int] = None
-    lr_schedule: Optional[str] = None
-    self_loops: Optional[str] = None
-    self_loop_weight: Optional[float] = None
-    seed: int = 0
-    root: Optional[str] = None
-    device: str = "cpu"
-    progress: bool = True
-
-    def resolved(self) -> "TemporalConfig":
-        """A copy with the dataset defaults filled in, validated."""
-        from gcnkit.data.temporal import canonical_temporal_name
-
-        name = canonical_temporal_name(self.dataset)
-        defaults = DATASET_DEFAULTS.get(name, _FALLBACK)
-        cfg = replace(self, dataset=name, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
-        check_choice("model", cfg.model, TEMPORAL_MODELS)
-        check_choice("protocol", cfg.protocol, PROTOCOLS)
-        check_choice("scaler", cfg.scaler, SCALERS)
-        check_choice("lr_schedule", cfg.lr_schedule, ("none", "cosine"))
-        check_choice("self_loops", cfg.self_loops, SELF_LOOPS)
-        if not (cfg.self_loop_weight >= 0 and cfg.self_loop_weight < float("inf")):
-            raise ValueError(f"self_loop_weight must be a finite number >= 0, got {cfg.self_loop_weight}")
-        for key in ("lags", "horizon", "hidden", "epochs", "batch_size"):
-            if int(getattr(cfg, key)) < 1:
-                raise ValueError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
-        if not 0 <= cfg.val_ratio < 1:
-            raise ValueError(f"val_ratio must be in [0, 1), got {cfg.val_ratio}")
-        return cfg
+from gcnkit.train.temporal_config import (  # re-exported (see __all__)
+    DATASET_DEFAULTS,
+    PROTOCOLS,
+    SCALERS,
+    SELF_LOOPS,
+    TEMPORAL_MODELS,
+    TemporalConfig,
+)
 
 
 @dataclass
@@ -318,4 +250,4 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
 
 
 __all__ = ["TemporalConfig", "TemporalData", "TemporalResult", "TEMPORAL_MODELS", "DATASET_DEFAULTS",
-           "build_model", "prepare_data", "predict", "train_temporal"]
+           "PROTOCOLS", "SCALERS", "SELF_LOOPS", "build_model", "prepare_data", "predict", "train_temporal"]

@@ -149,7 +149,7 @@ class GraphConvBase(MessagePassing):
 
     # ----------------------------------------------------------------- two phases
     def propagate_only(self, x: Tensor, edge_index: Optional[GraphInput] = None,
-                  edge_weight: Optional[Tensor] = None) -> Tensor:
+                       edge_weight: Optional[Tensor] = None) -> Tensor:
         r"""The weight-free (linear, graph-only) part of the layer: dense ``[*, N, F_in]`` to
         ``[*, N, m F_in]`` with ``forward(x) == transform(propagate_only(x))`` (``m`` propagated terms).
         The recurrent runner uses it to propagate the input of all ``T`` steps in one sparse

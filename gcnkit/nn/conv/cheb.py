@@ -78,7 +78,7 @@ class ChebyshevConv(GraphConvBase):
         return graph, lam
 
     def propagate_only(self, x: Tensor, edge_index: Optional[GraphInput] = None,
-                  edge_weight: Optional[Tensor] = None) -> Tensor:
+                       edge_weight: Optional[Tensor] = None) -> Tensor:
         r"""The basis :math:`[T_0(\tilde{L}) X, \dots, T_K(\tilde{L}) X]` concatenated on the feature
         axis (dense ``x``); see :meth:`GraphConvBase.propagate_only`."""
         x = self.features(x)

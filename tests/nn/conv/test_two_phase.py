@@ -1,0 +1,32 @@
+"""propagate_only / transform: the layer split into its graph part and its weights."""
+import pytest
+import torch
+
+from gcnkit.nn.conv import CONV_REGISTRY, make_conv
+
+EI = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4, 0, 4], [1, 0, 2, 1, 3, 2, 4, 3, 4, 0]])
+EW = torch.tensor([1.0, 1.0, 0.5, 0.5, 2.0, 2.0, 1.0, 1.0, 0.3, 0.3])
+
+
+@pytest.mark.parametrize("name", sorted(CONV_REGISTRY))
+@pytest.mark.parametrize("channels", [(3, 8), (8, 3)])
+def test_transform_of_propagate_only_is_forward(name, channels):
+    torch.manual_seed(0)
+    conv = make_conv(name, *channels).double()
+    x = torch.randn(2, 5, channels[0], dtype=torch.float64, requires_grad=True)
+    z = conv.propagate_only(x, EI, EW)
+    assert z.shape[:-1] == x.shape[:-1] and z.size(-1) % channels[0] == 0  # m propagated terms
+    out = conv.transform(z)
+    ref = conv(x, EI, EW)
+    torch.testing.assert_close(out, ref)
+    g = torch.randn_like(ref)
+    torch.testing.assert_close(torch.autograd.grad(out, x, g)[0], torch.autograd.grad(ref, x, g)[0])
+
+
+def test_propagate_only_of_gcn_is_the_normalized_adjacency():
+    from gcnkit.functional import normalize_adjacency
+
+    conv = make_conv("kipf", 3, 4)
+    x = torch.randn(5, 3)
+    torch.testing.assert_close(conv.propagate_only(x, EI, EW),
+                               normalize_adjacency(EI, EW, 5).to_dense() @ x)
