@@ -130,7 +130,7 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
     edge_index, edge_weight = signal.edge_index, signal.edge_weight
     if cfg.self_loops == "add":  # A + wI even where A has self-loops (duplicates are summed)
         loops = torch.arange(signal.num_nodes, device=edge_index.device).expand(2, -1)
-        w = torch.ones(edge_index.size(1)) if edge_weight is None else edge_weight
+        w = torch.ones(edge_index.size(1), device=edge_index.device) if edge_weight is None else edge_weight
         edge_index = torch.cat([edge_index, loops], dim=1)
         edge_weight = torch.cat([w, w.new_full((signal.num_nodes,), float(cfg.self_loop_weight))])
     return TemporalData(x, y, x_raw, y_raw, train, val, test, edge_index, edge_weight, inverse)

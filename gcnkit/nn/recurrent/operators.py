@@ -97,7 +97,7 @@ class DenseOperator(torch.nn.Module):
         return self.lin.bias
 
     def forward(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
-        return self.lin(x)
+        return self.apply(x)
 
     def prepare(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
         """The graph part of the map (none here): ``forward(x) == apply(prepare(x))``."""
