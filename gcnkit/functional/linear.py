@@ -8,7 +8,7 @@ features and is ``torch.nn.functional.linear`` otherwise.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -18,36 +18,62 @@ NARROW = 8
 
 
 class _NarrowLinear(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-        ctx.save_for_backward(z, weight)
-        ctx.has_bias = bias is not None
-        z2 = z.reshape(-1, z.size(-1))
-        out = torch.mm(z2, weight.t()) if bias is None else torch.addmm(bias, z2, weight.t())
-        return out.view(*z.shape[:-1], weight.size(0))
+    """``z W^T + b`` for a narrow ``z``, returned in column blocks of ``sizes`` (one output per
+    block, each its own contiguous tensor: their gradients are never concatenated)."""
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
+    def forward(ctx, z: Tensor, weight: Tensor, bias: Optional[Tensor], sizes: Tuple[int, ...]):
+        ctx.save_for_backward(z, weight)
+        ctx.set_materialize_grads(False)
+        ctx.has_bias, ctx.sizes = bias is not None, sizes
+        z2 = z.reshape(-1, z.size(-1))
+        outs = []
+        for w, b in zip(weight.split(sizes), (None,) * len(sizes) if bias is None else bias.split(sizes)):
+            out = torch.mm(z2, w.t()) if b is None else torch.addmm(b, z2, w.t())
+            outs.append(out.view(*z.shape[:-1], w.size(0)))
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx, *grads: Tensor):
         z, weight = ctx.saved_tensors
-        g2 = grad.reshape(-1, grad.size(-1))
+        z2 = z.reshape(-1, z.size(-1))
+        parts = [(g, w, n) for g, w, n in zip(grads, weight.split(ctx.sizes), ctx.sizes)]
         grad_z = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_z = torch.mm(g2, weight).view(z.shape)
+            for g, w, _ in parts:
+                if g is not None:
+                    gz = torch.mm(g.reshape(-1, g.size(-1)), w)
+                    grad_z = gz if grad_z is None else grad_z.add_(gz)
+            grad_z = torch.zeros_like(z) if grad_z is None else grad_z.view(z.shape)
         if ctx.needs_input_grad[1]:
-            grad_w = torch.mm(z.reshape(-1, z.size(-1)).t(), g2).t()
+            grad_w = torch.cat([torch.zeros_like(w) if g is None else torch.mm(z2.t(), g.reshape(-1, n)).t()
+                                for g, w, n in parts])
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = g2.sum(0)
-        return grad_z, grad_w, grad_b
+            grad_b = torch.cat([weight.new_zeros(n) if g is None else g.reshape(-1, n).sum(0)
+                                for g, _, n in parts])
+        return grad_z, grad_w, grad_b, None
 
 
-def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
+           split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
     r""":math:`z W^\top + b` for ``z`` of shape ``[*, in]``, ``weight`` ``[out, in]``; the same
     values and gradients as ``torch.nn.functional.linear``.
 
+    Args:
+        split (sequence of int, optional): return the output's column blocks of these widths
+            (summing to ``out``) as a tuple, like ``output.split(split, dim=-1)``; for a narrow
+            ``z`` each block is computed on its own, so the backward pass does not concatenate
+            their gradients into one ``[*, out]`` tensor.
+
     Shapes:
         - **input:** ``[*, in]``
-        - **output:** ``[*, out]``
+        - **output:** ``[*, out]`` (a tuple of ``[*, split[i]]`` with ``split``)
     """
+    sizes = None if split is None else tuple(int(n) for n in split)
+    if sizes is not None and sum(sizes) != weight.size(0):
+        raise ValueError(f"split {list(sizes)} does not sum to the {weight.size(0)} output features")
     if z.size(-1) <= NARROW and z.dim() >= 2 and z.is_contiguous() and z.layout == torch.strided:
-        return _NarrowLinear.apply(z, weight, bias)
-    return torch.nn.functional.linear(z, weight, bias)
+        outs = _NarrowLinear.apply(z, weight, bias, sizes or (weight.size(0),))
+        return outs if sizes is not None else outs[0]
+    out = torch.nn.functional.linear(z, weight, bias)
+    return out if sizes is None else out.split(sizes, dim=-1)

@@ -195,7 +195,11 @@ def _mm(a: CSRMatrix, x: Tensor) -> Tensor:
     sparse kernel lacks the dtype (bfloat16/float16 on CPU)."""
     if x.dtype in _LOW_PRECISION and x.device.type == "cpu":
         return (a.to(dtype=torch.float32).to_torch() @ x.float()).to(x.dtype)
-    return a.to_torch() @ x
+    if torch.is_grad_enabled():  # double backward: keep it differentiable
+        return a.to_torch() @ x
+    # into a new, unfilled output: `@` zero-fills one first (beta=0 ignores its contents)
+    out = x.new_empty(a.shape[0], x.size(-1))
+    return torch.addmm(out, a.to_torch(), x, beta=0, out=out)
 
 
 class _CSRMatmul(torch.autograd.Function):

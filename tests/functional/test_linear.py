@@ -29,3 +29,31 @@ def test_linear_non_contiguous_and_frozen_input():
     out = linear(z.contiguous(), w)  # z needs no grad: only the weight's is computed
     (gw,) = torch.autograd.grad(out.sum(), [w])
     torch.testing.assert_close(gw, torch.ones(6 * 4, 3).t() @ z.reshape(-1, 2))
+
+
+@pytest.mark.parametrize("in_features", [1, 3, NARROW + 2])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_split_equals_split_of_torch(in_features, bias):
+    torch.manual_seed(1)
+    z = torch.randn(2, 5, in_features, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(9, in_features, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(9, dtype=torch.float64, requires_grad=True) if bias else None
+    params = [z, w] + ([b] if bias else [])
+    ours = linear(z, w, b, split=(6, 3))
+    ref = torch.nn.functional.linear(z, w, b).split((6, 3), dim=-1)
+    assert isinstance(ours, tuple) and len(ours) == 2
+    gs = [torch.randn_like(r) for r in ref]
+    for a, r in zip(ours, ref):
+        torch.testing.assert_close(a, r)
+    for a, r in zip(torch.autograd.grad(ours, params, gs, retain_graph=True),
+                    torch.autograd.grad(ref, params, gs, retain_graph=True)):
+        torch.testing.assert_close(a, r)
+    # only the second block used: the first block's gradient is zero, not missing
+    for a, r in zip(torch.autograd.grad(ours[1].sum(), params), torch.autograd.grad(ref[1].sum(), params)):
+        torch.testing.assert_close(a, r)
+    assert torch.autograd.gradcheck(lambda z, w: linear(z, w, None, split=(2, 7)), (z, w))
+
+
+def test_linear_split_must_cover_the_output():
+    with pytest.raises(ValueError, match="does not sum to the 5 output features"):
+        linear(torch.randn(3, 2), torch.randn(5, 2), split=(2, 2))

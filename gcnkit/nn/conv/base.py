@@ -2,7 +2,7 @@
 graph, sparse input features, and PyG message passing."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -156,8 +156,10 @@ class GraphConvBase(MessagePassing):
         matmul and apply the weights per step, without a ``[B, T, N, F_out]`` intermediate."""
         raise NotImplementedError(f"{type(self).__name__} has no propagate_only/transform split")
 
-    def transform(self, z: Tensor) -> Tensor:
-        """The weights and bias applied to :meth:`propagate_only`'s output: ``[*, N, m F_in] -> [*, N, F_out]``."""
+    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
+        """The weights and bias applied to :meth:`propagate_only`'s output: ``[*, N, m F_in] -> [*, N, F_out]``;
+        with ``split``, the output's column blocks of those widths as a tuple (see
+        :func:`gcnkit.functional.linear.linear`)."""
         raise NotImplementedError(f"{type(self).__name__} has no propagate_only/transform split")
 
     # ----------------------------------------------------------------- PyG message passing

@@ -1,7 +1,7 @@
 r"""Chebyshev spectral graph convolutions and their first-order/zero-order presets."""
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Literal, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -89,9 +89,9 @@ class ChebyshevConv(GraphConvBase):
         graph, lam = self._graph_and_lambda(x, edge_index, edge_weight)
         return torch.cat(chebyshev_basis(graph, x, self.K, lam), dim=-1)
 
-    def transform(self, z: Tensor) -> Tensor:
+    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         weight = self.lins[0].weight if self.K == 0 else torch.cat([lin.weight for lin in self.lins], 1)
-        return linear(z, weight, self.bias)
+        return linear(z, weight, self.bias, split)
 
     def extra_repr(self) -> str:
         s = f"K={self.K}, lambda_max={self.lambda_max}"

@@ -1,7 +1,7 @@
 r"""The GCN layer family: one implementation, presets for every first-order propagation rule."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence, Tuple, Union
 
 from torch import Tensor
 
@@ -76,8 +76,8 @@ class GeneralGCNConv(GraphConvBase):
         graph = self.graph(edge_index, edge_weight, x, norm=self.norm, self_loop_weight=self.self_loop_weight)
         return self._propagate(graph, x)
 
-    def transform(self, z: Tensor) -> Tensor:
-        return linear(z, self.lin.weight, self.bias)
+    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
+        return linear(z, self.lin.weight, self.bias, split)
 
     def extra_repr(self) -> str:
         s = f"norm={self.norm}, self_loop_weight={self.self_loop_weight}"

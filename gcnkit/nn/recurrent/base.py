@@ -121,11 +121,16 @@ class RecurrentCellBase(torch.nn.Module):
         ``[*, F] -> ([*, k_1 H], [*, k_2 H], ...)``."""
         return self.split_input(self.input_map(x, graphs))
 
+    @property
+    def input_sizes(self) -> Tuple[int, ...]:
+        """The widths of the input map's parts (:attr:`input_split` times ``hidden_channels``)."""
+        return tuple(k * self.hidden_channels for k in self.input_split)
+
     def split_input(self, ux: Tensor) -> Tuple[Tensor, ...]:
         """The input map's output split into the parts :meth:`step` takes (:attr:`input_split`)."""
         if len(self.input_split) == 1:
             return (ux,)
-        return ux.split([k * self.hidden_channels for k in self.input_split], dim=-1)
+        return ux.split(self.input_sizes, dim=-1)
 
     def step(self, ux: Tuple[Tensor, ...], state: State,
              graphs: Optional[GraphSet]) -> State:  # pragma: no cover

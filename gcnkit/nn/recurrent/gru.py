@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Literal, Optional, Tuple
 
-import torch
 from torch import Tensor
 
 from gcnkit.functional.validation import check_choice
 from gcnkit.nn.recurrent.base import Activation, RecurrentCellBase
 from gcnkit.nn.recurrent.base import activation as _activation
+from gcnkit.nn.recurrent.gru_gates import gru_after, gru_gates_before, gru_update
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec
 
 Reset = Literal["after", "before"]
@@ -54,7 +54,7 @@ class GRUCell(RecurrentCellBase):
                          input_kwargs=input_kwargs, hidden_kwargs=hidden_kwargs)
         self.reset = reset
         self.activation = activation
-        self._act = _activation(activation)
+        _activation(activation)  # validates the name
         H = self.hidden_channels
         if reset == "after":
             self.hidden_map = self.hidden_operator(3 * H)
@@ -64,16 +64,12 @@ class GRUCell(RecurrentCellBase):
         self.reset_parameters()
 
     def step(self, ux: Tuple[Tensor, ...], state: Tensor, graphs: Optional[GraphSet]) -> Tensor:
-        ux_gates, ux_cand = ux
-        wh = self.hidden_map(state, graphs)
+        ux_gates, ux_cand = ux  # [*, 2H], [*, H]
+        wh = self.hidden_map(state, graphs)  # [*, 3H] (after) or [*, 2H] (before)
         if self.reset == "after":
-            wh, wh_cand = wh.split([2 * self.hidden_channels, self.hidden_channels], dim=-1)
-            r, u = torch.sigmoid(ux_gates + wh).chunk(2, dim=-1)
-            n = self._act(ux_cand + r * wh_cand)
-        else:
-            r, u = torch.sigmoid(ux_gates + wh).chunk(2, dim=-1)
-            n = self._act(ux_cand + self.candidate_map(r * state, graphs))
-        return torch.lerp(n, state, u)  # u * h + (1 - u) * n, one op
+            return gru_after(ux_gates, ux_cand, wh, state, self.activation)
+        u, rh = gru_gates_before(ux_gates, wh, state)  # [*, H] each
+        return gru_update(ux_cand, self.candidate_map(rh, graphs), u, state, self.activation)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", reset={self.reset}, activation={self.activation}"

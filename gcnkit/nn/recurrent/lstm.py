@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from gcnkit.nn.recurrent.base import Activation, RecurrentCellBase, activation
+from gcnkit.nn.recurrent.lstm_gates import lstm_gates
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec
 
 
@@ -48,7 +49,7 @@ class LSTMCell(RecurrentCellBase):
         super().__init__(in_channels, hidden_channels, input_operator=input_operator,
                          hidden_operator=hidden_operator, bias=bias, recurrent_bias=recurrent_bias,
                          input_kwargs=input_kwargs, hidden_kwargs=hidden_kwargs)
-        self._act = activation(cell_activation)
+        activation(cell_activation)  # validates the name
         self.cell_activation = cell_activation
         self.peephole = bool(peephole)
         self.hidden_map = self.hidden_operator(4 * self.hidden_channels)
@@ -75,14 +76,7 @@ class LSTMCell(RecurrentCellBase):
     def step(self, ux: Tuple[Tensor, ...], state: Tuple[Tensor, Tensor],
              graphs: Optional[GraphSet]) -> Tuple[Tensor, Tensor]:
         h, s = state
-        g, f, c, o = (ux[0] + self.hidden_map(h, graphs)).chunk(4, dim=-1)
-        if self.peephole_weight is not None:
-            w_g, w_f, w_o = self.peephole_weight
-            g, f = g + w_g * s, f + w_f * s
-        s = torch.sigmoid(f) * s + torch.sigmoid(g) * self._act(c)
-        if self.peephole_weight is not None:
-            o = o + w_o * s
-        return torch.tanh(s) * torch.sigmoid(o), s
+        return lstm_gates(ux[0], self.hidden_map(h, graphs), s, self.cell_activation, self.peephole_weight)
 
     def extra_repr(self) -> str:
         s = super().extra_repr() + f", cell_activation={self.cell_activation}"

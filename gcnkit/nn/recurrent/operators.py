@@ -17,7 +17,7 @@ operators ask for, on the features' device and dtype.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -103,8 +103,9 @@ class DenseOperator(torch.nn.Module):
         """The graph part of the map (none here): ``forward(x) == apply(prepare(x))``."""
         return x
 
-    def apply(self, z: Tensor) -> Tensor:
-        return linear(z, self.lin.weight, self.lin.bias)
+    def apply(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
+        """The weights and bias; with ``split``, the output's column blocks as a tuple."""
+        return linear(z, self.lin.weight, self.lin.bias, split)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, bias={self.lin.bias is not None}"
@@ -146,9 +147,10 @@ class GraphOperator(torch.nn.Module):
             raise ValueError(f"{self.conv.__class__.__name__} needs a graph: pass edge_index")
         return self.conv.propagate_only(x, graphs.get(self.graph_options))
 
-    def apply(self, z: Tensor) -> Tensor:
-        """The weights and bias applied to :meth:`prepare`'s output."""
-        return self.conv.transform(z)
+    def apply(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
+        """The weights and bias applied to :meth:`prepare`'s output; with ``split``, the output's
+        column blocks as a tuple."""
+        return self.conv.transform(z, split)
 
 
 def make_operator(spec: OperatorSpec, in_channels: int, out_channels: int, *, bias: bool = True,

@@ -27,6 +27,7 @@ from torch import Tensor
 from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.validation import check_finite
 from gcnkit.nn.recurrent.base import RecurrentCellBase, State
+from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator
 
 EdgeIndexes = Union[Tensor, object, Sequence[Tensor]]
 
@@ -121,12 +122,13 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
             # the graph part of the input side of all T steps: one sparse matmul (B*T folded)
             z = imap.prepare(x, static_graphs)
             rows = z.numel() // max(z.size(-1), 1)
-            if z.size(-1) < imap.out_channels and rows * imap.out_channels >= _PER_STEP_INPUT_NUMEL:
+            width = sum(cell.input_sizes)  # the input map's output width
+            if z.size(-1) < width and rows * width >= _PER_STEP_INPUT_NUMEL:
                 # narrower than the gates and large: weights per step, no [B, T, N, gates*H]
                 # intermediate; time-major so each step's slice is contiguous
                 prepared = z.movedim(-3, 0).contiguous().unbind(0)
             else:
-                steps = list(zip(*(part.unbind(-3) for part in cell.split_input(imap.apply(z)))))
+                steps = list(zip(*(part.unbind(-3) for part in _apply_parts(cell, z))))
         else:  # a custom operator: its whole map in one call, then one unbind per part
             steps = list(zip(*(part.unbind(-3) for part in cell.project_input(x, static_graphs))))
     outputs: List[Tensor] = []
@@ -136,7 +138,7 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
             ew = None if edge_weight is None else edge_weight[t]
             graphs = cell.graphs(edge_index[t], ew, x0, cache)
         if prepared is not None:
-            ux_t = cell.split_input(imap.apply(prepared[t]))
+            ux_t = _apply_parts(cell, prepared[t])
         elif steps is not None:
             ux_t = steps[t]
         else:
@@ -148,6 +150,15 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
             state = detach_state(state)
     out = torch.stack(outputs, dim=-3) if return_sequence else cell.output(state)
     return out, state
+
+
+def _apply_parts(cell: RecurrentCellBase, z: Tensor) -> Tuple[Tensor, ...]:
+    """The input map's weights applied to its prepared graph part, as the parts :meth:`step`
+    takes; gcnkit's operators compute the parts apart (no concatenation in the backward pass)."""
+    imap = cell.input_map
+    if isinstance(imap, (DenseOperator, GraphOperator)):
+        return imap.apply(z, split=cell.input_sizes)
+    return cell.split_input(imap.apply(z))
 
 
 def _chunk_graph(obj, start: int, stop: int):

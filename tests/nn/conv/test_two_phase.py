@@ -20,7 +20,17 @@ def test_transform_of_propagate_only_is_forward(name, channels):
     ref = conv(x, EI, EW)
     torch.testing.assert_close(out, ref)
     g = torch.randn_like(ref)
-    torch.testing.assert_close(torch.autograd.grad(out, x, g)[0], torch.autograd.grad(ref, x, g)[0])
+    torch.testing.assert_close(torch.autograd.grad(out, x, g, retain_graph=True)[0],
+                               torch.autograd.grad(ref, x, g, retain_graph=True)[0])
+    # the output in column blocks (the recurrent cells' gates), values and gradients
+    sizes = (1, channels[1] - 1)
+    parts = conv.transform(z, split=sizes)
+    for a, r in zip(parts, ref.split(sizes, dim=-1)):
+        torch.testing.assert_close(a, r)
+    got = torch.autograd.grad(parts, [x] + list(conv.parameters()), g.split(sizes, dim=-1), retain_graph=True)
+    want = torch.autograd.grad(ref, [x] + list(conv.parameters()), g, retain_graph=True)
+    for a, r in zip(got, want):
+        torch.testing.assert_close(a, r)
 
 
 def test_propagate_only_of_gcn_is_the_normalized_adjacency():

@@ -226,3 +226,36 @@ def test_per_step_and_all_steps_input_paths_give_the_same_gradients(small_graph,
         grads.append([p.grad for p in c.parameters()])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_custom_operator_with_prepare_and_apply_without_split(small_graph):
+    """A user's operator that has prepare/apply (but no ``split``) runs through the same paths."""
+    from gcnkit.nn.recurrent import DenseOperator
+
+    class MyLinear(torch.nn.Module):
+        graph_options = None
+
+        def __init__(self, i, o):
+            super().__init__()
+            self.lin = torch.nn.Linear(i, o)
+
+        def reset_parameters(self):
+            self.lin.reset_parameters()
+
+        def forward(self, x, graphs=None):
+            return self.apply(self.prepare(x))
+
+        def prepare(self, x, graphs=None):
+            return x
+
+        def apply(self, z):
+            return self.lin(z)
+
+    torch.manual_seed(0)
+    ei, _, n = small_graph
+    mine = GRUCell(2, 3, reset="before", input_operator=MyLinear, hidden_operator="gcn")
+    ref = GRUCell(2, 3, reset="before", input_operator="linear", hidden_operator="gcn")
+    ref.load_state_dict(mine.state_dict())
+    assert isinstance(ref.input_map, DenseOperator)
+    x = torch.randn(2, 4, n, 2)
+    torch.testing.assert_close(run_sequence(mine, x, ei)[0], run_sequence(ref, x, ei)[0])
