@@ -6,7 +6,9 @@ hand-derived backward pass, in fewer passes over the ``[*, H]`` tensors than aut
 (autograd concatenates the gradients of ``chunk``-ed gates, keeps one node per activation). That
 pays for large, memory-bound states; for small ones the Python of a custom function costs more
 than it saves, so below :data:`FUSED_MIN_NUMEL` entries autograd differentiates the same
-equations.
+equations. The hand-derived backward passes are first-order only: for a double backward
+(``create_graph=True``, e.g. a gradient penalty) raise :data:`FUSED_MIN_NUMEL` above the state's
+size, and autograd differentiates the equations to any order.
 
 On CPU, from :data:`FUSED_MIN_NUMEL` entries on, ``tanh`` is evaluated as :math:`2\sigma(2x) - 1`
 (the same function, to float rounding): PyTorch's CPU ``tanh`` kernel takes about 6x as long as

@@ -28,7 +28,9 @@ class GRUCell(RecurrentCellBase):
     width :math:`3H` (``hidden_map``). ``reset="before"`` is the lecture notes' and the original
     form, used by T-GCN and GConvGRU: the gates come from one map of width :math:`2H`
     (``hidden_map``) and the candidate from a second map of :math:`r_t \odot h_{t-1}`
-    (``candidate_map``), which cannot be fused with the first since it needs :math:`r_t`.
+    (``candidate_map``), which cannot be fused with the first since it needs :math:`r_t`. The
+    gate equations themselves are computed by :mod:`gcnkit.nn.recurrent.gru_gates` (a fused
+    backward pass for large states).
 
     Args:
         reset (str): ``"after"`` or ``"before"``.

@@ -26,6 +26,7 @@ from typing import Tuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from gcnkit.nn.recurrent.fused import activate, activation_backward, sigmoid_backward, use_fused
 
@@ -72,6 +73,7 @@ class _GatesBefore(torch.autograd.Function):
         return u, rh
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_u: Tensor, g_rh: Tensor):
         s, h = ctx.saved_tensors
         H = h.size(-1)
@@ -95,6 +97,7 @@ class _Update(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g: Tensor):
         n, u, h = ctx.saved_tensors
         g_n, g_u, g_h = _blend_backward(g, n, u, h)
@@ -111,6 +114,7 @@ class _After(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g: Tensor):
         s, wh, n, h = ctx.saved_tensors
         H = h.size(-1)

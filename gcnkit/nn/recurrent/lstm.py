@@ -24,7 +24,8 @@ class LSTMCell(RecurrentCellBase):
 
     The bracketed peephole terms (Gers & Schmidhuber 2000; used by Seo et al.'s GConvLSTM and
     PyG Temporal's) are on with ``peephole=True``. With dense operators and no peepholes this is
-    ``torch.nn.LSTMCell``.
+    ``torch.nn.LSTMCell``. The gate equations are computed by
+    :mod:`gcnkit.nn.recurrent.lstm_gates` (a fused backward pass for large states).
 
     Args:
         cell_activation (str): :math:`a`, ``"tanh"`` (default, as ``torch.nn.LSTMCell``) or

@@ -18,6 +18,7 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from gcnkit.nn.recurrent.fused import activate, activation_backward, sigmoid_backward, tanh, use_fused
 
@@ -46,6 +47,7 @@ class _LSTM(torch.autograd.Function):
         return h_new, s_new
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_h: Optional[Tensor], g_s_new: Optional[Tensor]):
         if g_h is None and g_s_new is None:
             return None, None, None, None, None

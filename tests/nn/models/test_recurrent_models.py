@@ -176,15 +176,17 @@ def test_models_on_cuda_match_cpu(graph):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_per_step_input_path_and_gradients_on_cuda_match_cpu(graph, monkeypatch):
+def test_per_step_input_and_fused_gates_on_cuda_match_cpu(graph, monkeypatch):
     import copy
 
+    import gcnkit.nn.recurrent.fused as fused
     import gcnkit.nn.recurrent.sequence as sequence
 
     monkeypatch.setattr(sequence, "_PER_STEP_INPUT_NUMEL", 0)  # weights per step, block-diagonal Â
+    monkeypatch.setattr(fused, "FUSED_MIN_NUMEL", 0)  # gates with hand-derived backward (CPU: tanh via σ)
     ei, ew = graph
     torch.manual_seed(0)
-    for model in (TGCN(F, H, 1), GConvGRU(F, H, 1, K=2)):
+    for model in (TGCN(F, H, 1), GConvGRU(F, H, 1, K=2), GConvLSTM(F, H, 1)):
         x = torch.randn(3, 4, N, F)
         gpu = copy.deepcopy(model).cuda()
         model(x, ei, ew)[0].square().sum().backward()

@@ -98,3 +98,17 @@ def test_path_is_chosen_by_state_size(monkeypatch):
     small = [t[:1].detach().requires_grad_() for t in (ux_g, ux_c, wh3, h)]  # 20: autograd
     assert type(gru_after(*small).grad_fn).__name__ != "_AfterBackward"
 
+
+
+def test_double_backward(gate_path):
+    """Autograd's path is differentiable twice; the fused one refuses clearly (first order only)."""
+    ux_g, ux_c, wh3, h = _inputs()
+    out = gru_after(ux_g, ux_c, wh3, h)
+    (g,) = torch.autograd.grad(out.square().sum(), h, create_graph=True)
+    if gate_path == "fused":
+        with pytest.raises(RuntimeError, match="twice"):
+            g.sum().backward()
+    else:
+        ref = _reference_after(ux_g, ux_c, wh3, h, "tanh")
+        (g_ref,) = torch.autograd.grad(ref.square().sum(), h, create_graph=True)
+        torch.testing.assert_close(torch.autograd.grad(g.sum(), ux_g)[0], torch.autograd.grad(g_ref.sum(), ux_g)[0])

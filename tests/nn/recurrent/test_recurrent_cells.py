@@ -58,15 +58,16 @@ def test_gru_reset_after_equals_torch_grucell_and_runner():
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
-def test_gradients_equal_torch_cells_over_a_sequence(kind, gate_path):
+@pytest.mark.parametrize("in_features", [F, 12])  # 12: a wide input, its gate blocks are views
+def test_gradients_equal_torch_cells_over_a_sequence(kind, in_features, gate_path):
     """Values and weight gradients through 6 steps equal torch.nn.GRUCell / LSTMCell's, on both
     paths of the gate functions (hand-derived backward and autograd)."""
     torch.manual_seed(0)
     T = 6
-    ref = torch.nn.GRUCell(F, H) if kind == "gru" else torch.nn.LSTMCell(F, H)
-    cell = GRUCell(F, H, reset="after") if kind == "gru" else LSTMCell(F, H)
+    ref = torch.nn.GRUCell(in_features, H) if kind == "gru" else torch.nn.LSTMCell(in_features, H)
+    cell = GRUCell(in_features, H, reset="after") if kind == "gru" else LSTMCell(in_features, H)
     _copy_dense(cell, ref)
-    x = torch.randn(B, T, 1, F)
+    x = torch.randn(B, T, 1, in_features)
     state0 = torch.randn(B, 1, H) if kind == "gru" else (torch.randn(B, 1, H), torch.randn(B, 1, H))
     out, _ = run_sequence(cell, x, state=state0)
     state = state0[:, 0] if kind == "gru" else tuple(s[:, 0] for s in state0)

@@ -108,7 +108,7 @@ def test_dense_input_map_is_folded_with_dynamic_graphs(small_graph):
     torch.testing.assert_close(out[-1], state)
 
 
-def test_gradcheck_float64(small_graph):
+def test_gradcheck_float64(small_graph, gate_path):
     ei, ew, n = small_graph
     torch.manual_seed(0)
     for cell in (GRUCell(2, 3, reset="before", input_operator="gcn", hidden_operator="gcn"),
