@@ -5,12 +5,13 @@ Same hidden size, same data, same training step (forward, MSE, backward, Adam st
 - **Chickenpox** (20 nodes, 4 lags as node features): one epoch = one long sequence of the first
   465 snapshots with the hidden state carried, hidden 32, a linear read-out per snapshot.
   PyG Temporal: a Python loop over snapshots, ``H = cell(x_t, edge_index, edge_weight, H)``
-  (``TGCN`` and ``GConvGRU(K=2)``). gcnkit: one call ``model(x, edge_index, edge_weight)`` over
-  ``[1, 465, 20, 4]`` (``TGCN``, ``GConvGRU(K=1)``: gcnkit's K is the polynomial degree).
+  (``TGCN``, ``GConvGRU(K=2)`` and ``GConvLSTM(K=2)``, which returns ``(H, C)``). gcnkit: one
+  call ``model(x, edge_index, edge_weight)`` over ``[1, 465, 20, 4]`` (``TGCN``, ``GConvGRU(K=1)``,
+  ``GConvLSTM(K=1)`` with peepholes as PyG Temporal's: gcnkit's K is the polynomial degree).
 - **Los-loop** (207 nodes): one training step on a batch of 32 windows of 12 steps, hidden 64,
   a linear read-out of the last state to the 3-step horizon. PyG Temporal: ``TGCN2(cached=True)``
-  (its batched T-GCN) and ``GConvGRU(K=2)``, which cannot batch (its ``ChebConv`` takes
-  ``[N, F]``), over the 32 windows one by one; gcnkit: one call over
+  (its batched T-GCN), and ``GConvGRU(K=2)`` and ``GConvLSTM(K=2)``, which cannot batch (their
+  ``ChebConv`` takes ``[N, F]``), over the 32 windows one by one; gcnkit: one call over
   ``[32, 12, 207, 1]``. An epoch is 45 to 51 such batches (1439 to 1601 training windows).
 
 Each is timed with 1 thread and with all threads (median of ``--repeat`` runs after a warm-up);
@@ -49,8 +50,8 @@ def import_pygt():
     when only that fails, the two source files timed here (which need only torch_geometric) are
     loaded directly from the installed package, and the note says so."""
     try:
-        from torch_geometric_temporal.nn.recurrent import TGCN, TGCN2, GConvGRU
-        return {"TGCN": TGCN, "TGCN2": TGCN2, "GConvGRU": GConvGRU}, None
+        from torch_geometric_temporal.nn.recurrent import TGCN, TGCN2, GConvGRU, GConvLSTM
+        return {"TGCN": TGCN, "TGCN2": TGCN2, "GConvGRU": GConvGRU, "GConvLSTM": GConvLSTM}, None
     except Exception as e:  # ImportError, or a compiled dependency failing to load
         reason = f"{type(e).__name__}: {e}"
     import importlib.util
@@ -60,7 +61,8 @@ def import_pygt():
         return None, reason
     folder = Path(list(spec.submodule_search_locations)[0]) / "nn" / "recurrent"
     classes = {}
-    for file, names in (("temporalgcn.py", ("TGCN", "TGCN2")), ("gconv_gru.py", ("GConvGRU",))):
+    for file, names in (("temporalgcn.py", ("TGCN", "TGCN2")), ("gconv_gru.py", ("GConvGRU",)),
+                        ("gconv_lstm.py", ("GConvLSTM",))):
         mod_spec = importlib.util.spec_from_file_location(f"_pygt_{file[:-3]}", folder / file)
         module = importlib.util.module_from_spec(mod_spec)
         try:
@@ -68,8 +70,8 @@ def import_pygt():
         except Exception as e2:
             return None, f"{reason}; loading {file} directly failed too: {e2}"
         classes.update({n: getattr(module, n) for n in names})
-    return classes, (f"package import failed ({reason}); loaded temporalgcn.py and gconv_gru.py "
-                     f"from {folder} directly")
+    return classes, (f"package import failed ({reason}); loaded temporalgcn.py, gconv_gru.py and "
+                     f"gconv_lstm.py from {folder} directly")
 
 
 def timed_interleaved(steps: Dict[str, Callable[[], None]], repeat: int) -> Dict[str, float]:
@@ -97,41 +99,59 @@ def train_step(params, loss_fn: Callable[[], torch.Tensor]) -> Callable[[], None
 
 
 # ---------------------------------------------------------------------------- contenders
+MODELS = ("tgcn", "gconvgru", "gconvlstm")
+
+
+def _pygt_step(cell, x, ei, ew, state):
+    """One PyG Temporal cell call: ``H`` for the GRU cells, ``(H, C)`` for ``GConvLSTM``."""
+    if state is None:
+        return cell(x, ei, ew)
+    return cell(x, ei, ew, *state) if isinstance(state, tuple) else cell(x, ei, ew, state)
+
+
+def _hidden(state):
+    return state[0] if isinstance(state, tuple) else state
+
+
 def chickenpox_steps(data, pygt, hidden: int = 32) -> Dict[str, Callable[[], None]]:
-    from gcnkit.nn.models import TGCN, GConvGRU
+    from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM
 
     x, y, ei, ew = data  # x [T, N, lags], y [T, N]
     steps = {}
-    for name, model in (("tgcn", TGCN(x.size(-1), hidden, 1)), ("gconvgru", GConvGRU(x.size(-1), hidden, 1, K=1))):
+    f = x.size(-1)
+    for name, model in (("tgcn", TGCN(f, hidden, 1)), ("gconvgru", GConvGRU(f, hidden, 1, K=1)),
+                        ("gconvlstm", GConvLSTM(f, hidden, 1, K=1))):
         steps[f"gcnkit/{name}"] = train_step(
             model.parameters(), lambda m=model: F.mse_loss(m(x[None], ei, ew)[0][0, ..., 0], y))
     if pygt is not None:
-        for name, cell in (("tgcn", pygt["TGCN"](x.size(-1), hidden)),
-                           ("gconvgru", pygt["GConvGRU"](x.size(-1), hidden, K=2))):
+        for name, cell in (("tgcn", pygt["TGCN"](f, hidden)), ("gconvgru", pygt["GConvGRU"](f, hidden, K=2)),
+                           ("gconvlstm", pygt["GConvLSTM"](f, hidden, K=2))):
             lin = torch.nn.Linear(hidden, 1)
 
             def loss(cell=cell, lin=lin):
-                h, cost = None, 0.0
+                state, cost = None, 0.0
                 for t in range(x.size(0)):  # PyG Temporal's loop, the state carried
-                    h = cell(x[t], ei, ew, h)
-                    cost = cost + F.mse_loss(lin(h)[:, 0], y[t])
+                    state = _pygt_step(cell, x[t], ei, ew, state)
+                    cost = cost + F.mse_loss(lin(_hidden(state))[:, 0], y[t])
                 return cost / x.size(0)
             steps[f"pygt/{name}"] = train_step(list(cell.parameters()) + list(lin.parameters()), loss)
     return steps
 
 
 def losloop_steps(data, pygt, hidden: int = 64) -> Dict[str, Callable[[], None]]:
-    from gcnkit.nn.models import TGCN, GConvGRU
+    from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM
 
     x, y, ei, ew = data  # x [B, T, N, 1], y [B, N, horizon]
     horizon = y.size(-1)
     steps = {}
-    for name, model in (("tgcn", TGCN(1, hidden, horizon)), ("gconvgru", GConvGRU(1, hidden, horizon, K=1))):
+    for name, model in (("tgcn", TGCN(1, hidden, horizon)), ("gconvgru", GConvGRU(1, hidden, horizon, K=1)),
+                        ("gconvlstm", GConvLSTM(1, hidden, horizon, K=1))):
         steps[f"gcnkit/{name}"] = train_step(
             model.parameters(), lambda m=model: F.mse_loss(m(x, ei, ew, return_sequence=False)[0], y))
     if pygt is not None:
         for name, cell in (("tgcn", pygt["TGCN2"](1, hidden, batch_size=x.size(0), cached=True)),
-                           ("gconvgru", pygt["GConvGRU"](1, hidden, K=2))):
+                           ("gconvgru", pygt["GConvGRU"](1, hidden, K=2)),
+                           ("gconvlstm", pygt["GConvLSTM"](1, hidden, K=2))):
             lin = torch.nn.Linear(hidden, horizon)
 
             def loss(cell=cell, lin=lin, batched=name == "tgcn"):
@@ -140,12 +160,12 @@ def losloop_steps(data, pygt, hidden: int = 64) -> Dict[str, Callable[[], None]]
                     for t in range(x.size(1)):
                         h = cell(x[:, t], ei, ew, h)
                     return F.mse_loss(lin(h), y)
-                hs = []  # GConvGRU's ChebConv cannot batch: one window at a time
+                hs = []  # GConvGRU's / GConvLSTM's ChebConv cannot batch: one window at a time
                 for b in range(x.size(0)):
-                    h = None
+                    state = None
                     for t in range(x.size(1)):
-                        h = cell(x[b, t], ei, ew, h)
-                    hs.append(h)
+                        state = _pygt_step(cell, x[b, t], ei, ew, state)
+                    hs.append(_hidden(state))
                 return F.mse_loss(lin(torch.stack(hs)), y)
             steps[f"pygt/{name}"] = train_step(list(cell.parameters()) + list(lin.parameters()), loss)
     return steps
@@ -245,7 +265,7 @@ def main(argv=None) -> int:
                                           ("losloop", los, losloop_steps, "batch (32 windows x 12 steps)")):
             torch.manual_seed(0)
             times = timed_interleaved(make(data, pygt), args.repeat)
-            for model in ("tgcn", "gconvgru"):
+            for model in MODELS:
                 ours, peer = times[f"gcnkit/{model}"], times.get(f"pygt/{model}")
                 row = {"dataset": dataset, "model": model, "threads": n, "unit": unit,
                        "gcnkit_s": ours, "pygt_s": peer, "speedup": None if peer is None else peer / ours}
