@@ -148,6 +148,9 @@ class GraphConvBase(MessagePassing):
         return out if self.bias is None else out + self.bias
 
     # ----------------------------------------------------------------- two phases
+    #: Whether the layer implements :meth:`propagate_only` and :meth:`transform`.
+    two_phase: bool = False
+
     def propagate_only(self, x: Tensor, edge_index: Optional[GraphInput] = None,
                        edge_weight: Optional[Tensor] = None) -> Tensor:
         r"""The weight-free (linear, graph-only) part of the layer: dense ``[*, N, F_in]`` to

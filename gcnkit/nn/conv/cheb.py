@@ -41,6 +41,7 @@ class ChebyshevConv(GraphConvBase):
 
     norm = "sym"
     self_loop_weight = 0.0
+    two_phase = True
 
     def __init__(self, in_channels: int, out_channels: int, K: int, *, lambda_max: LambdaMax = 2.0,
                  bias: bool = True, cached: bool = True, **kwargs):

@@ -46,6 +46,8 @@ class GeneralGCNConv(GraphConvBase):
         - **output:** :math:`(|\mathcal{V}|, F_{out})` or :math:`(*, |\mathcal{V}|, F_{out})`
     """
 
+    two_phase = True
+
     def __init__(self, in_channels: int, out_channels: int, *, norm: Norm = "sym",
                  self_loop_weight: float = 1.0, add_identity: bool = False, bias: bool = True,
                  cached: bool = True, **kwargs):

@@ -82,6 +82,8 @@ class DenseOperator(torch.nn.Module):
     """
 
     graph_options: Optional[GraphOptions] = None
+    #: :meth:`prepare` and :meth:`apply` split the map (see :class:`GraphOperator`).
+    two_phase = True
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True):
         super().__init__()
@@ -130,6 +132,12 @@ class GraphOperator(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         self.conv.reset_parameters()
+
+    @property
+    def two_phase(self) -> bool:
+        """Whether the conv splits into a weight-free graph part and its weights
+        (:meth:`prepare`, :meth:`apply`); a conv without the split runs whole."""
+        return bool(self.conv.two_phase)
 
     @property
     def bias(self) -> Optional[Tensor]:

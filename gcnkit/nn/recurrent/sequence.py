@@ -117,19 +117,20 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
     static_graphs = None if dynamic else cell.graphs(edge_index, edge_weight, x, cache)
     steps = prepared = None
     imap = cell.input_map
+    width = sum(cell.input_sizes)  # the input map's output width
     if not dynamic or getattr(imap, "graph_options", None) is None:
-        if hasattr(imap, "prepare"):
+        if getattr(imap, "two_phase", hasattr(imap, "prepare")) and cell.in_channels <= width:
             # the graph part of the input side of all T steps: one sparse matmul (B*T folded)
             z = imap.prepare(x, static_graphs)
             rows = z.numel() // max(z.size(-1), 1)
-            width = sum(cell.input_sizes)  # the input map's output width
             if z.size(-1) < width and rows * width >= _PER_STEP_INPUT_NUMEL:
                 # narrower than the gates and large: weights per step, no [B, T, N, gates*H]
                 # intermediate; time-major so each step's slice is contiguous
                 prepared = z.movedim(-3, 0).contiguous().unbind(0)
             else:
                 steps = list(zip(*(part.unbind(-3) for part in _apply_parts(cell, z))))
-        else:  # a custom operator: its whole map in one call, then one unbind per part
+        else:  # wider input than gates (the conv picks its cheaper order) or an operator
+            # without the prepare/apply split: the whole map in one call, then one unbind per part
             steps = list(zip(*(part.unbind(-3) for part in cell.project_input(x, static_graphs))))
     outputs: List[Tensor] = []
     for t in range(T):

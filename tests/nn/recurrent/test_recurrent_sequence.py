@@ -259,3 +259,37 @@ def test_custom_operator_with_prepare_and_apply_without_split(small_graph):
     assert isinstance(ref.input_map, DenseOperator)
     x = torch.randn(2, 4, n, 2)
     torch.testing.assert_close(run_sequence(mine, x, ei)[0], run_sequence(ref, x, ei)[0])
+
+
+def test_input_side_without_two_phases_or_wider_than_the_gates(small_graph, monkeypatch):
+    """The input map runs whole (one call over all T steps) for a user conv without the
+    propagate_only/transform split, and for inputs wider than the gates (where the conv's own
+    cheaper order, weights first, applies); both equal the step-by-step cell."""
+    from gcnkit.nn.conv import GraphConvBase, KipfGCNConv
+
+    class MyConv(GraphConvBase):  # a user's conv: forward only
+        norm, self_loop_weight = "sym", 1.0
+
+        def __init__(self, i, o):
+            super().__init__(i, o)
+            self.lin = torch.nn.Linear(i, o, bias=False)
+            self.reset_parameters()
+
+        def forward(self, x, edge_index, edge_weight=None):
+            graph = self.graph(edge_index, edge_weight, x, norm="sym", self_loop_weight=1.0)
+            return self.add_bias(graph.matmul(self.lin(x)))
+
+    calls = []
+    monkeypatch.setattr(KipfGCNConv, "propagate_only",
+                        lambda self, *a, **k: calls.append(1) or GraphConvBase.propagate_only(self, *a, **k))
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    for cell, f in ((GRUCell(2, 3, reset="before", input_operator=MyConv, hidden_operator="gcn"), 2),
+                    (GRUCell(12, 3, reset="before", input_operator="gcn", hidden_operator="gcn"), 12)):
+        x = torch.randn(2, 4, n, f)
+        out, _ = run_sequence(cell, x, ei, ew)
+        state = None
+        for t in range(4):
+            state = cell(x[:, t], ei, ew, state)
+            torch.testing.assert_close(out[:, t], state)
+    assert not calls  # 12 features > 3 gates x 3: the conv's forward, not the split
