@@ -87,21 +87,25 @@ class DenseOracle:
         return a
 
     @classmethod
-    def sym_no_loops(cls, edge_index, edge_weight, num_nodes):
-        """S = D^-1/2 A D^-1/2 (no added self-loops)."""
-        return cls.normalized(edge_index, edge_weight, num_nodes, "sym", 0.0)
+    def sym_no_loops(cls, edge_index, edge_weight, num_nodes, remove_self_loops=False):
+        """S = D^-1/2 A D^-1/2 (no added self-loops; the graph's own dropped if asked)."""
+        a = cls.adjacency(edge_index, edge_weight, num_nodes)
+        if remove_self_loops:
+            np.fill_diagonal(a, 0.0)
+        d = cls._inv_power(a.sum(1), -0.5)
+        return d[:, None] * a * d[None, :]
 
     @classmethod
-    def scaled_laplacian(cls, edge_index, edge_weight, num_nodes, lambda_max):
+    def scaled_laplacian(cls, edge_index, edge_weight, num_nodes, lambda_max, remove_self_loops=False):
         """L~ = 2 (I - S) / lambda_max - I."""
         n = num_nodes
-        lap = np.eye(n) - cls.sym_no_loops(edge_index, edge_weight, n)
+        lap = np.eye(n) - cls.sym_no_loops(edge_index, edge_weight, n, remove_self_loops)
         return 2.0 * lap / lambda_max - np.eye(n)
 
     @classmethod
-    def lambda_max(cls, edge_index, edge_weight, num_nodes) -> float:
+    def lambda_max(cls, edge_index, edge_weight, num_nodes, remove_self_loops=False) -> float:
         """Largest eigenvalue of L = I - S (directed graphs: the largest real part)."""
-        lap = np.eye(num_nodes) - cls.sym_no_loops(edge_index, edge_weight, num_nodes)
+        lap = np.eye(num_nodes) - cls.sym_no_loops(edge_index, edge_weight, num_nodes, remove_self_loops)
         if np.allclose(lap, lap.T):
             return float(np.linalg.eigvalsh(lap).max())
         return float(np.linalg.eigvals(lap).real.max())

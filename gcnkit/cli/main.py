@@ -38,12 +38,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
+    except (OSError, ValueError, RuntimeError) as e:  # OSError: missing files, unusable --out paths
         print(f"gcnkit {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\ngcnkit {args.command}: interrupted; finished runs are saved, run the same command "
-              f"to resume", file=sys.stderr)
+        hint = getattr(args, "interrupted", "finished runs are saved, run the same command to resume")
+        print(f"\ngcnkit {args.command}: interrupted; {hint}", file=sys.stderr)
         return 130
 
 

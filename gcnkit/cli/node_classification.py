@@ -47,6 +47,12 @@ def _seeds(n: int, first: int):
     return list(range(first, first + n))
 
 
+def _positive(name: str, value):
+    if value is not None and value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value
+
+
 def add_parsers(sub) -> None:
     models = ", ".join(CONV_REGISTRY)
     p = sub.add_parser("train", help="train one propagation model on one dataset over several seeds",
@@ -87,7 +93,7 @@ def run_train(args) -> int:
     from gcnkit.train.paper import paper_value
     from gcnkit.train.runner import run_seeds
 
-    if args.threads:
+    if _positive("--threads", args.threads):
         torch.set_num_threads(args.threads)
     config = _config(args, args.model)
     results = run_seeds(args.dataset, config, _seeds(args.seeds, args.first_seed), root=args.root,
@@ -108,17 +114,20 @@ def run_train(args) -> int:
 def run_ablate(args) -> int:
     import os
 
+    from gcnkit.data import dataset_name
     from gcnkit.train.report import ablation_table, summary_frame, write_reports
-    from gcnkit.train.runner import ablate
+    from gcnkit.train.runner import ablate, unique
 
-    workers = args.workers or os.cpu_count() or 1
-    rows = ablate(args.datasets, args.models, _seeds(args.seeds, args.first_seed), Path(args.out),
-                  config=_config(args), root=args.root, workers=workers, threads=args.threads or 1,
+    workers = _positive("--workers", args.workers) or os.cpu_count() or 1
+    threads = _positive("--threads", args.threads) or 1
+    datasets, models = unique(dataset_name(d) for d in args.datasets), unique(args.models)
+    rows = ablate(datasets, models, _seeds(args.seeds, args.first_seed), Path(args.out),
+                  config=_config(args), root=args.root, workers=workers, threads=threads,
                   progress=not args.no_progress)
-    wanted = {(d, m) for d in args.datasets for m in args.models}
+    wanted = {(d, m) for d in datasets for m in models}
     rows = [r for r in rows if (r["dataset"], r["model"]) in wanted and
             args.first_seed <= r["seed"] < args.first_seed + args.seeds]
-    paths = write_reports(rows, Path(args.out), args.models, args.datasets)
-    print(ablation_table(summary_frame(rows), args.models, args.datasets).to_string())
+    paths = write_reports(rows, Path(args.out), models, datasets)
+    print(ablation_table(summary_frame(rows), models, datasets).to_string())
     print("\nwritten: " + ", ".join(paths.values()))
     return 0

@@ -6,6 +6,7 @@ Only turns arguments into a :class:`~gcnkit.train.temporal.TemporalConfig` and c
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from dataclasses import asdict
@@ -70,14 +71,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="w of the self-loops (losloop default 2, PyG's improved; else 1)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
-    p.add_argument("--out", default=None, help="output folder (default runs/temporal/<dataset>-<model>)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default runs/temporal/<dataset>-<model>-<hash of the settings>); "
+                        "a checkpoint there after every epoch: rerun the same command to resume")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--nodes", type=int, nargs="+", default=[0, 1, 2], help="nodes to plot (default 0 1 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, interrupted="finished epochs are saved, run the same command to resume")
     return p
+
+
+def default_out(cfg) -> Path:
+    """``runs/temporal/<dataset>-<model>-<hash>``: one folder per configuration, so a rerun of
+    the same command resumes (or reuses) its run and another configuration never collides."""
+    from gcnkit.train.checkpoint import comparable
+
+    digest = hashlib.sha1(json.dumps(comparable(asdict(cfg)), sort_keys=True).encode()).hexdigest()[:8]
+    return Path("runs") / "temporal" / f"{cfg.dataset}-{cfg.model}-{digest}"
 
 
 def config_from_args(args):
@@ -96,6 +108,8 @@ def run(args) -> int:
     """Runs ``gcnkit temporal``; returns the exit code."""
     import torch
 
+    from gcnkit.data import load_temporal
+    from gcnkit.train.checkpoint import load_checkpoint
     from gcnkit.train.temporal import train_temporal
     from gcnkit.train.temporal_report import (HistoryWriter, results_frame, summary_json,
                                               write_temporal_reports)
@@ -105,10 +119,15 @@ def run(args) -> int:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     cfg = config_from_args(args)
-    out = Path(args.out) if args.out else Path("runs") / "temporal" / f"{cfg.dataset}-{cfg.model}"
+    num_nodes = load_temporal(cfg.dataset, cfg.root).num_nodes  # check --nodes before training
+    if any(not 0 <= n < num_nodes for n in args.nodes):
+        raise ValueError(f"--nodes must be in 0..{num_nodes - 1} ({cfg.dataset} has {num_nodes} nodes), "
+                         f"got {args.nodes}")
+    out = Path(args.out) if args.out else default_out(cfg)
+    load_checkpoint(out / "checkpoint.pt", asdict(cfg))  # another configuration's: refused now
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    result = train_temporal(cfg, on_epoch=HistoryWriter(out))
+    result = train_temporal(cfg, on_epoch=HistoryWriter(out), checkpoint=out / "checkpoint.pt")
     paths = write_temporal_reports(result, out, nodes=args.nodes)
     if args.json:
         print(summary_json(result))

@@ -28,6 +28,7 @@ _EXPORTS: Dict[str, str] = {
     # node classification
     "load_dataset": "registry",
     "list_datasets": "registry",
+    "dataset_name": "registry",
     "PlanetoidDataset": "planetoid",
     "load_planetoid": "planetoid",
     "csbm": "synthetic",

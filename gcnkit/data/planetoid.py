@@ -11,8 +11,9 @@ and changes only where files live and how they are checked:
 * Existing raw files are never downloaded again. Missing ones are downloaded
   from PyG's ``Planetoid.url`` (kimiyoung/planetoid on GitHub) and verified;
   offline, a :class:`FileNotFoundError` names the folder, files and URLs.
-* Raw files are SHA-256 verified before processing, and the processed file is
-  written atomically, so a failed run leaves no cache behind.
+* Raw files are SHA-256 verified on every load (before a cache is served or
+  made), and the processed file is written atomically, so a failed run leaves
+  no cache behind. A cache made with another ``pre_transform`` is remade.
 
 Processing itself is PyG's :func:`~torch_geometric.io.read_planetoid_data`.
 Features are the raw bag-of-words values (not row-normalized).
@@ -149,14 +150,29 @@ class PlanetoidDataset(Planetoid):
 
     # Replaces PyG's ``Dataset._process`` so that every file is written
     # atomically and nothing is created before the raw files are verified.
+    # The raw files are verified on every load, not only when processing: a
+    # cache (possibly shared by several read-only roots) is served only for
+    # raw files that check out, and only if it was made with the same
+    # ``pre_transform`` / ``pre_filter`` (PyG warns and serves it anyway).
     def _process(self) -> None:
-        if not self.force_reload and osp.exists(self.processed_paths[0]):
+        self.verify_raw()
+        if not self.force_reload and osp.exists(self.processed_paths[0]) and self._cache_matches():
             return
         self.process()
 
+    def _cache_matches(self) -> bool:
+        for file_name, obj in (("pre_transform.pt", self.pre_transform), ("pre_filter.pt", self.pre_filter)):
+            path = osp.join(self.processed_dir, file_name)
+            try:
+                stored = torch.load(path, weights_only=False)
+            except (OSError, RuntimeError, EOFError):
+                return False
+            if stored != _repr(obj):
+                return False
+        return True
+
     def process(self) -> None:
-        r"""Verifies the raw files, then processes them with PyG's reader."""
-        self.verify_raw()
+        r"""Processes the (verified) raw files with PyG's reader."""
         data = read_planetoid_data(self.raw_dir, self.name)
         if self.pre_transform is not None:
             data = self.pre_transform(data)

@@ -19,6 +19,24 @@ def list_datasets() -> List[str]:
     return sorted(_PLANETOID + _SYNTHETIC)
 
 
+def dataset_name(name: str) -> str:
+    r"""The canonical name of a dataset: :obj:`"Cora"`, :obj:`"CiteSeer"`,
+    :obj:`"PubMed"`, :obj:`"csbm"` or :obj:`"karate"` for any accepted
+    spelling (case, aliases), so that results are keyed on one name.
+
+    Raises:
+        ValueError: For an unknown name, listing the choices.
+    """
+    key = _ALIASES.get(str(name).lower().strip(), str(name).lower().strip())
+    if key in _PLANETOID:
+        from gcnkit.data.planetoid import canonical_planetoid_name
+        return canonical_planetoid_name(key)
+    if key in _SYNTHETIC:
+        return key
+    raise ValueError(f"Unknown dataset '{name}'; choose one of "
+                     f"{list_datasets()} (or 'karateclub').")
+
+
 def load_dataset(name: str, root: Optional[Union[str, Path]] = None,
                  **kwargs: Any) -> Data:
     r"""Loads a node-classification graph.
@@ -45,16 +63,12 @@ def load_dataset(name: str, root: Optional[Union[str, Path]] = None,
     Raises:
         ValueError: For an unknown name, listing the choices.
     """
-    key = str(name).lower().strip()
-    key = _ALIASES.get(key, key)
+    key = dataset_name(name).lower()
     if key in _PLANETOID:
         from gcnkit.data.planetoid import load_planetoid
         return load_planetoid(key, root, **kwargs)
     if key == "csbm":
         from gcnkit.data.synthetic import csbm
         return csbm(**kwargs)
-    if key == "karate":
-        from gcnkit.data.synthetic import karate_club
-        return karate_club(**kwargs)
-    raise ValueError(f"Unknown dataset '{name}'; choose one of "
-                     f"{list_datasets()} (or 'karateclub').")
+    from gcnkit.data.synthetic import karate_club
+    return karate_club(**kwargs)

@@ -23,6 +23,20 @@ from torch import Tensor
 from gcnkit.data.windows import check_finite
 
 Steps = Optional[Union[range, slice]]
+
+
+def _fit_steps(steps: Union[range, slice], num_steps: int) -> slice:
+    """``steps`` as a slice, checked: contiguous and within the series' ``num_steps`` steps (no
+    negative or clipped bounds, which would silently fit on other, e.g. test, steps)."""
+    if not isinstance(steps, (range, slice)):
+        raise TypeError(f"steps must be a range or a slice, got {type(steps).__name__}")
+    start = 0 if steps.start is None else steps.start
+    stop = num_steps if steps.stop is None else steps.stop
+    step = 1 if steps.step is None else steps.step
+    if step != 1 or not 0 <= start < stop <= num_steps:
+        raise ValueError(f"steps must be a contiguous, non-empty range within the series' "
+                         f"{num_steps} time steps [0, {num_steps}), got {steps}.")
+    return slice(start, stop)
 Axis = Literal["node", "global"]
 
 
@@ -41,11 +55,7 @@ class _Scaler:
             raise ValueError(f"fit expects a [T, N] or [T, N, F] series, got "
                              f"shape {tuple(series.shape)}.")
         if steps is not None:
-            if isinstance(steps, range):
-                if steps.step != 1:
-                    raise ValueError("steps must be a contiguous range.")
-                steps = slice(steps.start, steps.stop)
-            series = series[steps]
+            series = series[_fit_steps(steps, series.size(0))]
         if series.size(0) == 0:
             raise ValueError("Cannot fit a scaler on zero time steps.")
         check_finite(series, "training series")

@@ -146,12 +146,12 @@ def csbm(
                          f"{num_classes} classes.")
     if not 0.0 <= homophily <= 1.0:
         raise ValueError(f"homophily must be in [0, 1] (got {homophily}).")
-    if avg_degree < 0 or avg_degree > num_nodes / num_classes - 1:
+    if not 0 <= avg_degree <= num_nodes / num_classes - 1:  # NaN fails too
         raise ValueError(f"avg_degree must be in [0, num_nodes/num_classes - "
                          f"1] = [0, {num_nodes / num_classes - 1:g}] (got "
                          f"{avg_degree}).")
-    if snr < 0:
-        raise ValueError(f"snr must be >= 0 (got {snr}).")
+    if not 0 <= snr < float("inf"):  # NaN fails too
+        raise ValueError(f"snr must be finite and >= 0 (got {snr}).")
     if num_features < num_classes:
         raise ValueError(f"num_features ({num_features}) must be >= "
                          f"num_classes ({num_classes}) for orthogonal means.")

@@ -51,7 +51,7 @@ def _los_urls(file: str) -> List[str]:
     # files over time, so fall back to the PyTorch port's copies. All must
     # match the same SHA-256.
     return [f"{_TGCN}data/{file}", f"{_TGCN}T-GCN/T-GCN-PyTorch/data/{file}",
-            f"{_TGCN_PT}data/{file}"]
+            f"{_TGCN}T-GCN/T-GCN-TensorFlow/data/{file}", f"{_TGCN_PT}data/{file}"]
 
 
 #: name -> {file name in <root>/temporal: [URLs to try]}

@@ -120,7 +120,8 @@ def chronological_split(n: Union[int, Tensor, np.ndarray],
     n = int(n)
     if n < 1:
         raise ValueError(f"Nothing to split (n={n}).")
-    if not (0 < train_ratio <= 1) or not (0 <= val_ratio < 1) or \
+    if isinstance(train_ratio, bool) or isinstance(val_ratio, bool) or \
+            not (0 < train_ratio <= 1) or not (0 <= val_ratio < 1) or \
             train_ratio + val_ratio > 1 + 1e-12:
         raise ValueError(f"Need 0 < train_ratio <= 1, 0 <= val_ratio < 1 and "
                          f"train_ratio + val_ratio <= 1; got {train_ratio}, "
@@ -136,7 +137,14 @@ def chronological_split(n: Union[int, Tensor, np.ndarray],
     v0 = min(n, n_train + (gap if n_val else 0))
     val = range(v0, min(n, v0 + n_val))
     t0 = min(n, val.stop + gap)
-    return Split(train, val, range(t0, n))
+    test = range(t0, n)
+    where = f"n={n}, train_ratio={train_ratio}, val_ratio={val_ratio}, gap={gap}"
+    if val_ratio > 0 and len(val) == 0:
+        raise ValueError(f"val_ratio={val_ratio} leaves no validation samples ({where}); "
+                         f"use a larger val_ratio or val_ratio=0.")
+    if train_ratio + val_ratio < 1 - 1e-12 and len(test) == 0:
+        raise ValueError(f"No test samples are left ({where}); lower train_ratio or val_ratio.")
+    return Split(train, val, test)
 
 
 def samples_to_time_range(samples: range, lags: int, horizon: int,

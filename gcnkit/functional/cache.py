@@ -6,6 +6,11 @@ tensors that define the graph (``edge_index``, ``edge_weight``, a sparse adjacen
 normalization options: a different tensor, or the same tensor modified in place (its version
 counter moves), is a miss and is normalized anew. Entries hold only weak references to the
 key tensors, so the cache never keeps a user's graph alive.
+
+Limits: writes that bypass autograd's version counter are not seen — through ``tensor.data``,
+through a NumPy array sharing the memory (``torch.from_numpy`` buffers refilled by a loader), or
+by another library writing to ``data_ptr()``. After such a write pass a new tensor (e.g.
+``edge_weight.clone()``), call ``graph_cache.clear()``, or build the layer with ``cached=False``.
 """
 from __future__ import annotations
 

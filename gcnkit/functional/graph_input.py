@@ -41,18 +41,36 @@ def adjacency_to_edge_index(adj) -> tuple:
     return torch.stack([col.long(), row.long()]), value, n
 
 
+def normalization_dtype(edge_index: GraphInput, edge_weight: Optional[Tensor],
+                        feature_dtype: Optional[torch.dtype]) -> torch.dtype:
+    """The precision to normalize in for features of ``feature_dtype``: the weights' promoted with
+    the features' (float64 features get a float64 operator, not a float32 one cast up), never
+    below float32."""
+    weight_dtype = torch.float32
+    if isinstance(edge_weight, Tensor) and edge_weight.is_floating_point():
+        weight_dtype = edge_weight.dtype
+    elif isinstance(edge_index, Tensor) and edge_index.layout != torch.strided and edge_index.is_floating_point():
+        weight_dtype = edge_index.dtype  # a sparse adjacency: its values are the weights
+    dtype = weight_dtype if feature_dtype is None else torch.promote_types(weight_dtype, feature_dtype)
+    return torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
+
+
 def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
                   num_nodes: Optional[int] = None, *, norm: str = "sym", self_loop_weight: float = 1.0,
-                  cache: Optional[GraphCache] = graph_cache,
+                  remove_self_loops: bool = False, cache: Optional[GraphCache] = graph_cache,
                   dtype: Optional[torch.dtype] = None) -> NormalizedGraph:
     """The normalized graph for any accepted input; computed once per graph and options
     (``cache=None`` disables caching). ``dtype``: the precision to normalize in (default: the
-    weights', else float32), e.g. float64 for float64 features."""
+    weights', else float32), e.g. float64 for float64 features. ``norm``, ``self_loop_weight``,
+    ``remove_self_loops``: see :func:`normalize_adjacency`."""
+    remove_self_loops = bool(remove_self_loops)
     if isinstance(edge_index, NormalizedGraph):
-        if edge_index.norm != norm or edge_index.self_loop_weight != float(self_loop_weight):
-            raise ValueError(f"the NormalizedGraph passed was made with norm={edge_index.norm!r}, "
-                             f"self_loop_weight={edge_index.self_loop_weight} but this layer uses "
-                             f"norm={norm!r}, self_loop_weight={float(self_loop_weight)}")
+        made = (edge_index.norm, edge_index.self_loop_weight, edge_index.remove_self_loops)
+        if made != (norm, float(self_loop_weight), remove_self_loops):
+            raise ValueError(f"the NormalizedGraph passed was made with norm={made[0]!r}, "
+                             f"self_loop_weight={made[1]}, remove_self_loops={made[2]} but this layer "
+                             f"uses norm={norm!r}, self_loop_weight={float(self_loop_weight)}, "
+                             f"remove_self_loops={remove_self_loops}")
         if num_nodes is not None and edge_index.num_nodes != num_nodes:
             raise ValueError(f"x has {num_nodes} nodes but the NormalizedGraph has {edge_index.num_nodes}")
         return edge_index
@@ -67,10 +85,12 @@ def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
             ei, ew, n = adjacency_to_edge_index(edge_index)
             if num_nodes is not None and n != num_nodes:
                 raise ValueError(f"x has {num_nodes} nodes but the sparse adjacency is {n} x {n}")
-            return normalize_adjacency(ei, ew, n, norm=norm, self_loop_weight=self_loop_weight, dtype=dtype)
-        return normalize_adjacency(edge_index, edge_weight, num_nodes, norm=norm,
-                                   self_loop_weight=self_loop_weight, dtype=dtype)
+            return normalize_adjacency(ei, ew, n, norm=norm, self_loop_weight=self_loop_weight,
+                                       remove_self_loops=remove_self_loops, dtype=dtype)
+        return normalize_adjacency(edge_index, edge_weight, num_nodes, norm=norm, self_loop_weight=self_loop_weight,
+                                   remove_self_loops=remove_self_loops, dtype=dtype)
 
     if cache is None or _is_torch_sparse_tensor(edge_index):
         return compute()
-    return cache.get((edge_index, edge_weight), (norm, float(self_loop_weight), num_nodes, dtype), compute)
+    options = (norm, float(self_loop_weight), remove_self_loops, num_nodes, dtype)
+    return cache.get((edge_index, edge_weight), options, compute)

@@ -35,15 +35,17 @@ class NormalizedGraph:
 
     Attributes:
         adj (CSRMatrix): the operator, rows = targets.
-        num_nodes (int), norm (str), self_loop_weight (float).
+        num_nodes (int), norm (str), self_loop_weight (float), remove_self_loops (bool).
         deg (Tensor): the weighted degrees used (row sums of :math:`\tilde{A}`, or column sums
             for ``norm="col"``).
     """
 
-    def __init__(self, adj: CSRMatrix, norm: str, self_loop_weight: float, deg: Tensor):
+    def __init__(self, adj: CSRMatrix, norm: str, self_loop_weight: float, deg: Tensor,
+                 remove_self_loops: bool = False):
         self.adj = adj
         self.norm = norm
         self.self_loop_weight = float(self_loop_weight)
+        self.remove_self_loops = bool(remove_self_loops)
         self.deg = deg
         self._copies: Dict[Tuple[torch.device, torch.dtype], "NormalizedGraph"] = {}
         self._source: "NormalizedGraph" = self  # copies are always made from the original
@@ -89,7 +91,7 @@ class NormalizedGraph:
         out = self._copies.get(key)
         if out is None:
             out = NormalizedGraph(src.adj.to(device, dtype), self.norm, self.self_loop_weight,
-                                  src.deg.to(device))
+                                  src.deg.to(device), self.remove_self_loops)
             out.extras = self.extras  # derived quantities do not depend on device or dtype
             out._copies = self._copies
             out._source = src
@@ -116,12 +118,14 @@ class NormalizedGraph:
 
     def __repr__(self) -> str:
         return (f"NormalizedGraph(num_nodes={self.num_nodes}, nnz={self.num_edges}, norm={self.norm}, "
-                f"self_loop_weight={self.self_loop_weight}, dtype={self.dtype}, device={self.device})")
+                f"self_loop_weight={self.self_loop_weight}"
+                + (", remove_self_loops=True" if self.remove_self_loops else "")
+                + f", dtype={self.dtype}, device={self.device})")
 
 
 def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None,
                         num_nodes: Optional[int] = None, *, norm: Norm = "sym",
-                        self_loop_weight: float = 1.0,
+                        self_loop_weight: float = 1.0, remove_self_loops: bool = False,
                         dtype: Optional[torch.dtype] = None) -> NormalizedGraph:
     r"""Normalizes a (weighted, possibly directed) graph once.
 
@@ -140,6 +144,9 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
     Duplicate edges are summed. Zero-degree nodes get 0 (never ``inf``/``NaN``). A negative
     weighted degree under ``sym``/``row``/``col`` is a ``ValueError`` (PyG silently returns NaN).
     ``self_loop_weight=0`` adds no self-loops, ``2.0`` is PyG's ``improved=True``.
+    ``remove_self_loops=True`` first drops the self-loops the graph has (as PyG's ``ChebConv`` and
+    ``get_laplacian`` do), so :math:`\tilde{A} = A_{\neq} + w I` with :math:`A_{\neq}` the
+    off-diagonal part.
 
     Args:
         edge_index (LongTensor): ``[2, E]``, row 0 sources, row 1 targets.
@@ -147,6 +154,7 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
         num_nodes (int, optional): defaults to ``edge_index.max() + 1``.
         norm (str): ``"sym"``, ``"row"``, ``"col"`` or ``"none"``.
         self_loop_weight (float): weight of added self-loops.
+        remove_self_loops (bool): drop existing self-loops first.
         dtype (torch.dtype, optional): dtype of the values (default: ``edge_weight``'s, else
             float32). :meth:`NormalizedGraph.to` converts later.
 
@@ -172,6 +180,9 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
     if w is edge_weight:
         w = w.clone()
 
+    if remove_self_loops:
+        off_diagonal = src != dst
+        src, dst, w = src[off_diagonal], dst[off_diagonal], w[off_diagonal]
     if self_loop_weight != 0.0:
         has_loop = torch.zeros(num_nodes, dtype=torch.bool, device=device)
         has_loop[dst[src == dst]] = True
@@ -200,4 +211,4 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
     else:
         value = w
     adj = adj.with_values(value)
-    return NormalizedGraph(adj, norm, self_loop_weight, deg)
+    return NormalizedGraph(adj, norm, self_loop_weight, deg, remove_self_loops)

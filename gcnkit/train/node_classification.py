@@ -48,6 +48,9 @@ class TrainConfig:
         for name in ("hidden", "num_layers", "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("early_stopping", "weight_decay"):
+            if not getattr(self, name) >= 0:  # NaN fails too
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass
@@ -161,6 +164,16 @@ def make_epoch(model: GCN, opt: torch.optim.Optimizer, prepared: PreparedData,
     return epoch
 
 
+def should_stop(val_losses: List[float], window: int) -> bool:
+    """Kipf's early-stopping rule after an epoch, ``val_losses`` holding every epoch's validation
+    loss so far: stop when the last one exceeds the mean of the ``window`` before it. As in his
+    code (``epoch > early_stopping`` with 0-based epochs), the rule first applies once
+    ``window + 2`` losses are in. ``window=0`` never stops."""
+    if not window or len(val_losses) < window + 2:
+        return False
+    return val_losses[-1] > sum(val_losses[-(window + 1):-1]) / window
+
+
 def train_once(prepared: PreparedData, config: TrainConfig, seed: int) -> RunResult:
     """One run: seed, Glorot init, Adam, early stopping on validation loss (Kipf's rule: stop when
     the loss exceeds the mean of the previous ``early_stopping`` epochs); test accuracy at the
@@ -169,12 +182,11 @@ def train_once(prepared: PreparedData, config: TrainConfig, seed: int) -> RunRes
     model = build_model(prepared, config)
     epoch_fn = make_epoch(model, make_optimizer(model, config), prepared, config)
     val_losses: List[float] = []
-    w = config.early_stopping
     start = time.perf_counter()
     epoch = 0
     for epoch in range(1, config.epochs + 1):
         val_losses.append(epoch_fn())
-        if w and epoch > w and val_losses[-1] > sum(val_losses[-(w + 1):-1]) / w:
+        if should_stop(val_losses, config.early_stopping):
             break
     elapsed = time.perf_counter() - start
     model.eval()

@@ -49,15 +49,19 @@ class RunLog:
     def read(self) -> List[dict]:
         if not self.path.exists():
             return []
-        rows = []
+        rows, seen = [], set()
         with open(self.path, newline="") as f:
             for row in csv.DictReader(f):
                 try:
-                    rows.append({"dataset": row["dataset"], "model": row["model"], "seed": int(row["seed"]),
-                                 "test_acc": float(row["test_acc"]), "val_acc": float(row["val_acc"]),
-                                 "epochs": int(row["epochs"]), "ms_per_epoch": float(row["ms_per_epoch"])})
+                    r = {"dataset": row["dataset"], "model": row["model"], "seed": int(row["seed"]),
+                         "test_acc": float(row["test_acc"]), "val_acc": float(row["val_acc"]),
+                         "epochs": int(row["epochs"]), "ms_per_epoch": float(row["ms_per_epoch"])}
                 except (KeyError, TypeError, ValueError):
                     continue  # torn or foreign line
+                key = (r["dataset"], r["model"], r["seed"])
+                if key not in seen:  # a run logged twice counts once
+                    seen.add(key)
+                    rows.append(r)
         return rows
 
     def append(self, row: dict) -> None:
@@ -83,6 +87,14 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _pool_worker_init(threads: int) -> None:
+    """Pool workers leave Ctrl-C to the parent, which ends the pool (no worker tracebacks)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_init(threads)
+
+
 def _worker_run(task: Tuple[str, str, int, TrainConfig, Optional[str]]) -> dict:
     dataset, model, seed, config, root = task
     try:
@@ -90,6 +102,11 @@ def _worker_run(task: Tuple[str, str, int, TrainConfig, Optional[str]]) -> dict:
     except Exception as e:  # re-raised as a plain RuntimeError: any exception crosses processes
         raise RuntimeError(f"run {dataset}/{model}/seed {seed} failed: {type(e).__name__}: {e}") from None
     return {"dataset": dataset, "model": model, **asdict(result)}
+
+
+def unique(items: Iterable) -> list:
+    """``items`` without repeats, in their first order."""
+    return list(dict.fromkeys(items))
 
 
 def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int], out_dir: Path,
@@ -100,28 +117,37 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
 
     Each run is appended to ``runs.csv`` as it finishes, so an interrupted ablation resumes where
     it stopped when called again with the same ``out_dir``. ``config.json`` in ``out_dir`` records
-    the training protocol; resuming with a different one is refused.
+    the training protocol; resuming with a different one is refused. Dataset names are keyed by
+    their canonical spelling (``cora`` and ``Cora`` are one dataset); repeated names, models and
+    seeds run once.
     """
     from tqdm.auto import tqdm
 
+    from gcnkit.data import dataset_name
+
     config = config or TrainConfig()
+    datasets = unique(dataset_name(d) for d in datasets)
+    models, seeds = unique(models), unique(seeds)
+    for d in datasets:  # fail early (missing files, bad names) before writing or spawning anything
+        prepare(d, config, root)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg_path = out_dir / "config.json"
     cfg = {k: v for k, v in asdict(config).items() if k != "model"}
-    if cfg_path.exists():
+    log = RunLog(out_dir / "runs.csv")
+    finished = log.read()
+    if cfg_path.exists() and finished:
         old = json.loads(cfg_path.read_text())
         if old != cfg:
-            raise ValueError(f"{out_dir} holds runs of another protocol ({old}); use another --out "
+            diff = ", ".join(f"{k}={old.get(k)!r} there, {cfg.get(k)!r} now"
+                             for k in sorted(set(old) | set(cfg)) if old.get(k) != cfg.get(k))
+            raise ValueError(f"{out_dir} holds runs of another protocol ({diff}); use another --out "
                              f"directory or delete it")
-    else:
+    else:  # nothing run yet: (re)write the protocol
         cfg_path.write_text(json.dumps(cfg, indent=2))
-    log = RunLog(out_dir / "runs.csv")
-    done = {(r["dataset"], r["model"], r["seed"]) for r in log.read()}
+    done = {(r["dataset"], r["model"], r["seed"]) for r in finished}
     tasks = [(d, m, s, config, root) for d in datasets for m in models for s in seeds
              if (d, m, s) not in done]
-    for d in datasets:  # fail early (missing files, bad names) before spawning anything
-        prepare(d, config, root)
     bar = tqdm(total=len(tasks), desc="ablation runs", disable=not progress)
 
     def record(row: dict) -> None:
@@ -138,7 +164,7 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
         import multiprocessing as mp
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, initializer=_worker_init, initargs=(threads,)) as pool:
+        with ctx.Pool(workers, initializer=_pool_worker_init, initargs=(threads,)) as pool:
             for row in pool.imap_unordered(_worker_run, tasks):
                 record(row)
     bar.close()

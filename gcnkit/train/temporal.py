@@ -33,6 +33,7 @@ from gcnkit.functional.validation import check_choice
 from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM, RecurrentGraphModel
 from gcnkit.nn.recurrent import clip_grad_norm, tbptt_backward
 from gcnkit.train.baselines import baseline_forecasts
+from gcnkit.train.checkpoint import PathLike, load_checkpoint, save_checkpoint
 from gcnkit.train.metrics import regression_metrics
 from gcnkit.train.temporal_config import (  # re-exported (see __all__)
     DATASET_DEFAULTS,
@@ -188,10 +189,15 @@ def _train_epoch(model, opt, data: TemporalData, cfg: TemporalConfig, gen: torch
 
 
 def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict], None]] = None,
-                   data: Optional[TemporalData] = None) -> TemporalResult:
+                   data: Optional[TemporalData] = None, checkpoint: Optional[PathLike] = None) -> TemporalResult:
     """Trains ``config.model`` on ``config.dataset``, picks the epoch with the best validation RMSE
     and returns its test metrics beside the baselines'. ``on_epoch(record)`` is called after
-    every epoch (e.g. to append to a CSV as results come)."""
+    every epoch (e.g. to append to a CSV as results come).
+
+    ``checkpoint``: a file written after every epoch; when it exists the run resumes after its
+    last epoch (a finished run only evaluates), giving the numbers of an uninterrupted run, and
+    the restored epochs' records are passed to ``on_epoch`` first. A checkpoint of another
+    configuration is refused (``ValueError``)."""
     cfg = config.resolved()
     torch.manual_seed(cfg.seed)
     data = prepare_data(cfg) if data is None else data
@@ -208,12 +214,22 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
     gen = torch.Generator().manual_seed(cfg.seed)
     y_val = data.y_raw[data.val]
     best = (float("inf"), 0, None, {})
-    history, train_seconds = [], 0.0
+    history, train_seconds, epoch, done = [], 0.0, 0, False
+    saved = None if checkpoint is None else load_checkpoint(checkpoint, asdict(cfg))
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(saved["schedule"])
+        gen.set_state(saved["generator"])
+        best, history, train_seconds = saved["best"], saved["history"], saved["train_seconds"]
+        epoch, done = saved["epoch"], saved["done"]
+        for record in history if on_epoch is not None else ():
+            on_epoch(record)
     from tqdm.auto import tqdm
 
-    bar = tqdm(range(1, cfg.epochs + 1), desc=f"{cfg.dataset}/{cfg.model}", disable=not cfg.progress,
-               leave=False)
-    epoch = 0
+    bar = tqdm(range(epoch + 1, cfg.epochs + 1 if not done else epoch + 1), initial=epoch, total=cfg.epochs,
+               desc=f"{cfg.dataset}/{cfg.model}", disable=not cfg.progress, leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
         loss = _train_epoch(model, opt, data, cfg, gen)
@@ -231,10 +247,16 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
         if score < best[0]:
             best = (score, epoch, copy.deepcopy(model.state_dict()), val)
         history.append(record)
+        stop = bool(cfg.patience) and epoch - best[1] >= cfg.patience
+        if checkpoint is not None:  # before on_epoch: a record written is a record saved
+            save_checkpoint(checkpoint, asdict(cfg), {
+                "epoch": epoch, "done": stop or epoch == cfg.epochs, "model": model.state_dict(),
+                "optimizer": opt.state_dict(), "schedule": None if sched is None else sched.state_dict(),
+                "generator": gen.get_state(), "best": best, "history": history, "train_seconds": train_seconds})
         if on_epoch is not None:
             on_epoch(record)
         bar.set_postfix(loss=f"{loss:.4f}", val_rmse=f"{record.get('val_rmse', float('nan')):.4f}")
-        if cfg.patience and epoch - best[1] >= cfg.patience:
+        if stop:
             break
     bar.close()
     model.load_state_dict(best[2])

@@ -81,4 +81,9 @@ class TemporalConfig:
                 raise ValueError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
         if not 0 <= cfg.val_ratio < 1:
             raise ValueError(f"val_ratio must be in [0, 1), got {cfg.val_ratio}")
+        if cfg.clip is not None and not 0 < cfg.clip < float("inf"):
+            raise ValueError(f"clip must be a positive finite gradient norm, got {cfg.clip}")
+        for key in ("tbptt", "patience"):  # 0 (or None): off
+            if getattr(cfg, key) is not None and getattr(cfg, key) < 0:
+                raise ValueError(f"{key} must be >= 0 (0 turns it off), got {getattr(cfg, key)}")
         return cfg

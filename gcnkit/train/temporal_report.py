@@ -60,7 +60,10 @@ def plot_predictions(y_true: Tensor, y_pred: Tensor, path: PathLike, *, nodes: S
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    nodes = [n for n in nodes if n < y_true.size(-1)]
+    num_nodes = y_true.size(-1)
+    bad = [n for n in nodes if not 0 <= n < num_nodes]
+    if bad or not nodes:
+        raise ValueError(f"nodes to plot must be in 0..{num_nodes - 1}, got {list(nodes)}")
     fig, axes = plt.subplots(len(nodes), 1, figsize=(10, 2.2 * len(nodes)), sharex=True, squeeze=False)
     for ax, n in zip(axes[:, 0], nodes):
         ax.plot(y_true[:, step, n].numpy(), label="true", lw=1.2)

@@ -101,6 +101,60 @@ def test_ablate_refuses_other_protocol_in_same_dir(shared_data_root, tmp_path, c
     assert "another protocol" in capsys.readouterr().err
 
 
+def test_ablate_canonical_names_and_repeats_run_once(tmp_path, capsys):
+    out = tmp_path / "dup"
+    args = ["ablate", "--models", "kipf", "kipf", "--seeds", "2", "--epochs", "3", "--out", str(out),
+            "--workers", "1", "--no-progress"]
+    assert main([*args, "--datasets", "karate", "karate_club", "KARATE"]) == 0
+    runs = pd.read_csv(out / "runs.csv")
+    assert sorted(runs["seed"]) == [0, 1] and set(runs["dataset"]) == {"karate"}
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 1 and summary["runs"][0] == 2
+    assert summary["mean"][0] == pytest.approx(runs["test_acc"].mean())
+    assert summary["std"][0] == pytest.approx(runs["test_acc"].std(ddof=1))
+    assert main([*args, "--datasets", "Karate"]) == 0  # same dataset, nothing redone
+    assert len(pd.read_csv(out / "runs.csv")) == 2
+    # a run logged twice (two processes sharing --out) counts once
+    with open(out / "runs.csv", "a") as f:
+        f.write(open(out / "runs.csv").read().splitlines()[1] + "\n")
+    from gcnkit.train.runner import RunLog
+    assert len(RunLog(out / "runs.csv").read()) == 2
+
+
+def test_ablate_failed_start_does_not_lock_the_folder(tmp_path, capsys):
+    out = tmp_path / "lock"
+    base = ["ablate", "--models", "kipf", "--seeds", "1", "--epochs", "3", "--out", str(out), "--workers", "1",
+            "--no-progress"]
+    assert main([*base, "--datasets", "karat"]) == 1  # a typo: clear error, nothing written
+    assert "Unknown dataset 'karat'" in capsys.readouterr().err and not (out / "config.json").exists()
+    assert main([*base, "--datasets", "karate", "--hidden", "8"]) == 0
+    (out / "runs.csv").unlink()  # a folder without finished runs takes any protocol
+    assert main([*base, "--datasets", "karate"]) == 0
+    assert main([*base, "--datasets", "karate", "--hidden", "32"]) == 1
+    err = capsys.readouterr().err
+    assert "another protocol (hidden=16 there, 32 now)" in err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "--dataset", "karate", "--early-stopping", "-2"], "early_stopping must be >= 0"),
+    (["train", "--dataset", "karate", "--weight-decay", "-1"], "weight_decay must be >= 0"),
+    (["train", "--dataset", "karate", "--threads", "0"], "--threads must be >= 1"),
+    (["ablate", "--datasets", "karate", "--workers", "0"], "--workers must be >= 1"),
+])
+def test_negative_or_zero_settings_are_rejected(argv, match, tmp_path, capsys):
+    assert main([*argv, "--epochs", "2"] + (["--out", str(tmp_path / "o")] if argv[0] == "ablate" else [])) == 1
+    assert match in capsys.readouterr().err
+
+
+def test_unusable_out_path_is_an_error_not_a_traceback(tmp_path, capsys):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    for out in (f, f / "sub"):
+        assert main(["ablate", "--datasets", "karate", "--models", "kipf", "--seeds", "1", "--epochs", "2",
+                     "--out", str(out), "--workers", "1", "--no-progress"]) == 1
+        assert "gcnkit ablate: error:" in capsys.readouterr().err
+
+
 def test_python_m_gcnkit_entry_point():
     r = subprocess.run([sys.executable, "-m", "gcnkit", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "ablate" in r.stdout

@@ -77,3 +77,52 @@ def test_main_entry_point_when_present(tmp_path, capsys):
     main = pytest.importorskip("gcnkit.cli.main")
     code = main.main(["temporal", "--dataset", "chickenpox", "--model", "tgcn", "--json", *_common(tmp_path)])
     assert code == 0 and json.loads(capsys.readouterr().out.strip())["model"] == "tgcn"
+
+
+@pytest.mark.parametrize("flag, value, match", [("--clip", "-1", "clip must be a positive"),
+                                                ("--clip", "0", "clip must be a positive"),
+                                                ("--patience", "-1", "patience must be >= 0"),
+                                                ("--tbptt", "-3", "tbptt must be >= 0"),
+                                                ("--nodes", "99", r"--nodes must be in 0\.\.19"),
+                                                ("--nodes", "-1", r"--nodes must be in 0\.\.19")])
+def test_bad_settings_fail_before_training(tmp_path, flag, value, match):
+    # --clip -1 used to train uphill (torch flips the gradients' sign), --nodes 99 to fail only
+    # after training
+    args = _parse(["--dataset", "chickenpox", *_common(tmp_path), flag, value])
+    with pytest.raises(ValueError, match=match):
+        cli.run(args)
+    assert not (tmp_path / "out" / "history.csv").exists()
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_numbers(tmp_path, capsys, monkeypatch):
+    from gcnkit.cli.main import main
+    from gcnkit.train import temporal_report
+
+    common = ["--dataset", "chickenpox", "--root", ROOT, "--threads", "1", "--no-progress", "--epochs", "4",
+              "--hidden", "4", "--json", "--seed", "3"]
+    assert main(["temporal", *common, "--out", str(tmp_path / "whole")]) == 0
+    whole = json.loads(capsys.readouterr().out)
+
+    real = temporal_report.HistoryWriter.__call__
+
+    def ctrl_c_after_epoch_2(self, record):
+        real(self, record)
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(temporal_report.HistoryWriter, "__call__", ctrl_c_after_epoch_2)
+    out = tmp_path / "cut"
+    assert main(["temporal", *common, "--out", str(out)]) == 130
+    assert "run the same command to resume" in capsys.readouterr().err
+    assert len((out / "history.csv").read_text().splitlines()) == 1 + 2
+    monkeypatch.setattr(temporal_report.HistoryWriter, "__call__", real)
+    assert main(["temporal", *common, "--out", str(out)]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    for key in ("rmse", "mae", "mse", "epochs", "best_epoch"):
+        assert resumed[key] == whole[key], key
+    history = (out / "history.csv").read_text().splitlines()
+    assert len(history) == 1 + 4 and [h.split(",")[0] for h in history[1:]] == ["1", "2", "3", "4"]
+    # a finished run is reused, not retrained; another configuration in the same folder is refused
+    assert main(["temporal", *common, "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["rmse"] == whole["rmse"]
+    assert main(["temporal", *common, "--out", str(out), "--lr", "0.05"]) == 1
+    assert "checkpoint of another configuration (lr=0.01 there, 0.05 now)" in capsys.readouterr().err

@@ -51,3 +51,13 @@ def test_import_is_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_dataset_name_is_canonical_for_every_spelling():
+    from gcnkit.data import dataset_name
+
+    assert [dataset_name(n) for n in ("cora", "CORA", " Cora ", "citeseer", "PUBMED")] == \
+        ["Cora", "Cora", "Cora", "CiteSeer", "PubMed"]
+    assert [dataset_name(n) for n in ("KarateClub", "karate_club", "CSBM")] == ["karate", "karate", "csbm"]
+    with pytest.raises(ValueError, match="Unknown dataset 'karat'"):
+        dataset_name("karat")

@@ -178,3 +178,42 @@ def test_missing_files_in_read_only_root(tmp_path, no_network):
     finally:
         raw.chmod(0o755)
     assert no_network == []  # did not even try
+
+
+def test_raw_file_damaged_after_the_cache_was_made_is_still_an_error(writable_copy, no_network):
+    # the processed cache must not hide a corrupt raw file (it used to be served unchecked)
+    assert load_dataset("cora", root=writable_copy).num_nodes == 2708
+    assert (writable_copy / "planetoid/Cora/processed/data.pt").exists()
+    victim = writable_copy / "planetoid/Cora/raw/ind.cora.allx"
+    victim.write_bytes(victim.read_bytes()[:1000])
+    with pytest.raises(ChecksumError, match="ind.cora.allx"):
+        load_dataset("cora", root=writable_copy)
+
+
+def test_shared_cache_of_read_only_roots_checks_each_root(shared_data_root, tmp_path, monkeypatch,
+                                                          no_network):
+    # two read-only roots share <cache>/planetoid/Cora/processed: the second root's files are
+    # verified even though a cache exists
+    monkeypatch.setenv("GCNKIT_CACHE", str(tmp_path / "cache"))
+    bad = tmp_path / "bad"
+    shutil.copytree(shared_data_root / "planetoid/Cora", bad / "planetoid/Cora")
+    victim = bad / "planetoid/Cora/raw/ind.cora.allx"
+    victim.write_bytes(victim.read_bytes()[:1000])
+    for d in (bad / "planetoid/Cora/raw", bad / "planetoid/Cora", bad / "planetoid", bad):
+        d.chmod(0o555)
+    try:
+        assert PlanetoidDataset(shared_data_root, "cora")[0].num_nodes == 2708
+        with pytest.raises(ChecksumError, match="ind.cora.allx"):
+            PlanetoidDataset(bad, "cora")
+    finally:
+        for d in (bad, bad / "planetoid", bad / "planetoid/Cora", bad / "planetoid/Cora/raw"):
+            d.chmod(0o755)
+
+
+def test_cache_made_with_another_pre_transform_is_remade(writable_copy, no_network):
+    from torch_geometric.transforms import NormalizeFeatures
+
+    x_norm = PlanetoidDataset(writable_copy, "cora", pre_transform=NormalizeFeatures())[0].x
+    torch.testing.assert_close(x_norm.sum(1)[:3], torch.ones(3))
+    raw = PlanetoidDataset(writable_copy, "cora")[0].x  # raw counts again, not the stale cache
+    assert set(raw.unique().tolist()) == {0.0, 1.0} and float(raw.sum(1).max()) > 1

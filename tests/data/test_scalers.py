@@ -85,4 +85,14 @@ def test_scaler_errors(series):
         StandardScaler().fit(bad, steps=range(0, 50))
     StandardScaler().fit(bad, steps=range(10, 50))  # NaN outside: fine
     with pytest.raises(ValueError, match="zero time steps"):
-        MaxScaler().fit(series, steps=range(0, 0))
+        MaxScaler().fit(series[:0])
+    T = series.size(0)
+    # out-of-range or empty steps used to wrap or clip silently (range(-1, 3) fitted the last,
+    # i.e. test, step only)
+    for steps in (range(0, 0), range(-1, 3), range(0, T + 1), slice(0, T, 2), range(0, T, 2)):
+        with pytest.raises(ValueError, match=f"within the series' {T} time steps"):
+            StandardScaler().fit(series, steps=steps)
+    with pytest.raises(TypeError, match="range or a slice"):
+        MaxScaler().fit(series, steps=[0, 1])
+    torch.testing.assert_close(MaxScaler().fit(series, steps=slice(None, 10)).transform(series),
+                               MaxScaler().fit(series, steps=range(10)).transform(series))

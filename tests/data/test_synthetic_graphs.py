@@ -115,3 +115,10 @@ def test_karate():
     assert torch.equal(karate_club(seed=0).train_mask, data.train_mask)
     with pytest.raises(ValueError, match="no test"):
         karate_club(num_train_per_class=12, num_val=10)
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(snr=float("nan")), "snr"), (dict(snr=float("inf")), "snr"),
+                                           (dict(avg_degree=float("nan")), "avg_degree")])
+def test_csbm_rejects_nan_and_inf(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        csbm(num_nodes=100, num_classes=2, **kwargs)

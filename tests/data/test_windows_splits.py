@@ -76,6 +76,14 @@ def test_split_gap_and_errors():
             chronological_split(100, *bad)
     with pytest.raises(ValueError, match="no training"):
         chronological_split(3, 0.2)
+    # parts that the ratios ask for but that floor or the gap leave empty
+    with pytest.raises(ValueError, match="val_ratio=0.1 leaves no validation"):
+        chronological_split(8, 0.5, 0.1)
+    with pytest.raises(ValueError, match=r"No test samples.*n=20, train_ratio=0.8, val_ratio=0.1, gap=1"):
+        chronological_split(20, 0.8, 0.1, gap=1)
+    with pytest.raises(ValueError, match="train_ratio"):
+        chronological_split(10, True)
+    assert chronological_split(10, 1.0).test == range(10, 10)  # all for training: asked for
 
 
 def test_samples_to_time_range():

@@ -95,6 +95,31 @@ def test_existing_self_loops_are_kept_not_doubled():
 
 
 @pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("self_loop_weight", [0.0, 1.0, 2.5])
+def test_remove_self_loops_drops_the_graphs_own_first(graph_zoo, oracle, norm, self_loop_weight):
+    ei, ew, n = graph_zoo["self_loops"]
+    off = ei[0] != ei[1]
+    expected = oracle.normalized(ei[:, off], None if ew is None else ew[off], n, norm, self_loop_weight)
+    g = normalize_adjacency(ei, ew, n, norm=norm, self_loop_weight=self_loop_weight, remove_self_loops=True)
+    np.testing.assert_allclose(g.to_dense().double().numpy(), expected, atol=1e-6)
+    assert g.remove_self_loops and "remove_self_loops=True" in repr(g)
+    kept = normalize_adjacency(ei, ew, n, norm=norm, self_loop_weight=self_loop_weight)
+    assert not torch.allclose(kept.to_dense(), g.to_dense())  # the zoo graph's loops do matter
+
+
+def test_remove_self_loops_is_part_of_the_cache_key_and_checked(graph_zoo, fresh_cache):
+    from gcnkit.functional.graph_input import resolve_graph
+
+    ei, ew, n = graph_zoo["self_loops"]
+    a = resolve_graph(ei, ew, n, norm="sym", self_loop_weight=0.0, cache=fresh_cache)
+    b = resolve_graph(ei, ew, n, norm="sym", self_loop_weight=0.0, remove_self_loops=True, cache=fresh_cache)
+    assert a is not b and not torch.allclose(a.to_dense(), b.to_dense())
+    assert resolve_graph(ei, ew, n, norm="sym", self_loop_weight=0.0, remove_self_loops=True, cache=fresh_cache) is b
+    with pytest.raises(ValueError, match="remove_self_loops=True"):
+        resolve_graph(b, norm="sym", self_loop_weight=0.0)
+
+
+@pytest.mark.parametrize("norm", NORMS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
 def test_zero_degree_gives_zero_not_inf_or_nan(norm, dtype):
     # node 0 only sends, node 3 is isolated; no self-loops are added

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gcnkit.functional.sparse import CSRMatrix
-from gcnkit.train.node_classification import TrainConfig, summarize, train_once
+from gcnkit.train.node_classification import TrainConfig, should_stop, summarize, train_once
 from gcnkit.train.runner import prepare, run_seeds
 
 
@@ -53,6 +53,34 @@ def test_graph_normalized_once_per_rule(cora, monkeypatch):
     assert len(calls) == 1  # once for the dataset, not per layer, epoch or run
     train_once(cora, TrainConfig(model="row", epochs=2, early_stopping=0), 0)
     assert len(calls) == 2
+
+
+def _kipf_stop_epoch(costs, early_stopping, epochs):
+    """tkipf/gcn train.py's loop, transcribed: 0-based epochs, numpy mean of the window."""
+    import numpy as np
+
+    cost_val = []
+    for epoch in range(epochs):
+        cost_val.append(costs[epoch])
+        if epoch > early_stopping and cost_val[-1] > np.mean(cost_val[-(early_stopping + 1):-1]):
+            return epoch + 1  # epochs run
+    return epochs
+
+
+@pytest.mark.parametrize("window", [1, 3, 10])
+def test_should_stop_matches_kipfs_loop(window):
+    gen = torch.Generator().manual_seed(window)
+    for trial in range(200):
+        # noisy losses that fall, then rise: stops anywhere from the first check on
+        n = 40
+        trend = torch.linspace(1.0, 0.2, n) + torch.linspace(0, 1, n) ** 4 * trial / 100
+        costs = (trend + 0.05 * torch.rand(n, generator=gen)).tolist()
+        ours = next((e for e in range(1, n + 1) if should_stop(costs[:e], window)), n)
+        assert ours == _kipf_stop_epoch(costs, window, n)
+    rising = [float(i) for i in range(window + 3)]
+    assert not should_stop(rising[:window + 1], window)  # first check needs window + 2 losses
+    assert should_stop(rising[:window + 2], window)
+    assert not should_stop(rising, 0)
 
 
 def test_early_stopping_rule_stops_before_max(shared_data_root):

@@ -114,6 +114,34 @@ def test_windows_protocol_trains_and_picks_the_best_validation_epoch():
     assert res.metrics["rmse"] < s["baselines"]["zero"]["rmse"]  # unscaled values (~50)
 
 
+def test_windows_protocol_resumes_from_its_checkpoint(tmp_path):
+    # shuffled mini-batches, Adam and a cosine schedule: all restored, so a run interrupted after
+    # epoch 2 and resumed ends with the uninterrupted run's numbers
+    cfg = TemporalConfig(dataset="losloop", model="tgcn", lags=6, horizon=2, hidden=8, epochs=4,
+                         batch_size=8, lr=0.01, progress=False, val_ratio=0.2, lr_schedule="cosine")
+
+    def data():
+        return prepare_data(cfg.resolved(), signal=_signal())
+    whole = train_temporal(cfg, data=data())
+
+    def stop_at_2(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+    ckpt = tmp_path / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train_temporal(cfg, data=data(), checkpoint=ckpt, on_epoch=stop_at_2)
+    records = []
+    resumed = train_temporal(cfg, data=data(), checkpoint=ckpt, on_epoch=records.append)
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]  # restored epochs replayed, then 3 and 4
+    assert resumed.metrics == whole.metrics and resumed.best_epoch == whole.best_epoch
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]
+    with pytest.raises(ValueError, match="hidden=8 there, 16 now"):
+        train_temporal(TemporalConfig(**{**cfg.__dict__, "hidden": 16}), data=data(), checkpoint=ckpt)
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot read the checkpoint"):
+        train_temporal(cfg, data=data(), checkpoint=ckpt)
+
+
 @pytest.mark.parametrize("model", ["gconvgru", "gconvlstm", "tgcn_pygt"])
 def test_sequence_protocol_carries_the_state(model):
     cfg = TemporalConfig(dataset="chickenpox", model=model, hidden=6, epochs=2, progress=False, train_ratio=0.5,

@@ -10,7 +10,7 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 
 from gcnkit.functional.cache import GraphCache, graph_cache
-from gcnkit.functional.graph_input import GraphInput, resolve_graph
+from gcnkit.functional.graph_input import GraphInput, normalization_dtype, resolve_graph
 from gcnkit.functional.normalize import NormalizedGraph
 from gcnkit.functional.sparse import CSRMatrix, csr_matmul
 from gcnkit.functional.validation import check_choice, check_features
@@ -78,6 +78,8 @@ class GraphConvBase(MessagePassing):
     """Base class: subclasses implement ``forward`` with :meth:`graph` and :meth:`features`."""
 
     cached: bool
+    #: Whether the graph's own self-loops are dropped before normalizing (``ChebyshevConv``).
+    remove_self_loops: bool = False
 
     # The arguments of PyG's generated ``propagate`` (the layers never call ``self.propagate``
     # themselves, so PyG cannot infer them from the source): ``conv.propagate(edge_index, x=h,
@@ -124,22 +126,14 @@ class GraphConvBase(MessagePassing):
         return x
 
     def graph(self, edge_index: GraphInput, edge_weight: Optional[Tensor], x: Features, *,
-              norm: str, self_loop_weight: float) -> NormalizedGraph:
+              norm: str, self_loop_weight: float, remove_self_loops: bool = False) -> NormalizedGraph:
         """The normalized graph on ``x``'s device and dtype, from the shared cache."""
         num_nodes = x.shape[0] if isinstance(x, CSRMatrix) else x.size(-2)
         dtype = x.dtype if isinstance(x, CSRMatrix) or x.is_floating_point() else None
-        # normalize at least at the features' precision (float64 features: a float64 operator,
-        # not a float32 one cast up); never below float32
-        weight_dtype = torch.float32
-        if isinstance(edge_weight, Tensor) and edge_weight.is_floating_point():
-            weight_dtype = edge_weight.dtype
-        elif isinstance(edge_index, Tensor) and edge_index.layout != torch.strided and edge_index.is_floating_point():
-            weight_dtype = edge_index.dtype  # a sparse adjacency: its values are the weights
-        norm_dtype = torch.promote_types(weight_dtype, dtype) if dtype is not None else weight_dtype
-        if norm_dtype in (torch.bfloat16, torch.float16):
-            norm_dtype = torch.float32
         g = resolve_graph(edge_index, edge_weight, num_nodes, norm=norm, self_loop_weight=self_loop_weight,
-                          cache=graph_cache if self.cached else None, dtype=norm_dtype)
+                          remove_self_loops=remove_self_loops,
+                          cache=graph_cache if self.cached else None,
+                          dtype=normalization_dtype(edge_index, edge_weight, dtype))
         if g.num_nodes != num_nodes:
             raise ValueError(f"x has {num_nodes} nodes but the graph has {g.num_nodes}")
         return g.to(x.device, dtype)

@@ -17,8 +17,14 @@ LambdaMax = Union[float, Literal["eig"]]
 class ChebyshevConv(GraphConvBase):
     r"""The Chebyshev spectral graph convolution (Defferrard et al. 2016) in Kipf & Welling's
     notation: :math:`X' = \sum_{k=0}^{K} T_k(\tilde{L}) X \Theta_k + b`, with
-    :math:`L = I - D^{-1/2} A D^{-1/2}` (no self-loops), :math:`\tilde{L} = 2L/\lambda_{max} - I`
+    :math:`L = I - D^{-1/2} A D^{-1/2}`, :math:`\tilde{L} = 2L/\lambda_{max} - I`
     and :math:`T_0 = I`, :math:`T_1 = \tilde{L}`, :math:`T_k = 2\tilde{L} T_{k-1} - T_{k-2}`.
+
+    Self-loops: none are added. With ``remove_self_loops=True`` (default) those the graph has are
+    dropped before :math:`L` is built, as PyG's ``ChebConv`` does; ``False`` keeps them in
+    :math:`A` (and :math:`D`), as Kipf's code does for CiteSeer's 124 self-loops (the presets of
+    :data:`~gcnkit.nn.conv.CONV_REGISTRY` for his Table 3). On a graph without self-loops the two
+    agree.
 
     ``K`` is the paper's (the polynomial degree, ``K + 1`` weight matrices): PyG's ``ChebConv``
     counts terms instead, so ``ChebyshevConv(K)`` equals ``torch_geometric.nn.ChebConv(K + 1)``
@@ -44,7 +50,7 @@ class ChebyshevConv(GraphConvBase):
     two_phase = True
 
     def __init__(self, in_channels: int, out_channels: int, K: int, *, lambda_max: LambdaMax = 2.0,
-                 bias: bool = True, cached: bool = True, **kwargs):
+                 remove_self_loops: bool = True, bias: bool = True, cached: bool = True, **kwargs):
         if not isinstance(K, int) or K < 0:
             raise ValueError(f"K must be a non-negative integer (the polynomial degree), got {K!r}")
         if not (lambda_max == "eig" or (isinstance(lambda_max, (int, float)) and lambda_max > 0)):
@@ -52,6 +58,7 @@ class ChebyshevConv(GraphConvBase):
         super().__init__(in_channels, out_channels, bias=bias, cached=cached, **kwargs)
         self.K = K
         self.lambda_max = lambda_max if lambda_max == "eig" else float(lambda_max)
+        self.remove_self_loops = bool(remove_self_loops)
         self.lins = torch.nn.ModuleList([glorot_linear(self.in_channels, self.out_channels)
                                          for _ in range(K + 1)])
         self.reset_parameters()
@@ -72,7 +79,8 @@ class ChebyshevConv(GraphConvBase):
     def _graph_and_lambda(self, x: Features, edge_index: Optional[GraphInput], edge_weight: Optional[Tensor]):
         if edge_index is None:
             raise ValueError(f"{self.__class__.__name__} with K={self.K} needs a graph (edge_index)")
-        graph = self.graph(edge_index, edge_weight, x, norm="sym", self_loop_weight=0.0)
+        graph = self.graph(edge_index, edge_weight, x, norm="sym", self_loop_weight=0.0,
+                           remove_self_loops=self.remove_self_loops)
         lam = laplacian_lambda_max(graph) if self.lambda_max == "eig" else self.lambda_max
         if lam == 0.0:  # L = 0, so L~ = 2L/lambda_max - I = -I for any positive lambda_max
             lam = 2.0
@@ -96,6 +104,8 @@ class ChebyshevConv(GraphConvBase):
 
     def extra_repr(self) -> str:
         s = f"K={self.K}, lambda_max={self.lambda_max}"
+        if self.K > 0 and not self.remove_self_loops:
+            s += ", remove_self_loops=False"
         return s if self.bias is not None else s + ", bias=False"
 
 

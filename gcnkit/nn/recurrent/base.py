@@ -17,7 +17,7 @@ from torch import Tensor
 
 from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.graph_input import GraphInput
-from gcnkit.functional.validation import check_choice
+from gcnkit.functional.validation import check_choice, check_finite
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, make_operator
 
 State = Union[Tensor, Tuple[Tensor, Tensor]]
@@ -99,13 +99,25 @@ class RecurrentCellBase(torch.nn.Module):
         return state[0] if isinstance(state, tuple) else state
 
     def check_state(self, state: State, x: Tensor) -> None:
+        """A state passed in: one tensor (a tuple ``(h, s)`` for :class:`LSTMCell`) of shape
+        ``[*, N, hidden_channels]`` matching ``x``, with ``x``'s dtype and device, finite."""
+        if isinstance(state, tuple):
+            raise TypeError(f"{type(self).__name__}'s state is one Tensor [*, N, hidden_channels], "
+                            f"got a tuple of {len(state)}")
+        self.check_state_tensors((state,), x)
+
+    def check_state_tensors(self, states: Tuple[Tensor, ...], x: Tensor) -> None:
         expected = x.shape[:-1] + (self.hidden_channels,)
-        for s in state if isinstance(state, tuple) else (state,):
+        for s in states:
             if not isinstance(s, Tensor):
                 raise TypeError(f"state must be a Tensor (or a tuple for LSTMCell), got {type(s).__name__}")
             if s.shape != expected:
                 raise ValueError(f"state has shape {tuple(s.shape)} but the input of shape "
                                  f"{tuple(x.shape)} needs {tuple(expected)} ([*, N, hidden_channels])")
+            if s.dtype != x.dtype or s.device != x.device:
+                raise TypeError(f"state is {s.dtype} on {s.device} but x is {x.dtype} on {x.device}; "
+                                f"move the state with state.to(x)")
+            check_finite("state", s)
 
     def check_input(self, x: Tensor) -> None:
         if not isinstance(x, Tensor) or not x.is_floating_point():

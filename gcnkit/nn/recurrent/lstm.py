@@ -72,7 +72,7 @@ class LSTMCell(RecurrentCellBase):
     def check_state(self, state, x: Tensor) -> None:
         if not (isinstance(state, tuple) and len(state) == 2):
             raise TypeError("LSTMCell's state is a tuple (h, s) of two tensors")
-        super().check_state(state, x)
+        self.check_state_tensors(state, x)
 
     def step(self, ux: Tuple[Tensor, ...], state: Tuple[Tensor, Tensor],
              graphs: Optional[GraphSet]) -> Tuple[Tensor, Tensor]:

@@ -12,8 +12,9 @@ result is split afterwards.
   :class:`GraphSet`, so every gate and every time step shares one normalization.
 
 :class:`GraphSet` holds the graph of one sequence (or of one time step, for per-step graphs) and
-normalizes it at most once per normalization option (``norm``, ``self_loop_weight``) that its
-operators ask for, on the features' device and dtype.
+normalizes it at most once per normalization option (``norm``, ``self_loop_weight``,
+``remove_self_loops``) that its operators ask for, at least at the features' precision, on their
+device.
 """
 from __future__ import annotations
 
@@ -23,12 +24,13 @@ import torch
 from torch import Tensor
 
 from gcnkit.functional.cache import GraphCache, graph_cache
-from gcnkit.functional.graph_input import GraphInput, resolve_graph
+from gcnkit.functional.graph_input import GraphInput, normalization_dtype, resolve_graph
 from gcnkit.functional.linear import linear
 from gcnkit.functional.normalize import NormalizedGraph
 from gcnkit.nn.conv import CONV_REGISTRY, ChebyshevConv, GraphConvBase, KipfGCNConv, make_conv
 
-GraphOptions = Tuple[str, float]
+#: ``(norm, self_loop_weight)`` or ``(norm, self_loop_weight, remove_self_loops)``.
+GraphOptions = Union[Tuple[str, float], Tuple[str, float, bool]]
 OperatorSpec = Union[str, Callable[[int, int], torch.nn.Module]]
 
 #: Names accepted by :func:`make_operator` besides the conv registry's.
@@ -60,12 +62,15 @@ class GraphSet:
         self._graphs: Dict[GraphOptions, NormalizedGraph] = {}
 
     def get(self, options: GraphOptions) -> NormalizedGraph:
-        """The graph normalized with ``options = (norm, self_loop_weight)`` (memoized)."""
+        """The graph normalized with ``options = (norm, self_loop_weight[, remove_self_loops])``
+        (memoized)."""
         graph = self._graphs.get(options)
         if graph is None:
-            norm, slw = options
+            norm, slw, *remove = options
             graph = resolve_graph(self.edge_index, self.edge_weight, self.num_nodes, norm=norm,
-                                  self_loop_weight=slw, cache=self.cache)
+                                  self_loop_weight=slw, remove_self_loops=bool(remove and remove[0]),
+                                  cache=self.cache,
+                                  dtype=normalization_dtype(self.edge_index, self.edge_weight, self.dtype))
             if graph.num_nodes != self.num_nodes:
                 raise ValueError(f"x has {self.num_nodes} nodes but the graph has {graph.num_nodes}")
             graph = graph.to(self.device, self.dtype)
@@ -128,7 +133,8 @@ class GraphOperator(torch.nn.Module):
             raise TypeError(f"GraphOperator wraps a gcnkit graph convolution, got {type(conv).__name__}")
         self.conv = conv
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
-        self.graph_options: GraphOptions = (str(conv.norm), float(conv.self_loop_weight))
+        self.graph_options: GraphOptions = (str(conv.norm), float(conv.self_loop_weight),
+                                            bool(conv.remove_self_loops))
 
     def reset_parameters(self) -> None:
         self.conv.reset_parameters()

@@ -209,7 +209,10 @@ def tbptt_backward(model: Callable[..., Tuple[Tensor, State]], x: Tensor, target
 
 def clip_grad_norm(parameters: Union[torch.nn.Module, Iterable[Tensor]], max_norm: Optional[float]) -> Tensor:
     """Clips the global gradient norm to ``max_norm`` (no-op for ``None``); returns the norm
-    before clipping (a tensor, no host sync)."""
+    before clipping (a tensor, no host sync). ``max_norm`` must be positive: torch's clipping
+    would flip the gradients' sign for a negative one and zero them for 0."""
+    if max_norm is not None and not 0 < max_norm < float("inf"):
+        raise ValueError(f"max_norm must be a positive finite gradient norm, got {max_norm}")
     if isinstance(parameters, torch.nn.Module):
         parameters = parameters.parameters()
     params = [p for p in parameters if p.grad is not None]

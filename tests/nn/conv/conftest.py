@@ -9,7 +9,8 @@ import torch
 
 # name -> (class name, constructor kwargs, formula spec)
 #   ("gcn", norm, self_loop_weight, add_identity):  (Â + c I) X W^T + b
-#   ("cheb", K, lambda_max):                         sum_k T_k(L~) X W_k^T + b   (lambda_max "eig": numpy)
+#   ("cheb", K, lambda_max[, remove_self_loops]):    sum_k T_k(L~) X W_k^T + b   (lambda_max "eig": numpy;
+#                                                    the graph's self-loops dropped unless False)
 LAYER_SPECS = {
     "kipf": ("KipfGCNConv", {}, ("gcn", "sym", 1.0, False)),
     "kipf_improved": ("KipfGCNConv", {"self_loop_weight": 2.0}, ("gcn", "sym", 2.0, False)),
@@ -26,6 +27,9 @@ LAYER_SPECS = {
     "cheb3": ("ChebyshevConv", {"K": 3}, ("cheb", 3, 2.0)),
     "cheb2_eig": ("ChebyshevConv", {"K": 2, "lambda_max": "eig"}, ("cheb", 2, "eig")),
     "cheb3_eig": ("ChebyshevConv", {"K": 3, "lambda_max": "eig"}, ("cheb", 3, "eig")),
+    "cheb2_keep_loops": ("ChebyshevConv", {"K": 2, "remove_self_loops": False}, ("cheb", 2, 2.0, False)),
+    "cheb3_eig_keep_loops": ("ChebyshevConv", {"K": 3, "lambda_max": "eig", "remove_self_loops": False},
+                             ("cheb", 3, "eig", False)),
     "first_order": ("FirstOrderConv", {}, ("cheb", 1, 2.0)),
     "mlp": ("MLPConv", {}, ("cheb", 0, 2.0)),
 }
@@ -89,12 +93,13 @@ class Layers:
             _, norm, slw, add_identity = spec
             a = o.normalized(edge_index, edge_weight, num_nodes, norm, slw)
             return [a + np.eye(num_nodes) if add_identity else a]
-        _, K, lam = spec
+        _, K, lam, *keep = spec
+        remove = keep[0] if keep else True
         if K == 0:
             return [np.eye(num_nodes)]
         if lam == "eig":
-            lam = o.lambda_max(edge_index, edge_weight, num_nodes)
-        return o.chebyshev_polynomials(o.scaled_laplacian(edge_index, edge_weight, num_nodes, lam), K)
+            lam = o.lambda_max(edge_index, edge_weight, num_nodes, remove)
+        return o.chebyshev_polynomials(o.scaled_laplacian(edge_index, edge_weight, num_nodes, lam, remove), K)
 
     def expected(self, name_or_spec, layer, x, edge_index, edge_weight, num_nodes):
         """Dense float64 output of the formula, for ``x`` ``[N, F]`` or ``[*, N, F]``."""

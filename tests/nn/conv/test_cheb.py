@@ -40,13 +40,14 @@ def test_every_K_and_lambda_max(undirected, widths, layers, K, lambda_max):
     np.testing.assert_allclose(layer(x, ei, ew).detach().numpy(), expected, atol=1e-8)
 
 
-def test_first_order_conv_formula(graph_zoo):
+@pytest.mark.parametrize("remove_self_loops", [True, False])
+def test_first_order_conv_formula(graph_zoo, oracle, remove_self_loops):
     # X' = X Θ0 - D^-1/2 A D^-1/2 X Θ1 + b  (Kipf & Welling eq. 6; Table 3's "+" with Θ1 negated)
-    ei, ew, n = graph_zoo["kitchen_sink"]
-    layer = FirstOrderConv(4, 3).double()
+    ei, ew, n = graph_zoo["kitchen_sink"]  # has self-loops: A without them (PyG) or with (Kipf)
+    layer = FirstOrderConv(4, 3, remove_self_loops=remove_self_loops).double()
     torch.nn.init.normal_(layer.bias)
     x = torch.randn(n, 4, dtype=torch.float64)
-    s = normalize_adjacency(ei, ew, n, norm="sym", self_loop_weight=0.0).to_dense()
+    s = torch.from_numpy(oracle.sym_no_loops(ei, ew, n, remove_self_loops))
     w0, w1 = layer.lins[0].weight, layer.lins[1].weight
     torch.testing.assert_close(layer(x, ei, ew), x @ w0.t() - s @ x @ w1.t() + layer.bias)
     assert (layer.K, layer.lambda_max) == (1, 2.0)
@@ -67,8 +68,8 @@ def test_eig_on_a_graph_with_only_self_loops(n):
     # L = 0 there, so lambda_max = 0: used to raise ZeroDivisionError (n = 2) or an ARPACK error;
     # L~ = 2L/lambda_max - I is -I for any positive lambda_max
     ei = torch.arange(n).repeat(2, 1)
-    eig = ChebyshevConv(3, 2, 2, lambda_max="eig").double()
-    fixed = ChebyshevConv(3, 2, 2, lambda_max=1.0).double()
+    eig = ChebyshevConv(3, 2, 2, lambda_max="eig", remove_self_loops=False).double()
+    fixed = ChebyshevConv(3, 2, 2, lambda_max=1.0, remove_self_loops=False).double()
     fixed.load_state_dict(eig.state_dict())
     x = torch.randn(n, 3, dtype=torch.float64)
     w = eig.lins
@@ -125,6 +126,29 @@ def test_equals_pyg_chebconv(undirected_graphs, widths, K, weighted):
         ew = ew.float() if weighted else None
         x = torch.randn(n, widths[0])
         torch.testing.assert_close(ours(x, ei, ew), pyg(x, ei, ew), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("K", [1, 2])
+def test_equals_pyg_chebconv_on_graphs_with_self_loops(graph_zoo, K):
+    # PyG's ChebConv drops the graph's self-loops before building L; so does ChebyshevConv by
+    # default (Chickenpox has one on every node); remove_self_loops=False is Kipf's operator
+    ours, pyg = pyg_cheb_pair(4, 3, K)
+    ei, ew, n = graph_zoo["self_loops"]
+    ei, ew = torch.cat([ei, ei.flip(0)], 1), torch.cat([ew, ew]).float()  # undirected
+    x = torch.randn(n, 4)
+    torch.testing.assert_close(ours(x, ei, ew), pyg(x, ei, ew), atol=1e-5, rtol=1e-5)
+    kipf = ChebyshevConv(4, 3, K, remove_self_loops=False)
+    kipf.load_state_dict(ours.state_dict())
+    assert not torch.allclose(kipf(x, ei, ew), pyg(x, ei, ew), atol=1e-3)
+    assert "remove_self_loops=False" in repr(kipf) and "remove_self_loops" not in repr(ours)
+
+
+def test_kipf_table3_presets_keep_the_graphs_self_loops():
+    from gcnkit.nn.conv import make_conv
+
+    for name in ("cheb3", "cheb2", "first_order"):
+        assert make_conv(name, 4, 3).remove_self_loops is False
+    assert ChebyshevConv(4, 3, 2).remove_self_loops is True
 
 
 @pytest.mark.parametrize("K", [2, 3])

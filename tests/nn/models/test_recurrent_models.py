@@ -16,12 +16,14 @@ def graph():
     return ei, ew
 
 
-def test_tgcn_paper_is_gcn_on_concatenation(graph):
-    """The official T-GCN cell: gates = sigmoid(A [x, h] W_g + b_g), candidate from A [x, r*h]."""
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+def test_tgcn_paper_is_gcn_on_concatenation(graph, dtype, tol):
+    """The official T-GCN cell: gates = sigmoid(A [x, h] W_g + b_g), candidate from A [x, r*h].
+    float64 models normalize the graph in float64 (not in float32, cast up)."""
     ei, ew = graph
     torch.manual_seed(0)
-    model = TGCN(F, H, 3)
-    A = normalize_adjacency(ei, ew, N).to_dense()
+    model = TGCN(F, H, 3).to(dtype)
+    A = normalize_adjacency(ei, ew.double(), N).to_dense().to(dtype)
     cell = model.cell
     U, Wg, Wc = cell.input_map.conv, cell.hidden_map.conv, cell.candidate_map.conv
     # weights of the concatenated GCNs [x, h] -> 2H and [x, r*h] -> H (as lehaifeng/T-GCN's _gc)
@@ -31,16 +33,16 @@ def test_tgcn_paper_is_gcn_on_concatenation(graph):
     W_cand = torch.cat([U.lin.weight[2 * H:], Wc.lin.weight], 1)
     b_cand = U.bias[2 * H:]
     assert torch.all(U.bias[:2 * H] == 1.0)  # gate bias initialised at 1.0 like the official code
-    x = torch.randn(4, 7, N, F)
-    h = torch.zeros(4, N, H)
+    x = torch.randn(4, 7, N, F, dtype=dtype)
+    h = torch.zeros(4, N, H, dtype=dtype)
     for t in range(7):
         gates = torch.sigmoid(A @ torch.cat([x[:, t], h], -1) @ W_gates.t() + b_gates)
         r, u = gates.split(H, -1)
         c = torch.tanh(A @ torch.cat([x[:, t], r * h], -1) @ W_cand.t() + b_cand)
         h = u * h + (1 - u) * c
     y, state = model(x, ei, ew, return_sequence=False)
-    torch.testing.assert_close(state, h, atol=1e-5, rtol=0)
-    torch.testing.assert_close(y, model.readout(h), atol=1e-5, rtol=0)
+    torch.testing.assert_close(state, h, atol=tol, rtol=0)
+    torch.testing.assert_close(y, model.readout(h), atol=tol, rtol=0)
     assert y.shape == (4, N, 3)
 
 
@@ -84,9 +86,14 @@ def _split_cheb(conv, K, blocks, width):
 
 
 @pytest.mark.parametrize("K", [1, 2])
-def test_gconvgru_equals_pyg_temporal_formulation(graph, K):
-    """PyG Temporal's GConvGRU(K + 1): six ChebConvs, z = update, r = reset."""
+@pytest.mark.parametrize("self_loops", [False, True])
+def test_gconvgru_equals_pyg_temporal_formulation(graph, K, self_loops):
+    """PyG Temporal's GConvGRU(K + 1): six ChebConvs, z = update, r = reset; on a graph with
+    self-loops too (Chickenpox has one on every node; ChebConv drops them, and so do we)."""
     ei, ew = graph
+    if self_loops:
+        ei = torch.cat([ei, torch.tensor([[0, 3, 5], [0, 3, 5]])], 1)
+        ew = torch.cat([ew, torch.tensor([1.0, 2.0, 0.5])])
     torch.manual_seed(K)
     model = GConvGRU(F, H, K=K)
     c = model.cell

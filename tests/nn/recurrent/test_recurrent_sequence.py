@@ -176,6 +176,9 @@ def test_clip_grad_norm():
     norm = clip_grad_norm(lin, 1.0)
     assert norm > 1.0
     assert clip_grad_norm(lin, None) == pytest.approx(1.0, rel=1e-4)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):  # -1 would flip the gradients' sign
+        with pytest.raises(ValueError, match="max_norm must be a positive"):
+            clip_grad_norm(lin, bad)
 
 
 def test_clear_errors(small_graph):
@@ -199,6 +202,13 @@ def test_clear_errors(small_graph):
         run_sequence(cell, bad, ei)
     with pytest.raises(ValueError, match="state has shape"):
         run_sequence(cell, x, ei, state=torch.zeros(3, n, H))
+    with pytest.raises(TypeError, match="state is torch.float64 on cpu but x is torch.float32"):
+        run_sequence(cell, x, ei, state=torch.zeros(2, n, H, dtype=torch.float64))
+    with pytest.raises(TypeError, match="state is one Tensor"):
+        run_sequence(cell, x, ei, state=(torch.zeros(2, n, H),))
+    with pytest.raises(ValueError, match="state has 1 non-finite values"):
+        run_sequence(cell, x, ei, state=torch.zeros(2, n, H).index_fill_(0, torch.tensor([1]), 0).
+                     view(-1).index_fill_(0, torch.tensor([3]), float("nan")).view(2, n, H))
     with pytest.raises(ValueError, match=r"\[B, T, N, F\]"):
         run_sequence(cell, torch.randn(n, F), ei)
     with pytest.raises(ValueError, match="detach_every"):
