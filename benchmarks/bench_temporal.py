@@ -14,6 +14,13 @@ Same hidden size, same data, same training step (forward, MSE, backward, Adam st
   ``ChebConv`` takes ``[N, F]``), over the 32 windows one by one; gcnkit: one call over
   ``[32, 12, 207, 1]``. An epoch is 45 to 51 such batches (1439 to 1601 training windows).
 
+TGCN is timed in two forms against the same PyG Temporal cell: ``tgcn_pygt`` is the model PyG
+Temporal's ``TGCN``/``TGCN2`` compute (a GCN on x only, the state mixed in by linear maps;
+gcnkit's ``TGCN(variant="pygt")``, where the GCN's weights and the gate's linear map on its output
+are one product), the like-for-like comparison; ``tgcn`` is gcnkit's default, the paper's cell
+(Â applied to ``[x, h]``), which does more work per step than the peer (two sparse products with
+the state per step).
+
 Each is timed with 1 thread and with all threads (median of ``--repeat`` runs after a warm-up);
 the script prints ratios and writes JSON. It also reports the peak memory of a truncated-BPTT
 training step (k = 10) at T = 100 and T = 1000, against full BPTT: the peak bytes of tensors
@@ -99,7 +106,9 @@ def train_step(params, loss_fn: Callable[[], torch.Tensor]) -> Callable[[], None
 
 
 # ---------------------------------------------------------------------------- contenders
-MODELS = ("tgcn", "gconvgru", "gconvlstm")
+MODELS = ("tgcn_pygt", "tgcn", "gconvgru", "gconvlstm")
+#: gcnkit model -> the PyG Temporal contender it is compared with
+PEER_OF = {"tgcn_pygt": "tgcn"}
 
 
 def _pygt_step(cell, x, ei, ew, state):
@@ -119,8 +128,8 @@ def chickenpox_steps(data, pygt, hidden: int = 32) -> Dict[str, Callable[[], Non
     x, y, ei, ew = data  # x [T, N, lags], y [T, N]
     steps = {}
     f = x.size(-1)
-    for name, model in (("tgcn", TGCN(f, hidden, 1)), ("gconvgru", GConvGRU(f, hidden, 1, K=1)),
-                        ("gconvlstm", GConvLSTM(f, hidden, 1, K=1))):
+    for name, model in (("tgcn_pygt", TGCN(f, hidden, 1, variant="pygt")), ("tgcn", TGCN(f, hidden, 1)),
+                        ("gconvgru", GConvGRU(f, hidden, 1, K=1)), ("gconvlstm", GConvLSTM(f, hidden, 1, K=1))):
         steps[f"gcnkit/{name}"] = train_step(
             model.parameters(), lambda m=model: F.mse_loss(m(x[None], ei, ew)[0][0, ..., 0], y))
     if pygt is not None:
@@ -144,7 +153,8 @@ def losloop_steps(data, pygt, hidden: int = 64) -> Dict[str, Callable[[], None]]
     x, y, ei, ew = data  # x [B, T, N, 1], y [B, N, horizon]
     horizon = y.size(-1)
     steps = {}
-    for name, model in (("tgcn", TGCN(1, hidden, horizon)), ("gconvgru", GConvGRU(1, hidden, horizon, K=1)),
+    for name, model in (("tgcn_pygt", TGCN(1, hidden, horizon, variant="pygt")), ("tgcn", TGCN(1, hidden, horizon)),
+                        ("gconvgru", GConvGRU(1, hidden, horizon, K=1)),
                         ("gconvlstm", GConvLSTM(1, hidden, horizon, K=1))):
         steps[f"gcnkit/{name}"] = train_step(
             model.parameters(), lambda m=model: F.mse_loss(m(x, ei, ew, return_sequence=False)[0], y))
@@ -266,7 +276,7 @@ def main(argv=None) -> int:
             torch.manual_seed(0)
             times = timed_interleaved(make(data, pygt), args.repeat)
             for model in MODELS:
-                ours, peer = times[f"gcnkit/{model}"], times.get(f"pygt/{model}")
+                ours, peer = times[f"gcnkit/{model}"], times.get(f"pygt/{PEER_OF.get(model, model)}")
                 row = {"dataset": dataset, "model": model, "threads": n, "unit": unit,
                        "gcnkit_s": ours, "pygt_s": peer, "speedup": None if peer is None else peer / ours}
                 results["timings"].append(row)

@@ -10,7 +10,8 @@ key tensors, so the cache never keeps a user's graph alive.
 Limits: writes that bypass autograd's version counter are not seen — through ``tensor.data``,
 through a NumPy array sharing the memory (``torch.from_numpy`` buffers refilled by a loader), or
 by another library writing to ``data_ptr()``. After such a write pass a new tensor (e.g.
-``edge_weight.clone()``), call ``graph_cache.clear()``, or build the layer with ``cached=False``.
+``edge_weight.clone()``), call :func:`gcnkit.nn.conv.clear_caches` (this cache and the layers'
+feature caches), or build the layer with ``cached=False``.
 """
 from __future__ import annotations
 
@@ -75,7 +76,15 @@ class GraphCache:
             del self._entries[key]  # an id was reused by a new tensor
         self.misses += 1
         value = compute()
-        refs = tuple(None if t is None else weakref.ref(t) for t in tensors)
+        # when a key tensor dies its entry goes too: a dead graph's operator (and its transposes
+        # and copies) is not kept until the LRU pushes it out
+        this = weakref.ref(self)
+
+        def drop(_ref, key=key):
+            cache = this()
+            if cache is not None:
+                cache._entries.pop(key, None)
+        refs = tuple(None if t is None else weakref.ref(t, drop) for t in tensors)
         self._entries[key] = (refs, value)
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)

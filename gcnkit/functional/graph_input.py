@@ -65,6 +65,9 @@ def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
     ``remove_self_loops``: see :func:`normalize_adjacency`."""
     remove_self_loops = bool(remove_self_loops)
     if isinstance(edge_index, NormalizedGraph):
+        if edge_weight is not None:
+            raise ValueError("edge_weight must be None when the graph is a NormalizedGraph (its "
+                             "weights were used when it was normalized)")
         made = (edge_index.norm, edge_index.self_loop_weight, edge_index.remove_self_loops)
         if made != (norm, float(self_loop_weight), remove_self_loops):
             raise ValueError(f"the NormalizedGraph passed was made with norm={made[0]!r}, "

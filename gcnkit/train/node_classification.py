@@ -8,6 +8,7 @@ validation loss the early-stopping rule needs.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List
@@ -45,12 +46,21 @@ class TrainConfig:
             raise ValueError(f"unknown feature_norm={self.feature_norm!r}; choose one of 'auto', 'row', 'none'")
         if self.model not in CONV_REGISTRY:
             raise ValueError(f"unknown model={self.model!r}; choose one of {', '.join(CONV_REGISTRY)}")
+        for name in ("hidden", "num_layers", "epochs", "early_stopping"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
         for name in ("hidden", "num_layers", "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("early_stopping", "weight_decay"):
-            if not getattr(self, name) >= 0:  # NaN fails too
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.early_stopping < 0:
+            raise ValueError(f"early_stopping must be >= 0, got {self.early_stopping}")
+        if not 0 <= self.weight_decay < math.inf:  # NaN fails too
+            raise ValueError(f"weight_decay must be finite and >= 0, got {self.weight_decay}")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be finite and > 0, got {self.lr}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 @dataclass
@@ -69,16 +79,19 @@ class PreparedData:
     def __init__(self, data, config: TrainConfig):
         device = torch.device(config.device)
         x = data.x.float()
+        sparse_input = x.layout != torch.strided
+        if config.sparse_features or sparse_input:
+            x = CSRMatrix.from_torch(x if sparse_input else x.to_sparse_csr())
         norm = config.feature_norm
         if norm == "auto":  # bag-of-words features (Planetoid) are row-normalized, as Kipf does
-            norm = "row" if bool((x >= 0).all()) else "none"
+            norm = "row" if bool(((x.value if isinstance(x, CSRMatrix) else x) >= 0).all()) else "none"
         self.feature_norm = norm
         if config.sparse_features:
-            x = CSRMatrix.from_torch(x.to_sparse_csr())
             x = row_normalize_features(x) if norm == "row" else x
             x = x.to(device)
             x.t()  # build the transpose for the backward pass once
         else:
+            x = x.to_dense() if isinstance(x, CSRMatrix) else x
             x = (row_normalize_features(x) if norm == "row" else x).to(device)
         self.x = x
         self.y = data.y.to(device)
@@ -87,6 +100,8 @@ class PreparedData:
         self.num_classes = int(getattr(data, "num_classes", None) or int(data.y.max()) + 1)
         self.edge_index = data.edge_index.to(device)
         self.edge_weight = getattr(data, "edge_weight", None)
+        if self.edge_weight is not None:
+            self.edge_weight = self.edge_weight.to(device)
         self.train_idx = data.train_mask.nonzero().view(-1).to(device)
         self.val_idx = data.val_mask.nonzero().view(-1).to(device)
         self.test_idx = data.test_mask.nonzero().view(-1).to(device)
@@ -95,10 +110,12 @@ class PreparedData:
     def graph_for(self, model: torch.nn.Module):
         """The normalized graph each layer of ``model`` needs (computed once per rule)."""
         conv = model.convs[-1]
-        key = (getattr(conv, "norm", "sym"), float(getattr(conv, "self_loop_weight", 0.0)))
+        key = (getattr(conv, "norm", "sym"), float(getattr(conv, "self_loop_weight", 0.0)),
+               bool(getattr(conv, "remove_self_loops", False)))
         if key not in self._graphs:
             self._graphs[key] = resolve_graph(self.edge_index, self.edge_weight, self.num_nodes,
-                                              norm=key[0], self_loop_weight=key[1], cache=None)
+                                              norm=key[0], self_loop_weight=key[1],
+                                              remove_self_loops=key[2], cache=None)
         return self._graphs[key]
 
 

@@ -157,9 +157,15 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
             on_result(row)
 
     if workers <= 1 or len(tasks) <= 1:
+        import torch
+
+        caller_threads = torch.get_num_threads()
         _worker_init(threads)
-        for t in tasks:
-            record(_worker_run(t))
+        try:
+            for t in tasks:
+                record(_worker_run(t))
+        finally:
+            torch.set_num_threads(caller_threads)
     else:
         import multiprocessing as mp
 

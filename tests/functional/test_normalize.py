@@ -378,3 +378,26 @@ def test_to_dtype_counts_conversions(graph_zoo, monkeypatch):
     for _ in range(3):
         g.matmul(x)
     assert len(calls) == 1
+
+
+def test_cache_entries_of_dead_graphs_are_dropped(fresh_cache):
+    import gc
+
+    from gcnkit.functional.graph_input import resolve_graph
+
+    for seed in range(5):
+        ei = torch.randint(0, 50, (2, 200), generator=torch.Generator().manual_seed(seed))
+        resolve_graph(ei, None, 50, cache=fresh_cache)
+        assert len(fresh_cache) == 1  # the previous graph died with its tensor: its entry too
+        del ei
+        gc.collect()
+    assert len(fresh_cache) == 0
+
+
+def test_edge_weight_with_a_normalized_graph_is_an_error():
+    from gcnkit.nn import KipfGCNConv
+
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    g = normalize_adjacency(ei, None, 3)
+    with pytest.raises(ValueError, match="edge_weight must be None when the graph is a NormalizedGraph"):
+        KipfGCNConv(2, 2)(torch.randn(3, 2), g, torch.ones(4))

@@ -114,3 +114,43 @@ def test_bad_config_is_rejected():
         TrainConfig(feature_norm="l2")
     with pytest.raises(ValueError, match="hidden"):
         TrainConfig(hidden=0)
+    # inf used to train to chance accuracy without a word
+    for kwargs, match in ((dict(lr=float("inf")), "lr must be finite"), (dict(lr=0.0), "lr must be"),
+                          (dict(weight_decay=float("inf")), "weight_decay must be finite"),
+                          (dict(dropout=1.0), "dropout must be in"), (dict(early_stopping=-1), "early_stopping")):
+        with pytest.raises(ValueError, match=match):
+            TrainConfig(**kwargs)
+    with pytest.raises(TypeError, match="hidden must be an integer"):
+        TrainConfig(hidden=2.5)
+
+
+def test_sparse_input_features_are_prepared(cora):
+    from torch_geometric.data import Data
+
+    from gcnkit.train.node_classification import PreparedData
+
+    d = Data(x=cora.x.to_dense(), edge_index=cora.edge_index, y=cora.y, num_nodes=cora.num_nodes)
+    for name, idx in (("train_mask", cora.train_idx), ("val_mask", cora.val_idx), ("test_mask", cora.test_idx)):
+        mask = torch.zeros(cora.num_nodes, dtype=torch.bool)
+        mask[idx] = True
+        d[name] = mask
+    dense = PreparedData(d, TrainConfig(feature_norm="none"))
+    d.x = d.x.to_sparse()  # used to fail in the feature_norm="auto" sign test
+    sparse = PreparedData(d, TrainConfig())
+    assert sparse.feature_norm == "row"  # non-negative: row-normalized (again: rows already sum to 1)
+    torch.testing.assert_close(sparse.x.to_dense(), dense.x.to_dense())
+    r1 = train_once(sparse, TrainConfig(epochs=3), 0)
+    r2 = train_once(dense, TrainConfig(epochs=3, feature_norm="none"), 0)
+    assert r1.test_acc == r2.test_acc
+
+
+def test_in_process_ablation_restores_the_callers_thread_count(tmp_path):
+    from gcnkit.train.runner import ablate
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ablate(["karate"], ["kipf"], [0], tmp_path, TrainConfig(epochs=2), workers=1, threads=1, progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -36,18 +36,28 @@ def _dense_as_csr(x: Tensor) -> Union[Tensor, CSRMatrix]:
     return CSRMatrix.from_torch(x.to_sparse_csr())
 
 
-def as_features(x: Features) -> Features:
+def clear_caches() -> None:
+    """Empties the shared graph cache and the feature caches (needed only after writing to a
+    graph or feature tensor behind autograd's version counter, e.g. through ``.data`` or a NumPy
+    array sharing its memory; see :mod:`gcnkit.functional.cache`)."""
+    graph_cache.clear()
+    feature_cache.clear()
+    _seen_features.clear()
+
+
+def as_features(x: Features, auto: bool = True) -> Features:
     """``torch.sparse`` COO/CSR features become a cached :class:`CSRMatrix` (converted once per
-    tensor). Dense 2-D input features (a leaf not requiring grad, such as Cora's bag of words, 98.7%
-    zeros) that are at most 10% non-zero are converted too, once per tensor from its second use on
-    (identity and version keyed), so ``X W`` and its backward are sparse matmuls; other tensors pass through."""
+    tensor). With ``auto``, dense 2-D input features (a leaf not requiring grad, such as Cora's bag
+    of words, 98.7% zeros) that are at most 10% non-zero are converted too, once per tensor from its
+    second use on (identity and version keyed), so ``X W`` and its backward are sparse matmuls;
+    other tensors pass through."""
     if not isinstance(x, Tensor):
         return x
     if x.layout in (torch.sparse_coo, torch.sparse_csr):
         if x.dim() != 2:
             raise ValueError(f"sparse features must be 2-D [N, F], got shape {tuple(x.shape)}")
         return feature_cache.get((x,), "csr", lambda: CSRMatrix.from_torch(x))
-    if (x.dim() == 2 and x.is_leaf and not x.requires_grad and x.numel() >= _SPARSE_MIN_NUMEL
+    if (auto and x.dim() == 2 and x.is_leaf and not x.requires_grad and x.numel() >= _SPARSE_MIN_NUMEL
             and x.is_floating_point()):
         converted = feature_cache.peek((x,), "auto")
         if converted is not None:
@@ -112,9 +122,14 @@ class GraphConvBase(MessagePassing):
             torch.nn.init.zeros_(self.bias)
 
     # ----------------------------------------------------------------- inputs
-    def features(self, x: Features) -> Features:
-        """Checks ``x`` (dense ``[N, F]``/``[*, N, F]``, torch.sparse or :class:`CSRMatrix`)."""
-        x = as_features(x)
+    def features(self, x: Features, auto: bool = True) -> Features:
+        """Checks ``x`` (dense ``[N, F]``/``[*, N, F]``, torch.sparse or :class:`CSRMatrix`).
+        Dense features are multiplied as CSR (see :func:`as_features`) only with ``auto`` and when
+        they have the layer's dtype, so a dtype mismatch is the same error on every call."""
+        if auto and isinstance(x, Tensor):
+            weight = next(self.parameters(), None)
+            auto = weight is None or weight.dtype == x.dtype
+        x = as_features(x, auto)
         if isinstance(x, CSRMatrix):
             if x.shape[1] != self.in_channels:
                 raise ValueError(f"x has {x.shape[1]} features per node but the layer expects "
@@ -128,6 +143,11 @@ class GraphConvBase(MessagePassing):
     def graph(self, edge_index: GraphInput, edge_weight: Optional[Tensor], x: Features, *,
               norm: str, self_loop_weight: float, remove_self_loops: bool = False) -> NormalizedGraph:
         """The normalized graph on ``x``'s device and dtype, from the shared cache."""
+        if getattr(self, "explain", False):
+            raise NotImplementedError(
+                f"{type(self).__name__} multiplies by a normalized sparse operator instead of passing "
+                f"per-edge messages, so PyG's explainers cannot mask its edges; explain the same model "
+                f"built with torch_geometric.nn.GCNConv / ChebConv (same state_dict layout)")
         num_nodes = x.shape[0] if isinstance(x, CSRMatrix) else x.size(-2)
         dtype = x.dtype if isinstance(x, CSRMatrix) or x.is_floating_point() else None
         g = resolve_graph(edge_index, edge_weight, num_nodes, norm=norm, self_loop_weight=self_loop_weight,

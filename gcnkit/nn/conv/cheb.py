@@ -22,13 +22,15 @@ class ChebyshevConv(GraphConvBase):
 
     Self-loops: none are added. With ``remove_self_loops=True`` (default) those the graph has are
     dropped before :math:`L` is built, as PyG's ``ChebConv`` does; ``False`` keeps them in
-    :math:`A` (and :math:`D`), as Kipf's code does for CiteSeer's 124 self-loops (the presets of
-    :data:`~gcnkit.nn.conv.CONV_REGISTRY` for his Table 3). On a graph without self-loops the two
-    agree.
+    :math:`A` (and :math:`D`), as Kipf's code does with the graph it loads (the presets of
+    :data:`~gcnkit.nn.conv.CONV_REGISTRY` for his Table 3). On a graph without self-loops (Cora and
+    CiteSeer as PyG's ``Planetoid`` loads them) the two agree.
 
     ``K`` is the paper's (the polynomial degree, ``K + 1`` weight matrices): PyG's ``ChebConv``
     counts terms instead, so ``ChebyshevConv(K)`` equals ``torch_geometric.nn.ChebConv(K + 1)``
-    (same ``lins`` parameter layout). ``K = 0`` is a per-node linear map (Kipf's MLP row) and
+    (same ``lins`` parameter layout) on undirected graphs (symmetric weights); on a directed graph
+    :math:`D` holds in-degrees here (gcnkit's convention, as ``gcn_norm``), out-degrees in PyG's
+    ``get_laplacian``. ``K = 0`` is a per-node linear map (Kipf's MLP row) and
     ``K = 1`` with ``lambda_max = 2`` Kipf's first-order model
     :math:`X\Theta_0 - D^{-1/2} A D^{-1/2} X \Theta_1` (sign absorbed by :math:`\Theta_1`).
 
@@ -90,7 +92,7 @@ class ChebyshevConv(GraphConvBase):
                        edge_weight: Optional[Tensor] = None) -> Tensor:
         r"""The basis :math:`[T_0(\tilde{L}) X, \dots, T_K(\tilde{L}) X]` concatenated on the feature
         axis (dense ``x``); see :meth:`GraphConvBase.propagate_only`."""
-        x = self.features(x)
+        x = self.features(x, auto=False)
         if not isinstance(x, Tensor):
             raise TypeError("propagate_only takes dense features")
         if self.K == 0:

@@ -72,7 +72,7 @@ class GeneralGCNConv(GraphConvBase):
 
     def propagate_only(self, x: Tensor, edge_index: GraphInput, edge_weight: Optional[Tensor] = None) -> Tensor:
         r""":math:`(\hat{A} + c I) X` (dense ``x``); see :meth:`GraphConvBase.propagate_only`."""
-        x = self.features(x)
+        x = self.features(x, auto=False)
         if not isinstance(x, Tensor):
             raise TypeError("propagate_only takes dense features")
         graph = self.graph(edge_index, edge_weight, x, norm=self.norm, self_loop_weight=self.self_loop_weight)

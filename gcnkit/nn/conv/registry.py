@@ -24,7 +24,8 @@ class ConvSpec:
         return self.cls(in_channels, out_channels, **{**self.options, **kwargs})
 
 
-# Kipf's code builds L from the adjacency as loaded, CiteSeer's 124 self-loops included.
+# Kipf's code builds L from the adjacency as loaded, self-loops included (his CiteSeer has 124;
+# PyG's Planetoid, which gcnkit loads, removes them).
 _KIPF_CHEB: Dict[str, object] = {"remove_self_loops": False}
 
 _SPECS: Tuple[ConvSpec, ...] = (

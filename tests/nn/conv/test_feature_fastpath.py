@@ -49,3 +49,37 @@ def test_dense_or_grad_requiring_features_pass_through():
     assert base.as_features(x) is x  # not sparse enough
     y = (torch.rand(400, 300) < 0.02).float().requires_grad_()
     assert base.as_features(y) is y
+
+
+def test_dtype_mismatch_is_the_same_error_on_every_call():
+    # a float64 x into a float32 layer used to raise on the first call only, then be cast down
+    ei, x = _graph_and_features()
+    conv = KipfGCNConv(300, 16)
+    x64 = x.double()
+    for _ in range(3):
+        try:
+            conv(x64, ei)
+        except RuntimeError as e:
+            assert "dtype" in str(e)
+        else:
+            raise AssertionError("float64 features into a float32 layer must not be cast silently")
+
+
+def test_propagate_only_takes_the_same_dense_tensor_again():
+    from gcnkit.nn.conv import ChebyshevConv
+
+    ei, x = _graph_and_features()
+    for conv in (KipfGCNConv(300, 16), ChebyshevConv(300, 16, 2)):
+        for _ in range(3):  # used to raise "propagate_only takes dense features" from the 2nd call
+            assert isinstance(conv.propagate_only(x, ei), torch.Tensor)
+
+
+def test_clear_caches_forgets_features_written_behind_the_version_counter():
+    from gcnkit.nn.conv import clear_caches
+
+    ei, x = _graph_and_features()
+    conv = KipfGCNConv(300, 16)
+    conv(x, ei), conv(x, ei)  # converted to CSR and cached
+    x.data.mul_(3.0)  # bypasses the version counter: documented limit
+    clear_caches()
+    torch.testing.assert_close(conv(x, ei), conv(x.clone(), ei))

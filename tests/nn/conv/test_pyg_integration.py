@@ -168,3 +168,13 @@ def test_cuda_normalization_and_sparse_features(graph_zoo, oracle, dtype):
     torch.testing.assert_close(conv(xd.to_sparse_csr().cuda(), ei.cuda(), ew.float().cuda()).cpu(), expected,
                                atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(RowGCNConv(4, 3).cuda()(xd.cuda(), ei.cuda()).device.type, "cuda")
+
+
+def test_pyg_explain_mode_is_a_clear_error():
+    # PyG's explainers mask per-edge messages; these layers multiply by a sparse operator instead
+    from gcnkit.nn import KipfGCNConv
+
+    conv = KipfGCNConv(2, 2)
+    conv.explain = True
+    with pytest.raises(NotImplementedError, match="explainers cannot mask its edges"):
+        conv(torch.randn(3, 2), torch.tensor([[0, 1], [1, 2]]))
