@@ -66,7 +66,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     _protocol_args(p)
-    p.set_defaults(run=run_train)
+    p.set_defaults(run=run_train, interrupted="nothing was saved (gcnkit ablate --out DIR saves each run "
+                                              "and resumes)")
 
     a = sub.add_parser("ablate", help="Kipf & Welling Table 3: propagation models x datasets",
                        description="Run every propagation model on every dataset for several seeds; print "

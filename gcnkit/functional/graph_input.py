@@ -55,6 +55,16 @@ def normalization_dtype(edge_index: GraphInput, edge_weight: Optional[Tensor],
     return torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
 
 
+def _same_without_loops(graph: NormalizedGraph, made: tuple, want: tuple) -> bool:
+    """A graph normalized keeping self-loops and adding none, that has no self-loops, is also the
+    graph normalized with them removed: accept it where ``remove_self_loops=True`` is asked."""
+    if made[:2] != want[:2] or made[1] != 0.0 or made[2] or not want[2]:
+        return False
+    if "has_self_loops" not in graph.extras:
+        graph.extras["has_self_loops"] = bool((graph.adj.row == graph.adj.col).any())
+    return not graph.extras["has_self_loops"]
+
+
 def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
                   num_nodes: Optional[int] = None, *, norm: str = "sym", self_loop_weight: float = 1.0,
                   remove_self_loops: bool = False, cache: Optional[GraphCache] = graph_cache,
@@ -69,7 +79,8 @@ def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
             raise ValueError("edge_weight must be None when the graph is a NormalizedGraph (its "
                              "weights were used when it was normalized)")
         made = (edge_index.norm, edge_index.self_loop_weight, edge_index.remove_self_loops)
-        if made != (norm, float(self_loop_weight), remove_self_loops):
+        want = (norm, float(self_loop_weight), remove_self_loops)
+        if made != want and not _same_without_loops(edge_index, made, want):
             raise ValueError(f"the NormalizedGraph passed was made with norm={made[0]!r}, "
                              f"self_loop_weight={made[1]}, remove_self_loops={made[2]} but this layer "
                              f"uses norm={norm!r}, self_loop_weight={float(self_loop_weight)}, "

@@ -43,7 +43,7 @@ def load_checkpoint(path: PathLike, config: Dict[str, Any]) -> Optional[Dict[str
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors, numbers, containers
         saved = state["config"]
     except Exception as e:  # a foreign or damaged file: say so, do not train over it silently
         raise ValueError(f"cannot read the checkpoint {path} ({type(e).__name__}: {e}); delete it to "

@@ -9,6 +9,7 @@ validation loss the early-stopping rule needs.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List
@@ -46,10 +47,13 @@ class TrainConfig:
             raise ValueError(f"unknown feature_norm={self.feature_norm!r}; choose one of 'auto', 'row', 'none'")
         if self.model not in CONV_REGISTRY:
             raise ValueError(f"unknown model={self.model!r}; choose one of {', '.join(CONV_REGISTRY)}")
+        if self.early_stopping is None:
+            self.early_stopping = 0
         for name in ("hidden", "num_layers", "epochs", "early_stopping"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
                 raise TypeError(f"{name} must be an integer, got {value!r}")
+            setattr(self, name, int(value))  # e.g. numpy integers: plain ints (config.json)
         for name in ("hidden", "num_layers", "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -37,6 +37,15 @@ def run_seeds(dataset: str, config: TrainConfig, seeds: Iterable[int], root: Opt
             for s in tqdm(seeds, desc=f"{dataset}/{config.model}", disable=not progress, leave=False)]
 
 
+def _canonical(dataset: str) -> str:
+    from gcnkit.data import dataset_name
+
+    try:
+        return dataset_name(dataset)
+    except ValueError:
+        return dataset
+
+
 class RunLog:
     """``runs.csv`` appended one row per finished run (flushed and fsynced), read back to resume.
 
@@ -58,6 +67,7 @@ class RunLog:
                          "epochs": int(row["epochs"]), "ms_per_epoch": float(row["ms_per_epoch"])}
                 except (KeyError, TypeError, ValueError):
                     continue  # torn or foreign line
+                r["dataset"] = _canonical(r["dataset"])  # logs of older versions: any spelling
                 key = (r["dataset"], r["model"], r["seed"])
                 if key not in seen:  # a run logged twice counts once
                     seen.add(key)

@@ -114,6 +114,11 @@ def test_ablate_canonical_names_and_repeats_run_once(tmp_path, capsys):
     assert summary["std"][0] == pytest.approx(runs["test_acc"].std(ddof=1))
     assert main([*args, "--datasets", "Karate"]) == 0  # same dataset, nothing redone
     assert len(pd.read_csv(out / "runs.csv")) == 2
+    # rows of older versions under another spelling count as the same dataset
+    from gcnkit.train.runner import RunLog
+    lines = (out / "runs.csv").read_text().splitlines()
+    (out / "runs.csv").write_text("\n".join([lines[0]] + [l.replace("karate", "KarateClub", 1) for l in lines[1:]]) + "\n")
+    assert {r["dataset"] for r in RunLog(out / "runs.csv").read()} == {"karate"}
     # a run logged twice (two processes sharing --out) counts once
     with open(out / "runs.csv", "a") as f:
         f.write(open(out / "runs.csv").read().splitlines()[1] + "\n")

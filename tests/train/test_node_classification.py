@@ -122,6 +122,10 @@ def test_bad_config_is_rejected():
             TrainConfig(**kwargs)
     with pytest.raises(TypeError, match="hidden must be an integer"):
         TrainConfig(hidden=2.5)
+    import numpy as np
+
+    cfg = TrainConfig(hidden=np.int64(32), early_stopping=None)  # numpy ints and "no early stopping"
+    assert type(cfg.hidden) is int and cfg.hidden == 32 and cfg.early_stopping == 0
 
 
 def test_sparse_input_features_are_prepared(cora):

@@ -30,9 +30,14 @@ SPARSE_DENSITY = 0.1
 _SPARSE_MIN_NUMEL = 1 << 16
 
 
-def _dense_as_csr(x: Tensor) -> Union[Tensor, CSRMatrix]:
+#: Cached for a dense tensor that is not sparse enough to convert (not the tensor itself: an
+#: entry must not keep its own key alive).
+_KEEP_DENSE = object()
+
+
+def _dense_as_csr(x: Tensor):
     if torch.count_nonzero(x).item() > SPARSE_DENSITY * x.numel():
-        return x
+        return _KEEP_DENSE
     return CSRMatrix.from_torch(x.to_sparse_csr())
 
 
@@ -60,12 +65,12 @@ def as_features(x: Features, auto: bool = True) -> Features:
     if (auto and x.dim() == 2 and x.is_leaf and not x.requires_grad and x.numel() >= _SPARSE_MIN_NUMEL
             and x.is_floating_point()):
         converted = feature_cache.peek((x,), "auto")
+        if converted is None and _seen_features.peek((x,), "seen") is not None:
+            # convert on the second call with the same tensor: a tensor made anew per call (e.g.
+            # the output of F.dropout) would pay the conversion every time and never reuse it
+            converted = feature_cache.get((x,), "auto", lambda: _dense_as_csr(x))
         if converted is not None:
-            return converted
-        # convert on the second call with the same tensor: a tensor made anew per call (e.g. the
-        # output of F.dropout) would pay the conversion every time and never reuse it
-        if _seen_features.peek((x,), "seen") is not None:
-            return feature_cache.get((x,), "auto", lambda: _dense_as_csr(x))
+            return x if converted is _KEEP_DENSE else converted
         _seen_features.get((x,), "seen", lambda: True)
     return x
 
@@ -144,10 +149,12 @@ class GraphConvBase(MessagePassing):
               norm: str, self_loop_weight: float, remove_self_loops: bool = False) -> NormalizedGraph:
         """The normalized graph on ``x``'s device and dtype, from the shared cache."""
         if getattr(self, "explain", False):
+            self.explain = False  # the explainer will not get to clear it: leave the layer usable
             raise NotImplementedError(
                 f"{type(self).__name__} multiplies by a normalized sparse operator instead of passing "
                 f"per-edge messages, so PyG's explainers cannot mask its edges; explain the same model "
-                f"built with torch_geometric.nn.GCNConv / ChebConv (same state_dict layout)")
+                f"built with torch_geometric.nn.GCNConv / ChebConv (same state_dict layout), and call "
+                f"torch_geometric.explain.algorithm.utils.clear_masks(model) to unflag the other layers")
         num_nodes = x.shape[0] if isinstance(x, CSRMatrix) else x.size(-2)
         dtype = x.dtype if isinstance(x, CSRMatrix) or x.is_floating_point() else None
         g = resolve_graph(edge_index, edge_weight, num_nodes, norm=norm, self_loop_weight=self_loop_weight,

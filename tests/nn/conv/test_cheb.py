@@ -221,3 +221,20 @@ def test_gradcheck_wrt_edge_weight(name, graph_zoo, layers, gradcheck):
     ei, ew, n = graph_zoo["kitchen_sink"]
     layer = layers.build(name, 3, 2)
     assert gradcheck(layer, torch.randn(n, 3, dtype=torch.float64), ei, ew, wrt_x=False, wrt_edge_weight=True)
+
+
+def test_a_loop_free_graph_normalized_keeping_loops_serves_chebyshev(graph_zoo):
+    # normalize_adjacency(..., self_loop_weight=0) of a graph without self-loops is also the graph
+    # with them removed: accepted; with self-loops it is another operator: refused
+    from gcnkit.nn.models import GConvGRU
+
+    ei, ew, n = graph_zoo["self_loops"]
+    off = ei[0] != ei[1]
+    free = normalize_adjacency(ei[:, off], ew[off].float(), n, norm="sym", self_loop_weight=0.0)
+    conv = ChebyshevConv(4, 3, 2)
+    x = torch.randn(n, 4)
+    torch.testing.assert_close(conv(x, free), conv(x, ei[:, off], ew[off].float()))
+    assert GConvGRU(4, 3, K=1)(torch.randn(5, n, 4), free)[0].shape == (5, n, 3)
+    looped = normalize_adjacency(ei, ew.float(), n, norm="sym", self_loop_weight=0.0)
+    with pytest.raises(ValueError, match="remove_self_loops=False but this layer"):
+        conv(x, looped)

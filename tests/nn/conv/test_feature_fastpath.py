@@ -83,3 +83,17 @@ def test_clear_caches_forgets_features_written_behind_the_version_counter():
     x.data.mul_(3.0)  # bypasses the version counter: documented limit
     clear_caches()
     torch.testing.assert_close(conv(x, ei), conv(x.clone(), ei))
+
+
+def test_a_dense_tensor_left_dense_is_not_kept_alive_by_the_cache():
+    import gc
+    import weakref
+
+    ei, _ = _graph_and_features()
+    x = torch.randn(400, 300)  # not sparse: stays dense
+    conv = KipfGCNConv(300, 16)
+    conv(x, ei), conv(x, ei)
+    ref = weakref.ref(x)
+    del x
+    gc.collect()
+    assert ref() is None

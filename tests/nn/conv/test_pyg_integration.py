@@ -178,3 +178,5 @@ def test_pyg_explain_mode_is_a_clear_error():
     conv.explain = True
     with pytest.raises(NotImplementedError, match="explainers cannot mask its edges"):
         conv(torch.randn(3, 2), torch.tensor([[0, 1], [1, 2]]))
+    assert not conv.explain  # the failed explanation leaves the layer usable
+    assert conv(torch.randn(3, 2), torch.tensor([[0, 1], [1, 2]])).shape == (3, 2)
