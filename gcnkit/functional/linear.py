@@ -72,7 +72,10 @@ def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     sizes = None if split is None else tuple(int(n) for n in split)
     if sizes is not None and sum(sizes) != weight.size(0):
         raise ValueError(f"split {list(sizes)} does not sum to the {weight.size(0)} output features")
-    if z.size(-1) <= NARROW and z.dim() >= 2 and z.is_contiguous() and z.layout == torch.strided:
+    # under autocast the forward's products run in the low precision but a custom backward would
+    # not: leave those to F.linear, which autocast knows
+    if (z.size(-1) <= NARROW and z.dim() >= 2 and z.is_contiguous() and z.layout == torch.strided
+            and not torch.is_autocast_enabled(z.device.type)):
         outs = _NarrowLinear.apply(z, weight, bias, sizes or (weight.size(0),))
         return outs if sizes is not None else outs[0]
     out = torch.nn.functional.linear(z, weight, bias)

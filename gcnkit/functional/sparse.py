@@ -96,7 +96,8 @@ class CSRMatrix:
         row = self._pattern.get("row")
         if row is None:
             counts = self.crow[1:] - self.crow[:-1]
-            row = torch.repeat_interleave(torch.arange(self.shape[0], device=self.crow.device), counts)
+            row = torch.repeat_interleave(torch.arange(self.shape[0], device=self.crow.device), counts,
+                                          output_size=self.nnz)  # known size: no device sync
             self._pattern["row"] = row
         return row
 
@@ -171,7 +172,7 @@ class CSRMatrix:
             self._blocks = {}
         m = self._blocks.get(copies)
         if m is None:
-            if len(self._blocks) >= 4:
+            if len(self._blocks) >= 8:  # batch sizes of training, the last batch, prediction
                 self._blocks.clear()
             k = torch.arange(copies, device=self.device).unsqueeze(1)
             crow = torch.cat([(self.crow[:-1].unsqueeze(0) + k * self.nnz).reshape(-1),

@@ -79,7 +79,10 @@ def sparse_aware_linear(x: Features, weight: Tensor) -> Tensor:
     r""":math:`X W^\top` for dense ``x`` ``[*, N, in]`` or a :class:`CSRMatrix` ``[N, in]``
     (then a sparse matmul whose backward uses the cached transpose)."""
     if isinstance(x, CSRMatrix):
-        if weight.dtype != x.dtype or weight.device != x.device:
+        if weight.device != x.device:  # a silent copy (and transpose rebuild) on every call
+            raise ValueError(f"sparse features are on {x.device} but the layer is on {weight.device}; "
+                             f"move the features once (x.to(device)) before the loop")
+        if weight.dtype != x.dtype:
             x = x.to(weight.device, weight.dtype)
         return csr_matmul(x, weight.t())
     return torch.nn.functional.linear(x, weight)

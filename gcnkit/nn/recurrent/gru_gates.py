@@ -42,6 +42,9 @@ def _gates_before(ux_g: Tensor, wh: Tensor, h: Tensor) -> Tuple[Tensor, Tensor, 
 def _candidate(z: Tensor, u: Tensor, h: Tensor, activation: str) -> Tuple[Tensor, Tensor]:
     """``n = a(z)`` and the new state ``u ⊙ h + (1 - u) ⊙ n``."""
     n = activate(z, activation)
+    if not (n.dtype == h.dtype == u.dtype):  # autocast: gates in low precision, the state not
+        dt = torch.promote_types(torch.promote_types(n.dtype, h.dtype), u.dtype)
+        n, h, u = n.to(dt), h.to(dt), u.to(dt)
     return n, torch.lerp(n, h, u)
 
 

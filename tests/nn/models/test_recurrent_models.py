@@ -200,3 +200,21 @@ def test_per_step_input_and_fused_gates_on_cuda_match_cpu(graph, monkeypatch):
         gpu(x.cuda(), ei.cuda(), ew.cuda())[0].square().sum().backward()
         for p, q in zip(model.parameters(), gpu.parameters()):
             torch.testing.assert_close(q.grad.cpu(), p.grad, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cls", [TGCN, GConvGRU, GConvLSTM])
+@pytest.mark.parametrize("batch, nodes", [(3, N), (32, 207)])  # autograd gates; fused gates
+def test_models_train_under_autocast(cls, batch, nodes):
+    # mixed precision: the gates come out of autocast's bf16 products while the state stays
+    # float32 (lerp needs one dtype), and the narrow input map's backward must match its forward
+    g = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, nodes, (2, 6 * nodes), generator=g)
+    torch.manual_seed(0)
+    model = cls(1, 8 if nodes == N else 64, 2)
+    x = torch.randn(batch, 4, nodes, 1, generator=g)
+    ref, _ = model(x, ei, return_sequence=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = model(x, ei, return_sequence=False)
+    out.float().pow(2).mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    torch.testing.assert_close(out.float(), ref, atol=0.1, rtol=0.1)
