@@ -103,8 +103,8 @@ class NormalizedGraph:
         return self.to(x.device, x.dtype if x.is_floating_point() else None)
 
     def matmul(self, x: Tensor) -> Tensor:
-        r""":math:`\hat{A} X` for ``x`` of shape ``[N, F]`` or ``[*, N, F]`` (batches folded into
-        columns: one sparse matmul)."""
+        r""":math:`\hat{A} X` for ``x`` of shape ``[N, F]`` or ``[*, N, F]`` (a batch is one sparse
+        matmul; see :func:`~gcnkit.functional.sparse.csr_matmul`)."""
         return csr_matmul(self.like(x).adj, x)
 
     __matmul__ = matmul

@@ -9,6 +9,7 @@ from torch import Tensor
 from gcnkit.functional.features import dropout, sparse_dropout
 from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.nn.conv.base import as_features
 from gcnkit.nn.conv.registry import make_conv
 
 
@@ -17,8 +18,8 @@ class GCN(torch.nn.Module):
     :math:`Z = \mathrm{softmax}(\hat{A}\,\mathrm{ReLU}(\hat{A} X W^{(0)}) W^{(1)})` — returned as
     logits (apply ``cross_entropy``/``log_softmax`` to the rows you need, as PyG's models do) — with the propagation rule ``conv`` taken from
     :data:`gcnkit.nn.conv.CONV_REGISTRY` (``"kipf"`` is the renormalization trick). Dropout is
-    applied to the input of every layer; on sparse input features (a :class:`CSRMatrix` or
-    torch.sparse tensor) it is sparse dropout on the stored values.
+    applied to the input of every layer; on sparse input features (a :class:`CSRMatrix`, or a
+    torch.sparse tensor, converted once per tensor) it is sparse dropout on the stored values.
 
     Shapes:
         - **input:** ``x`` :math:`(|\mathcal{V}|, F_{in})` dense or sparse; a graph accepted by the
@@ -46,6 +47,8 @@ class GCN(torch.nn.Module):
 
     def forward(self, x: Union[Tensor, CSRMatrix], edge_index: GraphInput,
                 edge_weight: Optional[Tensor] = None) -> Tensor:
+        if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
+            x = as_features(x)  # a cached CSRMatrix: sparse dropout, the transpose built once
         for i, conv in enumerate(self.convs):
             if isinstance(x, CSRMatrix):
                 x = sparse_dropout(x, self.dropout, self.training)

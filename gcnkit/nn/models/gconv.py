@@ -38,8 +38,9 @@ class GConvGRU(RecurrentGraphModel):
     ``GConvGRU(K=k)`` counts terms, so it is ``GConvGRU(K=k - 1)`` here. ``operator="gcn"``:
     ``KipfGCNConv``. All gates of a side come from one fused convolution, and the normalized
     graph is computed once per sequence. The biases sit on the input side only (PyG Temporal's
-    second bias per gate, on the state side, is redundant), except :math:`b_{hn}` with
-    ``reset="after"``.
+    second bias per gate, on the state side, is redundant), except with ``reset="after"``, where
+    the state side keeps its biases as ``torch.nn.GRUCell`` does (only :math:`b_{hn}` there is not
+    redundant).
 
     Args:
         in_channels, hidden_channels, out_channels: see :class:`RecurrentGraphModel`.

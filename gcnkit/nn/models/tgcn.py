@@ -15,7 +15,8 @@ TGCNVariant = Literal["paper", "pygt"]
 class TGCN(RecurrentGraphModel):
     r"""The temporal graph convolutional network of Zhao et al. (2019), "T-GCN: A Temporal Graph
     Convolutional Network for Traffic Prediction", with :math:`\hat{A} = \tilde{D}^{-1/2}
-    \tilde{A} \tilde{D}^{-1/2}`, :math:`\tilde{A} = A + I`:
+    \tilde{A} \tilde{D}^{-1/2}`, :math:`\tilde{A} = A + I` (as PyG's ``gcn_norm``, the self-loop
+    is added only to nodes that have none; a graph's own self-loops keep their weight):
 
     .. math::
         [r_t, u_t] &= \sigma(\hat{A}\,[x_t, h_{t-1}]\,W_g + b_g)\\
@@ -38,23 +39,30 @@ class TGCN(RecurrentGraphModel):
     In both variants a node's own input reaches the cell only through :math:`\hat{A} x_t`, so
     the weight of its self-loop matters: the official code normalizes :math:`A + I` although
     Los-loop's ``los_adj.csv`` already has a unit diagonal, so self-loops weigh 2 and a node's own
-    weight in :math:`\hat{A}` averages 0.31 (0.20 with the diagonal as given). ``gcnkit temporal``
-    reproduces that graph (``self_loops="add"``); see the README's Los-loop numbers.
+    weight in :math:`\hat{A}` averages 0.31 (0.20 with the diagonal as given). This model keeps
+    the diagonal a graph has, so such a graph is built before it: ``gcnkit temporal`` adds
+    :math:`wI` on top of the file's diagonal with ``self_loops="add"`` (its Los-loop default,
+    :math:`w = 2`, gives a diagonal of 3; ``--self-loop-weight 1`` gives the official code's
+    graph); see the README's Los-loop numbers.
 
     ``variant="pygt"`` is PyTorch Geometric Temporal's ``TGCN``: only :math:`x_t` is convolved and
     :math:`h_{t-1}` enters through a dense linear map,
     :math:`\sigma(\mathrm{Lin}([\hat{A} x_t W, h_{t-1}]))`, so the state never travels along
     edges: a node sees its neighbours' inputs only. It is the
     same GRU with a GCN input map and a dense recurrent map; PyG Temporal's product of a GCN
-    weight and a linear weight is folded into one matrix (same function class).
+    weight and a linear weight is folded into one matrix (same function class: PyG Temporal's
+    weights map onto these exactly, checked against its ``TGCN`` and ``TGCN2`` to 1e-14 in
+    float64). The gate biases start at 1.0 in both variants (the official T-GCN code's choice),
+    where PyG Temporal starts from ``Linear``'s default, so training from scratch takes another
+    path.
 
     Args:
         in_channels (int): node features per step :math:`F`.
         hidden_channels (int): :math:`H` (the paper: 64 on Los-loop, 100 on SZ-taxi).
         out_channels (int, optional): width of the per-node linear read-out (e.g. the horizon).
         variant (str): ``"paper"`` or ``"pygt"``.
-        self_loop_weight (float): weight of :math:`I` in :math:`\tilde{A}` (2.0 is PyG's
-            ``improved``).
+        self_loop_weight (float): weight of the self-loops added to nodes that have none (2.0
+            is PyG's ``improved``); no effect on a graph with a self-loop on every node.
 
     Shapes: see :class:`~gcnkit.nn.models.recurrent_model.RecurrentGraphModel`.
     """

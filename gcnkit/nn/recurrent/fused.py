@@ -42,8 +42,13 @@ def tanh(x: Tensor) -> Tensor:
     return torch.tanh(x)
 
 
+ACTIVATIONS = ("tanh", "sigmoid")
+
+
 def activate(x: Tensor, activation: str) -> Tensor:
     """``a(x)`` for ``activation`` ``"tanh"`` or ``"sigmoid"``."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation={activation!r}; choose one of 'tanh', 'sigmoid'")
     return torch.sigmoid(x) if activation == "sigmoid" else tanh(x)
 
 

@@ -87,7 +87,7 @@ class DenseOperator(torch.nn.Module):
     """
 
     graph_options: Optional[GraphOptions] = None
-    #: :meth:`prepare` and :meth:`apply` split the map (see :class:`GraphOperator`).
+    #: :meth:`prepare` and :meth:`transform` split the map (see :class:`GraphOperator`).
     two_phase = True
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True):
@@ -104,13 +104,13 @@ class DenseOperator(torch.nn.Module):
         return self.lin.bias
 
     def forward(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
-        return self.apply(x)
+        return self.transform(x)
 
     def prepare(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
-        """The graph part of the map (none here): ``forward(x) == apply(prepare(x))``."""
+        """The graph part of the map (none here): ``forward(x) == transform(prepare(x))``."""
         return x
 
-    def apply(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
+    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         """The weights and bias; with ``split``, the output's column blocks as a tuple."""
         return linear(z, self.lin.weight, self.lin.bias, split)
 
@@ -142,7 +142,7 @@ class GraphOperator(torch.nn.Module):
     @property
     def two_phase(self) -> bool:
         """Whether the conv splits into a weight-free graph part and its weights
-        (:meth:`prepare`, :meth:`apply`); a conv without the split runs whole."""
+        (:meth:`prepare`, :meth:`transform`); a conv without the split runs whole."""
         return bool(self.conv.two_phase)
 
     @property
@@ -156,12 +156,12 @@ class GraphOperator(torch.nn.Module):
 
     def prepare(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
         """The weight-free graph part (the conv's :meth:`~gcnkit.nn.conv.GraphConvBase.propagate_only`):
-        ``forward(x) == apply(prepare(x))``."""
+        ``forward(x) == transform(prepare(x))``."""
         if graphs is None:
             raise ValueError(f"{self.conv.__class__.__name__} needs a graph: pass edge_index")
         return self.conv.propagate_only(x, graphs.get(self.graph_options))
 
-    def apply(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
+    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         """The weights and bias applied to :meth:`prepare`'s output; with ``split``, the output's
         column blocks as a tuple."""
         return self.conv.transform(z, split)

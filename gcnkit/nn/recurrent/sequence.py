@@ -130,7 +130,7 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
             else:
                 steps = list(zip(*(part.unbind(-3) for part in _apply_parts(cell, z))))
         else:  # wider input than gates (the conv picks its cheaper order) or an operator
-            # without the prepare/apply split: the whole map in one call, then one unbind per part
+            # without the prepare/transform split: the whole map in one call, then one unbind per part
             steps = list(zip(*(part.unbind(-3) for part in cell.project_input(x, static_graphs))))
     outputs: List[Tensor] = []
     for t in range(T):
@@ -158,8 +158,8 @@ def _apply_parts(cell: RecurrentCellBase, z: Tensor) -> Tuple[Tensor, ...]:
     takes; gcnkit's operators compute the parts apart (no concatenation in the backward pass)."""
     imap = cell.input_map
     if isinstance(imap, (DenseOperator, GraphOperator)):
-        return imap.apply(z, split=cell.input_sizes)
-    return cell.split_input(imap.apply(z))
+        return imap.transform(z, split=cell.input_sizes)
+    return cell.split_input(imap.transform(z))
 
 
 def _chunk_graph(obj, start: int, stop: int):

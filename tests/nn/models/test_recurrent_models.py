@@ -218,3 +218,14 @@ def test_models_train_under_autocast(cls, batch, nodes):
     out.float().pow(2).mean().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     torch.testing.assert_close(out.float(), ref, atol=0.1, rtol=0.1)
+
+
+@pytest.mark.parametrize("cls", [TGCN, GConvGRU, GConvLSTM])
+def test_module_apply_reaches_every_submodule(cls):
+    # the operators' transform used to be called ``apply``, which shadowed torch.nn.Module.apply:
+    # model.apply(init_fn) raised AttributeError
+    model = cls(2, 4, 1)
+    seen = []
+    model.apply(lambda m: seen.append(type(m).__name__))
+    assert type(model).__name__ in seen and len(seen) > 3
+    model.apply(lambda m: torch.nn.init.zeros_(m.weight) if isinstance(m, torch.nn.Linear) else None)

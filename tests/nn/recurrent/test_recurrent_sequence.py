@@ -238,8 +238,8 @@ def test_per_step_and_all_steps_input_paths_give_the_same_gradients(small_graph,
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_custom_operator_with_prepare_and_apply_without_split(small_graph):
-    """A user's operator that has prepare/apply (but no ``split``) runs through the same paths."""
+def test_custom_operator_with_prepare_and_transform_without_split(small_graph):
+    """A user's operator that has prepare/transform (but no ``split``) runs through the same paths."""
     from gcnkit.nn.recurrent import DenseOperator
 
     class MyLinear(torch.nn.Module):
@@ -253,12 +253,12 @@ def test_custom_operator_with_prepare_and_apply_without_split(small_graph):
             self.lin.reset_parameters()
 
         def forward(self, x, graphs=None):
-            return self.apply(self.prepare(x))
+            return self.transform(self.prepare(x))
 
         def prepare(self, x, graphs=None):
             return x
 
-        def apply(self, z):
+        def transform(self, z):
             return self.lin(z)
 
     torch.manual_seed(0)
