@@ -1,16 +1,12 @@
 """``gcnkit temporal``: forecasting with recurrent graph models (T-GCN, GConvGRU, GConvLSTM).
 
 Only turns arguments into a :class:`~gcnkit.train.temporal.TemporalConfig` and calls
-:func:`~gcnkit.train.temporal.train_temporal` and the report functions.
+:func:`~gcnkit.train.temporal_run.run_temporal`, then prints its result.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import sys
-from dataclasses import asdict
-from pathlib import Path
 from typing import List, Optional
 
 _MODELS = ("tgcn", "tgcn_pygt", "gconvgru", "gconvlstm")
@@ -83,15 +79,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def default_out(cfg) -> Path:
-    """``runs/temporal/<dataset>-<model>-<hash>``: one folder per configuration, so a rerun of
-    the same command resumes (or reuses) its run and another configuration never collides."""
-    from gcnkit.train.checkpoint import comparable
-
-    digest = hashlib.sha1(json.dumps(comparable(asdict(cfg)), sort_keys=True).encode()).hexdigest()[:8]
-    return Path("runs") / "temporal" / f"{cfg.dataset}-{cfg.model}-{digest}"
-
-
 def config_from_args(args):
     from gcnkit.train.temporal import TemporalConfig
 
@@ -108,27 +95,14 @@ def run(args) -> int:
     """Runs ``gcnkit temporal``; returns the exit code."""
     import torch
 
-    from gcnkit.data import load_temporal
-    from gcnkit.train.checkpoint import load_checkpoint
-    from gcnkit.train.temporal import train_temporal
-    from gcnkit.train.temporal_report import (HistoryWriter, results_frame, summary_json,
-                                              write_temporal_reports)
+    from gcnkit.train.temporal_report import results_frame, summary_json
+    from gcnkit.train.temporal_run import run_temporal
 
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    cfg = config_from_args(args)
-    num_nodes = load_temporal(cfg.dataset, cfg.root).num_nodes  # check --nodes before training
-    if any(not 0 <= n < num_nodes for n in args.nodes):
-        raise ValueError(f"--nodes must be in 0..{num_nodes - 1} ({cfg.dataset} has {num_nodes} nodes), "
-                         f"got {args.nodes}")
-    out = Path(args.out) if args.out else default_out(cfg)
-    load_checkpoint(out / "checkpoint.pt", asdict(cfg))  # another configuration's: refused now
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    result = train_temporal(cfg, on_epoch=HistoryWriter(out), checkpoint=out / "checkpoint.pt")
-    paths = write_temporal_reports(result, out, nodes=args.nodes)
+    result, paths, out = run_temporal(config_from_args(args), args.out, args.nodes)
     if args.json:
         print(summary_json(result))
     else:

@@ -1,0 +1,43 @@
+"""One forecasting run with its files: checked settings, an output folder per configuration,
+a checkpoint and ``history.csv`` as the epochs come, then the reports (what ``gcnkit temporal``
+calls)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
+
+from gcnkit.train.checkpoint import PathLike, comparable, load_checkpoint
+from gcnkit.train.temporal import TemporalConfig, TemporalResult, train_temporal
+from gcnkit.train.temporal_report import HistoryWriter, write_temporal_reports
+
+
+def default_out(cfg: TemporalConfig) -> Path:
+    """``runs/temporal/<dataset>-<model>-<hash>``: one folder per configuration, so a rerun of
+    the same settings resumes (or reuses) its run and another configuration never collides."""
+    digest = hashlib.sha1(json.dumps(comparable(asdict(cfg)), sort_keys=True).encode()).hexdigest()[:8]
+    return Path("runs") / "temporal" / f"{cfg.dataset}-{cfg.model}-{digest}"
+
+
+def run_temporal(config: TemporalConfig, out: Optional[PathLike] = None,
+                 nodes: Sequence[int] = (0, 1, 2)) -> Tuple[TemporalResult, Dict[str, Path], Path]:
+    """Trains ``config`` (resuming from ``out``'s checkpoint when there is one) and writes the
+    reports, with a plot of ``nodes``; returns ``(result, report paths, out)``.
+
+    Everything that can be refused is checked before training: the nodes to plot against the
+    dataset, and a checkpoint of another configuration in ``out``."""
+    from gcnkit.data import load_temporal
+
+    cfg = config.resolved()
+    num_nodes = load_temporal(cfg.dataset, cfg.root).num_nodes
+    if any(not 0 <= n < num_nodes for n in nodes):
+        raise ValueError(f"--nodes must be in 0..{num_nodes - 1} ({cfg.dataset} has {num_nodes} nodes), "
+                         f"got {list(nodes)}")
+    out = Path(out) if out is not None else default_out(cfg)
+    load_checkpoint(out / "checkpoint.pt", asdict(cfg))  # another configuration's: refused now
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    result = train_temporal(cfg, on_epoch=HistoryWriter(out), checkpoint=out / "checkpoint.pt")
+    return result, write_temporal_reports(result, out, nodes=nodes), out
