@@ -171,7 +171,8 @@ def _train_epoch(model, opt, data: TemporalData, cfg: TemporalConfig, gen: torch
         else:
             loss = mse(model(x, ei, ew)[0], y)
             loss.backward()
-        clip_grad_norm(model, cfg.clip)
+        if cfg.clip is not None:
+            clip_grad_norm(model, cfg.clip)
         opt.step()
         return float(loss.detach())
     perm = torch.randperm(len(data.train), generator=gen).to(data.x.device)
@@ -182,7 +183,8 @@ def _train_epoch(model, opt, data: TemporalData, cfg: TemporalConfig, gen: torch
         out, _ = model(data.x[idx], ei, ew, return_sequence=False)
         loss = mse(out.permute(0, 2, 1), data.y[idx])
         loss.backward()
-        clip_grad_norm(model, cfg.clip)
+        if cfg.clip is not None:
+            clip_grad_norm(model, cfg.clip)
         opt.step()
         total = total + loss.detach() * idx.numel()
     return float(total) / len(perm)

@@ -218,6 +218,6 @@ def clip_grad_norm(parameters: Union[torch.nn.Module, Iterable[Tensor]], max_nor
     params = [p for p in parameters if p.grad is not None]
     if max_norm is None:
         if not params:
-            return torch.zeros(())
+            return torch.zeros(())  # no gradients: no device to put it on either
         return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
     return torch.nn.utils.clip_grad_norm_(params, max_norm)
