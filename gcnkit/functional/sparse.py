@@ -193,7 +193,11 @@ _BLOCK_DIAGONAL_MAX_NNZ = 1 << 24
 
 def _mm(a: CSRMatrix, x: Tensor) -> Tensor:
     """Plain (non-differentiable) ``a @ x`` for 2-D ``x``, with a float32 detour where the
-    sparse kernel lacks the dtype (bfloat16/float16 on CPU)."""
+    sparse kernel lacks the dtype (bfloat16/float16 on CPU). Under autocast the product runs in
+    ``x``'s dtype (autocast would send it to a low-precision sparse kernel CPUs lack)."""
+    if torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            return _mm(a, x)
     if x.dtype in _LOW_PRECISION and x.device.type == "cpu":
         return (a.to(dtype=torch.float32).to_torch() @ x.float()).to(x.dtype)
     if torch.is_grad_enabled():  # double backward: keep it differentiable

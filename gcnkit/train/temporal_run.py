@@ -35,7 +35,7 @@ def run_temporal(config: TemporalConfig, out: Optional[PathLike] = None,
     if any(not 0 <= n < num_nodes for n in nodes):
         raise ValueError(f"--nodes must be in 0..{num_nodes - 1} ({cfg.dataset} has {num_nodes} nodes), "
                          f"got {list(nodes)}")
-    out = Path(out) if out is not None else default_out(cfg)
+    out = Path(out) if out else default_out(cfg)
     load_checkpoint(out / "checkpoint.pt", asdict(cfg))  # another configuration's: refused now
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))

@@ -119,7 +119,8 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
     imap = cell.input_map
     width = sum(cell.input_sizes)  # the input map's output width
     if not dynamic or getattr(imap, "graph_options", None) is None:
-        if getattr(imap, "two_phase", hasattr(imap, "prepare")) and cell.in_channels <= width:
+        two_phase = getattr(imap, "two_phase", hasattr(imap, "prepare") and hasattr(imap, "transform"))
+        if two_phase and cell.in_channels <= width:
             # the graph part of the input side of all T steps: one sparse matmul (B*T folded)
             z = imap.prepare(x, static_graphs)
             rows = z.numel() // max(z.size(-1), 1)

@@ -229,3 +229,21 @@ def test_module_apply_reaches_every_submodule(cls):
     model.apply(lambda m: seen.append(type(m).__name__))
     assert type(model).__name__ in seen and len(seen) > 3
     model.apply(lambda m: torch.nn.init.zeros_(m.weight) if isinstance(m, torch.nn.Linear) else None)
+
+
+def test_graph_products_under_autocast_with_wide_inputs():
+    # a bf16 input to the sparse product (inputs wider than the gates, a lone conv, the GCN
+    # model) used to reach MKL's CSR kernel, which has no bfloat16
+    from gcnkit.nn import ChebyshevConv, KipfGCNConv
+    from gcnkit.nn.models import GCN
+
+    ei = torch.randint(0, 30, (2, 120), generator=torch.Generator().manual_seed(0))
+    modules = [(KipfGCNConv(32, 8), torch.randn(30, 32)), (ChebyshevConv(32, 8, 2), torch.randn(30, 32)),
+               (GCN(32, 8, 3), torch.randn(30, 32)), (GCN(32, 8, 3), (torch.rand(30, 32) < 0.1).float().to_sparse())]
+    modules += [(cls(64, 4, 1), torch.randn(2, 3, 30, 64)) for cls in (TGCN, GConvGRU, GConvLSTM)]
+    for module, x in modules:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = module(x, ei)
+        out = out[0] if isinstance(out, tuple) else out
+        out.float().sum().backward()
+        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in module.parameters())

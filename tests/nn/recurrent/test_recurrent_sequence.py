@@ -271,6 +271,34 @@ def test_custom_operator_with_prepare_and_transform_without_split(small_graph):
     torch.testing.assert_close(run_sequence(mine, x, ei)[0], run_sequence(ref, x, ei)[0])
 
 
+def test_custom_operator_with_the_old_prepare_apply_protocol_runs_whole(small_graph):
+    """An operator with ``prepare`` but no ``transform`` (the protocol's old method name) runs
+    through its ``forward``, not the two-phase path."""
+    class OldStyle(torch.nn.Module):
+        graph_options = None
+
+        def __init__(self, i, o):
+            super().__init__()
+            self.lin = torch.nn.Linear(i, o)
+
+        def reset_parameters(self):
+            self.lin.reset_parameters()
+
+        def forward(self, x, graphs=None):
+            return self.lin(x)
+
+        def prepare(self, x, graphs=None):
+            return x
+
+    torch.manual_seed(0)
+    ei, _, n = small_graph
+    mine = GRUCell(2, 3, reset="before", input_operator=OldStyle, hidden_operator="gcn")
+    ref = GRUCell(2, 3, reset="before", input_operator="linear", hidden_operator="gcn")
+    ref.load_state_dict(mine.state_dict())
+    x = torch.randn(2, 4, n, 2)
+    torch.testing.assert_close(run_sequence(mine, x, ei)[0], run_sequence(ref, x, ei)[0])
+
+
 def test_input_side_without_two_phases_or_wider_than_the_gates(small_graph, monkeypatch):
     """The input map runs whole (one call over all T steps) for a user conv without the
     propagate_only/transform split, and for inputs wider than the gates (where the conv's own
