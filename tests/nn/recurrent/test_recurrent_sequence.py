@@ -238,63 +238,44 @@ def test_per_step_and_all_steps_input_paths_give_the_same_gradients(small_graph,
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_custom_operator_with_prepare_and_transform_without_split(small_graph):
-    """A user's operator that has prepare/transform (but no ``split``) runs through the same paths."""
+class _PrepareOnly(torch.nn.Module):
+    """A user's input operator with a ``prepare`` step but no ``transform``."""
+    graph_options = None
+
+    def __init__(self, i, o):
+        super().__init__()
+        self.lin = torch.nn.Linear(i, o)
+
+    def reset_parameters(self):
+        self.lin.reset_parameters()
+
+    def forward(self, x, graphs=None):
+        return self.lin(self.prepare(x))
+
+    def prepare(self, x, graphs=None):
+        return x
+
+
+class _PrepareTransform(_PrepareOnly):
+    """... and with ``transform``: the two-phase protocol (no ``split``)."""
+
+    def transform(self, z):
+        return self.lin(z)
+
+
+@pytest.mark.parametrize("operator", [_PrepareTransform, _PrepareOnly])
+def test_custom_operator_runs_through_the_same_paths(small_graph, operator):
+    """A user's operator with prepare/transform (but no ``split``) runs two-phase; one with
+    ``prepare`` but no ``transform`` (the protocol's old method name was ``apply``) runs through
+    its ``forward``; both equal the built-in dense operator."""
     from gcnkit.nn.recurrent import DenseOperator
-
-    class MyLinear(torch.nn.Module):
-        graph_options = None
-
-        def __init__(self, i, o):
-            super().__init__()
-            self.lin = torch.nn.Linear(i, o)
-
-        def reset_parameters(self):
-            self.lin.reset_parameters()
-
-        def forward(self, x, graphs=None):
-            return self.transform(self.prepare(x))
-
-        def prepare(self, x, graphs=None):
-            return x
-
-        def transform(self, z):
-            return self.lin(z)
 
     torch.manual_seed(0)
     ei, _, n = small_graph
-    mine = GRUCell(2, 3, reset="before", input_operator=MyLinear, hidden_operator="gcn")
+    mine = GRUCell(2, 3, reset="before", input_operator=operator, hidden_operator="gcn")
     ref = GRUCell(2, 3, reset="before", input_operator="linear", hidden_operator="gcn")
     ref.load_state_dict(mine.state_dict())
     assert isinstance(ref.input_map, DenseOperator)
-    x = torch.randn(2, 4, n, 2)
-    torch.testing.assert_close(run_sequence(mine, x, ei)[0], run_sequence(ref, x, ei)[0])
-
-
-def test_custom_operator_with_the_old_prepare_apply_protocol_runs_whole(small_graph):
-    """An operator with ``prepare`` but no ``transform`` (the protocol's old method name) runs
-    through its ``forward``, not the two-phase path."""
-    class OldStyle(torch.nn.Module):
-        graph_options = None
-
-        def __init__(self, i, o):
-            super().__init__()
-            self.lin = torch.nn.Linear(i, o)
-
-        def reset_parameters(self):
-            self.lin.reset_parameters()
-
-        def forward(self, x, graphs=None):
-            return self.lin(x)
-
-        def prepare(self, x, graphs=None):
-            return x
-
-    torch.manual_seed(0)
-    ei, _, n = small_graph
-    mine = GRUCell(2, 3, reset="before", input_operator=OldStyle, hidden_operator="gcn")
-    ref = GRUCell(2, 3, reset="before", input_operator="linear", hidden_operator="gcn")
-    ref.load_state_dict(mine.state_dict())
     x = torch.randn(2, 4, n, 2)
     torch.testing.assert_close(run_sequence(mine, x, ei)[0], run_sequence(ref, x, ei)[0])
 
