@@ -27,7 +27,8 @@ def test_train_json_on_cora(shared_data_root, capsys):
     out = json.loads(capsys.readouterr().out)
     for key in ("dataset", "model", "seeds", "test_acc_mean", "test_acc_std", "epochs_mean", "ms_per_epoch"):
         assert key in out
-    assert out["seeds"] == 2 and out["epochs_mean"] == 5 and 0 < out["test_acc_mean"] <= 100
+    assert out["seeds"] == 2 and out["epochs_mean"] == 5
+    assert 30 < out["test_acc_mean"] <= 100  # 5 epochs train (about 45%); without training about 20%
     assert out["paper"] == 81.5
 
 

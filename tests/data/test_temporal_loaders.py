@@ -38,6 +38,12 @@ def test_pedalme(shared_data_root):
     assert s.series.shape == (35, 15) and s.num_nodes == 15
     assert s.edge_index.shape == (2, 225)
     assert s.edge_weight.shape == (225, ) and float(s.edge_weight.max()) == 1
+    import json
+
+    raw = json.loads((shared_data_root / "temporal" / "pedalme_london.json").read_text())
+    torch.testing.assert_close(s.series.double(), torch.tensor(raw["X"], dtype=torch.float64), atol=1e-6, rtol=0)
+    assert s.edge_index.t().tolist() == raw["edges"]
+    torch.testing.assert_close(s.edge_weight.double(), torch.tensor(raw["weights"], dtype=torch.float64))
 
 
 def test_losloop(shared_data_root):

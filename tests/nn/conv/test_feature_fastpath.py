@@ -68,10 +68,18 @@ def test_dtype_mismatch_is_the_same_error_on_every_call():
 def test_propagate_only_takes_the_same_dense_tensor_again():
     from gcnkit.nn.conv import ChebyshevConv
 
+    from gcnkit.functional import normalize_adjacency
+
     ei, x = _graph_and_features()
-    for conv in (KipfGCNConv(300, 16), ChebyshevConv(300, 16, 2)):
-        for _ in range(3):  # used to raise "propagate_only takes dense features" from the 2nd call
-            assert isinstance(conv.propagate_only(x, ei), torch.Tensor)
+    a = normalize_adjacency(ei, None, 400).to_dense()
+    conv = KipfGCNConv(300, 16)
+    for _ in range(3):  # used to raise "propagate_only takes dense features" from the 2nd call
+        torch.testing.assert_close(conv.propagate_only(x, ei), a @ x, atol=1e-5, rtol=1e-5)
+    cheb = ChebyshevConv(300, 16, 2)
+    for _ in range(3):
+        basis = cheb.propagate_only(x, ei)
+        assert basis.shape == (400, 900)
+        torch.testing.assert_close(basis[:, :300], x)  # T_0 X = X
 
 
 def test_clear_caches_forgets_features_written_behind_the_version_counter():

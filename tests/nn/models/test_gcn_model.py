@@ -22,3 +22,31 @@ def test_torch_sparse_input_gets_sparse_dropout_and_equals_dense_in_eval(monkeyp
     assert calls == [int(x.count_nonzero())]  # on the stored values, not a dense N x F mask
     model.eval()
     torch.testing.assert_close(model(x.to_sparse_csr(), ei), model(x, ei))
+
+
+def test_eval_output_is_kipfs_two_layer_formula(oracle):
+    # Z = Â relu(Â X W0ᵀ) W1ᵀ with Â = D̃^-1/2 (A + I) D̃^-1/2, dense float64 reference
+    x, ei = _data()
+    model = GCN(30, 8, 3).double().eval()
+    a = torch.from_numpy(oracle.normalized(ei, None, 50, "sym", 1.0))
+    w0, w1 = model.convs[0].lin.weight, model.convs[1].lin.weight
+    expected = a @ torch.relu(a @ x.double() @ w0.t()) @ w1.t()
+    torch.testing.assert_close(model(x.double(), ei), expected)
+
+
+def test_dropout_keeps_one_minus_p_and_rescales():
+    from gcnkit.functional.features import dropout, sparse_dropout
+    from gcnkit.functional.sparse import CSRMatrix
+
+    torch.manual_seed(0)
+    x = torch.rand(400, 250) + 0.5  # no zeros: a dropped entry is exactly 0
+    for p in (0.5, 0.2):
+        out = dropout(x, p, training=True)
+        kept = out != 0
+        assert abs(kept.float().mean().item() - (1 - p)) < 0.01
+        torch.testing.assert_close(out[kept], x[kept] / (1 - p))
+        sp = sparse_dropout(CSRMatrix.from_torch(x.to_sparse_csr()), p, training=True).to_dense()
+        kept = sp != 0
+        assert abs(kept.float().mean().item() - (1 - p)) < 0.01
+        torch.testing.assert_close(sp[kept], x[kept] / (1 - p))
+    assert torch.equal(dropout(x, 0.5, training=False), x)

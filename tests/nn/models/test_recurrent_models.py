@@ -217,7 +217,7 @@ def test_models_train_under_autocast(cls, batch, nodes):
         out, _ = model(x, ei, return_sequence=False)
     out.float().pow(2).mean().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-    torch.testing.assert_close(out.float(), ref, atol=0.1, rtol=0.1)
+    torch.testing.assert_close(out.float(), ref, atol=1e-2, rtol=1e-2)  # bf16 error here: ~3e-3
 
 
 @pytest.mark.parametrize("cls", [TGCN, GConvGRU, GConvLSTM])
@@ -242,8 +242,12 @@ def test_graph_products_under_autocast_with_wide_inputs():
                (GCN(32, 8, 3), torch.randn(30, 32)), (GCN(32, 8, 3), (torch.rand(30, 32) < 0.1).float().to_sparse())]
     modules += [(cls(64, 4, 1), torch.randn(2, 3, 30, 64)) for cls in (TGCN, GConvGRU, GConvLSTM)]
     for module, x in modules:
+        module.eval()
+        ref = module(x, ei)
+        ref = ref[0] if isinstance(ref, tuple) else ref
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out = module(x, ei)
         out = out[0] if isinstance(out, tuple) else out
+        torch.testing.assert_close(out.float(), ref, atol=2e-2, rtol=2e-2)
         out.float().sum().backward()
         assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in module.parameters())
