@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
 from gcnkit.train.checkpoint import PathLike, comparable, load_checkpoint
-from gcnkit.train.temporal import TemporalConfig, TemporalResult, train_temporal
+from gcnkit.train.temporal import TemporalConfig, TemporalResult, prepare_data, train_temporal
 from gcnkit.train.temporal_report import HistoryWriter, write_temporal_reports
 
 
@@ -28,10 +28,9 @@ def run_temporal(config: TemporalConfig, out: Optional[PathLike] = None,
 
     Everything that can be refused is checked before training: the nodes to plot against the
     dataset, and a checkpoint of another configuration in ``out``."""
-    from gcnkit.data import load_temporal
-
     cfg = config.resolved()
-    num_nodes = load_temporal(cfg.dataset, cfg.root).num_nodes
+    data = prepare_data(cfg)  # loaded once: for the checks here and for training
+    num_nodes = data.y.size(-1)
     if any(not 0 <= n < num_nodes for n in nodes):
         raise ValueError(f"--nodes must be in 0..{num_nodes - 1} ({cfg.dataset} has {num_nodes} nodes), "
                          f"got {list(nodes)}")
@@ -39,5 +38,5 @@ def run_temporal(config: TemporalConfig, out: Optional[PathLike] = None,
     load_checkpoint(out / "checkpoint.pt", asdict(cfg))  # another configuration's: refused now
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    result = train_temporal(cfg, on_epoch=HistoryWriter(out), checkpoint=out / "checkpoint.pt")
+    result = train_temporal(cfg, on_epoch=HistoryWriter(out), data=data, checkpoint=out / "checkpoint.pt")
     return result, write_temporal_reports(result, out, nodes=nodes), out

@@ -5,15 +5,21 @@ import torch
 from gcnkit.functional.linear import NARROW, linear
 
 
+def _inputs(seed, lead, in_features, out_features, bias):
+    """Float64 ``z [*lead, in]``, ``w [out, in]``, optional ``b [out]`` requiring grad, and the
+    list of them to differentiate."""
+    torch.manual_seed(seed)
+    z = torch.randn(*lead, in_features, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(out_features, in_features, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(out_features, dtype=torch.float64, requires_grad=True) if bias else None
+    return z, w, b, [z, w] + ([b] if bias else [])
+
+
 @pytest.mark.parametrize("in_features", [1, 2, NARROW, NARROW + 5])
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_equals_torch(in_features, bias):
-    torch.manual_seed(0)
-    z = torch.randn(3, 7, in_features, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(5, in_features, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(5, dtype=torch.float64, requires_grad=True) if bias else None
+    z, w, b, params = _inputs(0, (3, 7), in_features, 5, bias)
     g = torch.randn(3, 7, 5, dtype=torch.float64)
-    params = [z, w] + ([b] if bias else [])
     ours = torch.autograd.grad(linear(z, w, b), params, g)
     ref = torch.autograd.grad(torch.nn.functional.linear(z, w, b), params, g)
     torch.testing.assert_close(linear(z, w, b), torch.nn.functional.linear(z, w, b))
@@ -34,11 +40,7 @@ def test_linear_non_contiguous_and_frozen_input():
 @pytest.mark.parametrize("in_features", [1, 3, NARROW + 2])
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_split_equals_split_of_torch(in_features, bias):
-    torch.manual_seed(1)
-    z = torch.randn(2, 5, in_features, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(9, in_features, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(9, dtype=torch.float64, requires_grad=True) if bias else None
-    params = [z, w] + ([b] if bias else [])
+    z, w, b, params = _inputs(1, (2, 5), in_features, 9, bias)
     ours = linear(z, w, b, split=(6, 3))
     ref = torch.nn.functional.linear(z, w, b).split((6, 3), dim=-1)
     assert isinstance(ours, tuple) and len(ours) == 2
