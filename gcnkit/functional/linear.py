@@ -55,7 +55,8 @@ class _NarrowLinear(torch.autograd.Function):
 
 
 def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
-           split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
+           split: Optional[Sequence[int]] = None, *,
+           add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
     r""":math:`z W^\top + b` for ``z`` of shape ``[*, in]``, ``weight`` ``[out, in]``; the same
     values and gradients as ``torch.nn.functional.linear``.
 
@@ -64,6 +65,9 @@ def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
             (summing to ``out``) as a tuple, like ``output.split(split, dim=-1)``; for a narrow
             ``z`` each block is computed on its own, so the backward pass does not concatenate
             their gradients into one ``[*, out]`` tensor.
+        add (Tensor, optional): ``[*, out]``, returns :math:`A + z W^\top + b`, with :math:`A`
+            the GEMM's accumulator (``addmm``): a recurrent cell adds its input side :math:`U x_t`
+            to :math:`W h_{t-1}` without a pass of its own over the gate pre-activations.
 
     Shapes:
         - **input:** ``[*, in]``
@@ -72,6 +76,8 @@ def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     sizes = None if split is None else tuple(int(n) for n in split)
     if sizes is not None and sum(sizes) != weight.size(0):
         raise ValueError(f"split {list(sizes)} does not sum to the {weight.size(0)} output features")
+    if add is not None:
+        return _linear_add(z, weight, bias, add, sizes)
     # under autocast the forward's products run in the low precision but a custom backward would
     # not: leave those to F.linear, which autocast knows
     if (z.size(-1) <= NARROW and z.dim() >= 2 and z.is_contiguous() and z.layout == torch.strided
@@ -80,3 +86,17 @@ def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
         return outs if sizes is not None else outs[0]
     out = torch.nn.functional.linear(z, weight, bias)
     return out if sizes is None else out.split(sizes, dim=-1)
+
+
+def _linear_add(z: Tensor, weight: Tensor, bias: Optional[Tensor], add: Tensor,
+                sizes: Optional[Tuple[int, ...]]) -> Tensor:
+    """``add + z W^T + b``, the product accumulated into ``add`` by one ``addmm``."""
+    if sizes is not None:
+        raise ValueError("linear takes split or add, not both")
+    shape = z.shape[:-1] + (weight.size(0),)
+    if add.shape != shape:
+        raise ValueError(f"add has shape {tuple(add.shape)} but z W^T has {tuple(shape)}")
+    if z.size(-1) <= NARROW or z.dim() < 2 or z.layout != torch.strided:  # the paths above, then +
+        return add + linear(z, weight, bias)
+    out = torch.addmm(add.reshape(-1, shape[-1]), z.reshape(-1, z.size(-1)), weight.t())
+    return (out if bias is None else out.add_(bias)).view(shape)

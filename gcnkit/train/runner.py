@@ -123,7 +123,9 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
            config: Optional[TrainConfig] = None, root: Optional[str] = None, workers: int = 1,
            threads: int = 1, progress: bool = True,
            on_result: Optional[Callable[[dict], None]] = None) -> List[dict]:
-    """Runs every (dataset, model, seed) not yet in ``out_dir/runs.csv`` and returns all rows.
+    """Runs every (dataset, model, seed) not yet in ``out_dir/runs.csv`` and returns the rows of
+    the requested runs (those of this call and those found in the log; other runs the log holds
+    are left out), in log order.
 
     Each run is appended to ``runs.csv`` as it finishes, so an interrupted ablation resumes where
     it stopped when called again with the same ``out_dir``. ``config.json`` in ``out_dir`` records
@@ -184,4 +186,5 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
             for row in pool.imap_unordered(_worker_run, tasks):
                 record(row)
     bar.close()
-    return log.read()
+    wanted = {(d, m, s) for d in datasets for m in models for s in seeds}
+    return [r for r in log.read() if (r["dataset"], r["model"], r["seed"]) in wanted]

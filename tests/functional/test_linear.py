@@ -59,3 +59,27 @@ def test_linear_split_equals_split_of_torch(in_features, bias):
 def test_linear_split_must_cover_the_output():
     with pytest.raises(ValueError, match="does not sum to the 5 output features"):
         linear(torch.randn(3, 2), torch.randn(5, 2), split=(2, 2))
+
+
+@pytest.mark.parametrize("in_features", [1, NARROW + 5])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_accumulates_into_add(in_features, bias):
+    """``add=A`` gives A + z W^T + b (the recurrent cells' U x + W h), values and gradients of all
+    four inputs, also for an ``A`` that is a column block of a wider tensor (a split gate part)."""
+    z, w, b, params = _inputs(3, (3, 7), in_features, 5, bias)
+    wide = torch.randn(3, 7, 8, dtype=torch.float64, requires_grad=True)
+    a = wide[..., 2:7]  # not contiguous
+    g = torch.randn(3, 7, 5, dtype=torch.float64)
+    ours, ref = linear(z, w, b, add=a), a + torch.nn.functional.linear(z, w, b)
+    torch.testing.assert_close(ours, ref)
+    for x, y in zip(torch.autograd.grad(ours, params + [wide], g), torch.autograd.grad(ref, params + [wide], g)):
+        torch.testing.assert_close(x, y)
+    assert torch.autograd.gradcheck(lambda z, w, a: linear(z, w, b, add=a), (z, w, a.detach().requires_grad_()))
+
+
+def test_linear_add_errors():
+    z, w = torch.randn(4, 10), torch.randn(3, 10)
+    with pytest.raises(ValueError, match=r"add has shape \(4, 2\) but z W\^T has \(4, 3\)"):
+        linear(z, w, add=torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="split or add, not both"):
+        linear(z, w, split=[1, 2], add=torch.zeros(4, 3))

@@ -183,9 +183,11 @@ class GraphConvBase(MessagePassing):
         matmul and apply the weights per step, without a ``[B, T, N, F_out]`` intermediate."""
         raise NotImplementedError(f"{type(self).__name__} has no propagate_only/transform split")
 
-    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
+    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
+                  add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         """The weights and bias applied to :meth:`propagate_only`'s output: ``[*, N, m F_in] -> [*, N, F_out]``;
-        with ``split``, the output's column blocks of those widths as a tuple (see
+        with ``split``, the output's column blocks of those widths as a tuple; with ``add``
+        (``[*, N, F_out]``), ``add`` plus the output, accumulated by the GEMM (see
         :func:`gcnkit.functional.linear.linear`)."""
         raise NotImplementedError(f"{type(self).__name__} has no propagate_only/transform split")
 

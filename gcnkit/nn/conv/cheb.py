@@ -100,9 +100,10 @@ class ChebyshevConv(GraphConvBase):
         graph, lam = self._graph_and_lambda(x, edge_index, edge_weight)
         return torch.cat(chebyshev_basis(graph, x, self.K, lam), dim=-1)
 
-    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
+    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
+                  add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         weight = self.lins[0].weight if self.K == 0 else torch.cat([lin.weight for lin in self.lins], 1)
-        return linear(z, weight, self.bias, split)
+        return linear(z, weight, self.bias, split, add=add)
 
     def extra_repr(self) -> str:
         s = f"K={self.K}, lambda_max={self.lambda_max}"

@@ -78,8 +78,9 @@ class GeneralGCNConv(GraphConvBase):
         graph = self.graph(edge_index, edge_weight, x, norm=self.norm, self_loop_weight=self.self_loop_weight)
         return self._propagate(graph, x)
 
-    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
-        return linear(z, self.lin.weight, self.bias, split)
+    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
+                  add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
+        return linear(z, self.lin.weight, self.bias, split, add=add)
 
     def extra_repr(self) -> str:
         s = f"norm={self.norm}, self_loop_weight={self.self_loop_weight}"

@@ -6,7 +6,7 @@ from typing import Literal, Optional, Tuple
 from torch import Tensor
 
 from gcnkit.nn.recurrent.base import RecurrentCellBase, activation
-from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec
+from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, apply_operator
 
 
 class ElmanCell(RecurrentCellBase):
@@ -42,7 +42,7 @@ class ElmanCell(RecurrentCellBase):
         self.reset_parameters()
 
     def step(self, ux: Tuple[Tensor, ...], state: Tensor, graphs: Optional[GraphSet]) -> Tensor:
-        return self._act(ux[0] + self.hidden_map(state, graphs))
+        return self._act(apply_operator(self.hidden_map, state, graphs, ux[0]))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", nonlinearity={self.nonlinearity}"

@@ -9,7 +9,7 @@ from gcnkit.functional.validation import check_choice
 from gcnkit.nn.recurrent.base import Activation, RecurrentCellBase
 from gcnkit.nn.recurrent.base import activation as _activation
 from gcnkit.nn.recurrent.gru_gates import gru_after, gru_gates_before, gru_update
-from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec
+from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, apply_operator
 
 Reset = Literal["after", "before"]
 
@@ -67,11 +67,12 @@ class GRUCell(RecurrentCellBase):
 
     def step(self, ux: Tuple[Tensor, ...], state: Tensor, graphs: Optional[GraphSet]) -> Tensor:
         ux_gates, ux_cand = ux  # [*, 2H], [*, H]
-        wh = self.hidden_map(state, graphs)  # [*, 3H] (after) or [*, 2H] (before)
         if self.reset == "after":
+            wh = self.hidden_map(state, graphs)  # [*, 3H]
             return gru_after(ux_gates, ux_cand, wh, state, self.activation)
-        u, rh = gru_gates_before(ux_gates, wh, state)  # [*, H] each
-        return gru_update(ux_cand, self.candidate_map(rh, graphs), u, state, self.activation)
+        # the maps' GEMMs accumulate into the input parts: z = U x + W h without a pass of its own
+        u, rh = gru_gates_before(apply_operator(self.hidden_map, state, graphs, ux_gates), state)  # [*, H]
+        return gru_update(apply_operator(self.candidate_map, rh, graphs, ux_cand), u, state, self.activation)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", reset={self.reset}, activation={self.activation}"

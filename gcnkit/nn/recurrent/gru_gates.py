@@ -8,9 +8,11 @@ nodes. On one CPU core these passes cost about as much as the GEMMs of a T-GCN s
 
 Notation (``*`` any leading shape, ``H`` hidden width)::
 
-    reset="before" (Cho et al. 2014; T-GCN, GConvGRU), around the candidate map W:
-        [r, u] = σ(ux_g + wh)                     gru_gates_before(ux_g, wh, h) -> (u, r ⊙ h)
-        n = a(ux_c + W(r ⊙ h)),  h' = u ⊙ h + (1 - u) ⊙ n    gru_update(ux_c, W(r ⊙ h), u, h)
+    reset="before" (Cho et al. 2014; T-GCN, GConvGRU), around the candidate map W; the cell
+    passes the pre-activations z_g = ux_g + wh and z_c = ux_c + W(r ⊙ h), each summed by the
+    recurrent map's GEMM (see gcnkit.functional.linear.linear's ``add``):
+        [r, u] = σ(z_g)                           gru_gates_before(z_g, h) -> (u, r ⊙ h)
+        n = a(z_c),  h' = u ⊙ h + (1 - u) ⊙ n     gru_update(z_c, u, h)
     reset="after" (torch.nn.GRUCell, cuDNN), one recurrent map wh = [wh_g, wh_c]:
         [r, u] = σ(ux_g + wh_g),  n = a(ux_c + r ⊙ wh_c),  h' = u ⊙ h + (1 - u) ⊙ n
                                                   gru_after(ux_g, ux_c, wh, h)
@@ -32,9 +34,9 @@ from gcnkit.nn.recurrent.fused import activate, activation_backward, sigmoid_bac
 
 
 # ------------------------------------------------------------------ the equations, written once
-def _gates_before(ux_g: Tensor, wh: Tensor, h: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    """``s = [r, u] = σ(ux_g + wh)``; returns ``(s, u, r ⊙ h)``."""
-    s = torch.add(ux_g, wh).sigmoid_()
+def _gates_before(z_g: Tensor, h: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """``s = [r, u] = σ(z_g)``; returns ``(s, u, r ⊙ h)``."""
+    s = torch.sigmoid(z_g)
     r, u = s.chunk(2, dim=-1)
     return s, u, r * h
 
@@ -69,8 +71,8 @@ def _blend_backward(g: Tensor, n: Tensor, u: Tensor, h: Tensor) -> Tuple[Tensor,
 
 class _GatesBefore(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, ux_g: Tensor, wh: Tensor, h: Tensor):
-        s, u, rh = _gates_before(ux_g, wh, h)
+    def forward(ctx, z_g: Tensor, h: Tensor):
+        s, u, rh = _gates_before(z_g, h)
         ctx.save_for_backward(s, h)
         ctx.set_materialize_grads(False)
         return u, rh
@@ -88,13 +90,13 @@ class _GatesBefore(torch.autograd.Function):
             g_h = g_rh * r
         if g_u is not None:
             sigmoid_backward(g_u, u, g_s[..., H:])
-        return g_s, g_s, g_h
+        return g_s, g_h
 
 
 class _Update(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, ux_c: Tensor, wrh: Tensor, u: Tensor, h: Tensor, activation: str):
-        n, out = _candidate(torch.add(ux_c, wrh), u, h, activation)
+    def forward(ctx, z_c: Tensor, u: Tensor, h: Tensor, activation: str):
+        n, out = _candidate(z_c, u, h, activation)
         ctx.save_for_backward(n, u, h)
         ctx.activation = activation
         return out
@@ -104,8 +106,7 @@ class _Update(torch.autograd.Function):
     def backward(ctx, g: Tensor):
         n, u, h = ctx.saved_tensors
         g_n, g_u, g_h = _blend_backward(g, n, u, h)
-        g_c = activation_backward(g_n, n, ctx.activation)
-        return g_c, g_c, g_u, g_h, None
+        return activation_backward(g_n, n, ctx.activation), g_u, g_h, None
 
 
 class _After(torch.autograd.Function):
@@ -132,21 +133,23 @@ class _After(torch.autograd.Function):
 
 
 # ------------------------------------------------------------------ the entry points
-def gru_gates_before(ux_g: Tensor, wh: Tensor, h: Tensor) -> Tuple[Tensor, Tensor]:
-    r"""Reset-before gates: ``[r, u] = σ(ux_g + wh)``; returns ``(u, r ⊙ h)``.
+def gru_gates_before(z_g: Tensor, h: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""Reset-before gates from their pre-activations :math:`z_g = U_g x_t + W_g h_{t-1}`:
+    ``[r, u] = σ(z_g)``; returns ``(u, r ⊙ h)``.
 
-    Shapes: ``ux_g``, ``wh`` :math:`(*, 2H)`; ``h`` :math:`(*, H)`; outputs :math:`(*, H)`."""
+    Shapes: ``z_g`` :math:`(*, 2H)`; ``h`` :math:`(*, H)`; outputs :math:`(*, H)`."""
     if use_fused(h):
-        return _GatesBefore.apply(ux_g, wh, h)
-    return _gates_before(ux_g, wh, h)[1:]
+        return _GatesBefore.apply(z_g, h)
+    return _gates_before(z_g, h)[1:]
 
 
-def gru_update(ux_c: Tensor, wrh: Tensor, u: Tensor, h: Tensor, activation: str = "tanh") -> Tensor:
-    r"""Reset-before candidate and new state: ``n = a(ux_c + wrh)``, ``u ⊙ h + (1 - u) ⊙ n``
-    (``wrh`` is :math:`W(r \odot h)`). Shapes: all :math:`(*, H)`."""
+def gru_update(z_c: Tensor, u: Tensor, h: Tensor, activation: str = "tanh") -> Tensor:
+    r"""Reset-before candidate and new state from the candidate's pre-activation
+    :math:`z_c = U x_t + W (r_t \odot h_{t-1})`: ``n = a(z_c)``, ``u ⊙ h + (1 - u) ⊙ n``.
+    Shapes: all :math:`(*, H)`."""
     if use_fused(h):
-        return _Update.apply(ux_c, wrh, u, h, activation)
-    return _candidate(torch.add(ux_c, wrh), u, h, activation)[1]
+        return _Update.apply(z_c, u, h, activation)
+    return _candidate(z_c, u, h, activation)[1]
 
 
 def gru_after(ux_g: Tensor, ux_c: Tensor, wh: Tensor, h: Tensor, activation: str = "tanh") -> Tensor:

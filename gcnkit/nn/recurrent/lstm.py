@@ -8,7 +8,7 @@ from torch import Tensor
 
 from gcnkit.nn.recurrent.base import Activation, RecurrentCellBase, activation
 from gcnkit.nn.recurrent.lstm_gates import lstm_gates
-from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec
+from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, apply_operator
 
 
 class LSTMCell(RecurrentCellBase):
@@ -77,7 +77,8 @@ class LSTMCell(RecurrentCellBase):
     def step(self, ux: Tuple[Tensor, ...], state: Tuple[Tensor, Tensor],
              graphs: Optional[GraphSet]) -> Tuple[Tensor, Tensor]:
         h, s = state
-        return lstm_gates(ux[0], self.hidden_map(h, graphs), s, self.cell_activation, self.peephole_weight)
+        z = apply_operator(self.hidden_map, h, graphs, ux[0])  # U x + W h, one GEMM, [*, 4H]
+        return lstm_gates(z, s, self.cell_activation, self.peephole_weight)
 
     def extra_repr(self) -> str:
         s = super().extra_repr() + f", cell_activation={self.cell_activation}"

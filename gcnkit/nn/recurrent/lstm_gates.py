@@ -1,7 +1,8 @@
 r"""The LSTM's gate equations, written once, with a fused backward pass for large states.
 
 :class:`~gcnkit.nn.recurrent.lstm.LSTMCell` computes its gates only through :func:`lstm_gates`.
-With ``z = ux + wh = [z^g, z^f, z^c, z^o]`` (``*`` any leading shape, ``H`` hidden width)::
+With the pre-activations ``z = U x_t + W h_{t-1} = [z^g, z^f, z^c, z^o]`` (summed by the
+recurrent map's GEMM; ``*`` any leading shape, ``H`` hidden width)::
 
     g = σ(z^g + w^g ⊙ s),  f = σ(z^f + w^f ⊙ s)       (w: optional peephole weights)
     s' = f ⊙ s + g ⊙ a(z^c)
@@ -23,9 +24,9 @@ from torch.autograd.function import once_differentiable
 from gcnkit.nn.recurrent.fused import activate, activation_backward, sigmoid_backward, tanh, use_fused
 
 
-def _lstm(ux: Tensor, wh: Tensor, s: Tensor, activation: str, peephole: Optional[Tensor] = None):
+def _lstm(z: Tensor, s: Tensor, activation: str, peephole: Optional[Tensor] = None):
     """Returns ``(h', s')`` and the intermediates ``(g, f, a, q, tanh(s'))``."""
-    zg, zf, zc, zo = torch.add(ux, wh).chunk(4, dim=-1)
+    zg, zf, zc, zo = z.chunk(4, dim=-1)
     if peephole is not None:
         w_g, w_f, w_o = peephole
         zg, zf = zg + w_g * s, zf + w_f * s
@@ -39,8 +40,8 @@ def _lstm(ux: Tensor, wh: Tensor, s: Tensor, activation: str, peephole: Optional
 
 class _LSTM(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, ux: Tensor, wh: Tensor, s: Tensor, peephole: Optional[Tensor], activation: str):
-        h_new, s_new, inter = _lstm(ux, wh, s, activation, peephole)
+    def forward(ctx, z: Tensor, s: Tensor, peephole: Optional[Tensor], activation: str):
+        h_new, s_new, inter = _lstm(z, s, activation, peephole)
         ctx.save_for_backward(s, s_new, peephole, *inter)
         ctx.activation = activation
         ctx.set_materialize_grads(False)
@@ -50,7 +51,7 @@ class _LSTM(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, g_h: Optional[Tensor], g_s_new: Optional[Tensor]):
         if g_h is None and g_s_new is None:
-            return None, None, None, None, None
+            return None, None, None, None
         s, s_new, w, g, f, a, q, ts = ctx.saved_tensors
         H = s.size(-1)
         g_z = torch.empty(s.shape[:-1] + (4 * H,), dtype=s.dtype, device=s.device)
@@ -72,18 +73,18 @@ class _LSTM(torch.autograd.Function):
         g_w = None
         if w is not None:
             g_prev.addcmul_(dz_g, w[0]).addcmul_(dz_f, w[1])
-            if ctx.needs_input_grad[3]:
+            if ctx.needs_input_grad[2]:
                 lead = tuple(range(s.dim() - 1))
                 g_w = torch.stack([(dz_g * s).sum(lead), (dz_f * s).sum(lead), (dz_o * s_new).sum(lead)])
-        return g_z, g_z, g_prev, g_w, None
+        return g_z, g_prev, g_w, None
 
 
-def lstm_gates(ux: Tensor, wh: Tensor, s: Tensor, activation: str = "tanh",
+def lstm_gates(z: Tensor, s: Tensor, activation: str = "tanh",
                peephole: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-    r"""One LSTM update from the input and recurrent maps of all four gates.
+    r"""One LSTM update from the pre-activations of all four gates.
 
     Args:
-        ux, wh: :math:`U x_t` and :math:`W h_{t-1}`, :math:`(*, 4H)`, gates in order ``g, f, c, o``.
+        z: :math:`U x_t + W h_{t-1}`, :math:`(*, 4H)`, gates in order ``g, f, c, o``.
         s: the cell state :math:`s_{t-1}`, :math:`(*, H)`.
         activation: :math:`a`, ``"tanh"`` or ``"sigmoid"``.
         peephole: optional ``[3, H]`` weights :math:`w^g, w^f, w^o`.
@@ -92,5 +93,5 @@ def lstm_gates(ux: Tensor, wh: Tensor, s: Tensor, activation: str = "tanh",
         ``(h_t, s_t)``, each :math:`(*, H)`.
     """
     if use_fused(s):
-        return _LSTM.apply(ux, wh, s, peephole, activation)
-    return _lstm(ux, wh, s, activation, peephole)[:2]
+        return _LSTM.apply(z, s, peephole, activation)
+    return _lstm(z, s, activation, peephole)[:2]

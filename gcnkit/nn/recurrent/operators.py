@@ -103,16 +103,19 @@ class DenseOperator(torch.nn.Module):
     def bias(self) -> Optional[Tensor]:
         return self.lin.bias
 
-    def forward(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
-        return self.transform(x)
+    def forward(self, x: Tensor, graphs: Optional[GraphSet] = None, add: Optional[Tensor] = None) -> Tensor:
+        """:math:`x W^\top + b`, plus ``add`` (accumulated by the GEMM) when given."""
+        return self.transform(x, add=add)
 
     def prepare(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
         """The graph part of the map (none here): ``forward(x) == transform(prepare(x))``."""
         return x
 
-    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
-        """The weights and bias; with ``split``, the output's column blocks as a tuple."""
-        return linear(z, self.lin.weight, self.lin.bias, split)
+    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
+                  add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
+        """The weights and bias; with ``split``, the output's column blocks as a tuple; with
+        ``add``, ``add`` plus the output (see :func:`~gcnkit.functional.linear.linear`)."""
+        return linear(z, self.lin.weight, self.lin.bias, split, add=add)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, bias={self.lin.bias is not None}"
@@ -149,10 +152,18 @@ class GraphOperator(torch.nn.Module):
     def bias(self) -> Optional[Tensor]:
         return self.conv.bias
 
-    def forward(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
+    def forward(self, x: Tensor, graphs: Optional[GraphSet] = None, add: Optional[Tensor] = None) -> Tensor:
+        """``conv(x)``, plus ``add`` when given: accumulated by the weights' GEMM when the conv
+        splits into :meth:`prepare` and :meth:`transform` (it then propagates first, the order
+        it takes anyway when it does not narrow the features, as every recurrent map)."""
         if graphs is None:
             raise ValueError(f"{self.conv.__class__.__name__} needs a graph: pass edge_index")
-        return self.conv(x, graphs.get(self.graph_options))
+        graph = graphs.get(self.graph_options)
+        if add is None:
+            return self.conv(x, graph)
+        if self.two_phase and self.out_channels >= self.in_channels:
+            return self.conv.transform(self.conv.propagate_only(x, graph), add=add)
+        return add + self.conv(x, graph)
 
     def prepare(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
         """The weight-free graph part (the conv's :meth:`~gcnkit.nn.conv.GraphConvBase.propagate_only`):
@@ -161,10 +172,19 @@ class GraphOperator(torch.nn.Module):
             raise ValueError(f"{self.conv.__class__.__name__} needs a graph: pass edge_index")
         return self.conv.propagate_only(x, graphs.get(self.graph_options))
 
-    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
+    def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
+                  add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         """The weights and bias applied to :meth:`prepare`'s output; with ``split``, the output's
-        column blocks as a tuple."""
-        return self.conv.transform(z, split)
+        column blocks as a tuple; with ``add``, ``add`` plus the output."""
+        return self.conv.transform(z, split, add=add)
+
+
+def apply_operator(op: torch.nn.Module, x: Tensor, graphs: Optional[GraphSet], add: Tensor) -> Tensor:
+    """``add + op(x, graphs)``: the sum accumulated by the operator's GEMM for gcnkit's operators
+    (no pass of its own over the result), added afterwards for a custom one."""
+    if isinstance(op, (DenseOperator, GraphOperator)):
+        return op(x, graphs, add=add)
+    return add + op(x, graphs)
 
 
 def make_operator(spec: OperatorSpec, in_channels: int, out_channels: int, *, bias: bool = True,

@@ -33,7 +33,7 @@ def test_lstm_gates_equal_autograd_of_the_equations(act, dtype, peephole):
     ux, wh, s = _inputs(dtype)
     w = torch.randn(3, H, dtype=dtype, requires_grad=True) if peephole else None
     tol = dict(atol=1e-6, rtol=1e-5) if dtype == torch.float32 else {}
-    ours = lstm_gates(ux, wh, s, act, w)
+    ours = lstm_gates(ux + wh, s, act, w)  # the cell passes the sum, made by the map's GEMM
     ref = _reference(ux, wh, s, act, w)
     leaves = [ux, wh, s] + ([w] if peephole else [])
     grads = [torch.randn_like(r) for r in ref]
@@ -47,8 +47,8 @@ def test_lstm_gates_equal_autograd_of_the_equations(act, dtype, peephole):
 def test_gradcheck(act):
     ux, wh, s = _inputs(lead=(2, 3), seed=1)
     w = torch.randn(3, H, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, b, c: lstm_gates(a, b, c, act), (ux, wh, s))
-    assert torch.autograd.gradcheck(lambda a, b, c, d: lstm_gates(a, b, c, act, d), (ux, wh, s, w))
+    assert torch.autograd.gradcheck(lambda a, b, c: lstm_gates(a + b, c, act), (ux, wh, s))
+    assert torch.autograd.gradcheck(lambda a, b, c, d: lstm_gates(a + b, c, act, d), (ux, wh, s, w))
 
 
 @pytest.mark.parametrize("used", [0, 1])
@@ -57,7 +57,7 @@ def test_one_output_unused(used, peephole):
     ux, wh, s = _inputs()
     w = torch.randn(3, H, dtype=torch.float64, requires_grad=True) if peephole else None
     leaves = [ux, wh, s] + ([w] if peephole else [])
-    got = torch.autograd.grad(lstm_gates(ux, wh, s, "tanh", w)[used].sum(), leaves)
+    got = torch.autograd.grad(lstm_gates(ux + wh, s, "tanh", w)[used].sum(), leaves)
     want = torch.autograd.grad(_reference(ux, wh, s, "tanh", w)[used].sum(), leaves)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b)
