@@ -82,15 +82,16 @@ class _GatesBefore(torch.autograd.Function):
     def backward(ctx, g_u: Tensor, g_rh: Tensor):
         s, h = ctx.saved_tensors
         H = h.size(-1)
-        r, u = s[..., :H], s[..., H:]
         g_s = torch.zeros_like(s) if g_u is None or g_rh is None else torch.empty_like(s)
         g_h = None
+        # the gradients with respect to [r, u] first, then σ' over the whole contiguous [*, 2H]
+        # in place: writing σ' into the column halves instead takes about 3x as long per element
         if g_rh is not None:
-            sigmoid_backward(g_rh * h, r, g_s[..., :H])
-            g_h = g_rh * r
+            torch.mul(g_rh, h, out=g_s[..., :H])
+            g_h = g_rh * s[..., :H]
         if g_u is not None:
-            sigmoid_backward(g_u, u, g_s[..., H:])
-        return g_s, g_h
+            g_s[..., H:].copy_(g_u)
+        return sigmoid_backward(g_s, s, g_s), g_h
 
 
 class _Update(torch.autograd.Function):
