@@ -93,10 +93,13 @@ def _linear_add(z: Tensor, weight: Tensor, bias: Optional[Tensor], add: Tensor,
     """``add + z W^T + b``, the product accumulated into ``add`` by one ``addmm``."""
     if sizes is not None:
         raise ValueError("linear takes split or add, not both")
-    shape = z.shape[:-1] + (weight.size(0),)
-    if add.shape != shape:
-        raise ValueError(f"add has shape {tuple(add.shape)} but z W^T has {tuple(shape)}")
+    if add.shape[-1:] != weight.shape[:1] or add.shape[:-1] != z.shape[:-1]:
+        raise ValueError(f"add has shape {tuple(add.shape)} but z W^T has "
+                         f"{tuple(z.shape[:-1]) + (weight.size(0),)}")
     if z.size(-1) <= NARROW or z.dim() < 2 or z.layout != torch.strided:  # the paths above, then +
         return add + linear(z, weight, bias)
-    out = torch.addmm(add.reshape(-1, shape[-1]), z.reshape(-1, z.size(-1)), weight.t())
-    return (out if bias is None else out.add_(bias)).view(shape)
+    if z.dim() == 2:  # one sequence of a small graph: per-call overhead matters, no reshapes
+        out = torch.addmm(add, z, weight.t())
+        return out if bias is None else out.add_(bias)
+    out = torch.addmm(add.reshape(-1, add.size(-1)), z.reshape(-1, z.size(-1)), weight.t())
+    return (out if bias is None else out.add_(bias)).view(add.shape)
