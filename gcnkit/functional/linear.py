@@ -29,7 +29,10 @@ class _NarrowLinear(torch.autograd.Function):
         z2 = z.reshape(-1, z.size(-1))
         outs = []
         for w, b in zip(weight.split(sizes), (None,) * len(sizes) if bias is None else bias.split(sizes)):
-            out = torch.mm(z2, w.t()) if b is None else torch.addmm(b, z2, w.t())
+            if z2.size(1) == 1:  # an outer product: one pass (addmm copies the bias first, then a K=1 GEMM)
+                out = torch.mul(z2, w.t()) if b is None else torch.addcmul(b, z2, w.t())
+            else:
+                out = torch.mm(z2, w.t()) if b is None else torch.addmm(b, z2, w.t())
             outs.append(out.view(*z.shape[:-1], w.size(0)))
         return tuple(outs)
 
