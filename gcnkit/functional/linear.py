@@ -69,8 +69,10 @@ def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
             ``z`` each block is computed on its own, so the backward pass does not concatenate
             their gradients into one ``[*, out]`` tensor.
         add (Tensor, optional): ``[*, out]``, returns :math:`A + z W^\top + b`, with :math:`A`
-            the GEMM's accumulator (``addmm``): a recurrent cell adds its input side :math:`U x_t`
-            to :math:`W h_{t-1}` without a pass of its own over the gate pre-activations.
+            the GEMM's accumulator (``addmm``) when ``z`` has more than :data:`NARROW` features
+            and ``A`` can be viewed as a matrix (otherwise added after the product): a recurrent
+            cell adds its input side :math:`U x_t` to :math:`W h_{t-1}` without a pass of its
+            own over the gate pre-activations. Not together with ``split``.
 
     Shapes:
         - **input:** ``[*, in]``
@@ -104,5 +106,11 @@ def _linear_add(z: Tensor, weight: Tensor, bias: Optional[Tensor], add: Tensor,
     if z.dim() == 2:  # one sequence of a small graph: per-call overhead matters, no reshapes
         out = torch.addmm(add, z, weight.t())
         return out if bias is None else out.add_(bias)
-    out = torch.addmm(add.reshape(-1, add.size(-1)), z.reshape(-1, z.size(-1)), weight.t())
+    z2 = z.reshape(-1, z.size(-1))
+    try:  # a column block of a batch of steps (B > 1) cannot be viewed as a matrix
+        add2 = add.view(-1, add.size(-1))
+    except RuntimeError:  # reshape would copy it, then addmm copies it again: add it after
+        out = torch.add(torch.mm(z2, weight.t()).view(add.shape), add)
+        return out if bias is None else out.add_(bias)
+    out = torch.addmm(add2, z2, weight.t())
     return (out if bias is None else out.add_(bias)).view(add.shape)

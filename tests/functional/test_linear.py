@@ -83,3 +83,18 @@ def test_linear_add_errors():
         linear(z, w, add=torch.zeros(4, 2))
     with pytest.raises(ValueError, match="split or add, not both"):
         linear(z, w, split=[1, 2], add=torch.zeros(4, 3))
+
+
+def test_linear_add_that_cannot_be_viewed_as_a_matrix():
+    """A step's column block of a batch of sequences ([B, T, N, 3H] -> [B, N, 2H] at one t) is
+    added after the product: same values and gradients."""
+    z, w, b, params = _inputs(4, (2, 5), NARROW + 4, 6, True)
+    big = torch.randn(2, 3, 5, 9, dtype=torch.float64, requires_grad=True)
+    a = big[:, 1, :, :6]
+    with pytest.raises(RuntimeError):
+        a.view(-1, 6)
+    ours, ref = linear(z, w, b, add=a), a + torch.nn.functional.linear(z, w, b)
+    torch.testing.assert_close(ours, ref)
+    g = torch.randn_like(ref)
+    for x, y in zip(torch.autograd.grad(ours, params + [big], g), torch.autograd.grad(ref, params + [big], g)):
+        torch.testing.assert_close(x, y)

@@ -104,7 +104,7 @@ class DenseOperator(torch.nn.Module):
         return self.lin.bias
 
     def forward(self, x: Tensor, graphs: Optional[GraphSet] = None, add: Optional[Tensor] = None) -> Tensor:
-        """:math:`x W^\top + b`, plus ``add`` (accumulated by the GEMM) when given."""
+        r""":math:`x W^\top + b`, plus ``add`` (accumulated by the GEMM) when given."""
         return self.transform(x, add=add)
 
     def prepare(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:
@@ -138,6 +138,12 @@ class GraphOperator(torch.nn.Module):
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.graph_options: GraphOptions = (str(conv.norm), float(conv.self_loop_weight),
                                             bool(conv.remove_self_loops))
+        # ``add`` goes into the weights' GEMM only for gcnkit's own split convs: a user's subclass
+        # that overrides forward, propagate_only or transform (possibly without ``add``) is
+        # called as it is, and ``add`` is added to its output
+        self._fuse_add = bool(conv.two_phase) and all(
+            getattr(type(conv), name).__module__.startswith("gcnkit.")
+            for name in ("forward", "propagate_only", "transform"))
 
     def reset_parameters(self) -> None:
         self.conv.reset_parameters()
@@ -161,7 +167,7 @@ class GraphOperator(torch.nn.Module):
         graph = graphs.get(self.graph_options)
         if add is None:
             return self.conv(x, graph)
-        if self.two_phase and self.out_channels >= self.in_channels:
+        if self._fuse_add and self.out_channels >= self.in_channels and x.layout == torch.strided:
             return self.conv.transform(self.conv.propagate_only(x, graph), add=add)
         return add + self.conv(x, graph)
 
@@ -176,15 +182,22 @@ class GraphOperator(torch.nn.Module):
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         """The weights and bias applied to :meth:`prepare`'s output; with ``split``, the output's
         column blocks as a tuple; with ``add``, ``add`` plus the output."""
-        return self.conv.transform(z, split, add=add)
+        if add is None:  # a user's conv may implement transform(z, split) only
+            return self.conv.transform(z, split)
+        if self._fuse_add:
+            return self.conv.transform(z, split, add=add)
+        return add + self.conv.transform(z, split)
 
 
 def apply_operator(op: torch.nn.Module, x: Tensor, graphs: Optional[GraphSet], add: Tensor) -> Tensor:
     """``add + op(x, graphs)``: the sum accumulated by the operator's GEMM for gcnkit's operators
     (no pass of its own over the result), added afterwards for a custom one."""
-    if isinstance(op, (DenseOperator, GraphOperator)):
+    if type(op).forward in _ADDING_FORWARDS:  # not a subclass overriding forward(x, graphs)
         return op(x, graphs, add=add)
     return add + op(x, graphs)
+
+
+_ADDING_FORWARDS = (DenseOperator.forward, GraphOperator.forward)
 
 
 def make_operator(spec: OperatorSpec, in_channels: int, out_channels: int, *, bias: bool = True,
