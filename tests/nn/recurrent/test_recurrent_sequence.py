@@ -280,11 +280,11 @@ def test_custom_operator_runs_through_the_same_paths(small_graph, operator):
     torch.testing.assert_close(run_sequence(mine, x, ei)[0], run_sequence(ref, x, ei)[0])
 
 
-def test_input_side_without_two_phases_or_wider_than_the_gates(small_graph, monkeypatch):
+def test_input_side_without_two_phases_or_wider_than_the_gates(small_graph):
     """The input map runs whole (one call over all T steps) for a user conv without the
     propagate_only/transform split, and for inputs wider than the gates (where the conv's own
     cheaper order, weights first, applies); both equal the step-by-step cell."""
-    from gcnkit.nn.conv import GraphConvBase, KipfGCNConv
+    from gcnkit.nn.conv import GraphConvBase
 
     class MyConv(GraphConvBase):  # a user's conv: forward only
         norm, self_loop_weight = "sym", 1.0
@@ -298,12 +298,13 @@ def test_input_side_without_two_phases_or_wider_than_the_gates(small_graph, monk
             graph = self.graph(edge_index, edge_weight, x, norm="sym", self_loop_weight=1.0)
             return self.add_bias(graph.matmul(self.lin(x)))
 
-    calls, split = [], KipfGCNConv.propagate_only
-    monkeypatch.setattr(KipfGCNConv, "propagate_only", lambda self, *a, **k: calls.append(self) or split(self, *a, **k))
     ei, ew, n = small_graph
     torch.manual_seed(0)
     for cell, f in ((GRUCell(2, 3, reset="before", input_operator=MyConv, hidden_operator="gcn"), 2),
                     (GRUCell(12, 3, reset="before", input_operator="gcn", hidden_operator="gcn"), 12)):
+        calls = []
+        for conv in (cell.input_map.conv, cell.hidden_map.conv):  # spies on the instances
+            conv.propagate_only = lambda *a, _c=conv, _f=conv.propagate_only, **k: calls.append(_c) or _f(*a, **k)
         x = torch.randn(2, 4, n, f)
         out, _ = run_sequence(cell, x, ei, ew)
         state = None
