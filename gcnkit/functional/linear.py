@@ -114,3 +114,40 @@ def _linear_add(z: Tensor, weight: Tensor, bias: Optional[Tensor], add: Tensor,
         return out if bias is None else out.add_(bias)
     out = torch.addmm(add2, z2, weight.t())
     return (out if bias is None else out.add_(bias)).view(add.shape)
+
+
+def linear_sum(zs: Sequence[Tensor], weights: Sequence[Tensor], bias: Optional[Tensor] = None, *,
+               add: Optional[Tensor] = None) -> Tensor:
+    r""":math:`\sum_k z_k W_k^\top + b` (plus ``add``): ``linear(cat(zs), cat(weights, 1), bias,
+    add=add)`` without the concatenation. The products are accumulated into one output by in-place
+    GEMMs (``addmm_``), so a Chebyshev basis :math:`[T_0 X, \dots, T_K X]` is never copied into one
+    ``[*, (K + 1) F]`` tensor, and its gradient is never split out of one (10% of a GConvGRU
+    training step on Los-loop batches). Narrow inputs (at most :data:`NARROW` features) and
+    autocast take the concatenated path.
+
+    Shapes: ``zs[k]`` ``[*, in]``, ``weights[k]`` ``[out, in]``, ``add`` ``[*, out]``; output ``[*, out]``.
+    """
+    if not len(zs) or len(zs) != len(weights):
+        raise ValueError(f"linear_sum takes as many weights as inputs (at least one), got {len(zs)} "
+                         f"inputs and {len(weights)} weights")
+    z0 = zs[0]
+    if (z0.size(-1) <= NARROW or z0.dim() < 2 or any(z.layout != torch.strided for z in zs)
+            or torch.is_autocast_enabled(z0.device.type)):
+        return linear(torch.cat(list(zs), dim=-1), torch.cat(list(weights), dim=1), bias, add=add)
+    shape = z0.shape[:-1] + (weights[0].size(0),)
+    if add is not None and add.shape != shape:
+        raise ValueError(f"add has shape {tuple(add.shape)} but the sum has {tuple(shape)}")
+    add2 = None
+    if add is not None:
+        try:  # as in linear(add=): a block that cannot be viewed as a matrix is added after
+            add2 = add.view(-1, shape[-1])
+        except RuntimeError:
+            pass
+    z2 = [z.reshape(-1, z.size(-1)) for z in zs]
+    out = torch.mm(z2[0], weights[0].t()) if add2 is None else torch.addmm(add2, z2[0], weights[0].t())
+    for z, w in zip(z2[1:], weights[1:]):
+        out.addmm_(z, w.t())
+    if bias is not None:
+        out.add_(bias)
+    out = out.view(shape)
+    return out if add is None or add2 is not None else torch.add(out, add)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from gcnkit.functional.linear import NARROW, linear
+from gcnkit.functional.linear import NARROW, linear, linear_sum
 
 
 def _inputs(seed, lead, in_features, out_features, bias):
@@ -98,3 +98,47 @@ def test_linear_add_that_cannot_be_viewed_as_a_matrix():
     g = torch.randn_like(ref)
     for x, y in zip(torch.autograd.grad(ours, params + [big], g), torch.autograd.grad(ref, params + [big], g)):
         torch.testing.assert_close(x, y)
+
+
+@pytest.mark.parametrize("in_features", [2, NARROW + 4])
+@pytest.mark.parametrize("bias, with_add", [(True, True), (False, True), (True, False), (False, False)])
+def test_linear_sum_equals_linear_of_the_concatenation(in_features, bias, with_add):
+    """sum_k z_k W_k^T + b (+ add), accumulated without concatenating the z_k, against
+    linear(cat(z), cat(W, 1)): values and the gradients of every input."""
+    torch.manual_seed(5)
+    zs = [torch.randn(3, 7, in_features, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    ws = [torch.randn(6, in_features, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    b = torch.randn(6, dtype=torch.float64, requires_grad=True) if bias else None
+    add = torch.randn(3, 7, 6, dtype=torch.float64, requires_grad=True) if with_add else None
+    ours = linear_sum(zs, ws, b, add=add)
+    ref = torch.nn.functional.linear(torch.cat(zs, -1), torch.cat(ws, 1), b)
+    ref = ref if add is None else ref + add
+    torch.testing.assert_close(ours, ref)
+    leaves = zs + ws + [t for t in (b, add) if t is not None]
+    g = torch.randn_like(ref)
+    for a, r in zip(torch.autograd.grad(ours, leaves, g), torch.autograd.grad(ref, leaves, g)):
+        torch.testing.assert_close(a, r)
+
+
+def test_linear_sum_under_autocast_and_errors():
+    zs = [torch.randn(4, 5, 16) for _ in range(2)]
+    ws = [torch.randn(8, 16) for _ in range(2)]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = linear_sum(zs, ws)
+    torch.testing.assert_close(out.float(), zs[0] @ ws[0].t() + zs[1] @ ws[1].t(), atol=0.3, rtol=0.05)
+    with pytest.raises(ValueError, match="as many weights as inputs"):
+        linear_sum(zs, ws[:1])
+    with pytest.raises(ValueError, match=r"add has shape \(4, 5, 7\) but the sum has \(4, 5, 8\)"):
+        linear_sum(zs, ws, add=torch.zeros(4, 5, 7))
+
+
+def test_linear_sum_add_that_cannot_be_viewed_as_a_matrix():
+    torch.manual_seed(6)
+    zs = [torch.randn(2, 5, 12, dtype=torch.float64) for _ in range(2)]
+    ws = [torch.randn(6, 12, dtype=torch.float64) for _ in range(2)]
+    big = torch.randn(2, 3, 5, 9, dtype=torch.float64, requires_grad=True)
+    add = big[:, 1, :, :6]
+    out = linear_sum(zs, ws, add=add)
+    torch.testing.assert_close(out, add + zs[0] @ ws[0].t() + zs[1] @ ws[1].t())
+    (g,) = torch.autograd.grad(out.sum(), big)
+    assert g[:, 1, :, :6].eq(1).all() and g.sum() == add.numel()

@@ -191,6 +191,13 @@ class GraphConvBase(MessagePassing):
         :func:`gcnkit.functional.linear.linear`)."""
         raise NotImplementedError(f"{type(self).__name__} has no propagate_only/transform split")
 
+    def propagate_transform(self, x: Tensor, edge_index: Optional[GraphInput] = None,
+                            edge_weight: Optional[Tensor] = None, *, add: Optional[Tensor] = None) -> Tensor:
+        """``transform(propagate_only(x), add=add)``, in the order that does not narrow the
+        features (a conv may skip materializing the propagated terms side by side, as
+        ``ChebyshevConv`` does); the recurrent cells' maps of the state use it."""
+        return self.transform(self.propagate_only(x, edge_index, edge_weight), add=add)
+
     # ----------------------------------------------------------------- PyG message passing
     def message(self, x_j: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
         return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j

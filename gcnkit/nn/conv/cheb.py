@@ -8,7 +8,7 @@ from torch import Tensor
 
 from gcnkit.functional.chebyshev import chebyshev_basis, chebyshev_combine, laplacian_lambda_max
 from gcnkit.functional.graph_input import GraphInput
-from gcnkit.functional.linear import linear
+from gcnkit.functional.linear import linear, linear_sum
 from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear
 
 LambdaMax = Union[float, Literal["eig"]]
@@ -72,8 +72,8 @@ class ChebyshevConv(GraphConvBase):
             return self.add_bias(sparse_aware_linear(x, self.lins[0].weight))
         graph, lam = self._graph_and_lambda(x, edge_index, edge_weight)
         if isinstance(x, Tensor) and self.out_channels >= self.in_channels:
-            # the basis [T_0 X, ..., T_K X] at the input width, then one GEMM (not K + 1 and a sum)
-            return self.transform(torch.cat(chebyshev_basis(graph, x, self.K, lam), dim=-1))
+            # the basis [T_0 X, ..., T_K X] at the input width, its GEMMs accumulated in one output
+            return self._basis_linear(chebyshev_basis(graph, x, self.K, lam))
         weight = torch.cat([lin.weight for lin in self.lins], 0)  # one fused matmul
         z = sparse_aware_linear(x, weight).split(self.out_channels, dim=-1)
         return self.add_bias(chebyshev_combine(graph, z, lam))
@@ -99,6 +99,27 @@ class ChebyshevConv(GraphConvBase):
             return x
         graph, lam = self._graph_and_lambda(x, edge_index, edge_weight)
         return torch.cat(chebyshev_basis(graph, x, self.K, lam), dim=-1)
+
+    def _basis_linear(self, basis, add: Optional[Tensor] = None) -> Tensor:
+        """The weights applied to the basis: GEMMs accumulated into one output while the output is
+        at most as wide as the concatenated basis (the GRU maps of GConvGRU: about 10% of a
+        training step), one GEMM of the concatenation for wider outputs, where the K passes of
+        accumulation over the output would cost more than the copy (GConvLSTM's four gates)."""
+        weights = [lin.weight for lin in self.lins]
+        if self.out_channels <= len(basis) * self.in_channels:
+            return linear_sum(basis, weights, self.bias, add=add)
+        return linear(torch.cat(basis, dim=-1), torch.cat(weights, 1), self.bias, add=add)
+
+    def propagate_transform(self, x: Tensor, edge_index: Optional[GraphInput] = None,
+                            edge_weight: Optional[Tensor] = None, *, add: Optional[Tensor] = None) -> Tensor:
+        r""":math:`\sum_k T_k(\tilde{L}) X \Theta_k + b` (plus ``add``) without concatenating the basis."""
+        x = self.features(x, auto=False)
+        if not isinstance(x, Tensor):
+            raise TypeError("propagate_transform takes dense features")
+        if self.K == 0:
+            return self.transform(x, add=add)
+        graph, lam = self._graph_and_lambda(x, edge_index, edge_weight)
+        return self._basis_linear(chebyshev_basis(graph, x, self.K, lam), add)
 
     def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:

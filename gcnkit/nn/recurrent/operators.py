@@ -143,7 +143,7 @@ class GraphOperator(torch.nn.Module):
         # called as it is, and ``add`` is added to its output
         self._fuse_add = bool(conv.two_phase) and all(
             getattr(type(conv), name).__module__.startswith("gcnkit.")
-            for name in ("forward", "propagate_only", "transform"))
+            for name in ("forward", "propagate_only", "transform", "propagate_transform"))
 
     def reset_parameters(self) -> None:
         self.conv.reset_parameters()
@@ -168,7 +168,7 @@ class GraphOperator(torch.nn.Module):
         if add is None:
             return self.conv(x, graph)
         if self._fuse_add and self.out_channels >= self.in_channels and x.layout == torch.strided:
-            return self.conv.transform(self.conv.propagate_only(x, graph), add=add)
+            return self.conv.propagate_transform(x, graph, add=add)
         return add + self.conv(x, graph)
 
     def prepare(self, x: Tensor, graphs: Optional[GraphSet] = None) -> Tensor:

@@ -9,7 +9,7 @@ EW = torch.tensor([1.0, 1.0, 0.5, 0.5, 2.0, 2.0, 1.0, 1.0, 0.3, 0.3])
 
 
 @pytest.mark.parametrize("name", sorted(CONV_REGISTRY))
-@pytest.mark.parametrize("channels", [(3, 8), (8, 3)])
+@pytest.mark.parametrize("channels", [(3, 8), (8, 3), (12, 16)])  # narrow inputs and wide
 def test_transform_of_propagate_only_is_forward(name, channels):
     torch.manual_seed(0)
     conv = make_conv(name, *channels).double()
@@ -40,3 +40,21 @@ def test_propagate_only_of_gcn_is_the_normalized_adjacency():
     x = torch.randn(5, 3)
     torch.testing.assert_close(conv.propagate_only(x, EI, EW),
                                normalize_adjacency(EI, EW, 5).to_dense() @ x)
+
+
+@pytest.mark.parametrize("name", sorted(CONV_REGISTRY))
+@pytest.mark.parametrize("channels", [(3, 8), (12, 16), (12, 40)])  # Chebyshev: GEMMs summed; concatenated
+def test_propagate_transform_is_forward_plus_add(name, channels):
+    """The recurrent maps' call: ``add + conv(x)`` (a Chebyshev basis without concatenation),
+    values and gradients of x, add and the weights."""
+    torch.manual_seed(0)
+    conv = make_conv(name, *channels).double()
+    x = torch.randn(2, 5, channels[0], dtype=torch.float64, requires_grad=True)
+    add = torch.randn(2, 5, channels[1], dtype=torch.float64, requires_grad=True)
+    ours, ref = conv.propagate_transform(x, EI, EW, add=add), add + conv(x, EI, EW)
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(conv.propagate_transform(x, EI, EW), conv(x, EI, EW))
+    leaves = [x, add] + list(conv.parameters())
+    g = torch.randn_like(ref)
+    for a, r in zip(torch.autograd.grad(ours, leaves, g), torch.autograd.grad(ref, leaves, g)):
+        torch.testing.assert_close(a, r)
