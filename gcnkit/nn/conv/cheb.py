@@ -14,6 +14,10 @@ from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_a
 LambdaMax = Union[float, Literal["eig"]]
 
 
+#: Bases from this many entries per term on have their GEMMs summed (see ``_basis_linear``).
+_SUM_MIN_NUMEL = 1 << 15
+
+
 class ChebyshevConv(GraphConvBase):
     r"""The Chebyshev spectral graph convolution (Defferrard et al. 2016) in Kipf & Welling's
     notation: :math:`X' = \sum_{k=0}^{K} T_k(\tilde{L}) X \Theta_k + b`, with
@@ -104,9 +108,11 @@ class ChebyshevConv(GraphConvBase):
         """The weights applied to the basis: GEMMs accumulated into one output while the output is
         at most as wide as the concatenated basis (the GRU maps of GConvGRU: about 10% of a
         training step), one GEMM of the concatenation for wider outputs, where the K passes of
-        accumulation over the output would cost more than the copy (GConvLSTM's four gates)."""
+        accumulation over the output would cost more than the copy (GConvLSTM's four gates), and
+        for small inputs, where the extra calls cost more than the copy saves (one sequence of a
+        small graph: Chickenpox's 20 nodes)."""
         weights = [lin.weight for lin in self.lins]
-        if self.out_channels <= len(basis) * self.in_channels:
+        if self.out_channels <= len(basis) * self.in_channels and basis[0].numel() >= _SUM_MIN_NUMEL:
             return linear_sum(basis, weights, self.bias, add=add)
         return linear(torch.cat(basis, dim=-1), torch.cat(weights, 1), self.bias, add=add)
 

@@ -44,9 +44,13 @@ def test_propagate_only_of_gcn_is_the_normalized_adjacency():
 
 @pytest.mark.parametrize("name", sorted(CONV_REGISTRY))
 @pytest.mark.parametrize("channels", [(3, 8), (12, 16), (12, 40)])  # Chebyshev: GEMMs summed; concatenated
-def test_propagate_transform_is_forward_plus_add(name, channels):
+@pytest.mark.parametrize("sum_min", [0, 1 << 62])  # Chebyshev: summed GEMMs from any size / never
+def test_propagate_transform_is_forward_plus_add(name, channels, sum_min, monkeypatch):
     """The recurrent maps' call: ``add + conv(x)`` (a Chebyshev basis without concatenation),
     values and gradients of x, add and the weights."""
+    import gcnkit.nn.conv.cheb as cheb
+
+    monkeypatch.setattr(cheb, "_SUM_MIN_NUMEL", sum_min)
     torch.manual_seed(0)
     conv = make_conv(name, *channels).double()
     x = torch.randn(2, 5, channels[0], dtype=torch.float64, requires_grad=True)
