@@ -122,8 +122,9 @@ def linear_sum(zs: Sequence[Tensor], weights: Sequence[Tensor], bias: Optional[T
     add=add)`` without the concatenation. The products are accumulated into one output by in-place
     GEMMs (``addmm_``), so a Chebyshev basis :math:`[T_0 X, \dots, T_K X]` is never copied into one
     ``[*, (K + 1) F]`` tensor, and its gradient is never split out of one (10% of a GConvGRU
-    training step on Los-loop batches). Narrow inputs (at most :data:`NARROW` features) and
-    autocast take the concatenated path.
+    training step on Los-loop batches). Narrow inputs (at most :data:`NARROW` features), 16-bit
+    tensors and autocast take the concatenated path. Being in place, the accumulation cannot be
+    ``torch.func.vmap``-ed over the weights: use ``linear(cat(zs), cat(weights, 1))`` there.
 
     Shapes: ``zs[k]`` ``[*, in]``, ``weights[k]`` ``[out, in]``, ``add`` ``[*, out]``; output ``[*, out]``.
     """
@@ -131,8 +132,12 @@ def linear_sum(zs: Sequence[Tensor], weights: Sequence[Tensor], bias: Optional[T
         raise ValueError(f"linear_sum takes as many weights as inputs (at least one), got {len(zs)} "
                          f"inputs and {len(weights)} weights")
     z0 = zs[0]
+    # the concatenated path for: narrow inputs; autocast and 16-bit tensors (a running sum rounded
+    # to 16 bits after every term is less accurate than one GEMM's float32 accumulation); and
+    # inputs it would reject (rows of different shapes, a bias of another dtype)
     if (z0.size(-1) <= NARROW or z0.dim() < 2 or any(z.layout != torch.strided for z in zs)
-            or torch.is_autocast_enabled(z0.device.type)):
+            or torch.is_autocast_enabled(z0.device.type) or z0.dtype in (torch.float16, torch.bfloat16)
+            or any(z.shape[:-1] != z0.shape[:-1] for z in zs) or (bias is not None and bias.dtype != z0.dtype)):
         return linear(torch.cat(list(zs), dim=-1), torch.cat(list(weights), dim=1), bias, add=add)
     shape = z0.shape[:-1] + (weights[0].size(0),)
     if add is not None and add.shape != shape:

@@ -142,3 +142,20 @@ def test_linear_sum_add_that_cannot_be_viewed_as_a_matrix():
     torch.testing.assert_close(out, add + zs[0] @ ws[0].t() + zs[1] @ ws[1].t())
     (g,) = torch.autograd.grad(out.sum(), big)
     assert g[:, 1, :, :6].eq(1).all() and g.sum() == add.numel()
+
+
+def test_linear_sum_takes_the_concatenated_path_for_16_bit_and_odd_inputs(monkeypatch):
+    """bf16: the sum is not rounded after every term (as accurate as one GEMM); rows of different
+    shapes and a bias of another dtype are refused as by the concatenation."""
+    import gcnkit.functional.linear as lin
+
+    calls = []
+    monkeypatch.setattr(lin, "linear", lambda *a, **k: calls.append(1) or linear(*a, **k))
+    zs = [torch.randn(64, 32, dtype=torch.bfloat16) for _ in range(3)]
+    ws = [torch.randn(48, 32, dtype=torch.bfloat16) for _ in range(3)]
+    torch.testing.assert_close(lin.linear_sum(zs, ws), linear(torch.cat(zs, -1), torch.cat(ws, 1)))
+    assert calls == [1]
+    with pytest.raises(RuntimeError):
+        lin.linear_sum([torch.randn(2, 3, 12), torch.randn(3, 2, 12)], [torch.randn(4, 12)] * 2)
+    with pytest.raises(RuntimeError):
+        lin.linear_sum([torch.randn(5, 12)] * 2, [torch.randn(4, 12)] * 2, torch.zeros(4, dtype=torch.float64))

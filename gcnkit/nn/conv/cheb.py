@@ -76,7 +76,7 @@ class ChebyshevConv(GraphConvBase):
             return self.add_bias(sparse_aware_linear(x, self.lins[0].weight))
         graph, lam = self._graph_and_lambda(x, edge_index, edge_weight)
         if isinstance(x, Tensor) and self.out_channels >= self.in_channels:
-            # the basis [T_0 X, ..., T_K X] at the input width, its GEMMs accumulated in one output
+            # the basis [T_0 X, ..., T_K X] at the input width, then its weights (_basis_linear)
             return self._basis_linear(chebyshev_basis(graph, x, self.K, lam))
         weight = torch.cat([lin.weight for lin in self.lins], 0)  # one fused matmul
         z = sparse_aware_linear(x, weight).split(self.out_channels, dim=-1)

@@ -167,7 +167,8 @@ class GraphOperator(torch.nn.Module):
         graph = graphs.get(self.graph_options)
         if add is None:
             return self.conv(x, graph)
-        if self._fuse_add and self.out_channels >= self.in_channels and x.layout == torch.strided:
+        if (self._fuse_add and self.out_channels >= self.in_channels and x.layout == torch.strided
+                and not _called_through_hooks(self.conv)):
             return self.conv.propagate_transform(x, graph, add=add)
         return add + self.conv(x, graph)
 
@@ -198,6 +199,17 @@ def apply_operator(op: torch.nn.Module, x: Tensor, graphs: Optional[GraphSet], a
 
 
 _ADDING_FORWARDS = (DenseOperator.forward, GraphOperator.forward)
+
+
+def _called_through_hooks(module: torch.nn.Module) -> bool:
+    """Whether calling ``module`` runs more than its ``forward`` (forward hooks or pre-hooks, on
+    it or global, or ``Module.compile()``): then the fused path, which calls its methods
+    directly, would skip them."""
+    from torch.nn.modules import module as nn_module
+
+    return bool(module._forward_hooks or module._forward_pre_hooks
+                or nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks
+                or getattr(module, "_compiled_call_impl", None) is not None)
 
 
 def make_operator(spec: OperatorSpec, in_channels: int, out_channels: int, *, bias: bool = True,

@@ -72,3 +72,16 @@ def test_user_subclasses_are_called_as_written(small_graph):
     cell = ElmanCell(3, 12, hidden_operator=lambda i, o: ScaledDense(i, o))
     hm, im = cell.hidden_map, cell.input_map
     torch.testing.assert_close(cell(x, state=h), torch.tanh(im(x) + 2.0 * hm.lin(h)))
+
+
+def test_hooks_on_a_graph_operators_conv_still_fire(small_graph):
+    """The fused path calls the conv's methods directly; a forward hook on the conv sends the
+    call through the module instead, so the hook runs at every step."""
+    from gcnkit.nn.models import GConvGRU
+
+    ei, ew, n = small_graph
+    model = GConvGRU(2, 12, 1, K=1)
+    seen = []
+    model.cell.hidden_map.conv.register_forward_hook(lambda mod, args, out: seen.append(out.shape))
+    model(torch.randn(3, 4, n, 2), ei, ew)
+    assert len(seen) == 4
