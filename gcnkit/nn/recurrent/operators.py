@@ -207,8 +207,10 @@ def _called_through_hooks(module: torch.nn.Module) -> bool:
     directly, would skip them."""
     from torch.nn.modules import module as nn_module
 
-    return bool(module._forward_hooks or module._forward_pre_hooks
-                or nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks
+    # torch's private hook registries, read defensively (a renamed one counts as no hooks)
+    return bool(getattr(module, "_forward_hooks", None) or getattr(module, "_forward_pre_hooks", None)
+                or getattr(nn_module, "_global_forward_hooks", None)
+                or getattr(nn_module, "_global_forward_pre_hooks", None)
                 or getattr(module, "_compiled_call_impl", None) is not None)
 
 
