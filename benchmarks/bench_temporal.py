@@ -268,7 +268,8 @@ def main(argv=None) -> int:
     chick, los = load(args.root)
     results = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                            "cpus": os.cpu_count(), "torch": torch.__version__,
-                           "pygt": None if pygt is None else _pygt_version(), "pygt_note": reason}, "timings": [], "memory": []}
+                           "pygt": None if pygt is None else _pygt_version(), "pygt_note": reason},
+               "timings": [], "memory": []}
     for n in threads:
         torch.set_num_threads(n)
         for dataset, data, make, unit in (("chickenpox", chick, chickenpox_steps, "epoch (465 snapshots)"),

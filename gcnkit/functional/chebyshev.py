@@ -6,7 +6,8 @@ With :math:`S = D^{-1/2} A D^{-1/2}` (``normalize_adjacency(norm="sym", self_loo
 :math:`\lambda_{max}` (no second normalization).
 :math:`\lambda_{max}` is either given (2.0, PyG ``ChebConv``'s default for ``sym``, the bound
 that turns the ``K=1`` model into Kipf's first-order model) or computed as the largest
-eigenvalue of :math:`L` with ARPACK (``scipy.sparse.linalg.eigsh``; a dense solver for small graphs), as Kipf's ``gcn`` code does;
+eigenvalue of :math:`L` with ARPACK (``scipy.sparse.linalg.eigsh``; a dense solver for small
+graphs), as Kipf's ``gcn`` code does;
 it is computed once per graph and kept on the :class:`NormalizedGraph`.
 """
 from __future__ import annotations

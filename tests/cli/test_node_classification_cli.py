@@ -118,7 +118,8 @@ def test_ablate_canonical_names_and_repeats_run_once(tmp_path, capsys):
     # rows of older versions under another spelling count as the same dataset
     from gcnkit.train.runner import RunLog
     lines = (out / "runs.csv").read_text().splitlines()
-    (out / "runs.csv").write_text("\n".join([lines[0]] + [l.replace("karate", "KarateClub", 1) for l in lines[1:]]) + "\n")
+    renamed = [line.replace("karate", "KarateClub", 1) for line in lines[1:]]
+    (out / "runs.csv").write_text("\n".join([lines[0]] + renamed) + "\n")
     assert {r["dataset"] for r in RunLog(out / "runs.csv").read()} == {"karate"}
     # a run logged twice (two processes sharing --out) counts once
     with open(out / "runs.csv", "a") as f:

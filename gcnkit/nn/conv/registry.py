@@ -31,8 +31,8 @@ _KIPF_CHEB: Dict[str, object] = {"remove_self_loops": False}
 _SPECS: Tuple[ConvSpec, ...] = (
     ConvSpec("cheb3", ChebyshevConv, "sum_{k=0}^{3} T_k(L~) X Theta_k", _KIPF_CHEB | {"K": 3, "lambda_max": "eig"}),
     ConvSpec("cheb2", ChebyshevConv, "sum_{k=0}^{2} T_k(L~) X Theta_k", _KIPF_CHEB | {"K": 2, "lambda_max": "eig"}),
-    ConvSpec("first_order", FirstOrderConv, "X Theta_0 - D^-1/2 A D^-1/2 X Theta_1 (Table 3's +, sign absorbed by Theta_1)",
-             _KIPF_CHEB),
+    ConvSpec("first_order", FirstOrderConv,
+             "X Theta_0 - D^-1/2 A D^-1/2 X Theta_1 (Table 3's +, sign absorbed by Theta_1)", _KIPF_CHEB),
     ConvSpec("single_parameter", SingleParameterConv, "(I + D^-1/2 A D^-1/2) X Theta"),
     ConvSpec("kipf", KipfGCNConv, "D~^-1/2 A~ D~^-1/2 X Theta (renormalization trick)"),
     ConvSpec("first_order_term", FirstOrderTermConv, "D^-1/2 A D^-1/2 X Theta"),

@@ -16,7 +16,8 @@ from gcnkit.nn.conv.registry import make_conv
 class GCN(torch.nn.Module):
     r"""Kipf & Welling's two-layer model
     :math:`Z = \mathrm{softmax}(\hat{A}\,\mathrm{ReLU}(\hat{A} X W^{(0)}) W^{(1)})` — returned as
-    logits (apply ``cross_entropy``/``log_softmax`` to the rows you need, as PyG's models do) — with the propagation rule ``conv`` taken from
+    logits (apply ``cross_entropy``/``log_softmax`` to the rows you need, as PyG's models do) —
+    with the propagation rule ``conv`` taken from
     :data:`gcnkit.nn.conv.CONV_REGISTRY` (``"kipf"`` is the renormalization trick). Dropout is
     applied to the input of every layer; on sparse input features (a :class:`CSRMatrix`, or a
     torch.sparse tensor, converted once per tensor) it is sparse dropout on the stored values.
