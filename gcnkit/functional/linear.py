@@ -121,8 +121,8 @@ def linear_sum(zs: Sequence[Tensor], weights: Sequence[Tensor], bias: Optional[T
     r""":math:`\sum_k z_k W_k^\top + b` (plus ``add``): ``linear(cat(zs), cat(weights, 1), bias,
     add=add)`` without the concatenation. The products are accumulated into one output by in-place
     GEMMs (``addmm_``), so a Chebyshev basis :math:`[T_0 X, \dots, T_K X]` is never copied into one
-    ``[*, (K + 1) F]`` tensor, and its gradient is never split out of one (10% of a GConvGRU
-    training step on Los-loop batches). Narrow inputs (at most :data:`NARROW` features), 16-bit
+    ``[*, (K + 1) F]`` tensor, and its gradient is never split out of one (4–10% of a GConvGRU
+    training step on Los-loop batches in back-to-back runs). Narrow inputs (at most :data:`NARROW` features), 16-bit
     tensors and autocast take the concatenated path. Being in place, the accumulation cannot be
     ``torch.func.vmap``-ed over the weights: use ``linear(cat(zs), cat(weights, 1))`` there.
 

@@ -106,7 +106,7 @@ class ChebyshevConv(GraphConvBase):
 
     def _basis_linear(self, basis, add: Optional[Tensor] = None) -> Tensor:
         """The weights applied to the basis: GEMMs accumulated into one output while the output is
-        at most as wide as the concatenated basis (the GRU maps of GConvGRU: about 10% of a
+        at most as wide as the concatenated basis (the GRU maps of GConvGRU: 4–10% of a Los-loop
         training step), one GEMM of the concatenation for wider outputs, where the K passes of
         accumulation over the output would cost more than the copy (GConvLSTM's four gates), and
         for small inputs, where the extra calls cost more than the copy saves (one sequence of a
