@@ -12,7 +12,13 @@ ABLATION_MODELS = ("cheb3", "cheb2", "first_order", "single_parameter", "kipf", 
                    "naive", "row")
 
 
-def _protocol_args(p: argparse.ArgumentParser) -> None:
+#: TrainConfig's fields as the flags that set them, for its error messages.
+_FLAGS = {"num_layers": "--layers", "early_stopping": "--early-stopping", "weight_decay": "--weight-decay",
+          "feature_norm": "--feature-norm", "hidden": "--hidden", "epochs": "--epochs", "lr": "--lr",
+          "dropout": "--dropout", "device": "--device"}
+
+
+def _protocol_args(p: argparse.ArgumentParser, threads_help: str = "torch threads (default: torch's choice)") -> None:
     g = p.add_argument_group("training protocol (defaults: Kipf & Welling 2017)")
     g.add_argument("--hidden", type=int, default=16, help="hidden units (default 16)")
     g.add_argument("--layers", type=int, default=2, help="number of graph convolution layers (default 2)")
@@ -28,12 +34,23 @@ def _protocol_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dense-features", action="store_true", help="keep features dense")
     g.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None, help=threads_help)
 
 
 def _config(args, model: str = "kipf"):
+    import re
+
     from gcnkit.train.node_classification import TrainConfig
 
+    try:
+        return _make_config(TrainConfig, args, model)
+    except (TypeError, ValueError) as e:  # name the flags, not the config's fields
+        msg = re.sub(r"\b(" + "|".join(_FLAGS) + r")\b(?==)|^(" + "|".join(_FLAGS) + r")\b",
+                     lambda m: _FLAGS[m.group(0)], str(e))
+        raise ValueError(msg) from None
+
+
+def _make_config(TrainConfig, args, model: str):
     return TrainConfig(model=model, hidden=args.hidden, num_layers=args.layers, dropout=args.dropout,
                        lr=args.lr, weight_decay=args.weight_decay, epochs=args.epochs,
                        early_stopping=args.early_stopping, bias=args.bias,
@@ -60,7 +77,7 @@ def add_parsers(sub) -> None:
                                    "mean +- std test accuracy over seeds, epochs run and ms per epoch. "
                                    f"Models: {models}. Datasets: cora, citeseer, pubmed, csbm, karate.")
     p.add_argument("--dataset", default="Cora", help="dataset name (default Cora)")
-    p.add_argument("--model", default="kipf", choices=list(CONV_REGISTRY), metavar="MODEL",
+    p.add_argument("--model", default="kipf", type=str.lower, choices=list(CONV_REGISTRY), metavar="MODEL",
                    help=f"propagation model: {models} (default kipf)")
     p.add_argument("--seeds", type=int, default=10, help="number of seeds (default 10)")
     p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
@@ -75,7 +92,7 @@ def add_parsers(sub) -> None:
                                    "runs.csv, summary.csv, summary.json, summary.md and ablation.png to --out. "
                                    "Runs are saved as they finish: rerun the same command to resume.")
     a.add_argument("--datasets", nargs="+", default=["Cora", "CiteSeer"], help="datasets (default Cora CiteSeer)")
-    a.add_argument("--models", nargs="+", default=list(ABLATION_MODELS), choices=list(CONV_REGISTRY),
+    a.add_argument("--models", nargs="+", default=list(ABLATION_MODELS), type=str.lower, choices=list(CONV_REGISTRY),
                    metavar="MODEL", help=f"models (default all: {', '.join(ABLATION_MODELS)})")
     a.add_argument("--seeds", type=int, default=10, help="seeds per model and dataset (default 10)")
     a.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
@@ -83,7 +100,7 @@ def add_parsers(sub) -> None:
     a.add_argument("--workers", type=int, default=None,
                    help="parallel worker processes, 1 thread each (default: number of CPU cores)")
     a.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    _protocol_args(a)
+    _protocol_args(a, "torch threads per worker (default 1)")
     a.set_defaults(run=run_ablate)
 
 
@@ -94,19 +111,22 @@ def run_train(args) -> int:
     from gcnkit.train.paper import paper_value
     from gcnkit.train.runner import run_seeds
 
+    from gcnkit.data import dataset_name
+
     if _positive("--threads", args.threads):
         torch.set_num_threads(args.threads)
     config = _config(args, args.model)
-    results = run_seeds(args.dataset, config, _seeds(args.seeds, args.first_seed), root=args.root,
+    dataset = dataset_name(args.dataset)  # as ablate's files spell it (cora -> Cora)
+    results = run_seeds(dataset, config, _seeds(args.seeds, args.first_seed), root=args.root,
                         progress=not args.json and sys.stderr.isatty())
-    out = {"dataset": args.dataset, "model": args.model, "seeds": len(results), **summarize(results),
-           "paper": paper_value(args.model, args.dataset), "threads": torch.get_num_threads(),
+    out = {"dataset": dataset, "model": args.model, "seeds": len(results), **summarize(results),
+           "paper": paper_value(args.model, dataset), "threads": torch.get_num_threads(),
            "runs": [vars(r) for r in results]}
     if args.json:
         print(json.dumps(out))
     else:
         paper = f" (paper: {out['paper']:.1f})" if out["paper"] is not None else ""
-        print(f"{args.dataset} / {args.model}: test accuracy {out['test_acc_mean']:.2f} ± "
+        print(f"{dataset} / {args.model}: test accuracy {out['test_acc_mean']:.2f} ± "
               f"{out['test_acc_std']:.2f} %{paper} over {len(results)} seeds; "
               f"{out['epochs_mean']:.1f} epochs; {out['ms_per_epoch']:.2f} ms/epoch")
     return 0

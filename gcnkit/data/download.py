@@ -108,8 +108,8 @@ def ensure_files(
             f"{dataset}: raw files missing in '{folder}': {still}.\n"
             f"Expected files there: {list(urls)}.\n{reason}\n"
             f"Download URLs:\n{tried}\n"
-            f"Copy the files into that folder, or point ${DATA_ENV} (or the "
-            f"'root' argument) to a data root that has them.")
+            f"Copy the files into that folder, or point --root (the 'root' "
+            f"argument) or ${DATA_ENV} to a data root that has them.")
 
     if not download:
         raise fail("Downloading is disabled (download=False).")
@@ -117,6 +117,10 @@ def ensure_files(
         raise fail("The folder is read-only, so they cannot be downloaded "
                    "into it.")
 
+    top = folder  # the outermost folder this call creates (removed again if nothing arrives)
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent
+    created = None if top.exists() else top
     folder.mkdir(parents=True, exist_ok=True)
     for name in missing:
         errors, bad_sums = [], []
@@ -129,8 +133,23 @@ def ensure_files(
             except Exception as e:  # URLError, HTTPError, timeouts, OSError
                 errors.append(f"{url}: {type(e).__name__}: {e}")
         else:
+            if created is not None:  # a mistyped root must not leave empty folders behind
+                _remove_empty_tree(folder, created)
             if bad_sums:
                 raise ChecksumError("\n".join(bad_sums + errors))
             raise fail("Tried to download them but failed (offline?):\n  " +
                        "\n  ".join(errors)) from None
 
+
+
+def _remove_empty_tree(folder: Path, top: Path) -> None:
+    """Removes ``folder`` and its parents up to ``top`` while they are empty."""
+    path = folder
+    while True:
+        try:
+            path.rmdir()  # only an empty folder
+        except OSError:
+            return
+        if path == top:
+            return
+        path = path.parent

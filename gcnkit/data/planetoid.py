@@ -161,6 +161,10 @@ class PlanetoidDataset(Planetoid):
         self.process()
 
     def _cache_matches(self) -> bool:
+        try:  # a damaged cache (truncated, overwritten) is rebuilt from the verified raw files
+            torch.load(self.processed_paths[0], weights_only=False)
+        except Exception:
+            return False
         for file_name, obj in (("pre_transform.pt", self.pre_transform), ("pre_filter.pt", self.pre_filter)):
             path = osp.join(self.processed_dir, file_name)
             try:

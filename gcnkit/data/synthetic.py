@@ -49,6 +49,7 @@ def planetoid_masks(
         num_val = max(1, int(NUM_VAL * scale))
     if num_test is None:
         num_test = max(1, int(NUM_TEST * scale))
+    _check_sizes(num_train_per_class=num_train_per_class, num_val=num_val, num_test=num_test)
     counts = torch.bincount(y, minlength=num_classes)
     if int(counts.min()) < num_train_per_class:
         raise ValueError(
@@ -71,6 +72,14 @@ def planetoid_masks(
     val[rest[:num_val]] = True
     test[rest[num_val:num_val + num_test]] = True
     return train, val, test
+
+
+def _check_sizes(**sizes) -> None:
+    """Every split size (and count) is a whole number >= 1: 0 test nodes would give a NaN
+    accuracy, 0 training nodes a model trained on nothing, a negative one a silently other split."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def _sample_edges(y: np.ndarray, num_classes: int, num_edges: int,
@@ -139,6 +148,9 @@ def csbm(
         :obj:`y`, :obj:`edge_index`, the three masks, :obj:`num_classes` and
         :obj:`name="csbm"`.
     """
+    _check_sizes(num_nodes=num_nodes, num_classes=num_classes, num_features=num_features)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2 (got {num_classes}).")
     if num_nodes < 2 * num_classes:
@@ -206,6 +218,7 @@ def karate_club(num_train_per_class: int = 4, num_val: int = 10,
     edges = torch.tensor(sorted(g.edges()), dtype=torch.long).t()
     ei = torch.cat([edges, edges.flip(0)], dim=1)
     ei = ei[:, torch.argsort(ei[0] * n + ei[1])]
+    _check_sizes(num_train_per_class=num_train_per_class, num_val=num_val)
     num_test = n - 2 * num_train_per_class - num_val
     if num_test < 1:
         raise ValueError(f"Karate club has {n} nodes; {num_train_per_class} "

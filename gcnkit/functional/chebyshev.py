@@ -24,7 +24,13 @@ from gcnkit.functional.sparse import CSRMatrix, csr_matmul
 
 @torch.compiler.disable  # host-side SciPy code: keep torch.compile from tracing into it
 def laplacian_lambda_max(graph: NormalizedGraph) -> float:
-    r"""Largest eigenvalue of :math:`L = I - \hat{A}` (computed once per graph, kept)."""
+    r"""Largest eigenvalue of :math:`L = I - \hat{A}` (computed once per graph, kept).
+
+    A value within float rounding of zero (:math:`L = 0` up to rounding: every node has only a
+    self-loop) is returned as exactly 0.0, which callers treat as :math:`\tilde{L} = -I`. The
+    value is a constant for autograd: with edge weights that require grad, the gradient does not
+    include :math:`\partial \lambda_{max} / \partial w` (as PyG's ``LaplacianLambdaMax``); pass
+    a number to differentiate through a fixed scaling."""
     if "lambda_max" not in graph.extras:
         import scipy.sparse as sp
         adj = graph.adj
@@ -36,11 +42,11 @@ def laplacian_lambda_max(graph: NormalizedGraph) -> float:
         # a fixed starting vector: the same graph always gives the same value (ARPACK's default
         # start is random, which makes outputs differ between identical runs)
         v0 = np.random.default_rng(0).uniform(0.5, 1.5, n)
-        if lap.nnz == 0:
-            lam = 0.0  # L = 0 (every node has only a self-loop): ARPACK cannot start from it
-        else:
-            lam = _largest_eigenvalue(lap, v0)
-        graph.extras["lambda_max"] = lam
+        # L = 0 (every node has only a self-loop): ARPACK cannot start from it, and L = 0 up to
+        # rounding has an eigenvalue of rounding noise (of either sign) that would scale L~ wildly
+        tol = 16 * torch.finfo(adj.dtype).eps
+        lam = 0.0 if lap.nnz == 0 else _largest_eigenvalue(lap, v0)
+        graph.extras["lambda_max"] = 0.0 if lam < tol else lam
     return float(graph.extras["lambda_max"])
 
 

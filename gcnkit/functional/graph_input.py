@@ -38,6 +38,8 @@ def adjacency_to_edge_index(adj) -> tuple:
             adj = adj.coalesce()
             (row, col), value = adj.indices(), adj.values()
         n = adj.size(0)
+    if value is not None and not value.is_floating_point():  # e.g. an integer adjacency: its counts
+        value = value.to(torch.get_default_dtype())
     return torch.stack([col.long(), row.long()]), value, n
 
 
@@ -88,6 +90,10 @@ def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
         if num_nodes is not None and edge_index.num_nodes != num_nodes:
             raise ValueError(f"x has {num_nodes} nodes but the NormalizedGraph has {edge_index.num_nodes}")
         return edge_index
+    if isinstance(edge_index, Tensor) and edge_index.layout not in (torch.strided, torch.sparse_coo,
+                                                                    torch.sparse_csr):
+        raise ValueError(f"a sparse adjacency must be a torch.sparse COO or CSR tensor, got layout "
+                         f"{edge_index.layout}; convert it with adj.to_sparse_csr()")
     sparse_input = _is_torch_sparse_tensor(edge_index) or (
         isinstance(edge_index, Tensor) and edge_index.layout in (torch.sparse_coo, torch.sparse_csr))
 

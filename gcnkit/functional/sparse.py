@@ -20,6 +20,8 @@ import warnings
 import torch
 from torch import Tensor
 
+from gcnkit.functional.cache import _version
+
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
@@ -36,7 +38,8 @@ class CSRMatrix:
         shape (tuple): ``(rows, cols)``.
     """
 
-    __slots__ = ("crow", "col", "value", "shape", "_pattern", "_torch", "_t", "_blocks", "__weakref__")
+    __slots__ = ("crow", "col", "value", "shape", "_pattern", "_torch", "_t", "_blocks", "_version",
+                 "__weakref__")
 
     def __init__(self, crow: Tensor, col: Tensor, value: Tensor, shape: Tuple[int, int],
                  _pattern: Optional[dict] = None, _row: Optional[Tensor] = None):
@@ -50,6 +53,7 @@ class CSRMatrix:
         self._torch: Optional[Tensor] = None
         self._t: Optional[CSRMatrix] = None
         self._blocks: Optional[dict] = None
+        self._version = _version(value)  # of the values the transpose and block copies hold
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -121,8 +125,18 @@ class CSRMatrix:
             self._pattern["t"] = (crow_t, self.row[perm], perm, t_pattern)
         return self._pattern["t"]
 
+    def _drop_stale_copies(self) -> None:
+        """Forgets the transpose and the block-diagonal copies when the values were written in
+        place since they were made (``torch.sparse`` features share the user's values)."""
+        v = _version(self.value)
+        if v != self._version:  # (None, for inference tensors, keeps them)
+            if self._t is not None and self._t._t is self:
+                self._t._t = None
+            self._t, self._blocks, self._version = None, None, v
+
     def t(self) -> "CSRMatrix":
         """The transpose, built once (its pattern is shared with every :meth:`with_values` copy)."""
+        self._drop_stale_copies()
         if self._t is None:
             crow_t, col_t, perm, t_pattern = self._transpose_pattern()
             self._t = CSRMatrix(crow_t, col_t, self.value.index_select(0, perm), (self.shape[1], self.shape[0]),
@@ -168,11 +182,15 @@ class CSRMatrix:
         transposes. Not for values that require grad (it would be a stale copy)."""
         if self.value.requires_grad:
             raise ValueError("block_diagonal of a matrix whose values require grad")
+        self._drop_stale_copies()
         if self._blocks is None:
             self._blocks = {}
         m = self._blocks.get(copies)
         if m is None:
-            if len(self._blocks) >= 8:  # batch sizes of training, the last batch, prediction
+            # batch sizes of training, the last batch, prediction: a few kept, at most
+            # _BLOCK_DIAGONAL_MAX_NNZ stored values in all (with their transposes, ~60 B each)
+            if len(self._blocks) >= 8 or copies * self.nnz + sum(b.nnz for b in self._blocks.values()) \
+                    > _BLOCK_DIAGONAL_MAX_NNZ:
                 self._blocks.clear()
             k = torch.arange(copies, device=self.device).unsqueeze(1)
             crow = torch.cat([(self.crow[:-1].unsqueeze(0) + k * self.nnz).reshape(-1),
@@ -182,13 +200,29 @@ class CSRMatrix:
             self._blocks[copies] = m
         return m
 
+    def __deepcopy__(self, memo) -> "CSRMatrix":
+        """A copy of the defining tensors (``copy.deepcopy`` of a model or graph holding one); the
+        derived transposes and copies, a ``torch.sparse`` view among them, are rebuilt on use."""
+        import copy
+
+        return CSRMatrix(copy.deepcopy(self.crow, memo), copy.deepcopy(self.col, memo),
+                         copy.deepcopy(self.value, memo), self.shape)
+
+    def __getstate__(self):
+        return {"crow": self.crow, "col": self.col, "value": self.value, "shape": self.shape}
+
+    def __setstate__(self, state) -> None:
+        CSRMatrix.__init__(self, state["crow"], state["col"], state["value"], state["shape"])
+
     def __repr__(self) -> str:
         return f"CSRMatrix(shape={self.shape}, nnz={self.nnz}, dtype={self.dtype}, device={self.device})"
 
 
 #: Batches ``[*, N, F]`` are multiplied against a block-diagonal copy of the matrix when it has at
-#: most this many stored values (else the batch is folded into columns, with two transposes).
-_BLOCK_DIAGONAL_MAX_NNZ = 1 << 24
+#: most this many stored values (else the batch is folded into columns, with two transposes); the
+#: copies kept for several batch sizes hold at most this many in all (with their transposes and
+#: index copies about 60 bytes per value: 250 MB).
+_BLOCK_DIAGONAL_MAX_NNZ = 1 << 22
 
 
 def _mm(a: CSRMatrix, x: Tensor) -> Tensor:
@@ -211,12 +245,18 @@ class _CSRMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: CSRMatrix, value: Tensor, x: Tensor) -> Tensor:  # value is a.value
         ctx.a = a
+        ctx.version = _version(value)
         ctx.save_for_backward(x if value.requires_grad else None)
         return _mm(a, x)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         a: CSRMatrix = ctx.a
+        if _version(a.value) != ctx.version:  # as autograd's own check of saved tensors
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                "inplace operation: the values of a sparse matrix (sparse features or an adjacency) "
+                "were written in place between the forward and the backward pass; clone them first")
         (x,) = ctx.saved_tensors
         grad = grad.contiguous()
         grad_x = _mm(a.t(), grad) if ctx.needs_input_grad[2] else None

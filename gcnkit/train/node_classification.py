@@ -43,6 +43,15 @@ class TrainConfig:
     device: str = "cpu"
 
     def __post_init__(self):
+        import torch
+
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError) as e:
+            raise ValueError(f"unknown device={self.device!r} ({e})") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} but CUDA is not available to this torch "
+                             f"({torch.__version__})")
         if self.feature_norm not in ("auto", "row", "none"):
             raise ValueError(f"unknown feature_norm={self.feature_norm!r}; choose one of 'auto', 'row', 'none'")
         if self.model not in CONV_REGISTRY:

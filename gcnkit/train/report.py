@@ -47,6 +47,8 @@ def ablation_table(summary, models: Sequence[str], datasets: Sequence[str]):
 def write_reports(rows: List[dict], out_dir: Path, models: Sequence[str], datasets: Sequence[str]) -> dict:
     """Writes summary.csv/json/md and ablation.png to ``out_dir``; returns their paths."""
     out_dir = Path(out_dir)
+    if not rows:
+        raise ValueError(f"no finished runs to report in {out_dir}")
     summary = summary_frame(rows)
     table = ablation_table(summary, models, datasets)
     paths = {"runs": out_dir / "runs.csv", "summary_csv": out_dir / "summary.csv",
@@ -54,7 +56,9 @@ def write_reports(rows: List[dict], out_dir: Path, models: Sequence[str], datase
              "plot": out_dir / "ablation.png"}
     summary[["dataset", "model", "mean", "std", "paper", "runs", "epochs", "ms_per_epoch"]].to_csv(
         paths["summary_csv"], index=False)
-    paths["summary_json"].write_text(json.dumps(summary.to_dict(orient="records"), indent=2, default=float))
+    records = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+               for r in summary.to_dict(orient="records")]  # no paper value: null, not NaN
+    paths["summary_json"].write_text(json.dumps(records, indent=2, default=float, allow_nan=False))
     paths["markdown"].write_text(
         "Test accuracy (%) mean ± std over seeds (paper value), ms per epoch\n\n" + table.to_markdown() + "\n")
     plot_ablation(summary, models, datasets, paths["plot"])

@@ -49,17 +49,36 @@ def _canonical(dataset: str) -> str:
 class RunLog:
     """``runs.csv`` appended one row per finished run (flushed and fsynced), read back to resume.
 
-    A torn last line (a crash mid-write) is dropped on reading, so that run is simply redone.
+    A torn last line (a crash mid-write) is dropped on reading, so that run is simply redone; a
+    header torn by a crash during the first write (no run in the file yet) is rewritten. A file
+    that does not start with the header, yet has runs in it, is refused rather than read as empty
+    (which would redo every run and append them to it).
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
+    def _check_header(self) -> bool:
+        """Whether the file holds a header (and maybe runs); ``False``: empty, or only a torn
+        first line, which is removed."""
+        with open(self.path, "rb") as f:
+            first = f.readline()
+            rest = f.read(1)
+        header = first.decode("utf-8", "replace").strip().split(",")
+        if header[:len(RUN_FIELDS)] == list(RUN_FIELDS):
+            return True
+        if not rest and not first.endswith(b"\n"):  # a crash inside the first write: nothing lost
+            self.path.write_text("")
+            return False
+        raise ValueError(f"{self.path} does not start with the run log's header "
+                         f"({','.join(RUN_FIELDS)}) but with {first[:80]!r}: it was damaged or is not a "
+                         f"gcnkit run log; restore its first line to keep its runs, or delete it")
+
     def read(self) -> List[dict]:
-        if not self.path.exists():
+        if not self.path.exists() or not self._check_header():
             return []
         rows, seen = [], set()
-        with open(self.path, newline="") as f:
+        with open(self.path, newline="", errors="replace") as f:  # a bad byte spoils one line only
             for row in csv.DictReader(f):
                 try:
                     r = {"dataset": row["dataset"], "model": row["model"], "seed": int(row["seed"]),
@@ -140,16 +159,28 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     config = config or TrainConfig()
     datasets = unique(dataset_name(d) for d in datasets)
     models, seeds = unique(models), unique(seeds)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"the output folder {out_dir} is a file")
     for d in datasets:  # fail early (missing files, bad names) before writing or spawning anything
         prepare(d, config, root)
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg_path = out_dir / "config.json"
     cfg = {k: v for k, v in asdict(config).items() if k != "model"}
     log = RunLog(out_dir / "runs.csv")
     finished = log.read()
-    if cfg_path.exists() and finished:
-        old = json.loads(cfg_path.read_text())
+    if finished and not cfg_path.exists():
+        raise ValueError(f"{out_dir} holds {len(finished)} finished runs but no config.json, so the protocol "
+                         f"they were run with is unknown; use another output folder, or delete "
+                         f"{log.path} to start over")
+    if finished:
+        try:
+            old = json.loads(cfg_path.read_text())
+            if not isinstance(old, dict):
+                raise ValueError(f"a JSON {type(old).__name__}, not an object")
+        except ValueError as e:  # json.JSONDecodeError is a ValueError
+            raise ValueError(f"{cfg_path} is not a readable protocol ({e}); restore it or use another "
+                             f"output folder") from None
         if old != cfg:
             diff = ", ".join(f"{k}={old.get(k)!r} there, {cfg.get(k)!r} now"
                              for k in sorted(set(old) | set(cfg)) if old.get(k) != cfg.get(k))
@@ -168,7 +199,9 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
         if on_result:
             on_result(row)
 
-    if workers <= 1 or len(tasks) <= 1:
+    # one process on an accelerator: a forked worker cannot use CUDA once the parent has
+    # (prepare() put the data there), and the runs would share one device anyway
+    if workers <= 1 or len(tasks) <= 1 or str(config.device) != "cpu":
         import torch
 
         caller_threads = torch.get_num_threads()

@@ -115,6 +115,10 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
     S, gap = x_raw.size(0), cfg.horizon - 1
     fit, _, test = chronological_split(S, cfg.train_ratio, 0.0, gap=gap)
     n_val = int(cfg.val_ratio * len(fit))
+    if cfg.val_ratio > 0 and n_val == 0:  # as chronological_split: never drop validation silently
+        raise ValueError(f"{cfg.dataset}: val_ratio={cfg.val_ratio} of the {len(fit)} training windows "
+                         f"(train_ratio={cfg.train_ratio}) is less than one window; raise it, or pass 0 "
+                         f"to train without validation (the last epoch is kept)")
     train, val = range(0, len(fit) - n_val - (gap if n_val else 0)), range(len(fit) - n_val, len(fit))
     if len(train) < 1 or len(test) < 1:
         raise ValueError(f"{cfg.dataset}: {S} windows leave {len(train)} for training and {len(test)} "
@@ -261,6 +265,10 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
         if stop:
             break
     bar.close()
+    if best[2] is None:  # every validation RMSE was NaN or inf
+        raise RuntimeError(f"training diverged: no epoch of {epoch} had a finite validation RMSE "
+                           f"(lr={cfg.lr}, weight_decay={cfg.weight_decay}); lower the learning rate"
+                           + (f", and delete {checkpoint} to start over" if checkpoint is not None else ""))
     model.load_state_dict(best[2])
     y_pred = data.inverse(predict(model, data, cfg, data.test).cpu())
     y_true = data.y_raw[data.test]

@@ -76,9 +76,20 @@ class TemporalConfig:
         check_choice("self_loops", cfg.self_loops, SELF_LOOPS)
         if not (cfg.self_loop_weight >= 0 and cfg.self_loop_weight < float("inf")):
             raise ValueError(f"self_loop_weight must be a finite number >= 0, got {cfg.self_loop_weight}")
-        for key in ("lags", "horizon", "hidden", "epochs", "batch_size"):
+        if cfg.protocol == "sequence":  # one sequence: no batches (None also after a second resolve)
+            if self.batch_size is not None:
+                raise ValueError(f"batch_size={self.batch_size} applies to the windows protocol; the "
+                                 f"sequence protocol trains on one sequence")
+            cfg.batch_size = None
+        for key in ("lags", "horizon", "hidden", "epochs") + (("batch_size",) if cfg.batch_size is not None else ()):
             if int(getattr(cfg, key)) < 1:
                 raise ValueError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
+        if not 0 < cfg.lr < float("inf"):
+            raise ValueError(f"lr must be a positive finite number, got {cfg.lr}")
+        if not 0 <= cfg.weight_decay < float("inf"):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {cfg.weight_decay}")
+        if not 0 < cfg.train_ratio < 1:
+            raise ValueError(f"train_ratio must be in (0, 1), got {cfg.train_ratio}")
         if not 0 <= cfg.val_ratio < 1:
             raise ValueError(f"val_ratio must be in [0, 1), got {cfg.val_ratio}")
         if cfg.clip is not None and not 0 < cfg.clip < float("inf"):
@@ -86,4 +97,20 @@ class TemporalConfig:
         for key in ("tbptt", "patience"):  # 0 (or None): off
             if getattr(cfg, key) is not None and getattr(cfg, key) < 0:
                 raise ValueError(f"{key} must be >= 0 (0 turns it off), got {getattr(cfg, key)}")
+        # options that would be ignored: refused, so that a run never silently differs from its flags
+        if isinstance(cfg.K, bool) or not isinstance(cfg.K, int) or cfg.K < 0:
+            raise ValueError(f"K must be a non-negative integer (the Chebyshev degree), got {cfg.K!r}")
+        if cfg.K != 1 and not cfg.model.startswith("gconv"):
+            raise ValueError(f"K={cfg.K} applies to gconvgru and gconvlstm only, not {cfg.model}")
+        if cfg.tbptt and cfg.protocol != "sequence":
+            raise ValueError(f"tbptt={cfg.tbptt} applies to the sequence protocol, not {cfg.protocol!r} "
+                             f"(windows are short sequences, back-propagated whole)")
+        import torch
+
+        try:
+            device = torch.device(cfg.device)
+        except (RuntimeError, TypeError) as e:
+            raise ValueError(f"unknown device={cfg.device!r} ({e})") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={cfg.device!r} but CUDA is not available to this torch ({torch.__version__})")
         return cfg

@@ -143,8 +143,9 @@ def test_ablate_failed_start_does_not_lock_the_folder(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["train", "--dataset", "karate", "--early-stopping", "-2"], "early_stopping must be >= 0"),
-    (["train", "--dataset", "karate", "--weight-decay", "-1"], "weight_decay must be finite and >= 0"),
+    (["train", "--dataset", "karate", "--early-stopping", "-2"], "--early-stopping must be >= 0"),
+    (["train", "--dataset", "karate", "--weight-decay", "-1"], "--weight-decay must be finite and >= 0"),
+    (["train", "--dataset", "karate", "--layers", "0"], "--layers must be >= 1"),
     (["train", "--dataset", "karate", "--threads", "0"], "--threads must be >= 1"),
     (["ablate", "--datasets", "karate", "--workers", "0"], "--workers must be >= 1"),
 ])

@@ -96,8 +96,8 @@ def test_offline_error(tmp_path, no_network):
     assert "offline" in msg and "GCNKIT_DATA" in msg
     assert info.value.__cause__ is None and info.value.__suppress_context__
     assert no_network and "kimiyoung/planetoid" in no_network[0]
-    raw = tmp_path / "planetoid/Cora/raw"
-    assert not raw.exists() or not any(raw.iterdir())  # no partial files
+    # no partial files, and no empty folders left behind by a mistyped root
+    assert not (tmp_path / "planetoid").exists()
 
 
 def test_download_disabled(tmp_path, no_network):
@@ -217,3 +217,16 @@ def test_cache_made_with_another_pre_transform_is_remade(writable_copy, no_netwo
     torch.testing.assert_close(x_norm.sum(1)[:3], torch.ones(3))
     raw = PlanetoidDataset(writable_copy, "cora")[0].x  # raw counts again, not the stale cache
     assert set(raw.unique().tolist()) == {0.0, 1.0} and float(raw.sum(1).max()) > 1
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_damaged_processed_cache_is_rebuilt(writable_copy, no_network, damage):
+    reference = load_dataset("cora", root=writable_copy)
+    cached = writable_copy / "planetoid/Cora/processed/data.pt"
+    if damage == "truncate":
+        cached.write_bytes(cached.read_bytes()[:1000])
+    else:
+        cached.write_bytes(bytes(range(256)) * 12)
+    again = load_dataset("cora", root=writable_copy)  # remade from the verified raw files
+    assert torch.equal(again.x, reference.x) and torch.equal(again.edge_index, reference.edge_index)
+    torch.load(cached, weights_only=False)  # and the cache is whole again

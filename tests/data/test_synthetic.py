@@ -86,6 +86,12 @@ def test_csbm_explicit_split_sizes():
     (dict(num_features=2, num_classes=4), "num_features"),
     (dict(num_nodes=100, avg_degree=80), "avg_degree"),
     (dict(num_nodes=3, num_classes=2), "num_nodes"),
+    (dict(num_nodes=10.5), "num_nodes must be an integer >= 1"),
+    (dict(num_classes=2.5), "num_classes must be an integer >= 1"),
+    (dict(seed=-1), "seed must be an integer >= 0"),
+    (dict(num_test=0), "num_test must be an integer >= 1"),
+    (dict(num_val=-3), "num_val must be an integer >= 1"),
+    (dict(num_train_per_class=0), "num_train_per_class must be an integer >= 1"),
 ])
 def test_csbm_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -122,3 +128,14 @@ def test_karate():
 def test_csbm_rejects_nan_and_inf(kwargs, match):
     with pytest.raises(ValueError, match=match):
         csbm(num_nodes=100, num_classes=2, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(num_val=-1), "num_val must be an integer >= 1"),
+    (dict(num_train_per_class=0), "num_train_per_class must be an integer >= 1"),
+])
+def test_karate_bad_split_sizes(kwargs, match):
+    from gcnkit.data.synthetic import karate_club
+
+    with pytest.raises(ValueError, match=match):
+        karate_club(**kwargs)

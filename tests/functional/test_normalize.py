@@ -401,3 +401,27 @@ def test_edge_weight_with_a_normalized_graph_is_an_error():
     g = normalize_adjacency(ei, None, 3)
     with pytest.raises(ValueError, match="edge_weight must be None when the graph is a NormalizedGraph"):
         KipfGCNConv(2, 2)(torch.randn(3, 2), g, torch.ones(4))
+
+
+def test_deepcopy_of_a_used_graph_and_a_model_holding_it():
+    """``best = copy.deepcopy(model)`` (early stopping) works after the graph has been used."""
+    import copy
+
+    from gcnkit.nn import KipfGCNConv
+
+    class Net(torch.nn.Module):
+        def __init__(self, graph):
+            super().__init__()
+            self.graph, self.conv = graph, KipfGCNConv(4, 2)
+
+        def forward(self, x):
+            return self.conv(x, self.graph)
+
+    graph = normalize_adjacency(torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]), num_nodes=3)
+    net = Net(graph)
+    x = torch.randn(3, 4)
+    net(x).sum().backward()
+    net(torch.randn(2, 3, 4))
+    best = copy.deepcopy(net)
+    torch.testing.assert_close(best(x), net(x))
+    assert best.graph is not graph and best.graph.adj.value.data_ptr() != graph.adj.value.data_ptr()

@@ -182,3 +182,63 @@ def test_csr_matmul_shape_errors():
         csr_matmul(m, torch.randn(4, 2))
     with pytest.raises(ValueError, match=r"\[N, F\]"):
         csr_matmul(m, torch.randn(3))
+
+
+def test_block_diagonal_copies_kept_within_a_memory_budget(monkeypatch):
+    import gcnkit.functional.sparse as sparse
+
+    r, c, v = random_coo(4, 6, nnz=8)
+    m = CSRMatrix.from_coo(r, c, v, (4, 6))
+    monkeypatch.setattr(sparse, "_BLOCK_DIAGONAL_MAX_NNZ", 10 * m.nnz)
+    for copies in (4, 3, 5, 2, 6, 3):  # training, last, prediction batches ...
+        bd = m.block_diagonal(copies)
+        torch.testing.assert_close(bd.to_dense(), torch.block_diag(*[m.to_dense()] * copies))
+        assert sum(b.nnz for b in m._blocks.values()) <= 10 * m.nnz
+    x = torch.randn(20, 6, 3, dtype=torch.float64)  # 20 copies exceed the budget: folded path
+    torch.testing.assert_close(csr_matmul(m, x), m.to_dense() @ x)
+    assert 20 not in m._blocks
+
+
+@pytest.mark.parametrize("layout", [torch.sparse_coo, torch.sparse_csr])
+def test_values_written_in_place_before_backward_are_refused(layout):
+    """``torch.sparse`` features share the user's values: an in-place write between forward and
+    backward would make the gradient wrong, so it is refused as autograd refuses it."""
+    torch.manual_seed(0)
+    dense = torch.randn(5, 4, dtype=torch.float64) * (torch.rand(5, 4) < 0.5)
+    a = dense.to_sparse() if layout == torch.sparse_coo else dense.to_sparse_csr()
+    m = CSRMatrix.from_torch(a)
+    w = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    out = csr_matmul(m, w)
+    m.value.mul_(2.0)  # what a.values().mul_(2) does to the shared memory
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
+def test_transpose_follows_values_written_in_place():
+    """A matrix whose values change in place (after a backward pass) gets a fresh transpose."""
+    r, c, v = random_coo(4, 6, nnz=8)
+    m = CSRMatrix.from_coo(r, c, v, (4, 6))
+    g = torch.randn(4, 2, dtype=torch.float64)
+    for scale in (1.0, 3.0):
+        if scale != 1.0:
+            m.value.mul_(scale)
+        x = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
+        (gx,) = torch.autograd.grad(csr_matmul(m, x), x, g)
+        torch.testing.assert_close(gx, m.to_dense().t() @ g)
+        torch.testing.assert_close(m.t().to_dense(), m.to_dense().t())
+        xb = torch.randn(3, 6, 2, dtype=torch.float64)
+        torch.testing.assert_close(csr_matmul(m, xb), m.to_dense() @ xb)  # block copies too
+
+
+def test_deepcopy_and_pickle_after_use():
+    import copy
+    import pickle
+
+    r, c, v = random_coo(4, 6, nnz=8)
+    m = CSRMatrix.from_coo(r, c, v, (4, 6))
+    x = torch.randn(2, 6, 3, dtype=torch.float64, requires_grad=True)
+    csr_matmul(m, x).sum().backward()  # builds the torch.sparse view, transpose, block copies
+    for other in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert other.value.data_ptr() != m.value.data_ptr()
+        torch.testing.assert_close(other.to_dense(), m.to_dense())
+        torch.testing.assert_close(csr_matmul(other, x), csr_matmul(m, x))

@@ -24,3 +24,44 @@ def test_ablation_returns_the_requested_runs_only(tmp_path):
     assert sorted((r["dataset"], r["model"], r["seed"]) for r in again) == [("karate", "mlp", 1), ("karate", "mlp", 2)]
     logged = [r for r in first if (r["model"], r["seed"]) == ("mlp", 1)][0]
     assert [r for r in again if r["seed"] == 1][0]["test_acc"] == logged["test_acc"]  # reused, not rerun
+
+
+def test_a_damaged_header_is_refused_not_read_as_an_empty_log(tmp_path):
+    import pytest
+
+    cfg = TrainConfig(epochs=2)
+    ablate(["karate"], ["kipf"], [0, 1], tmp_path, cfg, progress=False)
+    log = tmp_path / "runs.csv"
+    text = log.read_text()
+    log.write_text(text[20:])  # the header torn, the runs intact
+    with pytest.raises(ValueError, match="runs.csv does not start with the run log's header"):
+        ablate(["karate"], ["kipf"], [0, 1], tmp_path, cfg, progress=False)
+    assert log.read_text() == text[20:]  # nothing appended
+    log.write_text("dataset,mo")  # a crash inside the very first write: nothing to lose
+    rows = ablate(["karate"], ["kipf"], [0], tmp_path, cfg, progress=False)
+    assert len(rows) == 1 and log.read_text().startswith("dataset,model,seed,")
+
+
+def test_finished_runs_without_their_protocol_are_refused(tmp_path):
+    import pytest
+
+    cfg = TrainConfig(epochs=2)
+    ablate(["karate"], ["kipf"], [0], tmp_path, cfg, progress=False)
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(ValueError, match="1 finished runs but no config.json"):
+        ablate(["karate"], ["kipf"], [0], tmp_path, TrainConfig(epochs=2, lr=0.05), progress=False)
+    (tmp_path / "config.json").write_text('{"lr": 0.0')
+    with pytest.raises(ValueError, match="config.json is not a readable protocol"):
+        ablate(["karate"], ["kipf"], [0], tmp_path, cfg, progress=False)
+
+
+def test_summary_json_is_strict_json_with_null_for_missing_paper_values(tmp_path):
+    import json
+
+    from gcnkit.train.report import write_reports
+
+    rows = ablate(["karate"], ["kipf", "naive"], [0], tmp_path, TrainConfig(epochs=2), progress=False)
+    paths = write_reports(rows, tmp_path, ["kipf", "naive"], ["karate"])
+    text = open(paths["summary_json"]).read()
+    records = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    assert all(r["paper"] is None and r["delta"] is None for r in records)

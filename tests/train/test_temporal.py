@@ -188,3 +188,43 @@ def test_chickenpox_real_file_short_run():
     assert s["lags"] == 4 and s["train_ratio"] == 0.2 and s["protocol"] == "sequence"
     assert res.y_true.shape[1:] == (1, 20)
     assert 0.5 < s["baselines"]["zero"]["mse"] < 1.5
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(lr=float("inf")), "lr must be a positive finite number"),
+    (dict(lr=0.0), "lr must be a positive finite number"),
+    (dict(weight_decay=float("nan")), "weight_decay must be a finite number"),
+    (dict(train_ratio=1.0), r"train_ratio must be in \(0, 1\)"),
+    (dict(model="tgcn", K=2), "K=2 applies to gconvgru and gconvlstm only"),
+    (dict(model="gconvgru", K=-1), "K must be a non-negative integer"),
+    (dict(dataset="losloop", tbptt=5), "tbptt=5 applies to the sequence protocol"),
+    (dict(dataset="chickenpox", batch_size=8), "batch_size=8 applies to the windows protocol"),
+    (dict(device="nodevice"), "unknown device='nodevice'"),
+])
+def test_options_that_would_be_ignored_or_are_invalid_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TemporalConfig(**kwargs).resolved()
+
+
+def test_resolving_twice_is_the_same_config():
+    for name in ("chickenpox", "losloop"):
+        cfg = TemporalConfig(dataset=name).resolved()
+        assert cfg.resolved() == cfg
+    assert TemporalConfig(dataset="chickenpox").resolved().batch_size is None
+
+
+def test_a_validation_share_below_one_window_is_an_error():
+    cfg = TemporalConfig(dataset="losloop", lags=6, horizon=2, val_ratio=0.001).resolved()
+    with pytest.raises(ValueError, match="val_ratio=0.001 .* less than one window"):
+        prepare_data(cfg, signal=_signal())
+
+
+def test_diverged_training_is_a_clear_error(monkeypatch):
+    import gcnkit.train.temporal as temporal
+
+    real = temporal.regression_metrics
+    monkeypatch.setattr(temporal, "regression_metrics", lambda y, p: {**real(y, p), "rmse": float("nan")})
+    cfg = TemporalConfig(dataset="losloop", lags=6, horizon=2, hidden=4, epochs=2, batch_size=16,
+                         progress=False, val_ratio=0.2)
+    with pytest.raises(RuntimeError, match="diverged: no epoch of 2 had a finite validation RMSE"):
+        train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()))

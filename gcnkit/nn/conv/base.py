@@ -88,12 +88,43 @@ def sparse_aware_linear(x: Features, weight: Tensor) -> Tensor:
     return torch.nn.functional.linear(x, weight)
 
 
+def weight_of(lin: torch.nn.Module) -> Tensor:
+    """``lin.weight`` as calling ``lin`` would see it. The layers multiply by their weights
+    without calling their ``Linear`` modules, which would skip the forward pre-hooks through
+    which ``torch.nn.utils.prune`` and the hook-based ``weight_norm``/``spectral_norm``
+    recompute the weight: those are run here (the ``parametrizations`` versions need nothing)."""
+    hooks = lin._forward_pre_hooks
+    if hooks:
+        from torch.nn.utils.prune import BasePruningMethod
+        from torch.nn.utils.spectral_norm import SpectralNorm
+        from torch.nn.utils.weight_norm import WeightNorm
+
+        for hook in list(hooks.values()):
+            if isinstance(hook, (BasePruningMethod, SpectralNorm, WeightNorm)):
+                hook(lin, ())  # they read only the module
+    return lin.weight
+
+
 def glorot_linear(in_channels: int, out_channels: int) -> Linear:
     return Linear(in_channels, out_channels, bias=False, weight_initializer="glorot")
 
 
+#: ``torch_geometric.nn.GCNConv`` options and what to pass here instead.
+_PYG_OPTIONS = {
+    "improved": "self_loop_weight=2.0 (improved=True) or 1.0",
+    "add_self_loops": "self_loop_weight=0.0 (add_self_loops=False; FirstOrderTermConv is that preset)",
+    "normalize": "GeneralGCNConv(..., norm='none') (normalize=False) or NaiveGCNConv",
+}
+
+
 class GraphConvBase(MessagePassing):
-    """Base class: subclasses implement ``forward`` with :meth:`graph` and :meth:`features`."""
+    """Base class: subclasses implement ``forward`` with :meth:`graph` and :meth:`features`.
+
+    ``forward`` multiplies by a normalized sparse operator instead of calling PyG's
+    ``propagate``, so PyG's propagate/message/aggregate hooks do not run there (module hooks,
+    ``register_forward_hook``, do); ``conv.propagate(...)`` runs PyG's message path with them.
+    TorchScript is not supported (``torch.compile`` is).
+    """
 
     cached: bool
     #: Whether the graph's own self-loops are dropped before normalizing (``ChebyshevConv``).
@@ -106,6 +137,17 @@ class GraphConvBase(MessagePassing):
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
+        for name, instead in _PYG_OPTIONS.items():
+            if name in kwargs:
+                raise TypeError(f"{type(self).__name__} has no {name}= (a torch_geometric GCNConv "
+                                f"option); pass {instead}")
+        if kwargs.get("decomposed_layers", 1) != 1:
+            raise ValueError(f"{type(self).__name__} does not decompose its layers (PyG's "
+                             f"decomposed_layers={kwargs['decomposed_layers']!r}): it multiplies by a "
+                             f"sparse operator, with no per-edge message tensor to split")
+        if isinstance(in_channels, int) and in_channels < 0:
+            raise ValueError(f"in_channels and out_channels must be positive, got in_channels={in_channels} "
+                             f"(PyG's lazy initialization is not supported: pass the input width)")
         kwargs.setdefault("aggr", "add")
         # The fast path always sums messages from sources into targets: refuse options it would ignore.
         check_choice("aggr", kwargs["aggr"], ("add", "sum"))
@@ -169,7 +211,17 @@ class GraphConvBase(MessagePassing):
         return g.to(x.device, dtype)
 
     def add_bias(self, out: Tensor) -> Tensor:
-        return out if self.bias is None else out + self.bias
+        if self.bias is None:
+            return out
+        if out.dtype != self.bias.dtype and torch.is_autocast_enabled(out.device.type):
+            return out + self.bias.to(out.dtype)  # as the GEMM's bias under autocast: same dtype out
+        return out + self.bias
+
+    def __prepare_scriptable__(self):
+        raise NotImplementedError(f"{type(self).__name__} cannot be compiled by TorchScript (its graph "
+                                  f"inputs are Python objects: NormalizedGraph, CSRMatrix); use "
+                                  f"torch.compile, or torch_geometric.nn.GCNConv / ChebConv (same "
+                                  f"state_dict layout) where TorchScript is required")
 
     # ----------------------------------------------------------------- two phases
     #: Whether the layer implements :meth:`propagate_only` and :meth:`transform`.

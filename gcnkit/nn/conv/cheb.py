@@ -9,7 +9,7 @@ from torch import Tensor
 from gcnkit.functional.chebyshev import chebyshev_basis, chebyshev_combine, laplacian_lambda_max
 from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import linear, linear_sum
-from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear
+from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear, weight_of
 
 LambdaMax = Union[float, Literal["eig"]]
 
@@ -40,7 +40,10 @@ class ChebyshevConv(GraphConvBase):
 
     :math:`\lambda_{max}`: a number (default 2.0, the bound PyG uses for ``sym``), or ``"eig"``:
     the largest eigenvalue of :math:`L` by ARPACK, once per graph (what Kipf's code does for its
-    Chebyshev rows). When ``out_channels < in_channels`` (or ``x`` is sparse), all
+    Chebyshev rows), a constant for autograd (learnable edge weights get the gradient of
+    :math:`\tilde{L}` at that fixed scaling; see
+    :func:`~gcnkit.functional.chebyshev.laplacian_lambda_max`). When ``out_channels <
+    in_channels`` (or ``x`` is sparse), all
     :math:`X\Theta_k` come from one fused matmul and the sum is evaluated by Clenshaw's recurrence
     at the output width; otherwise the basis :math:`T_k X` is propagated at the input width.
 
@@ -57,10 +60,11 @@ class ChebyshevConv(GraphConvBase):
 
     def __init__(self, in_channels: int, out_channels: int, K: int, *, lambda_max: LambdaMax = 2.0,
                  remove_self_loops: bool = True, bias: bool = True, cached: bool = True, **kwargs):
-        if not isinstance(K, int) or K < 0:
+        if not isinstance(K, int) or isinstance(K, bool) or K < 0:
             raise ValueError(f"K must be a non-negative integer (the polynomial degree), got {K!r}")
-        if not (lambda_max == "eig" or (isinstance(lambda_max, (int, float)) and lambda_max > 0)):
-            raise ValueError(f"lambda_max must be a positive number or 'eig', got {lambda_max!r}")
+        if not (lambda_max == "eig" or (isinstance(lambda_max, (int, float)) and not isinstance(lambda_max, bool)
+                                        and 0 < lambda_max < float("inf"))):
+            raise ValueError(f"lambda_max must be a positive finite number or 'eig', got {lambda_max!r}")
         super().__init__(in_channels, out_channels, bias=bias, cached=cached, **kwargs)
         self.K = K
         self.lambda_max = lambda_max if lambda_max == "eig" else float(lambda_max)
@@ -73,12 +77,12 @@ class ChebyshevConv(GraphConvBase):
                 edge_weight: Optional[Tensor] = None) -> Tensor:
         x = self.features(x)
         if self.K == 0:
-            return self.add_bias(sparse_aware_linear(x, self.lins[0].weight))
+            return self.add_bias(sparse_aware_linear(x, weight_of(self.lins[0])))
         graph, lam = self._graph_and_lambda(x, edge_index, edge_weight)
         if isinstance(x, Tensor) and self.out_channels >= self.in_channels:
             # the basis [T_0 X, ..., T_K X] at the input width, then its weights (_basis_linear)
             return self._basis_linear(chebyshev_basis(graph, x, self.K, lam))
-        weight = torch.cat([lin.weight for lin in self.lins], 0)  # one fused matmul
+        weight = torch.cat([weight_of(lin) for lin in self.lins], 0)  # one fused matmul
         z = sparse_aware_linear(x, weight).split(self.out_channels, dim=-1)
         return self.add_bias(chebyshev_combine(graph, z, lam))
 
@@ -111,7 +115,7 @@ class ChebyshevConv(GraphConvBase):
         accumulation over the output would cost more than the copy (GConvLSTM's four gates), and
         for small inputs, where the extra calls cost more than the copy saves (one sequence of a
         small graph: Chickenpox's 20 nodes)."""
-        weights = [lin.weight for lin in self.lins]
+        weights = [weight_of(lin) for lin in self.lins]
         if self.out_channels <= len(basis) * self.in_channels and basis[0].numel() >= _SUM_MIN_NUMEL:
             return linear_sum(basis, weights, self.bias, add=add)
         return linear(torch.cat(basis, dim=-1), torch.cat(weights, 1), self.bias, add=add)
@@ -129,7 +133,7 @@ class ChebyshevConv(GraphConvBase):
 
     def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
-        weight = self.lins[0].weight if self.K == 0 else torch.cat([lin.weight for lin in self.lins], 1)
+        weight = weight_of(self.lins[0]) if self.K == 0 else torch.cat([weight_of(lin) for lin in self.lins], 1)
         return linear(z, weight, self.bias, split, add=add)
 
     def extra_repr(self) -> str:

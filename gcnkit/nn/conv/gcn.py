@@ -9,7 +9,7 @@ from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import linear
 from gcnkit.functional.normalize import NORMS, Norm
 from gcnkit.functional.validation import check_choice
-from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear
+from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear, weight_of
 
 
 class GeneralGCNConv(GraphConvBase):
@@ -67,7 +67,7 @@ class GeneralGCNConv(GraphConvBase):
         x = self.features(x)
         graph = self.graph(edge_index, edge_weight, x, norm=self.norm, self_loop_weight=self.self_loop_weight)
         if not isinstance(x, Tensor) or self.out_channels < self.in_channels:
-            return self.add_bias(self._propagate(graph, sparse_aware_linear(x, self.lin.weight)))
+            return self.add_bias(self._propagate(graph, sparse_aware_linear(x, weight_of(self.lin))))
         return self.transform(self._propagate(graph, x))
 
     def propagate_only(self, x: Tensor, edge_index: GraphInput, edge_weight: Optional[Tensor] = None) -> Tensor:
@@ -80,7 +80,7 @@ class GeneralGCNConv(GraphConvBase):
 
     def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
-        return linear(z, self.lin.weight, self.bias, split, add=add)
+        return linear(z, weight_of(self.lin), self.bias, split, add=add)
 
     def extra_repr(self) -> str:
         s = f"norm={self.norm}, self_loop_weight={self.self_loop_weight}"

@@ -144,21 +144,42 @@ class RecurrentCellBase(torch.nn.Module):
             return (ux,)
         return ux.split(self.input_sizes, dim=-1)
 
-    def step(self, ux: Tuple[Tensor, ...], state: State,
-             graphs: Optional[GraphSet]) -> State:  # pragma: no cover
-        """The recurrent part of one step, given this step's :meth:`project_input` parts."""
+    def step(self, ux: Tuple[Tensor, ...], state: State, graphs: Optional[GraphSet], *,
+             zero_state: bool = False) -> State:  # pragma: no cover
+        """The recurrent part of one step, given this step's :meth:`project_input` parts.
+
+        ``zero_state=True`` says that ``state`` is the zero state of :meth:`init_state` (the
+        first step of a sequence started without one): the recurrent maps of a zero state are
+        their biases, so gcnkit's operators skip their products."""
         raise NotImplementedError
+
+    def step_from(self, ux: Tuple[Tensor, ...], state: State, graphs: Optional[GraphSet],
+                  zero_state: bool) -> State:
+        """:meth:`step`, telling it about a zero state only when it takes ``zero_state`` (a
+        subclass may override :meth:`step` without it)."""
+        if zero_state and self._step_takes_zero_state():
+            return self.step(ux, state, graphs, zero_state=True)
+        return self.step(ux, state, graphs)
+
+    def _step_takes_zero_state(self) -> bool:
+        import inspect
+
+        try:
+            return "zero_state" in inspect.signature(self.step).parameters
+        except (TypeError, ValueError):  # pragma: no cover - a builtin or odd callable
+            return False
 
     def forward(self, x: Tensor, edge_index: Optional[GraphInput] = None,
                 edge_weight: Optional[Tensor] = None, state: Optional[State] = None) -> State:
         """One step. ``x``: ``[*, F]`` (``[*, N, F]`` with a graph); returns the new state."""
         self.check_input(x)
         graphs = self.graphs(edge_index, edge_weight, x)
-        if state is None:
+        fresh = state is None
+        if fresh:
             state = self.init_state(x)
         else:
             self.check_state(state, x)
-        return self.step(self.project_input(x, graphs), state, graphs)
+        return self.step_from(self.project_input(x, graphs), state, graphs, zero_state=fresh)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.hidden_channels}, input_operator={self._op_names[0]}, "

@@ -41,8 +41,9 @@ class ElmanCell(RecurrentCellBase):
         self.hidden_map = self.hidden_operator(self.hidden_channels)
         self.reset_parameters()
 
-    def step(self, ux: Tuple[Tensor, ...], state: Tensor, graphs: Optional[GraphSet]) -> Tensor:
-        return self._act(apply_operator(self.hidden_map, state, graphs, ux[0]))
+    def step(self, ux: Tuple[Tensor, ...], state: Tensor, graphs: Optional[GraphSet], *,
+             zero_state: bool = False) -> Tensor:
+        return self._act(apply_operator(self.hidden_map, state, graphs, ux[0], zero_input=zero_state))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", nonlinearity={self.nonlinearity}"

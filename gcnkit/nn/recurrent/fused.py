@@ -6,9 +6,9 @@ hand-derived backward pass, in fewer passes over the ``[*, H]`` tensors than aut
 (autograd concatenates the gradients of ``chunk``-ed gates, keeps one node per activation). That
 pays for large, memory-bound states; for small ones the Python of a custom function costs more
 than it saves, so below :data:`FUSED_MIN_NUMEL` entries autograd differentiates the same
-equations. The hand-derived backward passes are first-order only: for a double backward
-(``create_graph=True``, e.g. a gradient penalty) raise :data:`FUSED_MIN_NUMEL` above the state's
-size, and autograd differentiates the equations to any order.
+equations. The hand-derived backward passes are first-order only and refuse a double backward
+(``create_graph=True``, e.g. a gradient penalty) with an error: raise :data:`FUSED_MIN_NUMEL`
+above the state's size, and autograd differentiates the equations to any order.
 
 On CPU, from :data:`FUSED_MIN_NUMEL` entries on, ``tanh`` is evaluated as :math:`2\sigma(2x) - 1`
 (the same function, to float rounding): PyTorch's CPU ``tanh`` kernel takes about 6x as long as
@@ -28,6 +28,29 @@ FUSED_MIN_NUMEL = 1 << 15
 
 _sigmoid_backward = torch.ops.aten.sigmoid_backward
 _tanh_backward = torch.ops.aten.tanh_backward
+
+
+def first_order(backward):
+    """``torch.autograd.function.once_differentiable`` that refuses a double backward instead of
+    returning constant Jacobians: torch's decorator raises only when the incoming gradient
+    requires grad, so ``grad(y.sum(), params, create_graph=True)`` would silently drop the gates'
+    second derivatives (a gradient penalty would be wrong)."""
+    import functools
+
+    from torch.autograd.function import once_differentiable
+
+    inner = once_differentiable(backward)
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        if torch.is_grad_enabled():  # the engine enables grad mode only for create_graph=True
+            raise RuntimeError(
+                "a double backward (create_graph=True) reached gcnkit's fused gate functions, whose "
+                "backward passes are first-order only; set "
+                "gcnkit.nn.recurrent.fused.FUSED_MIN_NUMEL = float('inf') so that autograd "
+                "differentiates the gate equations to any order")
+        return inner(ctx, *grads)
+    return wrapper
 
 
 def use_fused(t: Tensor) -> bool:

@@ -65,14 +65,18 @@ class GRUCell(RecurrentCellBase):
             self.candidate_map = self.hidden_operator(H)
         self.reset_parameters()
 
-    def step(self, ux: Tuple[Tensor, ...], state: Tensor, graphs: Optional[GraphSet]) -> Tensor:
+    def step(self, ux: Tuple[Tensor, ...], state: Tensor, graphs: Optional[GraphSet], *,
+             zero_state: bool = False) -> Tensor:
         ux_gates, ux_cand = ux  # [*, 2H], [*, H]
         if self.reset == "after":
             wh = self.hidden_map(state, graphs)  # [*, 3H]
             return gru_after(ux_gates, ux_cand, wh, state, self.activation)
-        # the maps' GEMMs accumulate into the input parts: z = U x + W h without a pass of its own
-        u, rh = gru_gates_before(apply_operator(self.hidden_map, state, graphs, ux_gates), state)  # [*, H]
-        return gru_update(apply_operator(self.candidate_map, rh, graphs, ux_cand), u, state, self.activation)
+        # the maps' GEMMs accumulate into the input parts: z = U x + W h without a pass of its own;
+        # from a zero state r * h is zero too, so neither map multiplies anything
+        z_g = apply_operator(self.hidden_map, state, graphs, ux_gates, zero_input=zero_state)  # [*, 2H]
+        u, rh = gru_gates_before(z_g, state)  # [*, H]
+        z_c = apply_operator(self.candidate_map, rh, graphs, ux_cand, zero_input=zero_state)  # [*, H]
+        return gru_update(z_c, u, state, self.activation)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", reset={self.reset}, activation={self.activation}"

@@ -28,9 +28,8 @@ from typing import Tuple
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-from gcnkit.nn.recurrent.fused import activate, activation_backward, sigmoid_backward, use_fused
+from gcnkit.nn.recurrent.fused import activate, activation_backward, first_order, sigmoid_backward, use_fused
 
 
 # ------------------------------------------------------------------ the equations, written once
@@ -78,7 +77,7 @@ class _GatesBefore(torch.autograd.Function):
         return u, rh
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx, g_u: Tensor, g_rh: Tensor):
         s, h = ctx.saved_tensors
         H = h.size(-1)
@@ -103,7 +102,7 @@ class _Update(torch.autograd.Function):
         return out
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx, g: Tensor):
         n, u, h = ctx.saved_tensors
         g_n, g_u, g_h = _blend_backward(g, n, u, h)
@@ -119,7 +118,7 @@ class _After(torch.autograd.Function):
         return out
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx, g: Tensor):
         s, wh, n, h = ctx.saved_tensors
         H = h.size(-1)

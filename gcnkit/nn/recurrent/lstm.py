@@ -75,9 +75,9 @@ class LSTMCell(RecurrentCellBase):
         self.check_state_tensors(state, x)
 
     def step(self, ux: Tuple[Tensor, ...], state: Tuple[Tensor, Tensor],
-             graphs: Optional[GraphSet]) -> Tuple[Tensor, Tensor]:
+             graphs: Optional[GraphSet], *, zero_state: bool = False) -> Tuple[Tensor, Tensor]:
         h, s = state
-        z = apply_operator(self.hidden_map, h, graphs, ux[0])  # U x + W h, one GEMM, [*, 4H]
+        z = apply_operator(self.hidden_map, h, graphs, ux[0], zero_input=zero_state)  # U x + W h, [*, 4H]
         return lstm_gates(z, s, self.cell_activation, self.peephole_weight)
 
     def extra_repr(self) -> str:

@@ -19,9 +19,8 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-from gcnkit.nn.recurrent.fused import activate, activation_backward, sigmoid_backward, tanh, use_fused
+from gcnkit.nn.recurrent.fused import activate, activation_backward, first_order, sigmoid_backward, tanh, use_fused
 
 
 def _lstm(z: Tensor, s: Tensor, activation: str, peephole: Optional[Tensor] = None):
@@ -48,7 +47,7 @@ class _LSTM(torch.autograd.Function):
         return h_new, s_new
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx, g_h: Optional[Tensor], g_s_new: Optional[Tensor]):
         if g_h is None and g_s_new is None:
             return None, None, None, None

@@ -28,6 +28,7 @@ from gcnkit.functional.graph_input import GraphInput, normalization_dtype, resol
 from gcnkit.functional.linear import linear
 from gcnkit.functional.normalize import NormalizedGraph
 from gcnkit.nn.conv import CONV_REGISTRY, ChebyshevConv, GraphConvBase, KipfGCNConv, make_conv
+from gcnkit.nn.conv.base import weight_of
 
 #: ``(norm, self_loop_weight)`` or ``(norm, self_loop_weight, remove_self_loops)``.
 GraphOptions = Union[Tuple[str, float], Tuple[str, float, bool]]
@@ -115,7 +116,7 @@ class DenseOperator(torch.nn.Module):
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         """The weights and bias; with ``split``, the output's column blocks as a tuple; with
         ``add``, ``add`` plus the output (see :func:`~gcnkit.functional.linear.linear`)."""
-        return linear(z, self.lin.weight, self.lin.bias, split, add=add)
+        return linear(z, weight_of(self.lin), self.lin.bias, split, add=add)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, bias={self.lin.bias is not None}"
@@ -190,12 +191,32 @@ class GraphOperator(torch.nn.Module):
         return add + self.conv.transform(z, split)
 
 
-def apply_operator(op: torch.nn.Module, x: Tensor, graphs: Optional[GraphSet], add: Tensor) -> Tensor:
+def apply_operator(op: torch.nn.Module, x: Tensor, graphs: Optional[GraphSet], add: Tensor, *,
+                   zero_input: bool = False) -> Tensor:
     """``add + op(x, graphs)``: the sum accumulated by the operator's GEMM for gcnkit's operators
-    (no pass of its own over the result), added afterwards for a custom one."""
+    (no pass of its own over the result), added afterwards for a custom one.
+
+    ``zero_input=True`` says that ``x`` is all zeros (the fresh state of a sequence's first step):
+    gcnkit's own operators, affine in ``x``, then return ``add`` plus their bias with no product
+    and no pass over the graph (the graph is still checked). A custom operator, or one with hooks,
+    is called as usual."""
+    if zero_input and _affine_without_hooks(op):
+        if graphs is not None and op.graph_options is not None:
+            graphs.get(op.graph_options)  # a wrong graph is refused at the first step too
+        bias = op.bias
+        return add if bias is None else add + bias
     if type(op).forward in _ADDING_FORWARDS:  # not a subclass overriding forward(x, graphs)
         return op(x, graphs, add=add)
     return add + op(x, graphs)
+
+
+def _affine_without_hooks(op: torch.nn.Module) -> bool:
+    """Whether ``op`` is one of gcnkit's operators, not a subclass, around a gcnkit conv (then
+    ``op(0) == bias``), called without hooks."""
+    if type(op) is DenseOperator:
+        return not _called_through_hooks(op)
+    return (type(op) is GraphOperator and op._fuse_add and not _called_through_hooks(op)
+            and not _called_through_hooks(op.conv))
 
 
 _ADDING_FORWARDS = (DenseOperator.forward, GraphOperator.forward)

@@ -27,7 +27,7 @@ from torch import Tensor
 from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.validation import check_finite
 from gcnkit.nn.recurrent.base import RecurrentCellBase, State
-from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator
+from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator, _called_through_hooks
 
 EdgeIndexes = Union[Tensor, object, Sequence[Tensor]]
 
@@ -109,7 +109,8 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
                                   detach_every=detach_every, return_sequence=return_sequence, cache=cache)
         return out.reshape(lead + out.shape), _map_state(state, lambda s: s.reshape(lead + s.shape))
     x0 = x.select(-3, 0)
-    if state is None:
+    fresh = state is None  # the first step's recurrent maps then see zeros: only their biases
+    if fresh:
         state = cell.init_state(x0)
     else:
         cell.check_state(state, x0)
@@ -120,7 +121,7 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
     width = sum(cell.input_sizes)  # the input map's output width
     if not dynamic or getattr(imap, "graph_options", None) is None:
         two_phase = getattr(imap, "two_phase", hasattr(imap, "prepare") and hasattr(imap, "transform"))
-        if two_phase and cell.in_channels <= width:
+        if two_phase and cell.in_channels <= width and not _has_hooks(imap):
             # the graph part of the input side of all T steps: one sparse matmul (B*T folded)
             z = imap.prepare(x, static_graphs)
             rows = z.numel() // max(z.size(-1), 1)
@@ -145,13 +146,19 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
             ux_t = steps[t]
         else:
             ux_t = cell.project_input(x.select(-3, t), graphs)
-        state = cell.step(ux_t, state, graphs)
+        state = cell.step_from(ux_t, state, graphs, zero_state=fresh and t == 0)
         if return_sequence:
             outputs.append(cell.output(state))
         if detach_every is not None and (t + 1) % detach_every == 0 and t + 1 < T:
             state = detach_state(state)
     out = torch.stack(outputs, dim=-3) if return_sequence else cell.output(state)
     return out, state
+
+
+def _has_hooks(op: torch.nn.Module) -> bool:
+    """Whether calling ``op`` runs hooks (its own or its conv's), which the split into
+    ``prepare``/``transform`` would skip: then the map is called as a module."""
+    return _called_through_hooks(op) or (isinstance(op, GraphOperator) and _called_through_hooks(op.conv))
 
 
 def _apply_parts(cell: RecurrentCellBase, z: Tensor) -> Tuple[Tensor, ...]:

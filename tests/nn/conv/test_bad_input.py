@@ -113,16 +113,46 @@ def test_unknown_norm():
         normalize_adjacency(EI, None, N, norm="foo")
 
 
-@pytest.mark.parametrize("lambda_max", [-1, 0, "foo", math.nan, None])
-def test_bad_lambda_max(lambda_max):
-    with pytest.raises(ValueError, match=rf"lambda_max must be a positive number or 'eig', got {lambda_max!r}"):
-        ChebyshevConv(F_IN, 3, 2, lambda_max=lambda_max)
-
-
-@pytest.mark.parametrize("K", [-1, 1.5, "2"])
+@pytest.mark.parametrize("K", [-1, 1.5, "2", True])
 def test_bad_K(K):
     with pytest.raises(ValueError, match=r"K must be a non-negative integer"):
         ChebyshevConv(F_IN, 3, K)
+
+
+@pytest.mark.parametrize("lambda_max", [-1, 0, 0.0, -2.0, "foo", None, math.inf, math.nan, True, "max"])
+def test_bad_lambda_max(lambda_max):
+    with pytest.raises(ValueError, match=rf"lambda_max must be a positive finite number or 'eig', got {lambda_max!r}"):
+        ChebyshevConv(F_IN, 3, 2, lambda_max=lambda_max)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"improved": True}, r"no improved=.*self_loop_weight=2.0"),
+    ({"add_self_loops": False}, r"no add_self_loops=.*self_loop_weight=0.0.*FirstOrderTermConv"),
+    ({"normalize": False}, r"no normalize=.*norm='none'"),
+])
+def test_pyg_gcnconv_options_name_their_gcnkit_spelling(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        KipfGCNConv(F_IN, 3, **kwargs)
+
+
+def test_pyg_options_without_an_effect_here():
+    with pytest.raises(ValueError, match=r"does not decompose its layers.*decomposed_layers=4"):
+        KipfGCNConv(F_IN, 3, decomposed_layers=4)
+    with pytest.raises(ValueError, match=r"lazy initialization is not supported"):
+        KipfGCNConv(-1, 3)
+    with pytest.raises(NotImplementedError, match=r"TorchScript.*torch.compile"):
+        torch.jit.script(KipfGCNConv(F_IN, 3))
+
+
+def test_sparse_adjacency_layouts():
+    adj = torch.sparse_coo_tensor(EI.flip(0), torch.ones(5), (N, N))
+    conv = KipfGCNConv(F_IN, 3)
+    x = torch.randn(N, F_IN)
+    with pytest.raises(ValueError, match=r"COO or CSR.*sparse_csc.*to_sparse_csr"):
+        conv(x, adj.to_sparse_csc())
+    # an integer adjacency is its edge counts: the same graph as float ones
+    counts = torch.sparse_coo_tensor(EI.flip(0), torch.ones(5, dtype=torch.long), (N, N))
+    torch.testing.assert_close(conv(x, counts), conv(x, EI))
 
 
 def test_unknown_registry_name():

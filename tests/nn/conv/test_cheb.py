@@ -63,19 +63,29 @@ def test_mlp_conv_ignores_the_graph():
     torch.testing.assert_close(layer(x.to_sparse_csr()), expected)
 
 
-@pytest.mark.parametrize("n", [2, 5])
-def test_eig_on_a_graph_with_only_self_loops(n):
+@pytest.mark.parametrize("n", [2, 5, 100])
+@pytest.mark.parametrize("loop_weight", [None, 3.0, 7.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_eig_on_a_graph_with_only_self_loops(n, loop_weight, dtype):
     # L = 0 there, so lambda_max = 0: used to raise ZeroDivisionError (n = 2) or an ARPACK error;
-    # L~ = 2L/lambda_max - I is -I for any positive lambda_max
+    # L~ = 2L/lambda_max - I is -I for any positive lambda_max. With weighted loops L is 0 only up
+    # to rounding: its rounding-noise eigenvalue (either sign) must not scale L~
+    from gcnkit.functional.chebyshev import laplacian_lambda_max
+    from gcnkit.functional import normalize_adjacency
+
     ei = torch.arange(n).repeat(2, 1)
-    eig = ChebyshevConv(3, 2, 2, lambda_max="eig", remove_self_loops=False).double()
-    fixed = ChebyshevConv(3, 2, 2, lambda_max=1.0, remove_self_loops=False).double()
+    ew = None if loop_weight is None else torch.full((n,), loop_weight, dtype=dtype)
+    eig = ChebyshevConv(3, 2, 2, lambda_max="eig", remove_self_loops=False).to(dtype)
+    fixed = ChebyshevConv(3, 2, 2, lambda_max=1.0, remove_self_loops=False).to(dtype)
     fixed.load_state_dict(eig.state_dict())
-    x = torch.randn(n, 3, dtype=torch.float64)
+    x = torch.randn(n, 3, dtype=dtype)
     w = eig.lins
     expected = x @ w[0].weight.t() - x @ w[1].weight.t() + x @ w[2].weight.t() + eig.bias  # T_k(-I) = (-1)^k I
-    torch.testing.assert_close(eig(x, ei), expected)
-    torch.testing.assert_close(fixed(x, ei), expected)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else {}
+    torch.testing.assert_close(eig(x, ei, ew), expected, **tol)
+    torch.testing.assert_close(fixed(x, ei, ew), expected, **tol)
+    graph = normalize_adjacency(ei, ew, n, norm="sym", self_loop_weight=0.0, dtype=dtype)
+    assert laplacian_lambda_max(graph) == 0.0
 
 
 def test_graph_layers_need_a_graph():

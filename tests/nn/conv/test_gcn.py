@@ -285,3 +285,19 @@ def test_uncached_layer_gives_the_same_result(graph_zoo, layers):
     graph_cache.clear()
     torch.testing.assert_close(uncached(x, ei, ew), cached(x, ei, ew))
     assert graph_cache.misses == 1  # only the cached layer used the cache
+
+
+@pytest.mark.parametrize("sizes", [(8, 4), (4, 8)])
+def test_autocast_output_dtype_does_not_depend_on_the_widths(sizes):
+    """Under autocast the layers return the autocast dtype whichever order they multiply in
+    (weights first when that narrows the features, propagation first otherwise)."""
+    from gcnkit.nn.conv import ChebyshevConv, KipfGCNConv
+
+    ei = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    x = torch.randn(4, sizes[0])
+    for conv in (KipfGCNConv(*sizes), ChebyshevConv(*sizes, 2)):
+        ref = conv(x, ei)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = conv(x, ei)
+        assert out.dtype == torch.bfloat16
+        torch.testing.assert_close(out.float(), ref, rtol=5e-2, atol=5e-2)

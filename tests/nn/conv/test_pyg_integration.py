@@ -180,3 +180,50 @@ def test_pyg_explain_mode_is_a_clear_error():
         conv(torch.randn(3, 2), torch.tensor([[0, 1], [1, 2]]))
     assert not conv.explain  # the failed explanation leaves the layer usable
     assert conv(torch.randn(3, 2), torch.tensor([[0, 1], [1, 2]])).shape == (3, 2)
+
+
+@pytest.mark.parametrize("build", [lambda: KipfGCNConv(4, 3), lambda: KipfGCNConv(4, 8),
+                                   lambda: ChebyshevConv(4, 3, 2), lambda: ChebyshevConv(4, 8, 2)])
+@pytest.mark.parametrize("tool", ["prune", "weight_norm"])
+def test_torch_pruning_and_hook_based_weight_norm(build, tool):
+    """torch.nn.utils.prune and the hook-based weight_norm recompute the weight in a forward
+    pre-hook of the Linear module, which the layers never call: they must still train with the
+    recomputed weight (pruning used to fail at the second backward and never see the updates)."""
+    import warnings
+
+    from torch.nn.utils import prune
+
+    torch.manual_seed(0)
+    conv = build()
+    lins = [conv.lin] if hasattr(conv, "lin") else list(conv.lins)
+    for lin in lins:
+        if tool == "prune":
+            prune.l1_unstructured(lin, "weight", amount=0.5)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # deprecated in favour of parametrizations
+                torch.nn.utils.weight_norm(lin)
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    x = torch.randn(3, 4)
+    opt = torch.optim.SGD(conv.parameters(), lr=0.1)
+    learned = "weight_orig" if tool == "prune" else "weight_v"
+    before = [getattr(lin, learned).detach().clone() for lin in lins]
+    for _ in range(3):
+        opt.zero_grad()
+        conv(x, ei).square().sum().backward()
+        opt.step()
+    out = conv(x, ei)
+    for lin, b in zip(lins, before):
+        assert not torch.equal(getattr(lin, learned), b)  # the updates reach the parameter
+        if tool == "prune":
+            expected = lin.weight_orig * lin.weight_mask
+        else:
+            expected = lin.weight_g * lin.weight_v / lin.weight_v.norm(dim=1, keepdim=True)
+        torch.testing.assert_close(lin.weight, expected)  # recomputed for this forward
+    args = (4, conv.out_channels) + ((2,) if isinstance(conv, ChebyshevConv) else ())
+    reference = type(conv)(*args)
+    with torch.no_grad():
+        for lin, ref_lin in zip(lins, [reference.lin] if hasattr(reference, "lin") else reference.lins):
+            ref_lin.weight.copy_(lin.weight)
+        reference.bias.copy_(conv.bias)
+    torch.testing.assert_close(out, reference(x, ei))

@@ -104,11 +104,32 @@ def test_double_backward(gate_path):
     """Autograd's path is differentiable twice; the fused one refuses clearly (first order only)."""
     ux_g, ux_c, wh3, h = _inputs()
     out = gru_after(ux_g, ux_c, wh3, h)
-    (g,) = torch.autograd.grad(out.square().sum(), h, create_graph=True)
     if gate_path == "fused":
-        with pytest.raises(RuntimeError, match="twice"):
-            g.sum().backward()
+        with pytest.raises(RuntimeError, match="double backward.*first-order only"):
+            torch.autograd.grad(out.square().sum(), h, create_graph=True)
     else:
+        (g,) = torch.autograd.grad(out.square().sum(), h, create_graph=True)
         ref = _reference_after(ux_g, ux_c, wh3, h, "tanh")
         (g_ref,) = torch.autograd.grad(ref.square().sum(), h, create_graph=True)
         torch.testing.assert_close(torch.autograd.grad(g.sum(), ux_g)[0], torch.autograd.grad(g_ref.sum(), ux_g)[0])
+
+
+def test_double_backward_is_refused_on_the_fused_path_and_exact_on_autograd(gate_path):
+    """A gradient penalty differentiates the gates twice: the fused backward passes are first
+    order only and must say so rather than return constant Jacobians (torch's
+    once_differentiable raises only when the incoming gradient requires grad)."""
+    from gcnkit.nn.recurrent import GRUCell, LSTMCell, run_sequence
+
+    torch.manual_seed(0)
+    for cell in (GRUCell(3, H, reset="before").double(), GRUCell(3, H).double(), LSTMCell(3, H).double()):
+        x = torch.randn(3, 5, 3, dtype=torch.float64)  # [T, N, F]: the recurrent maps used too
+        y = run_sequence(cell, x)[0].sum()  # graph-free cells: no edge_index
+        params = [p for p in cell.parameters()]
+        if gate_path == "fused":
+            with pytest.raises(RuntimeError, match="double backward.*FUSED_MIN_NUMEL"):
+                torch.autograd.grad(y, params, create_graph=True)
+        else:
+            grads = torch.autograd.grad(y, params, create_graph=True)
+            penalty = sum(g.square().sum() for g in grads)
+            second = torch.autograd.grad(penalty, params, allow_unused=True)
+            assert any(s is not None and s.abs().sum() > 0 for s in second)

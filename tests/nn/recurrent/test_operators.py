@@ -85,3 +85,153 @@ def test_hooks_on_a_graph_operators_conv_still_fire(small_graph):
     model.cell.hidden_map.conv.register_forward_hook(lambda mod, args, out: seen.append(out.shape))
     model(torch.randn(3, 4, n, 2), ei, ew)
     assert len(seen) == 4
+
+
+# ------------------------------------------------------------------ a sequence's zero first state
+@pytest.mark.parametrize("spec, kwargs", [("linear", {}), ("gcn", {}), ("cheb", {"K": 2}), ("mlp", {}),
+                                          (_UserOperator, {})])
+@pytest.mark.parametrize("bias", [True, False])
+def test_zero_input_is_add_plus_bias(small_graph, spec, kwargs, bias):
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    op = make_operator(spec, 4, 6, bias=bias, **kwargs).double()
+    graphs = GraphSet(ei, ew, n, torch.device("cpu"), torch.float64)
+    add = torch.randn(2, n, 6, dtype=torch.float64)
+    zeros = torch.zeros(2, n, 4, dtype=torch.float64)
+    skipped = apply_operator(op, zeros, graphs, add, zero_input=True)
+    torch.testing.assert_close(skipped, add + op(zeros, graphs), rtol=1e-12, atol=1e-12)
+
+
+def _count_products(monkeypatch, cls, method):
+    calls = []
+    real = getattr(cls, method)
+
+    def counting(self, *args, **kwargs):
+        calls.append(self)
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(cls, method, counting)
+    return calls
+
+
+def _cells(hidden_operator):
+    from gcnkit.nn.recurrent import ElmanCell, GRUCell, LSTMCell
+
+    kw = dict(input_operator="gcn", hidden_operator=hidden_operator)
+    return [ElmanCell(3, 4, **kw), LSTMCell(3, 4, **kw), GRUCell(3, 4, reset="before", **kw),
+            GRUCell(3, 4, reset="before", recurrent_bias=False, **kw), GRUCell(3, 4, reset="after", **kw)]
+
+
+@pytest.mark.parametrize("hidden_operator", ["linear", "gcn"])
+@pytest.mark.parametrize("batch", [(), (2,)])
+def test_fresh_sequence_equals_explicit_zero_state(small_graph, hidden_operator, batch, gate_path):
+    """Starting without a state skips the first step's recurrent products: same outputs, same
+    gradients as passing the zero state."""
+    from gcnkit.nn.recurrent import LSTMCell, run_sequence
+
+    ei, ew, n = small_graph
+    for cell in _cells(hidden_operator):
+        cell = cell.double()
+        x = torch.randn(*batch, 5, n, 3, dtype=torch.float64)
+        zero = torch.zeros(*batch, n, 4, dtype=torch.float64)
+        zero = (zero, zero.clone()) if isinstance(cell, LSTMCell) else zero
+        results = []
+        for state in (None, zero):
+            cell.zero_grad()
+            out, last = run_sequence(cell, x, ei, ew, state)
+            (out.square().sum() + cell.output(last).sum()).backward()
+            results.append((out.detach(), [p.grad.clone() for p in cell.parameters()]))
+        torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
+        for g0, g1 in zip(results[0][1], results[1][1]):
+            torch.testing.assert_close(g0, g1, rtol=1e-10, atol=1e-12)
+
+
+def test_first_step_skips_the_recurrent_products(small_graph, monkeypatch):
+    from gcnkit.nn.conv import GraphConvBase
+    from gcnkit.nn.recurrent import GRUCell, run_sequence
+
+    ei, ew, n = small_graph
+    cell = GRUCell(3, 4, reset="before", input_operator="gcn", hidden_operator="gcn")
+    calls = _count_products(monkeypatch, GraphConvBase, "propagate_transform")
+    run_sequence(cell, torch.randn(3, n, 3), ei, ew)
+    assert len(calls) == 2 * 2  # steps 1 and 2, gates and candidate
+    calls.clear()
+    run_sequence(cell, torch.randn(3, n, 3), ei, ew, torch.zeros(n, 4))  # a state passed: no skip
+    assert len(calls) == 2 * 3
+    calls.clear()
+    cell(torch.randn(n, 3), ei, ew)  # one step from no state: nothing to multiply
+    assert calls == []
+
+
+def test_hooks_see_every_step(small_graph):
+    from gcnkit.nn.recurrent import GRUCell, run_sequence
+
+    ei, ew, n = small_graph
+    cell = GRUCell(3, 4, reset="before", input_operator="gcn", hidden_operator="gcn")
+    seen = []
+    cell.hidden_map.register_forward_hook(lambda m, inp, out: seen.append(out.shape))
+    run_sequence(cell, torch.randn(3, n, 3), ei, ew)
+    assert len(seen) == 3
+
+
+def test_wrong_graph_refused_on_a_one_step_sequence():
+    from gcnkit.nn.recurrent import GRUCell, run_sequence
+
+    cell = GRUCell(3, 4, reset="before", input_operator="linear", hidden_operator="gcn")
+    with pytest.raises(ValueError, match="nodes|index|out of range"):
+        run_sequence(cell, torch.randn(1, 4, 3), torch.tensor([[0, 7], [7, 0]]))
+
+
+def test_cell_subclass_whose_step_has_no_zero_state(small_graph):
+    from gcnkit.nn.recurrent import ElmanCell, run_sequence
+
+    class OldStyle(ElmanCell):
+        def step(self, ux, state, graphs):  # written before zero_state existed
+            return super().step(ux, state, graphs)
+
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    cell = OldStyle(3, 4, input_operator="gcn", hidden_operator="gcn")
+    x = torch.randn(4, n, 3)
+    out, _ = run_sequence(cell, x, ei, ew)
+    ref, _ = run_sequence(cell, x, ei, ew, torch.zeros(n, 4))
+    torch.testing.assert_close(out, ref)
+
+
+@pytest.mark.parametrize("input_operator", ["linear", "gcn"])
+def test_input_map_hooks_run_in_a_sequence(small_graph, input_operator):
+    """The input side of all steps is split into prepare/transform for speed; a hooked input map
+    is called as a module instead, so its hooks run (and can change the result)."""
+    from gcnkit.nn.recurrent import GRUCell, run_sequence
+
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    cell = GRUCell(3, 4, reset="before", input_operator=input_operator, hidden_operator="gcn")
+    x = torch.randn(2, 5, n, 3)
+    plain, _ = run_sequence(cell, x, ei, ew)
+    seen = []
+    handle = cell.input_map.register_forward_pre_hook(lambda m, args: (seen.append(1), (args[0] * 0,) + args[1:])[1])
+    zeroed, _ = run_sequence(cell, x, ei, ew)
+    handle.remove()
+    assert seen and not torch.allclose(plain, zeroed)
+    torch.testing.assert_close(zeroed, run_sequence(cell, x * 0, ei, ew)[0])
+
+
+def test_pruned_dense_recurrent_map_trains(small_graph):
+    from torch.nn.utils import prune
+
+    from gcnkit.nn.recurrent import GRUCell, run_sequence
+
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    cell = GRUCell(3, 4, reset="before", input_operator="gcn", hidden_operator="linear")
+    prune.l1_unstructured(cell.hidden_map.lin, "weight", amount=0.5)
+    opt = torch.optim.SGD(cell.parameters(), lr=0.1)
+    before = cell.hidden_map.lin.weight_orig.detach().clone()
+    for _ in range(2):
+        opt.zero_grad()
+        run_sequence(cell, torch.randn(4, n, 3), ei, ew)[0].square().sum().backward()
+        opt.step()
+    assert not torch.equal(cell.hidden_map.lin.weight_orig, before)
+    lin = cell.hidden_map.lin
+    run_sequence(cell, torch.randn(2, n, 3), ei, ew)
+    torch.testing.assert_close(lin.weight, lin.weight_orig * lin.weight_mask)
