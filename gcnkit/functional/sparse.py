@@ -190,7 +190,7 @@ class CSRMatrix:
             # batch sizes of training, the last batch, prediction: a few kept, at most
             # _BLOCK_DIAGONAL_MAX_NNZ stored values in all (with their transposes, ~60 B each)
             if len(self._blocks) >= 8 or copies * self.nnz + sum(b.nnz for b in self._blocks.values()) \
-                    > _BLOCK_DIAGONAL_MAX_NNZ:
+                    > 2 * _BLOCK_DIAGONAL_MAX_NNZ:
                 self._blocks.clear()
             k = torch.arange(copies, device=self.device).unsqueeze(1)
             crow = torch.cat([(self.crow[:-1].unsqueeze(0) + k * self.nnz).reshape(-1),
@@ -212,6 +212,8 @@ class CSRMatrix:
         return {"crow": self.crow, "col": self.col, "value": self.value, "shape": self.shape}
 
     def __setstate__(self, state) -> None:
+        if isinstance(state, tuple):  # pickled by an earlier version: (None, {slot: value})
+            state = state[1]
         CSRMatrix.__init__(self, state["crow"], state["col"], state["value"], state["shape"])
 
     def __repr__(self) -> str:
@@ -220,8 +222,9 @@ class CSRMatrix:
 
 #: Batches ``[*, N, F]`` are multiplied against a block-diagonal copy of the matrix when it has at
 #: most this many stored values (else the batch is folded into columns, with two transposes); the
-#: copies kept for several batch sizes hold at most this many in all (with their transposes and
-#: index copies about 60 bytes per value: 250 MB).
+#: copies kept for several batch sizes hold at most twice this many in all, so a sequence's
+#: all-steps copy (B*T blocks) and per-step copy (B) stay side by side (with their transposes and
+#: index copies about 60 bytes per value: 500 MB at most).
 _BLOCK_DIAGONAL_MAX_NNZ = 1 << 22
 
 

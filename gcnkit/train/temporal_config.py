@@ -76,12 +76,12 @@ class TemporalConfig:
         check_choice("self_loops", cfg.self_loops, SELF_LOOPS)
         if not (cfg.self_loop_weight >= 0 and cfg.self_loop_weight < float("inf")):
             raise ValueError(f"self_loop_weight must be a finite number >= 0, got {cfg.self_loop_weight}")
-        if cfg.protocol == "sequence":  # one sequence: no batches (None also after a second resolve)
-            if self.batch_size is not None:
-                raise ValueError(f"batch_size={self.batch_size} applies to the windows protocol; the "
-                                 f"sequence protocol trains on one sequence")
-            cfg.batch_size = None
-        for key in ("lags", "horizon", "hidden", "epochs") + (("batch_size",) if cfg.batch_size is not None else ()):
+        # one sequence has no batches: a batch size other than the default (which stays, so that
+        # earlier runs' checkpoints and folders still match) would be ignored
+        if cfg.protocol == "sequence" and self.batch_size not in (None, defaults["batch_size"]):
+            raise ValueError(f"batch_size={self.batch_size} applies to the windows protocol; the "
+                             f"sequence protocol trains on one sequence")
+        for key in ("lags", "horizon", "hidden", "epochs", "batch_size"):
             if int(getattr(cfg, key)) < 1:
                 raise ValueError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
         if not 0 < cfg.lr < float("inf"):

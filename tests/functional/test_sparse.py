@@ -193,7 +193,13 @@ def test_block_diagonal_copies_kept_within_a_memory_budget(monkeypatch):
     for copies in (4, 3, 5, 2, 6, 3):  # training, last, prediction batches ...
         bd = m.block_diagonal(copies)
         torch.testing.assert_close(bd.to_dense(), torch.block_diag(*[m.to_dense()] * copies))
-        assert sum(b.nnz for b in m._blocks.values()) <= 10 * m.nnz
+        assert sum(b.nnz for b in m._blocks.values()) <= 2 * 10 * m.nnz  # two of the largest
+    assert sorted(m._blocks) == [2, 3, 4, 5, 6]  # 20 nnz-units in all: within twice the cap
+    m._blocks.clear()
+    all_steps, per_step = m.block_diagonal(9), m.block_diagonal(3)  # a sequence's B*T and B copies
+    assert m.block_diagonal(9) is all_steps and m.block_diagonal(3) is per_step  # no rebuilds
+    m.block_diagonal(10)  # over the total: the others go
+    assert sorted(m._blocks) == [10]
     x = torch.randn(20, 6, 3, dtype=torch.float64)  # 20 copies exceed the budget: folded path
     torch.testing.assert_close(csr_matmul(m, x), m.to_dense() @ x)
     assert 20 not in m._blocks
@@ -242,3 +248,14 @@ def test_deepcopy_and_pickle_after_use():
         assert other.value.data_ptr() != m.value.data_ptr()
         torch.testing.assert_close(other.to_dense(), m.to_dense())
         torch.testing.assert_close(csr_matmul(other, x), csr_matmul(m, x))
+
+
+def test_pickles_of_the_earlier_slot_layout_load():
+    """Before ``__getstate__`` existed, a CSRMatrix pickled as ``(None, {slot: value})``."""
+    r, c, v = random_coo(4, 6, nnz=8)
+    m = CSRMatrix.from_coo(r, c, v, (4, 6))
+    old_state = (None, {"crow": m.crow, "col": m.col, "value": m.value, "shape": m.shape,
+                        "_pattern": {}, "_torch": None, "_t": None, "_blocks": None})
+    restored = CSRMatrix.__new__(CSRMatrix)
+    restored.__setstate__(old_state)
+    torch.testing.assert_close(restored.to_dense(), m.to_dense())

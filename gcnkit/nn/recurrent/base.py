@@ -21,6 +21,9 @@ from gcnkit.functional.validation import check_choice, check_finite
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, make_operator
 
 State = Union[Tensor, Tuple[Tensor, Tensor]]
+#: Per cell class: whether its first step from :meth:`RecurrentCellBase.init_state` may skip the
+#: recurrent products (``init_state`` is gcnkit's zeros and ``step`` takes ``zero_state``).
+_ZERO_STATE_STEPS: dict = {}
 Activation = Literal["tanh", "sigmoid"]
 ACTIVATIONS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu}
 
@@ -155,19 +158,27 @@ class RecurrentCellBase(torch.nn.Module):
 
     def step_from(self, ux: Tuple[Tensor, ...], state: State, graphs: Optional[GraphSet],
                   zero_state: bool) -> State:
-        """:meth:`step`, telling it about a zero state only when it takes ``zero_state`` (a
-        subclass may override :meth:`step` without it)."""
+        """:meth:`step`, telling it that ``state`` came from :meth:`init_state` only when that is
+        gcnkit's zeros and :meth:`step` takes ``zero_state`` (a subclass may override either)."""
         if zero_state and self._step_takes_zero_state():
             return self.step(ux, state, graphs, zero_state=True)
         return self.step(ux, state, graphs)
 
     def _step_takes_zero_state(self) -> bool:
-        import inspect
+        cls = type(self)
+        known = _ZERO_STATE_STEPS.get(cls)
+        if known is None:  # once per class
+            import inspect
 
-        try:
-            return "zero_state" in inspect.signature(self.step).parameters
-        except (TypeError, ValueError):  # pragma: no cover - a builtin or odd callable
-            return False
+            try:
+                takes = "zero_state" in inspect.signature(cls.step).parameters
+            except (TypeError, ValueError):  # pragma: no cover - a builtin or odd callable
+                takes = False
+            init = cls.init_state  # gcnkit's zeros, not a subclass's (e.g. a learned h0)
+            ours = getattr(init, "__module__", "").startswith("gcnkit.nn.recurrent.") and getattr(
+                init, "__qualname__", "").startswith(("RecurrentCellBase.", "LSTMCell."))
+            known = _ZERO_STATE_STEPS[cls] = takes and ours
+        return known
 
     def forward(self, x: Tensor, edge_index: Optional[GraphInput] = None,
                 edge_weight: Optional[Tensor] = None, state: Optional[State] = None) -> State:

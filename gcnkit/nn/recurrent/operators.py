@@ -201,13 +201,30 @@ def apply_operator(op: torch.nn.Module, x: Tensor, graphs: Optional[GraphSet], a
     and no pass over the graph (the graph is still checked). A custom operator, or one with hooks,
     is called as usual."""
     if zero_input and _affine_without_hooks(op):
-        if graphs is not None and op.graph_options is not None:
-            graphs.get(op.graph_options)  # a wrong graph is refused at the first step too
-        bias = op.bias
-        return add if bias is None else add + bias
+        return _zero_input_output(op, graphs, add)
     if type(op).forward in _ADDING_FORWARDS:  # not a subclass overriding forward(x, graphs)
         return op(x, graphs, add=add)
     return add + op(x, graphs)
+
+
+def _zero_input_output(op: torch.nn.Module, graphs: Optional[GraphSet], add: Tensor) -> Tensor:
+    """``add + op(0)`` = ``add + bias``, with the operator's weights kept in the autograd graph
+    (their gradient is 0, as through the product: a one-step sequence must not leave them
+    without ``.grad``, which DistributedDataParallel and weight decay would notice)."""
+    if graphs is not None and op.graph_options is not None:
+        graphs.get(op.graph_options)  # a wrong graph is refused at the first step too
+    if isinstance(op, DenseOperator):
+        weight_of(op.lin)  # pruning hooks recompute the bias too
+    weights = [p for p in op.parameters() if p.requires_grad]
+    bias = op.bias
+    if torch.is_grad_enabled() and weights:
+        keep = sum(w.sum() for w in weights) * 0.0
+        bias = keep if bias is None else bias + keep
+    if bias is None:
+        return add
+    if bias.dtype != add.dtype:  # autocast: as the product's output, add's dtype
+        bias = bias.to(add.dtype)
+    return add + bias
 
 
 def _affine_without_hooks(op: torch.nn.Module) -> bool:

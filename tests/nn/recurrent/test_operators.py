@@ -235,3 +235,73 @@ def test_pruned_dense_recurrent_map_trains(small_graph):
     lin = cell.hidden_map.lin
     run_sequence(cell, torch.randn(2, n, 3), ei, ew)
     torch.testing.assert_close(lin.weight, lin.weight_orig * lin.weight_mask)
+
+
+def test_no_skip_for_a_subclass_with_its_own_initial_state(small_graph):
+    """The skip assumes gcnkit's zero initial state: a learned h0 must reach the recurrent map."""
+    from gcnkit.nn.recurrent import GRUCell, run_sequence
+
+    class LearnedStart(GRUCell):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.h0 = torch.nn.Parameter(torch.randn(4, dtype=torch.float64))
+
+        def init_state(self, x):
+            return self.h0.expand(x.shape[:-1] + (4,))
+
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    cell = LearnedStart(3, 4, reset="before", input_operator="gcn", hidden_operator="gcn").double()
+    x = torch.randn(3, n, 3, dtype=torch.float64)
+    out, _ = run_sequence(cell, x, ei, ew)
+    ref, _ = run_sequence(cell, x, ei, ew, cell.init_state(x[0]))
+    torch.testing.assert_close(out, ref)
+    (g,) = torch.autograd.grad(out.sum(), cell.h0)
+    assert g.abs().sum() > 0
+
+
+@pytest.mark.parametrize("hidden_operator", ["linear", "gcn", "cheb"])
+def test_one_step_from_no_state_still_gives_the_recurrent_weights_a_gradient(small_graph, hidden_operator):
+    """Through the product they got a zero gradient; None instead would stall
+    DistributedDataParallel's reduction and skip weight decay."""
+    from gcnkit.nn.recurrent import GRUCell, LSTMCell, run_sequence
+
+    ei, ew, n = small_graph
+    for cell in (GRUCell(3, 4, reset="before", input_operator="gcn", hidden_operator=hidden_operator),
+                 LSTMCell(3, 4, input_operator="gcn", hidden_operator=hidden_operator)):
+        run_sequence(cell, torch.randn(1, n, 3), ei, ew)[0].sum().backward()
+        for name, p in cell.named_parameters():
+            assert p.grad is not None, name
+        hidden = [p for name, p in cell.named_parameters() if "hidden_map" in name or "candidate_map" in name]
+        assert hidden and all(p.grad.abs().sum() == 0 for p in hidden if p.dim() == 2)
+
+
+def test_zero_first_state_under_autocast_keeps_the_autocast_dtype(small_graph):
+    from gcnkit.nn.recurrent import ElmanCell, run_sequence
+
+    ei, ew, n = small_graph
+    cell = ElmanCell(3, 4)  # dense maps: their products run in bfloat16 under autocast
+    x = torch.randn(2, n, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fresh, _ = run_sequence(cell, x)
+        zeros, _ = run_sequence(cell, x, state=torch.zeros(n, 4))
+    assert fresh.dtype == zeros.dtype == torch.bfloat16
+    torch.testing.assert_close(fresh, zeros)
+
+
+def test_pruned_recurrent_bias_from_no_state(small_graph):
+    from torch.nn.utils import prune
+
+    from gcnkit.nn.recurrent import ElmanCell, run_sequence
+
+    torch.manual_seed(0)
+    cell = ElmanCell(3, 4)
+    prune.l1_unstructured(cell.hidden_map.lin, "bias", amount=0.5)
+    opt = torch.optim.SGD(cell.parameters(), lr=0.5)
+    x = torch.randn(3, 5, 3)
+    for _ in range(3):
+        opt.zero_grad()
+        run_sequence(cell, x)[0].square().sum().backward()
+        opt.step()
+        fresh = run_sequence(cell, x)[0]
+        torch.testing.assert_close(fresh, run_sequence(cell, x, state=torch.zeros(5, 4))[0])
