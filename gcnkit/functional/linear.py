@@ -107,13 +107,27 @@ def _linear_add(z: Tensor, weight: Tensor, bias: Optional[Tensor], add: Tensor,
         out = torch.addmm(add, z, weight.t())
         return out if bias is None else out.add_(bias)
     z2 = z.reshape(-1, z.size(-1))
-    try:  # a column block of a batch of steps (B > 1) cannot be viewed as a matrix
-        add2 = add.view(-1, add.size(-1))
-    except RuntimeError:  # reshape would copy it, then addmm copies it again: add it after
+    add2 = _as_matrix(add)
+    if add2 is None:  # a column block of a batch of steps (B > 1): reshape would copy it, then
+        # addmm copies it again: add it after
         out = torch.add(torch.mm(z2, weight.t()).view(add.shape), add)
         return out if bias is None else out.add_(bias)
     out = torch.addmm(add2, z2, weight.t())
     return (out if bias is None else out.add_(bias)).view(add.shape)
+
+
+def _as_matrix(t: Tensor) -> Optional[Tensor]:
+    """``t`` viewed as ``[-1, t.size(-1)]``, or ``None`` when its leading axes cannot be merged
+    without a copy (decided from the strides, so ``torch.compile`` traces it: a failing ``view``
+    inside ``try`` does not)."""
+    expected = None
+    for size, stride in zip(reversed(t.shape[:-1]), reversed(t.stride()[:-1])):
+        if size == 1:
+            continue
+        if expected is not None and stride != expected:
+            return None
+        expected = stride * size
+    return t.view(-1, t.size(-1))
 
 
 def linear_sum(zs: Sequence[Tensor], weights: Sequence[Tensor], bias: Optional[Tensor] = None, *,
@@ -142,12 +156,8 @@ def linear_sum(zs: Sequence[Tensor], weights: Sequence[Tensor], bias: Optional[T
     shape = z0.shape[:-1] + (weights[0].size(0),)
     if add is not None and add.shape != shape:
         raise ValueError(f"add has shape {tuple(add.shape)} but the sum has {tuple(shape)}")
-    add2 = None
-    if add is not None:
-        try:  # as in linear(add=): a block that cannot be viewed as a matrix is added after
-            add2 = add.view(-1, shape[-1])
-        except RuntimeError:
-            pass
+    # as in linear(add=): a block that cannot be viewed as a matrix is added after
+    add2 = None if add is None else _as_matrix(add)
     z2 = [z.reshape(-1, z.size(-1)) for z in zs]
     out = torch.mm(z2[0], weights[0].t()) if add2 is None else torch.addmm(add2, z2[0], weights[0].t())
     for z, w in zip(z2[1:], weights[1:]):

@@ -159,3 +159,22 @@ def test_linear_sum_takes_the_concatenated_path_for_16_bit_and_odd_inputs(monkey
         lin.linear_sum([torch.randn(2, 3, 12), torch.randn(3, 2, 12)], [torch.randn(4, 12)] * 2)
     with pytest.raises(RuntimeError):
         lin.linear_sum([torch.randn(5, 12)] * 2, [torch.randn(4, 12)] * 2, torch.zeros(4, dtype=torch.float64))
+
+
+def test_as_matrix_agrees_with_view():
+    from gcnkit.functional.linear import _as_matrix
+
+    base = torch.randn(2, 3, 5, 12)
+    cases = [base, base[..., 4:8], base.movedim(1, 0), base.movedim(1, 0)[..., :6], base[:, :1, :, :4],
+             base[:1, :, :1], base.transpose(-1, -2), base[:, ::2], torch.randn(5, 1).expand(5, 3),
+             torch.randn(1, 4).expand(6, 4), torch.randn(7, 3)[::2], base.movedim(1, 0).contiguous()[0]]
+    for t in cases:
+        try:
+            expected = t.view(-1, t.size(-1))
+        except RuntimeError:
+            expected = None
+        got = _as_matrix(t)
+        if expected is None:
+            assert got is None, tuple(t.stride())
+        else:
+            assert got is not None and got.data_ptr() == t.data_ptr() and torch.equal(got, expected)

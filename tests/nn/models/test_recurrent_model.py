@@ -251,3 +251,29 @@ def test_graph_products_under_autocast_with_wide_inputs():
         torch.testing.assert_close(out.float(), ref, atol=2e-2, rtol=2e-2)
         out.float().sum().backward()
         assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in module.parameters())
+
+
+@pytest.mark.parametrize("make", [lambda: TGCN(2, 8, 1), lambda: TGCN(2, 8, 1, variant="pygt"),
+                                  lambda: GConvGRU(2, 8, 1, K=2), lambda: GConvLSTM(2, 8, 1, K=2)])
+@pytest.mark.parametrize("batch", [(), (2,)])
+def test_models_under_torch_compile(graph, make, batch):
+    """torch.compile (graph breaks allowed) gives the eager outputs and gradients. GConvLSTM's
+    batched input side used to fail to trace (a failing view inside try/except)."""
+    ei, ew = graph
+    torch.manual_seed(0)
+    model = make()
+    x = torch.randn(*batch, 3, 6, 2)
+    torch._dynamo.reset()
+    try:
+        compiled = torch.compile(model, backend="eager")
+        results = []
+        for m in (model, compiled):
+            model.zero_grad()
+            y, _ = m(x, ei, ew)
+            y.square().sum().backward()
+            results.append((y.detach(), [p.grad.clone() for p in model.parameters()]))
+    finally:
+        torch._dynamo.reset()
+    torch.testing.assert_close(results[1][0], results[0][0])
+    for g1, g0 in zip(results[1][1], results[0][1]):
+        torch.testing.assert_close(g1, g0)
