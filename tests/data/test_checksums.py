@@ -93,3 +93,15 @@ def test_atomic_path(tmp_path):
         tmp.write_bytes(b"complete")
     assert target.read_bytes() == b"complete"
     assert [p.name for p in target.parent.iterdir()] == ["file.bin"]
+
+
+def test_a_digest_that_differs_only_at_the_end_is_a_mismatch(tmp_path):
+    from gcnkit.data.checksum import ChecksumError, verify_file
+
+    f = tmp_path / "f.bin"
+    f.write_bytes(b"gcnkit")
+    digest = hashlib.sha256(b"gcnkit").hexdigest()
+    verify_file(f, digest.upper())  # case does not matter
+    wrong = digest[:-1] + ("0" if digest[-1] != "0" else "1")
+    with pytest.raises(ChecksumError):
+        verify_file(f, wrong)

@@ -178,3 +178,15 @@ def test_as_matrix_agrees_with_view():
             assert got is None, tuple(t.stride())
         else:
             assert got is not None and got.data_ptr() == t.data_ptr() and torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_add_on_a_matrix_includes_the_bias(bias):
+    """The 2-D path (one sequence: addmm straight into the accumulator) with a bias."""
+    torch.manual_seed(0)
+    z = torch.randn(7, 16, dtype=torch.float64)  # wider than NARROW: the addmm path
+    w = torch.randn(5, 16, dtype=torch.float64)
+    b = torch.randn(5, dtype=torch.float64) if bias else None
+    add = torch.randn(7, 5, dtype=torch.float64)
+    expected = add + torch.nn.functional.linear(z, w, b)
+    torch.testing.assert_close(linear(z, w, b, add=add), expected)

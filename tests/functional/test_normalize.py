@@ -425,3 +425,17 @@ def test_deepcopy_of_a_used_graph_and_a_model_holding_it():
     best = copy.deepcopy(net)
     torch.testing.assert_close(best(x), net(x))
     assert best.graph is not graph and best.graph.adj.value.data_ptr() != graph.adj.value.data_ptr()
+
+
+def test_cache_entry_under_a_reused_id_is_not_served():
+    """An entry is served only to the tensor it was made for: a new tensor that gets a dead one's
+    id (and version) must be normalized anew (simulated by re-keying an entry)."""
+    from gcnkit.functional.cache import GraphCache
+
+    cache = GraphCache()
+    a, b = torch.tensor([1.0]), torch.tensor([2.0])
+    assert cache.get((a,), "opts", lambda: "for a") == "for a"
+    key_a = next(iter(cache._entries))
+    entry = cache._entries.pop(key_a)
+    cache._entries[cache._key((b,), "opts")] = entry  # b now looks like a's key
+    assert cache.get((b,), "opts", lambda: "for b") == "for b"
