@@ -248,3 +248,18 @@ def test_a_loop_free_graph_normalized_keeping_loops_serves_chebyshev(graph_zoo):
     looped = normalize_adjacency(ei, ew.float(), n, norm="sym", self_loop_weight=0.0)
     with pytest.raises(ValueError, match="remove_self_loops=False but this layer"):
         conv(x, looped)
+
+
+def test_layers_with_different_lambda_max_on_one_graph_do_not_share_a_laplacian():
+    """The scaled Laplacian is cached on the graph per lambda_max (a mutation audit found no
+    test of the key)."""
+    from gcnkit.nn.conv import clear_caches
+
+    torch.manual_seed(0)
+    ei = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    x = torch.randn(4, 3)
+    a, b = ChebyshevConv(3, 5, 2, lambda_max=2.0), ChebyshevConv(3, 5, 2, lambda_max=1.5)
+    a(x, ei)
+    shared = b(x, ei)  # same edge tensor: the normalized graph comes from the cache
+    clear_caches()
+    torch.testing.assert_close(shared, b(x, ei))
