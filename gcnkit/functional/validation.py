@@ -13,6 +13,17 @@ def check_choice(name: str, value, choices: Sequence) -> None:
         raise ValueError(f"unknown {name}={value!r}; choose one of {', '.join(map(repr, choices))}")
 
 
+def check_device(name: str, device) -> None:
+    """A device torch knows and this build can use (``cuda`` without CUDA is an error here,
+    not an assertion deep inside the first ``.to()``)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown {name}={device!r} ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}={device!r} but CUDA is not available to this torch ({torch.__version__})")
+
+
 def check_finite(name: str, t: Tensor) -> None:
     if t.is_floating_point() or t.is_complex():
         bad = ~torch.isfinite(t)

@@ -21,6 +21,7 @@ from torch import Tensor
 from gcnkit.functional.features import row_normalize_features
 from gcnkit.functional.graph_input import resolve_graph
 from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.functional.validation import check_device
 from gcnkit.nn.conv.registry import CONV_REGISTRY
 from gcnkit.nn.models.gcn import GCN
 
@@ -43,15 +44,7 @@ class TrainConfig:
     device: str = "cpu"
 
     def __post_init__(self):
-        import torch
-
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, TypeError) as e:
-            raise ValueError(f"unknown device={self.device!r} ({e})") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} but CUDA is not available to this torch "
-                             f"({torch.__version__})")
+        check_device("device", self.device)
         if self.feature_norm not in ("auto", "row", "none"):
             raise ValueError(f"unknown feature_norm={self.feature_norm!r}; choose one of 'auto', 'row', 'none'")
         if self.model not in CONV_REGISTRY:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Dict, Optional
 
-from gcnkit.functional.validation import check_choice
+from gcnkit.functional.validation import check_choice, check_device
 
 TEMPORAL_MODELS = ("tgcn", "tgcn_pygt", "gconvgru", "gconvlstm")
 PROTOCOLS = ("windows", "sequence")
@@ -105,12 +105,5 @@ class TemporalConfig:
         if cfg.tbptt and cfg.protocol != "sequence":
             raise ValueError(f"tbptt={cfg.tbptt} applies to the sequence protocol, not {cfg.protocol!r} "
                              f"(windows are short sequences, back-propagated whole)")
-        import torch
-
-        try:
-            device = torch.device(cfg.device)
-        except (RuntimeError, TypeError) as e:
-            raise ValueError(f"unknown device={cfg.device!r} ({e})") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={cfg.device!r} but CUDA is not available to this torch ({torch.__version__})")
+        check_device("device", cfg.device)
         return cfg
