@@ -161,3 +161,70 @@ def test_l2_on_the_first_layer_only():
     assert {id(q) for q in opt.param_groups[0]["params"]} == {id(q) for q in model.convs[0].parameters()}
     assert {id(q) for q in opt.param_groups[1]["params"]} == \
         {id(q) for c in model.convs[1:] for q in c.parameters()}
+
+
+@pytest.mark.parametrize("window", [1, 2, 5, 10])
+def test_should_stop_only_when_strictly_above_the_window_mean(window):
+    # Kipf's rule is ``cost_val[-1] > np.mean(window)``: a loss equal to the mean (a plateau) goes on
+    assert not should_stop([1.0] * (window + 2), window)
+    assert not should_stop([0.5] * (window + 10), window)
+    assert _kipf_stop_epoch([1.0] * (window + 2), window, window + 2) == window + 2  # the reference agrees
+    prev = [1.0 + (i % 2) for i in range(window)]  # 1, 2, 1, 2, ...: mean exactly representable
+    mean = sum(prev) / window
+    assert not should_stop([3.0] + prev + [mean], window)  # equal: no stop
+    assert should_stop([3.0] + prev + [mean + 1e-9], window)  # just above: stop
+
+
+def _epoch_with_reference(weight_decay, num_layers=2, bias=False):
+    """One epoch of make_epoch on the karate club, and the validation loss recomputed by hand from
+    the model it leaves: cross-entropy on the validation nodes + weight_decay * sum(W0²) / 2 (Kipf's
+    ``weight_decay * tf.nn.l2_loss(W0)``, the first layer only)."""
+    import torch.nn.functional as F
+
+    from gcnkit.train.node_classification import build_model, make_epoch, make_optimizer
+
+    cfg = TrainConfig(weight_decay=weight_decay, num_layers=num_layers, bias=bias)
+    p = prepare("karate", cfg)
+    torch.manual_seed(0)
+    model = build_model(p, cfg)
+    returned = make_epoch(model, make_optimizer(model, cfg), p, cfg)()
+    model.eval()
+    with torch.no_grad():
+        ce = float(F.cross_entropy(model(p.x, p.graph_for(model))[p.val_idx], p.y[p.val_idx]))
+        sq = [float(sum(q.double().pow(2).sum() for q in conv.parameters())) for conv in model.convs]
+    return returned, ce, sq
+
+
+@pytest.mark.parametrize("num_layers, bias", [(2, False), (3, True)])
+def test_validation_loss_has_half_the_l2_of_the_first_layer_only(num_layers, bias):
+    wd = 5e-4
+    returned, ce, sq = _epoch_with_reference(wd, num_layers, bias)
+    assert all(s > 1.0 for s in sq)  # every layer has weights whose L2 term would show
+    expected = ce + wd * sq[0] / 2
+    assert returned == pytest.approx(expected, rel=0, abs=1e-6)
+    # the alternatives differ by far more than the tolerance
+    assert abs(returned - (ce + wd * sq[0])) > 100 * 1e-6
+    assert abs(returned - (ce + wd * sum(sq) / 2)) > 100 * 1e-6
+    no_decay, ce0, _ = _epoch_with_reference(0.0, num_layers, bias)
+    assert no_decay == pytest.approx(ce0, rel=0, abs=1e-6)
+
+
+def test_weight_decay_does_not_touch_the_second_layer():
+    # one Adam step from the same initialization and dropout draws: the first layer's update
+    # depends on weight_decay, the later layers' (whose gradients are computed before the step)
+    # must not
+    from gcnkit.train.node_classification import build_model, make_epoch, make_optimizer
+
+    states = []
+    for wd in (0.0, 0.5):
+        cfg = TrainConfig(weight_decay=wd, num_layers=3, hidden=8)
+        p = prepare("karate", cfg)
+        torch.manual_seed(0)
+        model = build_model(p, cfg)
+        make_epoch(model, make_optimizer(model, cfg), p, cfg)()
+        states.append([[q.detach().clone() for q in conv.parameters()] for conv in model.convs])
+    (first0, *rest0), (first1, *rest1) = states
+    assert not all(torch.equal(a, b) for a, b in zip(first0, first1))
+    for a_layer, b_layer in zip(rest0, rest1):
+        for a, b in zip(a_layer, b_layer):
+            assert torch.equal(a, b)

@@ -42,6 +42,37 @@ def test_metrics_values():
         regression_metrics(y, y[0])
 
 
+
+def _explained_variance_reference(y, p):
+    """sklearn's ``explained_variance_score`` (uniform weights, one output) written out in numpy:
+    1 - mean((e - mean(e))²) / mean((y - mean(y))²) with e = y - p."""
+    import numpy as np
+
+    y, p = np.asarray(y, dtype=np.float64).ravel(), np.asarray(p, dtype=np.float64).ravel()
+    e = y - p
+    return 1 - np.mean((e - e.mean()) ** 2) / np.mean((y - y.mean()) ** 2)
+
+
+def test_explained_variance_ignores_a_constant_bias_r2_does_not():
+    import numpy as np
+
+    g = torch.Generator().manual_seed(0)
+    y = 50 + 10 * torch.randn(40, 3, 5, generator=g, dtype=torch.float64)
+    biased = y + 4.0  # every prediction 4 too high: all of Y's variance explained, but not R²
+    m = regression_metrics(y, biased)
+    yn = y.numpy()
+    assert m["var"] == pytest.approx(1.0, abs=1e-12)
+    assert m["var"] == pytest.approx(_explained_variance_reference(yn, biased.numpy()), abs=1e-12)
+    r2 = 1 - 16 * yn.size / np.sum((yn - yn.mean()) ** 2)
+    assert m["r2"] == pytest.approx(r2, rel=1e-12) and m["r2"] < 0.9
+    # bias plus noise: Var(e) excludes the bias, the mean of squares would not
+    noisy = (y + 3.0 + 2 * torch.randn(y.shape, generator=g, dtype=torch.float64)).float()
+    m = regression_metrics(y.float(), noisy)
+    ref = _explained_variance_reference(y.float().numpy(), noisy.numpy())
+    assert m["var"] == pytest.approx(ref, rel=1e-9)
+    e = (y.float() - noisy).double().numpy()
+    assert abs(m["var"] - (1 - np.mean(e ** 2) / np.var(y.float().numpy().astype(np.float64)))) > 0.05
+
 def test_baselines():
     torch.manual_seed(0)
     S, L, N = 200, 3, 4
@@ -67,6 +98,32 @@ def test_prepare_data_splits_and_scaler_fit_on_train_only():
     torch.testing.assert_close(data.inverse(data.y), data.y_raw)
     assert float(data.x_raw[0, 0, 0, 0] / data.x[0, 0, 0, 0]) == pytest.approx(float(train_max), rel=1e-5)
 
+
+
+@pytest.mark.parametrize("scaler", ["max", "standard"])
+def test_scaler_is_fitted_on_the_training_steps_without_the_validation_ones(scaler):
+    import numpy as np
+
+    lags, horizon, T = 4, 3, 60
+    cfg = TemporalConfig(dataset="losloop", lags=lags, horizon=horizon, train_ratio=0.8, val_ratio=0.25,
+                         scaler=scaler).resolved()
+    # by hand: S = 60 - 4 - 3 + 1 = 54 windows; int(0.8 * 54) = 43 for fitting, the last
+    # int(0.25 * 43) = 10 of them validate, and gap = horizon - 1 = 2 windows are dropped before
+    # them: training windows 0..30, whose inputs and targets span time steps 0..36
+    sig = _signal(T=T)
+    train_steps = 30 + lags + horizon
+    sig.series[train_steps:49] = 20 * sig.series[train_steps:49] - 700  # validation steps: another scale
+    data = prepare_data(cfg, signal=sig)
+    assert data.train == range(0, 31) and data.val == range(33, 43)
+    raw = sig.series.double().numpy()
+    fit = raw[:train_steps]
+    if scaler == "max":
+        scaled = raw / fit.max()
+    else:
+        scaled = (raw - fit.mean(0)) / fit.std(0)  # per node, population std
+    expected_x = np.stack([scaled[s:s + lags] for s in range(T - lags - horizon + 1)])[..., None]
+    np.testing.assert_allclose(data.x.numpy(), expected_x, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(data.inverse(data.y), data.y_raw, rtol=1e-5, atol=1e-3)
 
 def test_self_loops_add_puts_a_plus_i_on_top_of_existing_self_loops():
     from gcnkit.functional import normalize_adjacency
@@ -229,3 +286,68 @@ def test_diverged_training_is_a_clear_error(monkeypatch):
                          progress=False, val_ratio=0.2)
     with pytest.raises(RuntimeError, match="diverged: no epoch of 2 had a finite validation RMSE"):
         train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()))
+
+
+def _fast_cfg(**kwargs):
+    # a large learning rate: the validation RMSE falls, then goes up and down (seed 0: best at
+    # epoch 8 of 12, and no improvement from epoch 3 to 5); no schedule, so the first epochs of a
+    # longer run are those of a shorter one
+    kw = dict(dataset="losloop", model="tgcn", lags=6, horizon=2, hidden=8, epochs=12, batch_size=8, lr=0.1,
+              progress=False, val_ratio=0.2, lr_schedule="none")
+    return TemporalConfig(**{**kw, **kwargs})
+
+
+def test_test_metrics_are_those_of_the_best_validation_epoch(single_thread):
+    cfg = _fast_cfg()
+    long = train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()))
+    val = [r["val_rmse"] for r in long.history]
+    best = min(range(len(val)), key=val.__getitem__) + 1
+    assert long.best_epoch == best < long.epochs == 12  # the last epoch is not the best one
+    # the same run stopped at the best epoch ends in the best epoch's state
+    short = train_temporal(_fast_cfg(epochs=best), data=prepare_data(cfg.resolved(), signal=_signal()))
+    assert [r["val_rmse"] for r in short.history] == val[:best]  # the same epochs
+    assert short.best_epoch == best
+    assert long.metrics == short.metrics
+    torch.testing.assert_close(long.y_pred, short.y_pred, rtol=0, atol=0)
+    assert long.val_metrics["rmse"] == val[best - 1]
+    # and the last epoch's model would have given other test numbers
+    assert long.metrics["rmse"] != regression_metrics(long.y_true, _last_epoch_prediction(cfg))["rmse"]
+
+
+def _last_epoch_prediction(cfg):
+    """Test predictions (unscaled) of the model as it is after the last epoch, from the checkpoint
+    the run writes (which holds the last state, beside the best one)."""
+    import tempfile
+    from pathlib import Path
+
+    from gcnkit.train.temporal import build_model
+
+    rcfg = cfg.resolved()
+    data = prepare_data(rcfg, signal=_signal())
+    with tempfile.TemporaryDirectory() as d:
+        ckpt = Path(d) / "checkpoint.pt"
+        train_temporal(cfg, data=data, checkpoint=ckpt)
+        state = torch.load(ckpt, weights_only=True)
+    assert state["epoch"] == rcfg.epochs
+    model = build_model(rcfg.model, 1, rcfg.hidden, rcfg.horizon)
+    model.load_state_dict(state["model"])
+    return data.inverse(predict(model, data, rcfg, data.test))
+
+
+@pytest.mark.parametrize("patience", [1, 2, 3])
+def test_patience_stops_exactly_patience_epochs_after_the_last_improvement(patience, single_thread):
+    records = []
+    cfg = _fast_cfg(epochs=30, patience=patience)
+    res = train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()), on_epoch=records.append)
+    val = [r["val_rmse"] for r in records]
+    # reference: the first epoch e with `patience` epochs since the best (strictly lower) RMSE
+    best_epoch, best, expected = 0, float("inf"), None
+    for e, v in enumerate(val, start=1):
+        if v < best:
+            best_epoch, best = e, v
+        if e - best_epoch >= patience:
+            expected = e
+            break
+    assert expected is not None and expected < 30  # patience fired before the last epoch
+    assert res.epochs == len(records) == expected
+    assert res.best_epoch == best_epoch == expected - patience

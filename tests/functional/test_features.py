@@ -1,0 +1,61 @@
+"""Sparse dropout on stored feature values: the exact keep rate and scaling (Kipf's sparse_dropout)."""
+import math
+
+import pytest
+import torch
+
+from gcnkit.functional.features import dropout, sparse_dropout
+from gcnkit.functional.sparse import CSRMatrix
+
+N_ROWS, N_COLS = 1000, 2000  # 200k stored values (10% density)
+
+
+def _sparse_features():
+    g = torch.Generator().manual_seed(0)
+    cols = torch.stack([torch.randperm(N_COLS, generator=g)[:N_COLS // 10] for _ in range(N_ROWS)])
+    rows = torch.arange(N_ROWS).repeat_interleave(N_COLS // 10)
+    values = torch.rand(rows.numel(), generator=g, dtype=torch.float64) + 0.5  # no zeros: dropped is 0
+    return CSRMatrix.from_coo(rows, cols.reshape(-1), values, (N_ROWS, N_COLS))
+
+
+# byte-mask path (256 p an integer: 1/256, 0.25, 0.5, 255/256) and torch.rand path (0.3, 0.9, 254/255)
+@pytest.mark.parametrize("p", [1 / 256, 0.25, 0.5, 0.3, 0.9, 255 / 256, 254 / 255])
+def test_sparse_dropout_keeps_one_minus_p_of_the_values_scaled_by_its_inverse(p):
+    torch.manual_seed(0)
+    x = _sparse_features()
+    n = x.nnz
+    assert n == 200_000
+    out = sparse_dropout(x, p, training=True)
+    assert out.crow is x.crow and out.col is x.col  # the pattern (and its cached transpose) is shared
+    kept = out.value != 0
+    k = int(kept.sum())
+    # binomial(n, 1 - p): within 5 standard errors (a mask off by one byte value in 256, or keeping
+    # with probability p instead of 1 - p, is many more away)
+    se = math.sqrt(n * p * (1 - p))
+    assert abs(k - n * (1 - p)) < 5 * se, (k, n * (1 - p), se)
+    # kept values scaled by exactly 1 / (1 - p), dropped ones exactly 0
+    torch.testing.assert_close(out.value[kept], x.value[kept] / (1 - p), rtol=1e-12, atol=0)
+    assert torch.equal(out.value[~kept], torch.zeros(n - k, dtype=torch.float64))
+    # the dense dropout of the same values draws the same way
+    torch.manual_seed(0)
+    torch.testing.assert_close(dropout(x.value, p, training=True), out.value, rtol=0, atol=0)
+
+
+def test_sparse_dropout_expected_value_is_unchanged():
+    # E[dropout(x)] = x: the mean over 200k values of one draw stays within a few standard errors
+    torch.manual_seed(1)
+    x = _sparse_features()
+    ones = x.with_values(torch.ones_like(x.value))
+    for p in (0.5, 0.1875, 0.7):
+        out = sparse_dropout(ones, p, training=True).value
+        se = math.sqrt(p / (1 - p) / out.numel())  # std of one value: sqrt(p / (1 - p))
+        assert abs(float(out.mean()) - 1.0) < 5 * se
+
+
+def test_sparse_dropout_off_returns_the_input():
+    x = _sparse_features()
+    assert sparse_dropout(x, 0.5, training=False) is x
+    assert sparse_dropout(x, 0.0, training=True) is x
+    for p in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="dropout probability"):
+            sparse_dropout(x, p)
