@@ -18,7 +18,7 @@ values), the model chosen on validation, beside three baselines (zero, last valu
 Models: tgcn (Zhao et al. 2019, GCN on [x, h]), tgcn_pygt (PyG Temporal's TGCN: GCN on x, linear
 on h), gconvgru / gconvlstm (Seo et al. 2018, Chebyshev of degree --K).
 Datasets: losloop (defaults: 12 lags, 3 ahead, hidden 64, batches of 32 windows, train ratio 0.8,
-the graph los_adj.csv + 2I (T-GCN's code adds I to it; 2 is PyG's improved weight), per-node
+the graph los_adj.csv + 2I for TGCN (T-GCN's code adds I to it; 2 is PyG's improved weight), per-node
 z-scored speeds, Adam lr 0.01 with a cosine schedule over 40 epochs, the last 10% of the training
 part for validation), chickenpox and pedalme (4 lags, 1 ahead, hidden 32, one sequence with the state
 carried, lr 0.01, 200 epochs, the last 20% of the training part held out for validation;
@@ -62,9 +62,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--self-loops", choices=("keep", "add"), default=None,
                    help="keep: the graph as given, self-loops of --self-loop-weight added where a node "
                         "has none; add: A + wI even where A has self-loops (T-GCN's code adds I to "
-                        "los_adj.csv, whose diagonal is already 1)")
+                        "los_adj.csv, whose diagonal is already 1); tgcn and tgcn_pygt only: the "
+                        "Chebyshev models drop self-loops")
     g.add_argument("--self-loop-weight", type=float, default=None,
-                   help="w of the self-loops (losloop default 2, PyG's improved; else 1)")
+                   help="w of the self-loops (losloop default 2, PyG's improved; else 1); tgcn and "
+                        "tgcn_pygt only")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
     p.add_argument("--out", default=None,

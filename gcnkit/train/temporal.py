@@ -5,11 +5,13 @@ Two protocols:
 - ``"windows"`` (T-GCN paper): samples are windows of ``lags`` steps, the model runs over them
   as ``B`` independent sequences (one batched call) and a linear read-out of the last hidden
   state predicts the next ``horizon`` steps. Mini-batches of shuffled training windows.
-- ``"sequence"`` (PyTorch Geometric Temporal's Chickenpox/PedalMe protocol): snapshot ``s`` has
-  the ``lags`` previous values as node features and the next value(s) as target; the snapshots
-  form *one* sequence and the hidden state is carried through it (training part from a zero
-  state, then on into validation and test). One optimizer step per epoch on the mean loss over
-  the training snapshots (full BPTT, or truncated with ``tbptt=k``), as PyG Temporal's example.
+- ``"sequence"`` (PyTorch Geometric Temporal's Chickenpox/PedalMe split and schedule, with the
+  state carried): snapshot ``s`` has the ``lags`` previous values as node features and the next
+  value(s) as target; the snapshots form *one* sequence and the hidden state is carried through
+  it (training part from a zero state, then on into validation and test). PyG Temporal's
+  examples instead start every snapshot from a zero state (they call the cell without ``H``).
+  One optimizer step per epoch on the mean loss over the training snapshots (full BPTT, or
+  truncated with ``tbptt=k``), as PyG Temporal's example.
 
 Splits are chronological over the samples: the first ``train_ratio`` (PyG Temporal's
 ``temporal_signal_split``; T-GCN's 0.8) is for fitting, its last ``val_ratio`` share is held out
@@ -113,7 +115,14 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
     series = signal.series.float()
     x_raw, y_raw = make_windows(series, cfg.lags, cfg.horizon)  # checks the horizon and NaNs
     S, gap = x_raw.size(0), cfg.horizon - 1
-    fit, _, test = chronological_split(S, cfg.train_ratio, 0.0, gap=gap)
+    try:
+        fit, _, test = chronological_split(S, cfg.train_ratio, 0.0, gap=gap)
+    except ValueError as e:
+        raise ValueError(f"{cfg.dataset}: its {series.size(0)} time steps give {S} windows of lags={cfg.lags} "
+                         f"in and horizon={cfg.horizon} ahead, and {gap} windows (horizon - 1) are dropped "
+                         f"between the parts so that no target is shared: too few for a training and a "
+                         f"test part at train_ratio={cfg.train_ratio}; use a shorter horizon or fewer "
+                         f"lags") from e
     n_val = int(cfg.val_ratio * len(fit))
     if cfg.val_ratio > 0 and n_val == 0:  # as chronological_split: never drop validation silently
         raise ValueError(f"{cfg.dataset}: val_ratio={cfg.val_ratio} of the {len(fit)} training windows "

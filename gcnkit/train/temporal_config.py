@@ -102,6 +102,16 @@ class TemporalConfig:
             raise ValueError(f"K must be a non-negative integer (the Chebyshev degree), got {cfg.K!r}")
         if cfg.K != 1 and not cfg.model.startswith("gconv"):
             raise ValueError(f"K={cfg.K} applies to gconvgru and gconvlstm only, not {cfg.model}")
+        # (values other than the dataset's defaults, which stay, as batch_size's above)
+        loops = {k: getattr(self, k) for k in ("self_loops", "self_loop_weight")
+                 if getattr(self, k) not in (None, defaults[k])}
+        if loops and not cfg.model.startswith("tgcn"):
+            raise ValueError(f"{', '.join(f'{k}={v}' for k, v in loops.items())} apply to tgcn and tgcn_pygt, "
+                             f"not {cfg.model}: its Chebyshev operator builds the Laplacian of A without "
+                             f"self-loops, so they would change nothing")
+        if cfg.patience and cfg.val_ratio == 0:
+            raise ValueError(f"patience={cfg.patience} needs a validation part (val_ratio > 0): without "
+                             f"one every epoch is the last, and training runs all {cfg.epochs} epochs")
         if cfg.tbptt and cfg.protocol != "sequence":
             raise ValueError(f"tbptt={cfg.tbptt} applies to the sequence protocol, not {cfg.protocol!r} "
                              f"(windows are short sequences, back-propagated whole)")

@@ -20,6 +20,8 @@ def _clean(value):
         return None
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
     return value
 
 
@@ -87,7 +89,7 @@ def write_temporal_reports(result, out_dir: PathLike, *, nodes: Sequence[int] = 
     summary = result.summary()
     paths = {"json": out / "metrics.json", "csv": out / "results.csv", "png": out / "predictions.png"}
     paths["json"].write_text(json.dumps(_clean({**summary, "config": result.config,
-                                                 "history": result.history}), indent=2))
+                                                 "history": result.history}), indent=2, allow_nan=False))
     results_frame(summary).to_csv(paths["csv"])
     plot_predictions(result.y_true, result.y_pred, paths["png"], nodes=nodes,
                      title=f"{summary['dataset']} / {summary['model']}: test part, first horizon step")
@@ -96,4 +98,4 @@ def write_temporal_reports(result, out_dir: PathLike, *, nodes: Sequence[int] = 
 
 def summary_json(result) -> str:
     """The one-line JSON object printed by ``gcnkit temporal --json``."""
-    return json.dumps(_clean(result.summary()))
+    return json.dumps(_clean(result.summary()), allow_nan=False)

@@ -1,5 +1,7 @@
 """Forecasting loop, metrics and baselines (real files from $GCNKIT_DATA / ../shared/datasets)."""
+import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -229,6 +231,12 @@ def test_bad_inputs_give_clear_errors():
     cfg = TemporalConfig(dataset="losloop", lags=50, horizon=20).resolved()
     with pytest.raises(ValueError, match="exceeds the series length"):
         prepare_data(cfg, signal=_signal(T=60))
+    # windows fit, but the horizon - 1 windows dropped between the parts leave no test part: the
+    # error names the horizon and the windows, not the ratios
+    cfg = TemporalConfig(dataset="losloop", lags=4, horizon=30).resolved()
+    with pytest.raises(ValueError, match=r"60 time steps give 27 windows.*horizon=30.*29 windows \(horizon - 1\)"
+                                         r".*use a shorter horizon or fewer lags"):
+        prepare_data(cfg, signal=_signal(T=60))
     with pytest.raises(ValueError, match="non-finite"):
         prepare_data(TemporalConfig(dataset="losloop").resolved(), signal=_signal(nan=True))
     with pytest.raises(ValueError, match="unknown model"):
@@ -257,6 +265,9 @@ def test_chickenpox_real_file_short_run():
     (dict(dataset="losloop", tbptt=5), "tbptt=5 applies to the sequence protocol"),
     (dict(dataset="chickenpox", batch_size=8), "batch_size=8 applies to the windows protocol"),
     (dict(device="nodevice"), "unknown device='nodevice'"),
+    (dict(dataset="losloop", model="gconvgru", self_loop_weight=7.0), "self_loop_weight=7.0 apply to tgcn"),
+    (dict(dataset="chickenpox", model="gconvlstm", self_loops="add"), "self_loops=add apply to tgcn"),
+    (dict(dataset="losloop", val_ratio=0.0, patience=3), r"patience=3 needs a validation part"),
 ])
 def test_options_that_would_be_ignored_or_are_invalid_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -265,8 +276,9 @@ def test_options_that_would_be_ignored_or_are_invalid_are_refused(kwargs, match)
 
 def test_resolving_twice_is_the_same_config():
     for name in ("chickenpox", "losloop"):
-        cfg = TemporalConfig(dataset=name).resolved()
-        assert cfg.resolved() == cfg
+        for model in ("tgcn", "gconvgru"):
+            cfg = TemporalConfig(dataset=name, model=model).resolved()
+            assert cfg.resolved() == cfg
     # the default batch size stays on sequence-protocol configs: earlier runs' folders still match
     assert TemporalConfig(dataset="chickenpox").resolved().batch_size == 32
 
@@ -351,3 +363,40 @@ def test_patience_stops_exactly_patience_epochs_after_the_last_improvement(patie
     assert expected is not None and expected < 30  # patience fired before the last epoch
     assert res.epochs == len(records) == expected
     assert res.best_epoch == best_epoch == expected - patience
+
+
+def test_self_loop_options_would_change_nothing_for_the_chebyshev_models():
+    # why they are refused for gconvgru/gconvlstm: ChebyshevConv builds L from A without its
+    # self-loops, so the same model on A and on A + 7I gives the same outputs
+    sig = _signal(T=30, N=6)
+    outs = []
+    for weight in (1.0, 7.0):
+        cfg = TemporalConfig(dataset="losloop", model="gconvgru", lags=4, horizon=1, hidden=8).resolved()
+        cfg = replace(cfg, self_loop_weight=weight)  # past the check, to show what it would do
+        data = prepare_data(cfg, signal=sig)
+        torch.manual_seed(0)
+        model = build_model("gconvgru", data.x.size(-1), cfg.hidden, cfg.horizon, K=cfg.K)
+        outs.append(model(data.x[:5], data.edge_index, data.edge_weight, return_sequence=False)[0])
+        tgcn = TemporalConfig(dataset="losloop", model="tgcn", lags=4, horizon=1, self_loop_weight=weight)
+        assert tgcn.resolved().self_loop_weight == weight  # TGCN's operator sees them: accepted
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
+
+
+def test_metrics_json_is_strict_json_with_null_for_undefined_values(tmp_path):
+    # constant validation targets: validation R² is undefined (NaN) in every epoch's record
+    from gcnkit.train.temporal_report import summary_json, write_temporal_reports
+
+    sig = _signal(T=60, N=4)
+    sig.series[36:50] = 1.0
+    cfg = TemporalConfig(dataset="pedalme", model="tgcn", epochs=2, hidden=4, progress=False, protocol="windows",
+                         train_ratio=0.8, val_ratio=0.2, lags=4, horizon=1).resolved()
+    data = prepare_data(cfg, signal=sig)
+    assert bool((data.y_raw[data.val] == 1).all())
+    res = train_temporal(cfg, data=data)
+    assert any(math.isnan(v) for rec in res.history for v in rec.values() if isinstance(v, float))
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    doc = strict(write_temporal_reports(res, tmp_path)["json"].read_text())
+    assert len(doc["history"]) == 2 and any(v is None for rec in doc["history"] for v in rec.values())
+    strict(summary_json(res))
