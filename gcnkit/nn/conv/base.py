@@ -93,15 +93,28 @@ def weight_of(lin: torch.nn.Module) -> Tensor:
     without calling their ``Linear`` modules, which would skip the forward pre-hooks through
     which ``torch.nn.utils.prune`` and the hook-based ``weight_norm``/``spectral_norm``
     recompute the weight: those are run here (the ``parametrizations`` versions need nothing)."""
+    what = None
+    if type(lin).forward not in (torch.nn.Linear.forward, Linear.forward):
+        what = f"a {type(lin).__name__} in its place (its forward)"
+    elif lin._forward_hooks:
+        what = "forward hooks registered on it"
     hooks = lin._forward_pre_hooks
-    if hooks:
+    if hooks and what is None:
         from torch.nn.utils.prune import BasePruningMethod
         from torch.nn.utils.spectral_norm import SpectralNorm
         from torch.nn.utils.weight_norm import WeightNorm
 
-        for hook in list(hooks.values()):
-            if isinstance(hook, (BasePruningMethod, SpectralNorm, WeightNorm)):
-                hook(lin, ())  # they read only the module
+        known = (BasePruningMethod, SpectralNorm, WeightNorm)
+        if not all(isinstance(hook, known) for hook in hooks.values()):
+            what = "forward pre-hooks registered on it"
+        for hook in list(hooks.values()) if what is None else ():
+            hook(lin, ())  # they read only the module
+    if what is not None:
+        raise TypeError(f"gcnkit multiplies by the weight of its Linear modules (conv.lin, conv.lins[k], "
+                        f"the recurrent maps' lin) without calling them, so {what} would be silently "
+                        f"ignored; register hooks on the conv module itself, or change the weight with "
+                        f"torch.nn.utils.parametrize (e.g. a low-rank adapter as a parametrization), "
+                        f"which gcnkit honours")
     return lin.weight
 
 
@@ -114,6 +127,9 @@ _PYG_OPTIONS = {
     "improved": "self_loop_weight=2.0 (improved=True) or 1.0",
     "add_self_loops": "self_loop_weight=0.0 (add_self_loops=False; FirstOrderTermConv is that preset)",
     "normalize": "GeneralGCNConv(..., norm='none') (normalize=False) or NaiveGCNConv",
+    # torch_geometric.nn.ChebConv's
+    "normalization": "nothing for normalization='sym' (ChebyshevConv's only Laplacian; pass lambda_max= "
+                     "a number or 'eig'); 'rw' and None are not offered",
 }
 
 
@@ -140,12 +156,15 @@ class GraphConvBase(MessagePassing):
                  **kwargs):
         for name, instead in _PYG_OPTIONS.items():
             if name in kwargs:
-                raise TypeError(f"{type(self).__name__} has no {name}= (a torch_geometric GCNConv "
+                raise TypeError(f"{type(self).__name__} has no {name}= (a torch_geometric GCNConv/ChebConv "
                                 f"option); pass {instead}")
         if kwargs.get("decomposed_layers", 1) != 1:
             raise ValueError(f"{type(self).__name__} does not decompose its layers (PyG's "
                              f"decomposed_layers={kwargs['decomposed_layers']!r}): it multiplies by a "
                              f"sparse operator, with no per-edge message tensor to split")
+        if kwargs.get("node_dim", -2) not in (-2,):
+            raise ValueError(f"{type(self).__name__} takes nodes on axis -2 of x ([N, F] or [*, N, F]); "
+                             f"node_dim={kwargs['node_dim']!r} is not supported: move the node axis there")
         if isinstance(in_channels, int) and in_channels < 0:
             raise ValueError(f"in_channels and out_channels must be positive, got in_channels={in_channels} "
                              f"(PyG's lazy initialization is not supported: pass the input width)")

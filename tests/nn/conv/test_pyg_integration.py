@@ -227,3 +227,74 @@ def test_torch_pruning_and_hook_based_weight_norm(build, tool):
             ref_lin.weight.copy_(lin.weight)
         reference.bias.copy_(conv.bias)
     torch.testing.assert_close(out, reference(x, ei))
+
+
+class _LowRank(torch.nn.Module):
+    """A LoRA-style adapter: W + B A."""
+
+    def __init__(self, out_f, in_f, rank=2):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.randn(rank, in_f))
+        self.b = torch.nn.Parameter(torch.randn(out_f, rank))
+
+    def forward(self, w):
+        return w + self.b @ self.a
+
+
+def test_hooks_on_or_replacements_of_the_linear_modules_are_refused_not_ignored():
+    """The layers read lin.weight instead of calling lin: a forward hook on it, or a module put in
+    its place, would be silently skipped (PyG's GCNConv calls them), so they are a clear error."""
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    x = torch.randn(3, 4)
+
+    class Adapter(torch.nn.Linear):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    for build in (lambda: KipfGCNConv(4, 3), lambda: ChebyshevConv(4, 3, 1)):
+        conv = build()
+        lin = conv.lin if hasattr(conv, "lin") else conv.lins[0]
+        handle = lin.register_forward_hook(lambda *a: None)
+        with pytest.raises(TypeError, match="forward hooks registered on it would be silently ignored"):
+            conv(x, ei)
+        handle.remove()
+        handle = lin.register_forward_pre_hook(lambda *a: None)
+        with pytest.raises(TypeError, match="forward pre-hooks registered on it"):
+            conv(x, ei)
+        handle.remove()
+        conv(x, ei)  # hooks removed: usable again
+        if hasattr(conv, "lin"):
+            conv.lin = Adapter(4, 3, bias=False)
+        else:
+            conv.lins[0] = Adapter(4, 3, bias=False)
+        with pytest.raises(TypeError, match="a Adapter in its place"):
+            conv(x, ei)
+    # a forward hook on the conv itself runs
+    conv, seen = KipfGCNConv(4, 3), []
+    conv.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    conv(x, ei)
+    assert seen == [(3, 3)]
+
+
+def test_a_parametrized_weight_is_honoured_as_pyg_calls_it():
+    """torch.nn.utils.parametrize (here a low-rank adapter W + BA) changes lin.weight itself: the
+    layer must use it, as PyG's GCNConv (which calls lin) does, with gradients to the adapter."""
+    from torch.nn.utils import parametrize
+    from torch_geometric.nn import GCNConv
+
+    torch.manual_seed(0)
+    ei = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    x = torch.randn(4, 5)
+    ours, peer = KipfGCNConv(5, 3), GCNConv(5, 3)
+    with torch.no_grad():
+        peer.lin.weight.copy_(ours.lin.weight)
+    for conv in (ours, peer):
+        torch.manual_seed(1)
+        parametrize.register_parametrization(conv.lin, "weight", _LowRank(3, 5))
+    out, ref = ours(x, ei), peer(x, ei)
+    torch.testing.assert_close(out, ref)
+    out.square().sum().backward()
+    ref.square().sum().backward()
+    adapter = ours.lin.parametrizations.weight[0]
+    assert adapter.a.grad is not None
+    torch.testing.assert_close(adapter.a.grad, peer.lin.parametrizations.weight[0].a.grad)
