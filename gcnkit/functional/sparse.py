@@ -12,10 +12,10 @@ operand and, when they require grad, to the stored values (learnable edge weight
 from __future__ import annotations
 
 import math
-
-from typing import Optional, Tuple
-
 import warnings
+import weakref
+from collections import OrderedDict
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -188,10 +188,11 @@ class CSRMatrix:
         m = self._blocks.get(copies)
         if m is None:
             # batch sizes of training, the last batch, prediction: a few kept, at most
-            # _BLOCK_DIAGONAL_MAX_NNZ stored values in all (with their transposes, ~60 B each)
+            # 2 * _BLOCK_DIAGONAL_MAX_NNZ stored values in all (with their transposes, ~60 B each)
             if len(self._blocks) >= 8 or copies * self.nnz + sum(b.nnz for b in self._blocks.values()) \
                     > 2 * _BLOCK_DIAGONAL_MAX_NNZ:
                 self._blocks.clear()
+            _reserve_blocks(self, copies * self.nnz)
             k = torch.arange(copies, device=self.device).unsqueeze(1)
             crow = torch.cat([(self.crow[:-1].unsqueeze(0) + k * self.nnz).reshape(-1),
                               self.crow.new_full((1,), copies * self.nnz)])
@@ -226,6 +227,34 @@ class CSRMatrix:
 #: all-steps copy (B*T blocks) and per-step copy (B) stay side by side (with their transposes and
 #: index copies about 60 bytes per value: 500 MB at most).
 _BLOCK_DIAGONAL_MAX_NNZ = 1 << 22
+
+
+#: Matrices holding block-diagonal copies, least recently extended first: the copies of all of
+#: them together stay within the same budget as one matrix's (the graph cache keeps up to 16
+#: graphs, each of which could otherwise hold its own ~500 MB).
+_block_owners: "OrderedDict[int, weakref.ref]" = OrderedDict()
+
+
+def _reserve_blocks(owner: CSRMatrix, nnz: int) -> None:
+    """Makes room for ``nnz`` more block-diagonal values held by ``owner``: other matrices' copies
+    are dropped, least recently extended first, while the total would exceed the budget."""
+    total = nnz + sum(b.nnz for b in owner._blocks.values())
+    others = []
+    for key, ref in list(_block_owners.items()):
+        other = ref()
+        if other is None or not other._blocks:
+            del _block_owners[key]
+        elif other is not owner:
+            others.append((key, other))
+            total += sum(b.nnz for b in other._blocks.values())
+    for key, other in others:
+        if total <= 2 * _BLOCK_DIAGONAL_MAX_NNZ:
+            break
+        total -= sum(b.nnz for b in other._blocks.values())
+        other._blocks = None
+        del _block_owners[key]
+    _block_owners.pop(id(owner), None)
+    _block_owners[id(owner)] = weakref.ref(owner)
 
 
 def _mm(a: CSRMatrix, x: Tensor) -> Tensor:

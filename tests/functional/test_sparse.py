@@ -205,6 +205,30 @@ def test_block_diagonal_copies_kept_within_a_memory_budget(monkeypatch):
     assert 20 not in m._blocks
 
 
+def test_block_diagonal_copies_of_all_matrices_together_stay_within_the_budget(monkeypatch):
+    """Mini-batches over several live graphs (the graph cache keeps 16): their copies share one
+    budget, the least recently extended matrix's copies dropped first; results stay exact."""
+    import gcnkit.functional.sparse as sparse
+
+    torch.manual_seed(0)
+    mats = []
+    for _ in range(5):
+        r, c, v = random_coo(4, 6, nnz=8)
+        mats.append(CSRMatrix.from_coo(r, c, v.double(), (4, 6)))
+    monkeypatch.setattr(sparse, "_BLOCK_DIAGONAL_MAX_NNZ", 10 * 8)  # 160 values in all
+
+    def held():
+        return sum(b.nnz for m in mats if m._blocks for b in m._blocks.values())
+    for rounds in range(2):
+        for m in mats:
+            x = torch.randn(7, 6, 2, dtype=torch.float64)  # 7 copies: 56 values per matrix
+            torch.testing.assert_close(csr_matmul(m, x), m.to_dense() @ x)
+            assert held() <= 2 * 10 * 8
+    # the most recently used matrices keep theirs; the others were dropped, oldest first
+    kept = [bool(m._blocks) for m in mats]
+    assert kept == sorted(kept) and not kept[0] and kept[-1], kept
+
+
 @pytest.mark.parametrize("layout", [torch.sparse_coo, torch.sparse_csr])
 def test_values_written_in_place_before_backward_are_refused(layout):
     """``torch.sparse`` features share the user's values: an in-place write between forward and
