@@ -86,7 +86,8 @@ def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     # under autocast the forward's products run in the low precision but a custom backward would
     # not: leave those to F.linear, which autocast knows
     if (z.size(-1) <= NARROW and z.dim() >= 2 and z.is_contiguous() and z.layout == torch.strided
-            and not torch.is_autocast_enabled(z.device.type)):
+            and not torch.is_autocast_enabled(z.device.type)
+            and not torch._C._are_functorch_transforms_active()):  # torch.func: F.linear
         outs = _NarrowLinear.apply(z, weight, bias, sizes or (weight.size(0),))
         return outs if sizes is not None else outs[0]
     out = torch.nn.functional.linear(z, weight, bias)

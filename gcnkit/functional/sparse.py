@@ -273,6 +273,17 @@ def _mm(a: CSRMatrix, x: Tensor) -> Tensor:
     return torch.addmm(out, a.to_torch(), x, beta=0, out=out)
 
 
+def refuse_functorch() -> None:
+    """A clear error inside ``torch.func`` transforms (``grad``, ``vmap``, ``jacrev``, ...), which
+    cannot run through gcnkit's custom autograd functions (sparse matmuls, fused gates)."""
+    if torch._C._are_functorch_transforms_active():
+        raise NotImplementedError(
+            "gcnkit's sparse products and fused kernels are torch.autograd.Functions without "
+            "torch.func support, so torch.func.grad/vmap/jacrev cannot run through gcnkit layers; "
+            "use torch.autograd.grad (a Python loop instead of vmap), or torch_geometric.nn.GCNConv "
+            "/ ChebConv (same state_dict layout)")
+
+
 class _CSRMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: CSRMatrix, value: Tensor, x: Tensor) -> Tensor:  # value is a.value
@@ -313,6 +324,7 @@ def csr_matmul(a: CSRMatrix, x: Tensor) -> Tensor:
     """
     if x.dim() < 2:
         raise ValueError(f"csr_matmul expects x of shape [N, F] or [*, N, F], got {tuple(x.shape)}")
+    refuse_functorch()
     n = a.shape[1]
     if x.size(-2) != n:
         raise ValueError(f"csr_matmul: the matrix has {n} columns (nodes) but x has {x.size(-2)} rows "

@@ -54,8 +54,9 @@ def first_order(backward):
 
 
 def use_fused(t: Tensor) -> bool:
-    """Whether gates on a state like ``t`` run fused."""
-    return t.numel() >= FUSED_MIN_NUMEL
+    """Whether gates on a state like ``t`` run fused (not inside ``torch.func`` transforms, which
+    differentiate the plain equations instead)."""
+    return t.numel() >= FUSED_MIN_NUMEL and not torch._C._are_functorch_transforms_active()
 
 
 def tanh(x: Tensor) -> Tensor:

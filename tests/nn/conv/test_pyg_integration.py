@@ -298,3 +298,19 @@ def test_a_parametrized_weight_is_honoured_as_pyg_calls_it():
     adapter = ours.lin.parametrizations.weight[0]
     assert adapter.a.grad is not None
     torch.testing.assert_close(adapter.a.grad, peer.lin.parametrizations.weight[0].a.grad)
+
+
+def test_torch_func_transforms_are_a_clear_error():
+    """torch.func cannot run through custom autograd functions without setup_context (the sparse
+    products): a clear NotImplementedError naming the alternative, not a torch-internal error."""
+    from torch.func import functional_call, grad, vmap
+
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    x = torch.randn(3, 4)
+    for conv in (KipfGCNConv(4, 2), ChebyshevConv(4, 2, 2)):
+        params = dict(conv.named_parameters())
+        with pytest.raises(NotImplementedError, match=r"torch.func.grad/vmap/jacrev cannot run.*torch.autograd.grad"):
+            grad(lambda p: functional_call(conv, p, (x, ei)).sum())(params)
+        with pytest.raises(NotImplementedError, match="without torch.func support"):
+            vmap(lambda xi: conv(xi, ei))(torch.randn(5, 3, 4))
+        assert conv(x, ei).shape == (3, 2)  # and outside them, as before
