@@ -19,6 +19,7 @@ import weakref
 from collections import OrderedDict
 from typing import Callable, Hashable, Optional, Sequence, Tuple
 
+import torch
 from torch import Tensor
 
 
@@ -52,6 +53,7 @@ class GraphCache:
             versions.append(v)
         return (tuple(ids), tuple(versions), options)
 
+    @torch.compiler.disable  # host-side bookkeeping: guards on id(tensor) would recompile per graph
     def peek(self, tensors: Sequence[Optional[Tensor]], options: Hashable):
         """The cached value for this graph and options, or ``None`` (computes nothing)."""
         key = self._key(tensors, options)
@@ -60,6 +62,7 @@ class GraphCache:
             return None
         return entry[1]
 
+    @torch.compiler.disable  # (see peek)
     def get(self, tensors: Sequence[Optional[Tensor]], options: Hashable, compute: Callable[[], object]):
         """Returns the cached value for this graph and options, computing it on a miss."""
         key = self._key(tensors, options)

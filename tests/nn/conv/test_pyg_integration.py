@@ -314,3 +314,27 @@ def test_torch_func_transforms_are_a_clear_error():
         with pytest.raises(NotImplementedError, match="without torch.func support"):
             vmap(lambda xi: conv(xi, ei))(torch.randn(5, 3, 4))
         assert conv(x, ei).shape == (3, 2)  # and outside them, as before
+
+
+def test_torch_compile_does_not_recompile_per_new_graph():
+    """Mini-batches bring a new edge_index tensor each time: the graph cache's lookup is kept out
+    of the compiled frames (it used to guard on id(tensor), recompiling per graph until dynamo's
+    recompile limit sent the layer back to eager)."""
+    import torch._dynamo.utils as dynamo_utils
+
+    torch.manual_seed(0)
+    torch._dynamo.reset()
+    dynamo_utils.counters.clear()
+    conv = KipfGCNConv(8, 4)
+    compiled = torch.compile(conv, backend="eager")
+    x = torch.randn(20, 8)
+
+    def run(n):
+        for _ in range(n):
+            ei = torch.randint(0, 20, (2, 40))
+            torch.testing.assert_close(compiled(x, ei), conv(x, ei))
+    run(4)
+    graphs = dynamo_utils.counters["stats"]["unique_graphs"]
+    run(12)
+    assert dynamo_utils.counters["stats"]["unique_graphs"] == graphs
+    torch._dynamo.reset()
