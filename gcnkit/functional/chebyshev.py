@@ -9,10 +9,18 @@ that turns the ``K=1`` model into Kipf's first-order model) or computed as the l
 eigenvalue of :math:`L` with ARPACK (``scipy.sparse.linalg.eigsh``; a dense solver for small
 graphs), as Kipf's ``gcn`` code does;
 it is computed once per graph and kept on the :class:`NormalizedGraph`.
+
+On a mini-batch (a disjoint union of graphs, ``batch[i]`` the graph of node ``i``) each graph has
+its own :math:`\lambda_{max}`: :func:`lambda_max_per_node` gives each node its graph's value
+(computed per graph, or from a per-graph tensor such as PyG's ``LaplacianLambdaMax`` gives), and
+:func:`scaled_laplacian` scales row ``i`` by :math:`2/\lambda_{batch[i]}`, which on a block-diagonal
+:math:`L` is each graph's own :math:`\tilde{L}`.
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+import hashlib
+import weakref
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -32,22 +40,33 @@ def laplacian_lambda_max(graph: NormalizedGraph) -> float:
     include :math:`\partial \lambda_{max} / \partial w` (as PyG's ``LaplacianLambdaMax``); pass
     a number to differentiate through a fixed scaling."""
     if "lambda_max" not in graph.extras:
-        import scipy.sparse as sp
-        adj = graph.adj
-        n = graph.num_nodes
-        s = sp.csr_matrix((adj.value.detach().double().cpu().numpy(), adj.col.cpu().numpy(),
-                           adj.crow.cpu().numpy()), shape=(n, n))
-        lap = sp.identity(n, format="csr") - s
-        lap.eliminate_zeros()
-        # a fixed starting vector: the same graph always gives the same value (ARPACK's default
-        # start is random, which makes outputs differ between identical runs)
-        v0 = np.random.default_rng(0).uniform(0.5, 1.5, n)
-        # L = 0 (every node has only a self-loop): ARPACK cannot start from it, and L = 0 up to
-        # rounding has an eigenvalue of rounding noise (of either sign) that would scale L~ wildly
-        tol = 16 * torch.finfo(adj.dtype).eps
-        lam = 0.0 if lap.nnz == 0 else _largest_eigenvalue(lap, v0)
-        graph.extras["lambda_max"] = 0.0 if lam < tol else lam
+        lap = _scipy_laplacian(graph)
+        graph.extras["lambda_max"] = _block_lambda_max(lap, graph.dtype)
     return float(graph.extras["lambda_max"])
+
+
+def _scipy_laplacian(graph: NormalizedGraph):
+    r""":math:`L = I - \hat{A}` as a float64 SciPy CSR matrix without stored zeros."""
+    import scipy.sparse as sp
+    adj = graph.adj
+    n = graph.num_nodes
+    s = sp.csr_matrix((adj.value.detach().double().cpu().numpy(), adj.col.cpu().numpy(),
+                       adj.crow.cpu().numpy()), shape=(n, n))
+    lap = sp.identity(n, format="csr") - s
+    lap.eliminate_zeros()
+    return lap
+
+
+def _block_lambda_max(lap, dtype: torch.dtype) -> float:
+    """The largest eigenvalue of one graph's Laplacian, 0.0 within rounding of zero."""
+    # a fixed starting vector: the same graph always gives the same value (ARPACK's default
+    # start is random, which makes outputs differ between identical runs)
+    v0 = np.random.default_rng(0).uniform(0.5, 1.5, lap.shape[0])
+    # L = 0 (every node has only a self-loop): ARPACK cannot start from it, and L = 0 up to
+    # rounding has an eigenvalue of rounding noise (of either sign) that would scale L~ wildly
+    tol = 16 * torch.finfo(dtype).eps
+    lam = 0.0 if lap.nnz == 0 else _largest_eigenvalue(lap, v0)
+    return 0.0 if lam < tol else lam
 
 
 def _largest_eigenvalue(lap, v0: np.ndarray) -> float:
@@ -75,10 +94,122 @@ def _largest_eigenvalue(lap, v0: np.ndarray) -> float:
     return float(np.linalg.eigvalsh(dense).max() if symmetric else np.linalg.eigvals(dense).real.max())
 
 
-def scaled_laplacian(graph: NormalizedGraph, lambda_max: float) -> CSRMatrix:
+def check_batch(batch: Tensor, num_nodes: int) -> Tensor:
+    """``batch`` (the graph id of each node, PyG's ``Batch.batch``) checked against the graph's
+    size without reading its values: a 1-D integer tensor of ``num_nodes`` entries."""
+    if not isinstance(batch, Tensor):
+        raise TypeError(f"batch must be a tensor of graph ids, got {type(batch).__name__}")
+    if batch.dim() != 1 or batch.is_floating_point() or batch.is_complex() or batch.dtype == torch.bool:
+        raise ValueError(f"batch must be a 1-D integer tensor (the graph id of each node), got shape "
+                         f"{tuple(batch.shape)} and dtype {batch.dtype}")
+    if batch.numel() != num_nodes:
+        raise ValueError(f"batch has {batch.numel()} entries but the graph has {num_nodes} nodes")
+    return batch
+
+
+def _check_graph_ids(graph: NormalizedGraph, batch: Tensor) -> int:
+    """The number of graphs ``batch.max() + 1``; refuses negative ids and edges between graphs."""
+    if batch.numel() == 0:
+        return 0
+    if int(batch.min()) < 0:
+        raise ValueError(f"batch holds negative graph ids (min {int(batch.min())})")
+    b = batch.to(graph.device)
+    across = int((b[graph.adj.row] != b[graph.adj.col]).sum()) if graph.num_edges else 0
+    if across:
+        raise ValueError(f"{across} edge(s) connect nodes of different graphs of batch: a mini-batch "
+                         f"is a disjoint union of graphs, so no per-graph lambda_max exists")
+    return int(batch.max()) + 1
+
+
+def _batch_key(batch: Tensor) -> Tuple[int, bytes]:
+    """A key on the content of ``batch`` (its length and a hash of its values)."""
+    values = batch.detach().to("cpu", torch.long).contiguous().numpy()
+    return values.size, hashlib.blake2b(values.tobytes(), digest_size=16).digest()
+
+
+@torch.compiler.disable  # host-side SciPy code
+def laplacian_lambda_max_per_graph(graph: NormalizedGraph, batch: Tensor) -> Tensor:
+    r"""The largest eigenvalue of each graph's block of :math:`L` in a mini-batch, float64
+    ``[batch.max() + 1]`` on the CPU (as :func:`laplacian_lambda_max` for each graph alone: 0.0
+    where :math:`L = 0`; a graph id without nodes gets 0.0). Computed once per graph and
+    ``batch`` content, and kept; an edge between two graphs of ``batch`` is a ``ValueError``."""
+    batch = check_batch(batch, graph.num_nodes)
+    return _lambda_max_per_graph(graph, batch, _batch_key(batch))
+
+
+def _lambda_max_per_graph(graph: NormalizedGraph, batch: Tensor, key) -> Tensor:
+    store = graph.extras.setdefault("lambda_max_per_graph", {})
+    if key not in store:
+        num_graphs = _check_graph_ids(graph, batch)
+        ids = batch.detach().to("cpu", torch.long).numpy()
+        order = np.argsort(ids, kind="stable")  # each graph's nodes in their order, contiguous
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(ids, minlength=num_graphs))])
+        lap = _scipy_laplacian(graph)[order][:, order].tocsr() if num_graphs else None
+        lam = [_block_lambda_max(lap[a:b, a:b], graph.dtype) if b > a else 0.0
+               for a, b in zip(bounds[:-1], bounds[1:])]
+        store[key] = torch.tensor(lam, dtype=torch.float64)
+    return store[key]
+
+
+@torch.compiler.disable  # reads batch and lambda_max on the host (and SciPy for "eig")
+def lambda_max_per_node(graph: NormalizedGraph, batch: Optional[Tensor],
+                        lambda_max: Union[str, float, Tensor]) -> Union[float, Tensor]:
+    r"""The :math:`\lambda_{max}` argument of :func:`scaled_laplacian` for a (mini-batch) graph:
+    ``"eig"`` (computed, per graph of ``batch`` when given), a positive finite number, or a
+    tensor ``[]``/``[1]`` (one value) or ``[num_graphs]`` (per graph, indexed by ``batch``).
+    Returns a float for one value (0.0 from ``"eig"`` where :math:`L = 0`), else each node's
+    graph's value as a float64 ``[N]`` tensor on the graph's device (0 from ``"eig"`` replaced
+    by 2, which gives that graph's :math:`\tilde{L} = -I`), kept per ``batch`` for ``"eig"``."""
+    if batch is not None:
+        batch = check_batch(batch, graph.num_nodes)
+    if isinstance(lambda_max, str):
+        if lambda_max != "eig":
+            raise ValueError(f"lambda_max must be a positive finite number, a tensor or 'eig', got {lambda_max!r}")
+        if batch is None:
+            return laplacian_lambda_max(graph)
+        key = _batch_key(batch)
+        per_graph = _lambda_max_per_graph(graph, batch, key)
+        if per_graph.numel() <= 1:  # one graph: the whole graph's value, as without batch
+            return float(per_graph[0]) if per_graph.numel() else laplacian_lambda_max(graph)
+        store = graph.extras.setdefault("lambda_max_per_node", {})
+        if (key, graph.device) not in store:
+            per_node = per_graph.masked_fill(per_graph == 0, 2.0).to(graph.device)[batch.to(graph.device)]
+            store[key, graph.device] = per_node
+        return store[key, graph.device]
+    if isinstance(lambda_max, Tensor):
+        if lambda_max.dim() > 1 or lambda_max.numel() == 0 or not lambda_max.is_floating_point():
+            raise ValueError(f"lambda_max must be a floating-point tensor of shape [] or [num_graphs], got "
+                             f"shape {tuple(lambda_max.shape)} and dtype {lambda_max.dtype}")
+        values = lambda_max.detach()
+    elif isinstance(lambda_max, (int, float)) and not isinstance(lambda_max, bool):
+        values = torch.tensor([float(lambda_max)], dtype=torch.float64)
+    else:
+        raise TypeError(f"lambda_max must be a number or a tensor, got {type(lambda_max).__name__}")
+    bad = int((~(torch.isfinite(values) & (values > 0))).sum())
+    if bad:
+        raise ValueError(f"lambda_max must be positive and finite: {bad} of its {values.numel()} value(s) "
+                         f"are not ({values.flatten()[:8].tolist()}{' ...' if values.numel() > 8 else ''})")
+    if values.numel() == 1:
+        return float(values.reshape(()))
+    if batch is None:
+        raise ValueError(f"a per-graph lambda_max ({values.numel()} values) needs batch= (the graph id of each "
+                         f"node) to assign each node its graph's value")
+    num_graphs = _check_graph_ids(graph, batch)
+    if values.numel() < num_graphs:
+        raise ValueError(f"lambda_max has {values.numel()} values but batch has {num_graphs} graphs "
+                         f"(ids up to {num_graphs - 1})")
+    return values.to(graph.device, torch.float64)[batch.to(graph.device)]
+
+
+def scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, Tensor]) -> CSRMatrix:
     r""":math:`\tilde{L} = (2/\lambda_{max} - 1) I - (2/\lambda_{max}) \hat{A}` as one CSR matrix, built
     from the normalized graph once per :math:`\lambda_{max}` (and kept on it), so that each
-    Chebyshev step is a single sparse matmul."""
+    Chebyshev step is a single sparse matmul. ``lambda_max`` may be a tensor ``[N]``, each node's
+    value (a mini-batch's per-graph values, see :func:`lambda_max_per_node`): row ``i`` is then
+    scaled by :math:`a_i = 2/\lambda_i`, :math:`\tilde{L} = \mathrm{diag}(a) L - I`; that matrix is
+    kept for the last such tensor (the same tensor object, unmodified, reuses it)."""
+    if isinstance(lambda_max, Tensor):
+        return _scaled_laplacian_per_node(graph, lambda_max)
     key = ("scaled_laplacian", float(lambda_max), graph.device, graph.dtype)
     cached = graph.extras.get(key)
     if cached is not None:
@@ -94,8 +225,27 @@ def scaled_laplacian(graph: NormalizedGraph, lambda_max: float) -> CSRMatrix:
     return lap
 
 
-def chebyshev_basis(graph: NormalizedGraph, x: Tensor, K: int, lambda_max: float) -> List[Tensor]:
-    r""":math:`[T_0(\tilde{L}) X, \dots, T_K(\tilde{L}) X]` (``K`` propagations)."""
+def _scaled_laplacian_per_node(graph: NormalizedGraph, lambda_max: Tensor) -> CSRMatrix:
+    n = graph.num_nodes
+    if lambda_max.shape != (n,):
+        raise ValueError(f"a per-node lambda_max must have shape [{n}], got {tuple(lambda_max.shape)}")
+    key = ("scaled_laplacian_per_node", graph.device, graph.dtype)
+    cached = graph.extras.get(key)
+    if cached is not None and cached[0]() is lambda_max and cached[1] == lambda_max._version:
+        return cached[2]
+    adj = graph.adj
+    a = 2.0 / lambda_max.to(adj.device, torch.float64)
+    diag = torch.arange(n, device=adj.device)
+    lap = CSRMatrix.from_coo(torch.cat([adj.row, diag]), torch.cat([adj.col, diag]),
+                             torch.cat([adj.value * (-a).to(adj.dtype)[adj.row], (a - 1.0).to(adj.dtype)]), (n, n))
+    if not lap.value.requires_grad:
+        graph.extras[key] = (weakref.ref(lambda_max), lambda_max._version, lap)
+    return lap
+
+
+def chebyshev_basis(graph: NormalizedGraph, x: Tensor, K: int, lambda_max: Union[float, Tensor]) -> List[Tensor]:
+    r""":math:`[T_0(\tilde{L}) X, \dots, T_K(\tilde{L}) X]` (``K`` propagations); ``lambda_max`` a
+    number or each node's value ``[N]`` (see :func:`scaled_laplacian`)."""
     out = [x]
     if K == 0:
         return out
@@ -106,9 +256,10 @@ def chebyshev_basis(graph: NormalizedGraph, x: Tensor, K: int, lambda_max: float
     return out
 
 
-def chebyshev_combine(graph: NormalizedGraph, z: Sequence[Tensor], lambda_max: float) -> Tensor:
+def chebyshev_combine(graph: NormalizedGraph, z: Sequence[Tensor], lambda_max: Union[float, Tensor]) -> Tensor:
     r""":math:`\sum_{k=0}^{K} T_k(\tilde{L}) Z_k` by Clenshaw's recurrence: ``K`` propagations
-    at the width of ``Z_k`` (used when multiplying by the weights first shrinks the width)."""
+    at the width of ``Z_k`` (used when multiplying by the weights first shrinks the width);
+    ``lambda_max`` as for :func:`chebyshev_basis`."""
     K = len(z) - 1
     if K == 0:
         return z[0]

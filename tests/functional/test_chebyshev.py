@@ -6,6 +6,7 @@ from numpy.polynomial import chebyshev as npcheb
 
 from gcnkit.functional import (chebyshev_basis, chebyshev_combine, laplacian_lambda_max,
                                normalize_adjacency)
+from gcnkit.functional.chebyshev import laplacian_lambda_max_per_graph, lambda_max_per_node, scaled_laplacian
 
 
 def cheb_graph(ei, ew, n):
@@ -138,3 +139,106 @@ def test_lambda_max_of_a_zero_laplacian(n):
     # only self-loops: S = I, L = 0 (used to be an ARPACK error for n > 2)
     ei = torch.arange(n).repeat(2, 1)
     assert laplacian_lambda_max(cheb_graph(ei, None, n)) == 0.0
+
+
+# --------------------------------------------------------------------------- mini-batches
+def disjoint_union(graphs):
+    """The disjoint union of ``graphs`` with its nodes shuffled (``batch`` not sorted): ``(edge_index,
+    edge_weight, num_nodes, batch, ids)``, ``ids[g]`` the new ids of graph ``g``'s nodes in order."""
+    n = sum(g[2] for g in graphs)
+    new = torch.randperm(n)
+    offsets = np.cumsum([0] + [g[2] for g in graphs])
+    ids = [new[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    ei = torch.cat([i[e] for i, (e, _, _) in zip(ids, graphs)], 1)
+    ew = torch.cat([w for _, w, _ in graphs])
+    batch = torch.empty(n, dtype=torch.long)
+    for g, i in enumerate(ids):
+        batch[i] = g
+    return ei, ew, n, batch, ids
+
+
+def batch_graphs(graph_zoo):
+    """Graphs with different lambda_max (directed ones, self-loops, isolated nodes; the last one
+    has only self-loops, L = 0)."""
+    graphs = [graph_zoo[name] for name in ("undirected", "kitchen_sink", "isolated", "directed")] + [
+        (torch.arange(3).repeat(2, 1), None, 3)]
+    return [(e, torch.ones(e.size(1), dtype=torch.float64) if w is None else w, m) for e, w, m in graphs]
+
+
+def test_lambda_max_per_graph_is_each_graphs_own(graph_zoo, oracle, eigensolver_calls):
+    graphs = batch_graphs(graph_zoo)
+    ei, ew, n, batch, _ = disjoint_union(graphs)
+    g = cheb_graph(ei, ew, n)
+    lam = laplacian_lambda_max_per_graph(g, batch)
+    assert lam.dtype == torch.float64 and lam.shape == (len(graphs),)
+    assert len(eigensolver_calls) == len(graphs) - 1  # L = 0 needs no solver
+    for value, (e, w, m) in zip(lam.tolist(), graphs):
+        assert value == pytest.approx(oracle.lambda_max(e, w, m), abs=1e-8)
+        assert value == pytest.approx(laplacian_lambda_max(cheb_graph(e, w, m)), abs=1e-12)
+    assert lam[-1] == 0.0 and len(set(lam.tolist())) == len(graphs)
+    calls = len(eigensolver_calls)
+    laplacian_lambda_max_per_graph(g, batch.clone().int())  # same content: kept
+    lambda_max_per_node(g, batch.clone(), "eig")
+    assert len(eigensolver_calls) == calls
+
+
+def test_scaled_laplacian_per_node_is_each_graphs_own(graph_zoo, oracle):
+    graphs = batch_graphs(graph_zoo)
+    ei, ew, n, batch, ids = disjoint_union(graphs)
+    g = cheb_graph(ei, ew, n)
+    lam = lambda_max_per_node(g, batch, "eig")
+    assert lam.shape == (n,) and lam.dtype == torch.float64
+    assert lambda_max_per_node(g, batch, "eig") is lam
+    # dense float64: diag(2 / lambda_batch[i]) (I - S) - I, and each block is that graph's own L~
+    a = 2.0 / lam.numpy()
+    l_tilde = np.diag(a) @ (np.eye(n) - oracle.sym_no_loops(ei, ew, n, False)) - np.eye(n)
+    lap = scaled_laplacian(g, lam)
+    assert scaled_laplacian(g, lam) is lap  # kept for the same tensor
+    np.testing.assert_allclose(lap.to_dense().numpy(), l_tilde, atol=1e-12)
+    x = torch.randn(n, 3, dtype=torch.float64)
+    basis = chebyshev_basis(g, x, 3, lam)
+    z = [torch.randn(n, 2, dtype=torch.float64) for _ in range(3)]
+    combined = chebyshev_combine(g, z, lam)
+    for i, (e, w, m) in zip(ids, graphs):
+        lam_g = oracle.lambda_max(e, w, m) if i.numel() != 3 else 2.0  # L = 0: L~ = -I for any lambda
+        own = oracle.scaled_laplacian(e, w, m, lam_g)
+        np.testing.assert_allclose(l_tilde[np.ix_(i, i)], own, atol=1e-10)
+        ts = oracle.chebyshev_polynomials(own, 3)
+        for t, ref in zip(basis, ts):
+            np.testing.assert_allclose(t[i].numpy(), ref @ x[i].numpy(), atol=1e-10)
+        np.testing.assert_allclose(combined[i].numpy(), sum(t @ zk[i].numpy() for t, zk in zip(ts, z)), atol=1e-10)
+    lam.mul_(1.0)  # modified in place: rebuilt
+    assert scaled_laplacian(g, lam) is not lap
+
+
+def test_scaled_laplacian_per_node_shape():
+    g = cheb_graph(torch.tensor([[0, 1], [1, 0]]), None, 2)
+    with pytest.raises(ValueError, match=r"must have shape \[2\]"):
+        scaled_laplacian(g, torch.ones(3, dtype=torch.float64))
+
+
+def test_clear_errors_on_a_mini_batch(graph_zoo):
+    graphs = batch_graphs(graph_zoo)
+    ei, ew, n, batch, ids = disjoint_union(graphs)
+    g, G = cheb_graph(ei, ew, n), len(graphs)
+    lam = torch.rand(G, dtype=torch.float64) + 1
+    bad = [lam.clone().index_fill_(0, torch.tensor([1]), v) for v in (0.0, -1.0, float("nan"), float("inf"))]
+    cases = [((None, lam), "per-graph lambda_max .* needs batch="),
+             ((batch, lam[:-1]), f"has {G - 1} values but batch has {G} graphs"),
+             *[((batch, v), "positive and finite: 1 of its") for v in bad],
+             ((None, 0.0), "positive and finite"), ((None, torch.tensor([-2.0])), "positive and finite"),
+             ((None, lam.view(1, -1)), r"shape \[\] or \[num_graphs\]"), ((None, "max"), "or 'eig'"),
+             ((batch[:-1], "eig"), f"batch has {n - 1} entries but the graph has {n} nodes"),
+             ((batch.double(), "eig"), "batch must be a 1-D integer tensor"),
+             ((batch - 1, "eig"), "negative graph ids")]
+    for (b, lam_arg), match in cases:
+        with pytest.raises(ValueError, match=match):
+            lambda_max_per_node(g, b, lam_arg)
+    with pytest.raises(TypeError, match="lambda_max must be a number or a tensor"):
+        lambda_max_per_node(g, batch, [1.0, 2.0])
+    # an edge from the first graph to the last one
+    across = torch.cat([ei, torch.stack([ids[0][:1], ids[-1][:1]])], 1)
+    g = cheb_graph(across, torch.cat([ew, ew.new_ones(1)]), n)
+    for lam_arg in ("eig", lam):
+        with pytest.raises(ValueError, match=r"1 edge\(s\) connect nodes of different graphs"):
+            lambda_max_per_node(g, batch, lam_arg)

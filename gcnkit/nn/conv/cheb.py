@@ -6,7 +6,7 @@ from typing import Literal, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from gcnkit.functional.chebyshev import chebyshev_basis, chebyshev_combine, laplacian_lambda_max
+from gcnkit.functional.chebyshev import check_batch, chebyshev_basis, chebyshev_combine, lambda_max_per_node
 from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import linear, linear_sum
 from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear, weight_of
@@ -34,15 +34,24 @@ class ChebyshevConv(GraphConvBase):
     counts terms instead, so ``ChebyshevConv(K)`` equals ``torch_geometric.nn.ChebConv(K + 1)``
     (same ``lins`` parameter layout) on undirected graphs (symmetric weights); on a directed graph
     :math:`D` holds in-degrees here (gcnkit's convention, as ``gcn_norm``), out-degrees in PyG's
-    ``get_laplacian``. ``K = 0`` is a per-node linear map (Kipf's MLP row) and
-    ``K = 1`` with ``lambda_max = 2`` Kipf's first-order model
+    ``get_laplacian``. So even on an undirected graph the gradient with respect to the weight of
+    one directed edge :math:`j \to i` differs from PyG's; only the sum over both directions,
+    :math:`\partial/\partial w_{ij} + \partial/\partial w_{ji}`, agrees. ``K = 0`` is a per-node
+    linear map (Kipf's MLP row) and ``K = 1`` with ``lambda_max = 2`` Kipf's first-order model
     :math:`X\Theta_0 - D^{-1/2} A D^{-1/2} X \Theta_1` (sign absorbed by :math:`\Theta_1`).
 
     :math:`\lambda_{max}`: a number (default 2.0, the bound PyG uses for ``sym``), or ``"eig"``:
     the largest eigenvalue of :math:`L` by ARPACK, once per graph (what Kipf's code does for its
     Chebyshev rows), a constant for autograd (learnable edge weights get the gradient of
     :math:`\tilde{L}` at that fixed scaling; see
-    :func:`~gcnkit.functional.chebyshev.laplacian_lambda_max`). When ``out_channels <
+    :func:`~gcnkit.functional.chebyshev.laplacian_lambda_max`). On a mini-batch (PyG's ``Batch``,
+    a disjoint union of graphs) ``"eig"`` needs ``batch=``: with it each graph gets its own
+    :math:`\lambda_{max}` (computed once per graph and ``batch``), without it the whole batch's.
+    ``forward(..., lambda_max=)`` overrides the layer's value for that call, as in PyG's
+    ``ChebConv``: a positive number, or a tensor of one value or of one per graph (indexed by
+    ``batch``, e.g. from ``torch_geometric.transforms.LaplacianLambdaMax``), a constant for
+    autograd; per graph, row :math:`i` of :math:`\tilde{L}` is scaled by
+    :math:`2/\lambda_{batch[i]}`, which is each graph's own :math:`\tilde{L}`. When ``out_channels <
     in_channels`` (or ``x`` is sparse), all
     :math:`X\Theta_k` come from one fused matmul and the sum is evaluated by Clenshaw's recurrence
     at the output width; otherwise the basis :math:`T_k X` is propagated at the input width.
@@ -50,7 +59,9 @@ class ChebyshevConv(GraphConvBase):
     Shapes:
         - **input:** :math:`(|\mathcal{V}|, F_{in})` or :math:`(*, |\mathcal{V}|, F_{in})` dense, or
           sparse :math:`(|\mathcal{V}|, F_{in})`; ``edge_index`` :math:`(2, |\mathcal{E}|)` or a sparse
-          ``adj_t``; edge weights :math:`(|\mathcal{E}|)` *(optional)*
+          ``adj_t``; edge weights :math:`(|\mathcal{E}|)` *(optional)*; ``batch``
+          :math:`(|\mathcal{V}|)` *(optional)*; ``lambda_max`` :math:`()`, :math:`(1)` or
+          :math:`(\text{num\_graphs})` *(optional)*
         - **output:** :math:`(|\mathcal{V}|, F_{out})` or :math:`(*, |\mathcal{V}|, F_{out})`
     """
 
@@ -74,11 +85,12 @@ class ChebyshevConv(GraphConvBase):
         self.reset_parameters()
 
     def forward(self, x: Features, edge_index: Optional[GraphInput] = None,
-                edge_weight: Optional[Tensor] = None) -> Tensor:
+                edge_weight: Optional[Tensor] = None, batch: Optional[Tensor] = None,
+                lambda_max: Optional[Union[float, Tensor]] = None) -> Tensor:
         x = self.features(x)
         if self.K == 0:
             return self.add_bias(sparse_aware_linear(x, weight_of(self.lins[0])))
-        graph, lam = self._graph_and_lambda(x, edge_index, edge_weight)
+        graph, lam = self._graph_and_lambda(x, edge_index, edge_weight, batch, lambda_max)
         if isinstance(x, Tensor) and self.out_channels >= self.in_channels:
             # the basis [T_0 X, ..., T_K X] at the input width, then its weights (_basis_linear)
             return self._basis_linear(chebyshev_basis(graph, x, self.K, lam))
@@ -86,13 +98,23 @@ class ChebyshevConv(GraphConvBase):
         z = sparse_aware_linear(x, weight).split(self.out_channels, dim=-1)
         return self.add_bias(chebyshev_combine(graph, z, lam))
 
-    def _graph_and_lambda(self, x: Features, edge_index: Optional[GraphInput], edge_weight: Optional[Tensor]):
+    def _graph_and_lambda(self, x: Features, edge_index: Optional[GraphInput], edge_weight: Optional[Tensor],
+                          batch: Optional[Tensor] = None, lambda_max: Optional[Union[float, Tensor]] = None):
+        """The graph and lambda_max: a float, or each node's graph's value ``[N]`` (a mini-batch)."""
         if edge_index is None:
             raise ValueError(f"{self.__class__.__name__} with K={self.K} needs a graph (edge_index)")
         graph = self.graph(edge_index, edge_weight, x, norm="sym", self_loop_weight=0.0,
                            remove_self_loops=self.remove_self_loops)
-        lam = laplacian_lambda_max(graph) if self.lambda_max == "eig" else self.lambda_max
-        if lam == 0.0:  # L = 0, so L~ = 2L/lambda_max - I = -I for any positive lambda_max
+        if isinstance(lambda_max, str):
+            raise ValueError(f"forward's lambda_max must be a positive finite number or a tensor, got "
+                             f"{lambda_max!r} (pass lambda_max='eig' to the constructor)")
+        if lambda_max is None and self.lambda_max != "eig":
+            lam = self.lambda_max  # a number: the same for every graph of a batch
+            if batch is not None:
+                check_batch(batch, graph.num_nodes)
+        else:  # "eig" (per graph of batch, when given) or forward's lambda_max
+            lam = lambda_max_per_node(graph, batch, self.lambda_max if lambda_max is None else lambda_max)
+        if isinstance(lam, float) and lam == 0.0:  # L = 0, so L~ = 2L/lambda_max - I = -I for any lambda_max > 0
             lam = 2.0
         return graph, lam
 

@@ -191,3 +191,20 @@ class WidthSpy:
 @pytest.fixture
 def width_spy(monkeypatch):
     return WidthSpy(monkeypatch)
+
+
+@pytest.fixture
+def pyg_cheb_pair():
+    """``make(in, out, K)``: a ChebyshevConv (random bias) and torch_geometric's ChebConv(K + 1)
+    with the same parameters (same layout: ``lins.k.weight``, ``bias``)."""
+    from torch_geometric.nn import ChebConv
+
+    from gcnkit.nn.conv import ChebyshevConv
+
+    def make(in_channels, out_channels, K):
+        ours = ChebyshevConv(in_channels, out_channels, K)
+        torch.nn.init.normal_(ours.bias)
+        pyg = ChebConv(in_channels, out_channels, K + 1, normalization="sym")
+        pyg.load_state_dict(ours.state_dict())
+        return ours, pyg
+    return make

@@ -118,17 +118,9 @@ def test_lambda_max_eig_is_computed_once_per_graph(undirected, eigensolver_calls
 
 
 # --------------------------------------------------------------------------- equality with PyG ChebConv
-def pyg_cheb_pair(in_channels, out_channels, K):
-    ours = ChebyshevConv(in_channels, out_channels, K)
-    torch.nn.init.normal_(ours.bias)
-    pyg = ChebConv(in_channels, out_channels, K + 1, normalization="sym")
-    pyg.load_state_dict(ours.state_dict())  # same parameter layout (lins.k.weight, bias)
-    return ours, pyg
-
-
 @pytest.mark.parametrize("K", [1, 2, 3])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_equals_pyg_chebconv(undirected_graphs, widths, K, weighted):
+def test_equals_pyg_chebconv(undirected_graphs, widths, K, weighted, pyg_cheb_pair):
     # PyG removes self-loops and normalizes by out-degree: the same operator as ours exactly on
     # undirected graphs without self-loops
     ours, pyg = pyg_cheb_pair(*widths, K)
@@ -139,7 +131,7 @@ def test_equals_pyg_chebconv(undirected_graphs, widths, K, weighted):
 
 
 @pytest.mark.parametrize("K", [1, 2])
-def test_equals_pyg_chebconv_on_graphs_with_self_loops(graph_zoo, K):
+def test_equals_pyg_chebconv_on_graphs_with_self_loops(graph_zoo, K, pyg_cheb_pair):
     # PyG's ChebConv drops the graph's self-loops before building L; so does ChebyshevConv by
     # default (Chickenpox has one on every node); remove_self_loops=False is Kipf's operator
     ours, pyg = pyg_cheb_pair(4, 3, K)
@@ -183,7 +175,7 @@ def test_state_dict_round_trip_with_pyg():
 
 @pytest.mark.filterwarnings("ignore:Converting sparse tensor to CSR")
 @pytest.mark.parametrize("layout", [torch.sparse_coo, torch.sparse_csr])
-def test_sparse_adjacency_and_sparse_features(undirected_graphs, layout):
+def test_sparse_adjacency_and_sparse_features(undirected_graphs, layout, pyg_cheb_pair):
     ours, pyg = pyg_cheb_pair(5, 3, 2)
     ei, ew, n = undirected_graphs[1]
     ew = ew.float()
