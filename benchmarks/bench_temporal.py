@@ -134,8 +134,10 @@ def chickenpox_steps(data, pygt, hidden: int = 32) -> Dict[str, Callable[[], Non
     x, y, ei, ew = data  # x [T, N, lags], y [T, N]
     steps = {}
     f = x.size(-1)
-    for name, model in (("tgcn_pygt", TGCN(f, hidden, 1, variant="pygt")), ("tgcn", TGCN(f, hidden, 1)),
-                        ("gconvgru", GConvGRU(f, hidden, 1, K=1)), ("gconvlstm", GConvLSTM(f, hidden, 1, K=1))):
+    for name, model in (("tgcn_pygt", TGCN(f, hidden, out_channels=1, variant="pygt")),
+                        ("tgcn", TGCN(f, hidden, out_channels=1)),
+                        ("gconvgru", GConvGRU(f, hidden, out_channels=1, K=1)),
+                        ("gconvlstm", GConvLSTM(f, hidden, out_channels=1, K=1))):
         steps[f"gcnkit/{name}"] = train_step(
             model.parameters(), lambda m=model: F.mse_loss(m(x[None], ei, ew)[0][0, ..., 0], y))
     if pygt is not None:
@@ -163,9 +165,10 @@ def losloop_steps(data, pygt, hidden: int = 64) -> Dict[str, Callable[[], None]]
     x, y, ei, ew = data  # x [B, T, N, 1], y [B, N, horizon]
     horizon = y.size(-1)
     steps = {}
-    for name, model in (("tgcn_pygt", TGCN(1, hidden, horizon, variant="pygt")), ("tgcn", TGCN(1, hidden, horizon)),
-                        ("gconvgru", GConvGRU(1, hidden, horizon, K=1)),
-                        ("gconvlstm", GConvLSTM(1, hidden, horizon, K=1))):
+    for name, model in (("tgcn_pygt", TGCN(1, hidden, out_channels=horizon, variant="pygt")),
+                        ("tgcn", TGCN(1, hidden, out_channels=horizon)),
+                        ("gconvgru", GConvGRU(1, hidden, out_channels=horizon, K=1)),
+                        ("gconvlstm", GConvLSTM(1, hidden, out_channels=horizon, K=1))):
         steps[f"gcnkit/{name}"] = train_step(
             model.parameters(), lambda m=model: F.mse_loss(m(x, ei, ew, return_sequence=False)[0], y))
     if pygt is not None:
@@ -237,7 +240,7 @@ def tbptt_memory(T: int, k: Optional[int], N: int = 207, hidden: int = 64) -> Di
     ei = torch.stack([torch.arange(N), (torch.arange(N) + 1) % N])
     ei = torch.cat([ei, ei.flip(0)], 1)
     x, y = torch.randn(1, T, N, 1, generator=g), torch.randn(1, T, N, 1, generator=g)
-    model = TGCN(1, hidden, 1)
+    model = TGCN(1, hidden, out_channels=1)
     with SavedTensorPeak() as mem:
         if k is None:
             F.mse_loss(model(x, ei)[0], y).backward()

@@ -99,10 +99,10 @@ def build_model(name: str, in_channels: int, hidden: int, out_channels: int, K: 
     is the weight of the self-loops TGCN's GCN adds to nodes without one."""
     check_choice("model", name, TEMPORAL_MODELS)
     if name in ("tgcn", "tgcn_pygt"):
-        return TGCN(in_channels, hidden, out_channels, variant="paper" if name == "tgcn" else "pygt",
+        return TGCN(in_channels, hidden, out_channels=out_channels, variant="paper" if name == "tgcn" else "pygt",
                     self_loop_weight=self_loop_weight)
     cls = GConvGRU if name == "gconvgru" else GConvLSTM
-    return cls(in_channels, hidden, out_channels, K=K)
+    return cls(in_channels, hidden, out_channels=out_channels, K=K)
 
 
 def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:

@@ -15,6 +15,9 @@ GConvOperator = Literal["cheb", "gcn"]
 
 def _operator_kwargs(operator: str, K: int, lambda_max: LambdaMax) -> dict:
     check_choice("operator", operator, ("cheb", "gcn"))
+    if operator == "gcn" and (K != 1 or lambda_max != 2.0):
+        raise ValueError(f"K={K!r} and lambda_max={lambda_max!r} apply to operator='cheb'; the 'gcn' operator "
+                         f"(KipfGCNConv) has neither")
     return {"K": K, "lambda_max": lambda_max} if operator == "cheb" else {}
 
 
@@ -35,7 +38,11 @@ class GConvGRU(RecurrentGraphModel):
 
     ``operator="cheb"`` (default, the paper and PyTorch Geometric Temporal): ``ChebyshevConv`` of
     polynomial degree ``K`` on :math:`L = I - D^{-1/2} A D^{-1/2}`; **PyG Temporal's**
-    ``GConvGRU(K=k)`` counts terms, so it is ``GConvGRU(K=k - 1)`` here. ``operator="gcn"``:
+    ``GConvGRU(K=k)`` counts terms, so it is ``GConvGRU(K=k - 1)`` here (equal on undirected
+    graphs; on a directed graph :math:`D` holds in-degrees here, out-degrees in PyG's
+    ``get_laplacian``, see :class:`~gcnkit.nn.conv.ChebyshevConv`). PyG Temporal's third positional
+    argument is ``K``: here everything after ``hidden_channels`` is keyword-only, so a ported
+    ``GConvGRU(F, 32, 2)`` is an error rather than a read-out of width 2. ``operator="gcn"``:
     ``KipfGCNConv``. All gates of a side come from one fused convolution, and the normalized
     graph is computed once per sequence. The biases sit on the input side only (PyG Temporal's
     second bias per gate, on the state side, is redundant), except with ``reset="after"``, where
@@ -52,7 +59,7 @@ class GConvGRU(RecurrentGraphModel):
     Shapes: see :class:`~gcnkit.nn.models.recurrent_model.RecurrentGraphModel`.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: Optional[int] = None, *,
+    def __init__(self, in_channels: int, hidden_channels: int, *, out_channels: Optional[int] = None,
                  K: int = 1, operator: GConvOperator = "cheb", lambda_max: LambdaMax = 2.0,
                  reset: Reset = "before", bias: bool = True):
         kw = _operator_kwargs(operator, K, lambda_max)
@@ -78,13 +85,14 @@ class GConvLSTM(RecurrentGraphModel):
         q_t &= \sigma(U^o *_G x_t + W^o *_G h_{t-1} + w^o \odot s_t + b^o), \quad
         h_t = q_t \odot \tanh(s_t)
 
-    ``K`` is the Chebyshev degree (PyG Temporal's ``K`` minus one); ``operator``, ``lambda_max``
+    ``K`` is the Chebyshev degree (PyG Temporal's ``K`` minus one; equal on undirected graphs, see
+    :class:`GConvGRU` for directed ones and keyword-only arguments); ``operator``, ``lambda_max``
     as :class:`GConvGRU`; ``cell_activation`` :math:`a` is ``"tanh"`` or ``"sigmoid"``.
 
     Shapes: see :class:`~gcnkit.nn.models.recurrent_model.RecurrentGraphModel` (the state is ``(h, s)``).
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: Optional[int] = None, *,
+    def __init__(self, in_channels: int, hidden_channels: int, *, out_channels: Optional[int] = None,
                  K: int = 1, operator: GConvOperator = "cheb", lambda_max: LambdaMax = 2.0,
                  peephole: bool = True, cell_activation: Activation = "tanh", bias: bool = True):
         kw = _operator_kwargs(operator, K, lambda_max)

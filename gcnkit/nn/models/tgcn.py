@@ -67,7 +67,7 @@ class TGCN(RecurrentGraphModel):
     Shapes: see :class:`~gcnkit.nn.models.recurrent_model.RecurrentGraphModel`.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: Optional[int] = None, *,
+    def __init__(self, in_channels: int, hidden_channels: int, *, out_channels: Optional[int] = None,
                  variant: TGCNVariant = "paper", self_loop_weight: float = 1.0, bias: bool = True):
         check_choice("variant", variant, ("paper", "pygt"))
         gcn = {"self_loop_weight": float(self_loop_weight)}

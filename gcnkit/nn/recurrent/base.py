@@ -89,6 +89,12 @@ class RecurrentCellBase(torch.nn.Module):
                cache=graph_cache) -> Optional[GraphSet]:
         """The :class:`GraphSet` for features ``x`` (``None`` for a graph-free cell)."""
         if not self.uses_graph:
+            if edge_index is not None or edge_weight is not None:
+                given = "edge_index" if edge_index is not None else "edge_weight"
+                raise TypeError(f"{type(self).__name__} has dense maps and takes no graph, but got a "
+                                f"{type(edge_index if edge_index is not None else edge_weight).__name__} as "
+                                f"{given}: torch.nn cells take the state second (cell(x, hx)); here the "
+                                f"arguments are (x, edge_index, edge_weight, state): pass cell(x, state=hx)")
             return None
         return GraphSet(edge_index, edge_weight, x.size(-2), x.device, x.dtype, cache)
 

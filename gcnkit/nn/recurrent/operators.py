@@ -202,7 +202,8 @@ def apply_operator(op: torch.nn.Module, x: Tensor, graphs: Optional[GraphSet], a
     is called as usual."""
     if zero_input and _affine_without_hooks(op):
         return _zero_input_output(op, graphs, add)
-    if type(op).forward in _ADDING_FORWARDS:  # not a subclass overriding forward(x, graphs)
+    # not a subclass overriding forward(x, graphs), and no hooks, which must see op(x) alone
+    if type(op).forward in _ADDING_FORWARDS and not _called_through_hooks(op):
         return op(x, graphs, add=add)
     return add + op(x, graphs)
 

@@ -22,7 +22,7 @@ def test_tgcn_paper_is_gcn_on_concatenation(graph, dtype, tol):
     float64 models normalize the graph in float64 (not in float32, cast up)."""
     ei, ew = graph
     torch.manual_seed(0)
-    model = TGCN(F, H, 3).to(dtype)
+    model = TGCN(F, H, out_channels=3).to(dtype)
     A = normalize_adjacency(ei, ew.double(), N).to_dense().to(dtype)
     cell = model.cell
     U, Wg, Wc = cell.input_map.conv, cell.hidden_map.conv, cell.candidate_map.conv
@@ -116,7 +116,7 @@ def test_gconvlstm_equals_peephole_reference(graph):
     ei, ew = graph
     torch.manual_seed(0)
     K = 1
-    model = GConvLSTM(F, H, 1, K=K)
+    model = GConvLSTM(F, H, out_channels=1, K=K)
     c = model.cell
     with torch.no_grad():
         c.peephole_weight.normal_()
@@ -142,7 +142,7 @@ def test_gconvlstm_equals_peephole_reference(graph):
 def test_models_train_and_carry_state(graph, cls):
     ei, ew = graph
     torch.manual_seed(0)
-    model = cls(F, 8, 1)
+    model = cls(F, 8, out_channels=1)
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     x = torch.randn(3, 6, N, F)
     y = x[..., :1].roll(1, dims=1)
@@ -173,7 +173,7 @@ def test_gconv_options():
 def test_models_on_cuda_match_cpu(graph):
     ei, ew = graph
     torch.manual_seed(0)
-    for model in (TGCN(F, H, 1), GConvGRU(F, H, 1, K=2), GConvLSTM(F, H, 1)):
+    for model in (TGCN(F, H, out_channels=1), GConvGRU(F, H, out_channels=1, K=2), GConvLSTM(F, H, out_channels=1)):
         x = torch.randn(2, 5, N, F)
         ref, _ = model(x, ei, ew)
         out, state = model.cuda()(x.cuda(), ei.cuda(), ew.cuda())
@@ -193,7 +193,7 @@ def test_per_step_input_and_fused_gates_on_cuda_match_cpu(graph, monkeypatch):
     monkeypatch.setattr(fused, "FUSED_MIN_NUMEL", 0)  # gates with hand-derived backward (CPU: tanh via σ)
     ei, ew = graph
     torch.manual_seed(0)
-    for model in (TGCN(F, H, 1), GConvGRU(F, H, 1, K=2), GConvLSTM(F, H, 1)):
+    for model in (TGCN(F, H, out_channels=1), GConvGRU(F, H, out_channels=1, K=2), GConvLSTM(F, H, out_channels=1)):
         x = torch.randn(3, 4, N, F)
         gpu = copy.deepcopy(model).cuda()
         model(x, ei, ew)[0].square().sum().backward()
@@ -210,7 +210,7 @@ def test_models_train_under_autocast(cls, batch, nodes):
     g = torch.Generator().manual_seed(0)
     ei = torch.randint(0, nodes, (2, 6 * nodes), generator=g)
     torch.manual_seed(0)
-    model = cls(1, 8 if nodes == N else 64, 2)
+    model = cls(1, 8 if nodes == N else 64, out_channels=2)
     x = torch.randn(batch, 4, nodes, 1, generator=g)
     ref, _ = model(x, ei, return_sequence=False)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -224,7 +224,7 @@ def test_models_train_under_autocast(cls, batch, nodes):
 def test_module_apply_reaches_every_submodule(cls):
     # the operators' transform used to be called ``apply``, which shadowed torch.nn.Module.apply:
     # model.apply(init_fn) raised AttributeError
-    model = cls(2, 4, 1)
+    model = cls(2, 4, out_channels=1)
     seen = []
     model.apply(lambda m: seen.append(type(m).__name__))
     assert type(model).__name__ in seen and len(seen) > 3
@@ -240,7 +240,7 @@ def test_graph_products_under_autocast_with_wide_inputs():
     ei = torch.randint(0, 30, (2, 120), generator=torch.Generator().manual_seed(0))
     modules = [(KipfGCNConv(32, 8), torch.randn(30, 32)), (ChebyshevConv(32, 8, 2), torch.randn(30, 32)),
                (GCN(32, 8, 3), torch.randn(30, 32)), (GCN(32, 8, 3), (torch.rand(30, 32) < 0.1).float().to_sparse())]
-    modules += [(cls(64, 4, 1), torch.randn(2, 3, 30, 64)) for cls in (TGCN, GConvGRU, GConvLSTM)]
+    modules += [(cls(64, 4, out_channels=1), torch.randn(2, 3, 30, 64)) for cls in (TGCN, GConvGRU, GConvLSTM)]
     for module, x in modules:
         module.eval()
         ref = module(x, ei)
@@ -253,8 +253,10 @@ def test_graph_products_under_autocast_with_wide_inputs():
         assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in module.parameters())
 
 
-@pytest.mark.parametrize("make", [lambda: TGCN(2, 8, 1), lambda: TGCN(2, 8, 1, variant="pygt"),
-                                  lambda: GConvGRU(2, 8, 1, K=2), lambda: GConvLSTM(2, 8, 1, K=2)])
+@pytest.mark.parametrize("make", [lambda: TGCN(2, 8, out_channels=1),
+                                  lambda: TGCN(2, 8, out_channels=1, variant="pygt"),
+                                  lambda: GConvGRU(2, 8, out_channels=1, K=2),
+                                  lambda: GConvLSTM(2, 8, out_channels=1, K=2)])
 @pytest.mark.parametrize("batch", [(), (2,)])
 def test_models_under_torch_compile(graph, make, batch):
     """torch.compile (graph breaks allowed) gives the eager outputs and gradients. GConvLSTM's
@@ -277,3 +279,16 @@ def test_models_under_torch_compile(graph, make, batch):
     torch.testing.assert_close(results[1][0], results[0][0])
     for g1, g0 in zip(results[1][1], results[0][1]):
         torch.testing.assert_close(g1, g0)
+
+
+def test_pyg_temporal_positional_arguments_are_refused():
+    # PyG Temporal: GConvGRU(in, out, K), TGCN(in, out, improved): here out_channels (the read-out)
+    # and the rest are keyword-only, so a ported call is an error, not a read-out of width K
+    for call in (lambda: GConvGRU(4, 32, 2), lambda: GConvLSTM(4, 32, 3), lambda: TGCN(4, 32, True)):
+        with pytest.raises(TypeError, match="positional argument"):
+            call()
+    assert GConvGRU(4, 32, K=2).readout is None and GConvGRU(4, 32, K=2).K == 2
+    with pytest.raises(ValueError, match="K=3 and lambda_max=2.0 apply to operator='cheb'"):
+        GConvGRU(4, 8, K=3, operator="gcn")
+    with pytest.raises(ValueError, match="apply to operator='cheb'"):
+        GConvLSTM(4, 8, operator="gcn", lambda_max="eig")

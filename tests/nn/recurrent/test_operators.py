@@ -80,7 +80,7 @@ def test_hooks_on_a_graph_operators_conv_still_fire(small_graph):
     from gcnkit.nn.models import GConvGRU
 
     ei, ew, n = small_graph
-    model = GConvGRU(2, 12, 1, K=1)
+    model = GConvGRU(2, 12, out_channels=1, K=1)
     seen = []
     model.cell.hidden_map.conv.register_forward_hook(lambda mod, args, out: seen.append(out.shape))
     model(torch.randn(3, 4, n, 2), ei, ew)

@@ -215,3 +215,43 @@ def test_cell_bad_state_and_width():
         LSTMCell(F, H)(torch.randn(B, F), state=torch.randn(B, H))
     with pytest.raises(ValueError, match="needs a graph|pass edge_index"):
         GRUCell(F, H, input_operator="gcn")(torch.randn(3, F))
+
+
+@pytest.mark.parametrize("make", [lambda: ElmanCell(3, 5), lambda: GRUCell(3, 5), lambda: LSTMCell(3, 5)])
+def test_a_state_passed_second_as_torch_nn_cells_take_it_is_refused(make):
+    """torch.nn cells take (input, hx); gcnkit cells (x, edge_index, edge_weight, state): a dense
+    cell used to treat hx as an (unused) edge_index and start from zeros."""
+    cell = make()
+    x, h = torch.randn(4, 3), torch.randn(4, 5)
+    hx = (h, torch.randn(4, 5)) if isinstance(cell, LSTMCell) else h
+    with pytest.raises(TypeError, match=r"takes no graph.*cell\(x, state=hx\)"):
+        cell(x, hx)
+    with pytest.raises(TypeError, match="as edge_weight"):
+        cell(x, None, torch.ones(3))
+    out = cell(x, state=hx)
+    assert not torch.allclose(out[0] if isinstance(out, tuple) else out,
+                              (lambda o: o[0] if isinstance(o, tuple) else o)(cell(x)))
+
+
+def test_a_forward_hook_on_the_recurrent_map_sees_its_own_output():
+    """Hooks on an operator see op(h) alone (W h + b), not the input side added into it; an
+    output-changing hook acts on that term, as in a manual loop."""
+    torch.manual_seed(0)
+    cell = ElmanCell(3, 4)
+    seen = []
+
+    def hook(module, args, out):
+        seen.append((args[0].detach().clone(), out.detach().clone()))
+        return out * 0.5
+    cell.hidden_map.register_forward_hook(hook)
+    x = torch.randn(5, 2, 3)  # [T, N, F]
+    out, h = run_sequence(cell, x)
+    lin = cell.hidden_map.lin
+    for h_prev, o in seen:
+        torch.testing.assert_close(o, torch.nn.functional.linear(h_prev, lin.weight, lin.bias))
+    # the manual loop of the same equations with the hook's halving
+    ref, u = torch.zeros(2, 4), cell.input_map.lin
+    for t in range(5):
+        ref = torch.tanh(torch.nn.functional.linear(x[t], u.weight, u.bias)
+                         + 0.5 * torch.nn.functional.linear(ref, lin.weight, lin.bias))
+    torch.testing.assert_close(h, ref)
