@@ -210,7 +210,12 @@ def scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, Tensor]) -
     kept for the last such tensor (the same tensor object, unmodified, reuses it)."""
     if isinstance(lambda_max, Tensor):
         return _scaled_laplacian_per_node(graph, lambda_max)
-    key = ("scaled_laplacian", float(lambda_max), graph.device, graph.dtype)
+    lambda_max = float(lambda_max)
+    if lambda_max == 0.0:  # laplacian_lambda_max's L = 0: L~ = 2L/lambda - I = -I for any lambda > 0
+        lambda_max = 2.0
+    if not 0.0 < lambda_max < float("inf"):
+        raise ValueError(f"lambda_max must be a positive finite number, got {lambda_max}")
+    key = ("scaled_laplacian", lambda_max, graph.device, graph.dtype)
     cached = graph.extras.get(key)
     if cached is not None:
         return cached
@@ -249,7 +254,7 @@ def chebyshev_basis(graph: NormalizedGraph, x: Tensor, K: int, lambda_max: Union
     out = [x]
     if K == 0:
         return out
-    lap = scaled_laplacian(graph, lambda_max)
+    lap = scaled_laplacian(graph.like(x), lambda_max)  # on x's device and dtype, as propagate
     out.append(csr_matmul(lap, x))
     for _ in range(2, K + 1):
         out.append(torch.sub(csr_matmul(lap, out[-1]), out[-2], alpha=0.5).mul_(2.0))
@@ -263,7 +268,7 @@ def chebyshev_combine(graph: NormalizedGraph, z: Sequence[Tensor], lambda_max: U
     K = len(z) - 1
     if K == 0:
         return z[0]
-    lap = scaled_laplacian(graph, lambda_max)
+    lap = scaled_laplacian(graph.like(z[0]), lambda_max)
     b1, b2 = z[K], None
     for k in range(K - 1, 0, -1):
         nxt = torch.add(z[k], csr_matmul(lap, b1), alpha=2.0)

@@ -88,15 +88,31 @@ class NormalizedGraph:
         if device == src.device and dtype == src.dtype:
             return src
         key = (device, dtype)
-        out = self._copies.get(key)
+        # a differentiable operator is converted per call: a kept copy would carry the autograd
+        # history of its first conversion (none at all if that was under no_grad)
+        out = None if src.adj.value.requires_grad else self._copies.get(key)
         if out is None:
             out = NormalizedGraph(src.adj.to(device, dtype), self.norm, self.self_loop_weight,
                                   src.deg.to(device), self.remove_self_loops)
             out.extras = self.extras  # derived quantities do not depend on device or dtype
             out._copies = self._copies
             out._source = src
-            self._copies[key] = out
+            if not src.adj.value.requires_grad:
+                self._copies[key] = out
         return out
+
+    def __getstate__(self) -> dict:
+        """Pickles the operator, its degrees and its numeric extras (``lambda_max``); the derived
+        device/dtype copies and cached matrices are rebuilt on use."""
+        state = dict(self.__dict__)
+        state["_copies"], state["_source"] = {}, None
+        state["extras"] = {k: v for k, v in self.extras.items() if isinstance(v, (int, float))}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.__dict__.get("_source") is None:
+            self._source = self
 
     def like(self, x: Tensor) -> "NormalizedGraph":
         """This operator on ``x``'s device and (floating) dtype."""
@@ -156,7 +172,10 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
         self_loop_weight (float): weight of added self-loops.
         remove_self_loops (bool): drop existing self-loops first.
         dtype (torch.dtype, optional): dtype of the values (default: ``edge_weight``'s, else
-            float32). :meth:`NormalizedGraph.to` converts later.
+            float32; bfloat16/float16 give float32, in which the degrees are summed at least).
+            :meth:`NormalizedGraph.to` converts later; a float32 operator cast up to float64 keeps
+            float32 rounding, so normalize float64 graphs with ``dtype=torch.float64`` (the layers
+            do so for float64 features).
 
     Returns:
         :class:`NormalizedGraph`, differentiable in ``edge_weight`` when it requires grad.
@@ -201,13 +220,15 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
             raise ValueError(f"normalize_adjacency(norm={norm!r}): {int(negative.sum())} node(s) have a "
                              f"negative weighted degree (e.g. nodes {idx}); {norm} normalization needs "
                              f"non-negative degrees. Use norm='none' or fix the edge weights.")
+    # the powers and products in float64: D^-1 of a tiny (subnormal) float32 degree would be inf
+    deg64, w64 = deg.double(), w.double()
     if norm == "sym":
-        d = degree_power(deg, -0.5)
-        value = d[row] * w * d[col]
+        d = degree_power(deg64, -0.5)
+        value = (d[row] * w64 * d[col]).to(w.dtype)
     elif norm == "row":
-        value = degree_power(deg, -1.0)[row] * w
+        value = (degree_power(deg64, -1.0)[row] * w64).to(w.dtype)
     elif norm == "col":
-        value = w * degree_power(deg, -1.0)[col]
+        value = (w64 * degree_power(deg64, -1.0)[col]).to(w.dtype)
     else:
         value = w
     adj = adj.with_values(value)

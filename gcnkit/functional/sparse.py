@@ -60,6 +60,7 @@ class CSRMatrix:
     def from_coo(cls, row: Tensor, col: Tensor, value: Tensor, shape: Tuple[int, int]) -> "CSRMatrix":
         """Builds a CSR matrix from coalesced-or-not COO entries; duplicates are summed."""
         rows, cols = int(shape[0]), int(shape[1])
+        row, col = row.long(), col.long()  # int32 keys row * cols + col overflow from ~46k nodes
         key = row * cols + col
         if key.numel() > 1 and not bool((key[1:] > key[:-1]).all()):
             key, inverse = torch.unique(key, sorted=True, return_inverse=True)
@@ -73,6 +74,9 @@ class CSRMatrix:
     @classmethod
     def from_torch(cls, a: Tensor) -> "CSRMatrix":
         """From a ``torch.sparse`` COO or CSR tensor (or a dense 2-D one)."""
+        if a.layout in (torch.sparse_csr, torch.sparse_coo) and (a.dim() != 2 or a.dense_dim() != 0):
+            raise TypeError(f"expected a 2-D torch.sparse COO/CSR matrix with scalar values, got shape "
+                            f"{tuple(a.shape)} ({a.sparse_dim()} sparse and {a.dense_dim()} dense dimensions)")
         if a.layout == torch.sparse_csr:
             return cls(a.crow_indices().long(), a.col_indices().long(), a.values(), tuple(a.shape))
         if a.layout == torch.sparse_coo:
@@ -145,8 +149,9 @@ class CSRMatrix:
         return self._t
 
     def to_torch(self) -> Tensor:
-        """A ``torch.sparse_csr`` tensor sharing this matrix's storage (built once)."""
-        if self._torch is None:
+        """A ``torch.sparse_csr`` tensor sharing this matrix's storage (built once; per call for values
+        that require grad, so that the tensor carries their current autograd history)."""
+        if self._torch is None or self.value.requires_grad:
             # int32 indices: MKL's kernels take them as they are instead of converting per call
             idx = self._pattern.get("int32")
             if idx is None:
@@ -154,7 +159,10 @@ class CSRMatrix:
                 idx = (self.crow.int(), self.col.int()) if small else (self.crow, self.col)
                 self._pattern["int32"] = idx
             crow, col = idx
-            self._torch = torch.sparse_csr_tensor(crow, col, self.value, self.shape, check_invariants=False)
+            out = torch.sparse_csr_tensor(crow, col, self.value, self.shape, check_invariants=False)
+            if self.value.requires_grad:
+                return out
+            self._torch = out
         return self._torch
 
     def to_dense(self) -> Tensor:

@@ -242,3 +242,27 @@ def test_clear_errors_on_a_mini_batch(graph_zoo):
     for lam_arg in ("eig", lam):
         with pytest.raises(ValueError, match=r"1 edge\(s\) connect nodes of different graphs"):
             lambda_max_per_node(g, batch, lam_arg)
+
+
+def test_functional_chebyshev_takes_lambda_max_zero_and_other_dtypes():
+    # only self-loops: laplacian_lambda_max gives 0.0, which means L~ = -I (as the layer treats it)
+    ei = torch.tensor([[0, 1], [0, 1]])
+    g = normalize_adjacency(ei, num_nodes=2, self_loop_weight=0.0)
+    assert laplacian_lambda_max(g) == 0.0
+    x = torch.randn(2, 3)
+    basis = chebyshev_basis(g, x, 2, laplacian_lambda_max(g))
+    torch.testing.assert_close(basis[1], -x)
+    torch.testing.assert_close(basis[2], x)  # T_2(-I) = 2I - I
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="lambda_max must be a positive finite number"):
+            chebyshev_basis(g, x, 1, bad)
+    # float64 features with a float32 graph: the graph follows x, as propagate does
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    g32 = normalize_adjacency(ei, num_nodes=3, self_loop_weight=0.0)
+    g64 = normalize_adjacency(ei, num_nodes=3, self_loop_weight=0.0, dtype=torch.float64)
+    x64 = torch.randn(3, 2, dtype=torch.float64)
+    for a, b in zip(chebyshev_basis(g32, x64, 2, 2.0), chebyshev_basis(g64, x64, 2, 2.0)):
+        assert a.dtype == torch.float64
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    out = chebyshev_combine(g32, [x64, x64, x64], 2.0)
+    torch.testing.assert_close(out, chebyshev_combine(g64, [x64, x64, x64], 2.0), rtol=1e-6, atol=1e-6)

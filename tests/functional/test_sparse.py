@@ -283,3 +283,39 @@ def test_pickles_of_the_earlier_slot_layout_load():
     restored = CSRMatrix.__new__(CSRMatrix)
     restored.__setstate__(old_state)
     torch.testing.assert_close(restored.to_dense(), m.to_dense())
+
+
+def test_int32_indices_of_a_large_matrix_do_not_overflow():
+    """row * cols + col in int32 wraps from ~46k nodes: the matrix and its transpose (the backward
+    pass) must equal those built from int64 indices."""
+    n = 100_000
+    for row, col in (([45000, 10], [0, 7]), ([0, 1], [30000, 5])):  # unsorted, then sorted input
+        r32, c32 = torch.tensor(row, dtype=torch.int32), torch.tensor(col, dtype=torch.int32)
+        v = torch.tensor([1.0, 2.0])
+        ours, ref = CSRMatrix.from_coo(r32, c32, v, (n, n)), CSRMatrix.from_coo(r32.long(), c32.long(), v, (n, n))
+        for a, b in ((ours, ref), (ours.t(), ref.t())):
+            assert torch.equal(a.row, b.row) and torch.equal(a.col, b.col) and torch.equal(a.value, b.value)
+        x = torch.zeros(n, 1)
+        x[torch.tensor(col)] = 1.0
+        x.requires_grad_(True)
+        csr_matmul(ours, x).sum().backward()
+        assert sorted(x.grad.nonzero()[:, 0].tolist()) == sorted(col)
+
+
+def test_from_torch_refuses_what_is_not_a_2d_matrix():
+    i = torch.tensor([[0, 1], [0, 1], [0, 2]])
+    bad = [torch.sparse_coo_tensor(i, torch.ones(2), (2, 3, 3)),  # 3-D
+           torch.sparse_coo_tensor(i[:2], torch.ones(2, 4), (3, 3, 4)),  # hybrid: vector values
+           torch.eye(3).expand(2, 3, 3).to_sparse_csr()]  # batched CSR
+    for a in bad:
+        with pytest.raises(TypeError, match="2-D torch.sparse COO/CSR matrix with scalar values"):
+            CSRMatrix.from_torch(a)
+
+
+def test_to_torch_of_differentiable_values_carries_their_history():
+    w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    m = CSRMatrix.from_coo(torch.tensor([0, 1, 2]), torch.tensor([1, 2, 0]), w * 2, (3, 3))
+    with torch.no_grad():
+        m.to_torch()  # a first conversion without history must not be what later calls get
+    (m.to_torch() @ torch.ones(3, 1)).sum().backward()
+    torch.testing.assert_close(w.grad, torch.full((3,), 2.0))
