@@ -75,11 +75,16 @@ class PlanetoidDataset(Planetoid):
             (case-insensitive).
         split (str, optional): :obj:`"public"`, :obj:`"full"` or
             :obj:`"random"`, as in PyG. (default: :obj:`"public"`)
+        split_seed (int, optional): seed of the :obj:`"random"` split, drawn
+            with its own generator state (PyG draws it from the global RNG,
+            so the split depends on what ran before); the global RNG is left
+            as it was. (default: :obj:`0`)
         download (bool, optional): Whether missing raw files may be
             downloaded. (default: :obj:`True`)
         **kwargs: :obj:`num_train_per_class`, :obj:`num_val`,
-            :obj:`num_test`, :obj:`transform`, :obj:`pre_transform`,
-            :obj:`force_reload`, passed to PyG's :class:`Planetoid`.
+            :obj:`num_test` (the sizes of the :obj:`"random"` split; PyG
+            ignores them for the others, here they are refused there),
+            passed to PyG's :class:`Planetoid`.
     """
     def __init__(
         self,
@@ -90,21 +95,31 @@ class PlanetoidDataset(Planetoid):
         transform: Optional[Callable] = None,
         pre_transform: Optional[Callable] = None,
         force_reload: bool = False,
+        split_seed: int = 0,
         **kwargs: Any,
     ) -> None:
         name = canonical_planetoid_name(name)
         if str(split).lower() not in _SPLITS:
             raise ValueError(f"Unsupported split '{split}' for {name}; choose "
                              f"one of {list(_SPLITS)}.")
+        sizes = sorted(set(kwargs) & {"num_train_per_class", "num_val",
+                                      "num_test"})
+        if sizes and str(split).lower() != "random":
+            raise ValueError(f"{', '.join(sizes)} set the sizes of the "
+                             f"'random' split; the '{str(split).lower()}' "
+                             f"split of {name} has fixed sizes (pass "
+                             f"split='random')")
         self.data_root = resolve_root(root)
         self.allow_download = download
         self._processed_dir = writable_dir(
             self.data_root / "planetoid" / name / "processed",
             Path("planetoid") / name / "processed")
-        super().__init__(str(self.data_root / "planetoid"), name,
-                         split=str(split).lower(), transform=transform,
-                         pre_transform=pre_transform,
-                         force_reload=force_reload, **kwargs)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(split_seed)  # PyG's random split: global RNG
+            super().__init__(str(self.data_root / "planetoid"), name,
+                             split=str(split).lower(), transform=transform,
+                             pre_transform=pre_transform,
+                             force_reload=force_reload, **kwargs)
 
     @property
     def raw_dir(self) -> str:

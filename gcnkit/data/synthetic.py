@@ -84,33 +84,64 @@ def _check_sizes(**sizes) -> None:
 
 def _sample_edges(y: np.ndarray, num_classes: int, num_edges: int,
                   homophily: float, rng: np.random.Generator) -> np.ndarray:
-    """Samples :obj:`num_edges` distinct undirected pairs (u < v)."""
+    """Samples :obj:`num_edges` distinct undirected pairs (u < v):
+    Binomial(:obj:`num_edges`, :obj:`homophily`) of them within a class and
+    the rest across classes, each set drawn without repeats from its own pool
+    (dropping repeats from one mixed draw would drop the smaller pool's pairs
+    more often and bias the fraction)."""
     n = y.size
     members = [np.flatnonzero(y == c) for c in range(num_classes)]
-    found = np.empty((0, 2), dtype=np.int64)
-    for _ in range(100):
-        need = num_edges - len(found)
-        if need <= 0:
-            break
-        m = 2 * need + 16
+    sizes = np.array([m.size for m in members], dtype=np.int64)
+    intra_pool = int((sizes * (sizes - 1) // 2).sum())
+    pools = {True: intra_pool, False: n * (n - 1) // 2 - intra_pool}
+    n_in = int(rng.binomial(num_edges, homophily))
+    wanted = {True: n_in, False: num_edges - n_in}
+    for intra in (True, False):
+        if wanted[intra] > pools[intra]:
+            raise ValueError(
+                f"Could not sample {num_edges} distinct edges: "
+                f"{wanted[intra]} {'within' if intra else 'across'}-class "
+                f"pairs are needed (homophily={homophily}) but only "
+                f"{pools[intra]} exist; lower avg_degree or homophily.")
+
+    def draw(m: int, intra: bool) -> np.ndarray:
         u = rng.integers(0, n, m)
-        intra = rng.random(m) < homophily
-        offset = rng.integers(1, num_classes, m) if num_classes > 1 else 0
-        cls = np.where(intra, y[u], (y[u] + offset) % num_classes)
+        cls = y[u] if intra else (y[u] + rng.integers(1, num_classes, m)) % num_classes
         v = np.empty(m, dtype=np.int64)
         for c in range(num_classes):
             sel = cls == c
             v[sel] = members[c][rng.integers(0, members[c].size, sel.sum())]
         pairs = np.stack([np.minimum(u, v), np.maximum(u, v)], 1)
-        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-        # Keep first occurrences in sampling order (deterministic).
-        allp = np.concatenate([found, pairs])
-        _, first = np.unique(allp[:, 0] * n + allp[:, 1], return_index=True)
-        found = allp[np.sort(first)][:num_edges]
-    if len(found) < num_edges:
-        raise ValueError(f"Could not sample {num_edges} distinct edges; the "
-                         f"requested average degree is too high.")
-    return found
+        return pairs[pairs[:, 0] != pairs[:, 1]]
+
+    def enumerate_pool(intra: bool) -> np.ndarray:
+        if intra:
+            parts = [np.stack([m[i], m[j]], 1) for m in members
+                     for i, j in [np.triu_indices(m.size, 1)]]
+            return np.concatenate(parts) if parts else np.empty((0, 2), np.int64)
+        i, j = np.triu_indices(n, 1)
+        keep = y[i] != y[j]
+        return np.stack([i[keep], j[keep]], 1)
+
+    out = []
+    for intra in (True, False):
+        need, pool = wanted[intra], pools[intra]
+        if need == 0:
+            continue
+        if 2 * need > pool:  # dense: choose from the whole pool
+            if pool > 50_000_000:
+                raise ValueError(f"avg_degree is too high to sample: {need} of "
+                                 f"{pool} possible pairs.")
+            all_pairs = enumerate_pool(intra)
+            out.append(all_pairs[np.sort(rng.choice(pool, need, replace=False))])
+            continue
+        found = np.empty((0, 2), dtype=np.int64)
+        while len(found) < need:  # at most half the pool: a few rounds
+            allp = np.concatenate([found, draw(2 * (need - len(found)) + 16, intra)])
+            _, first = np.unique(allp[:, 0] * n + allp[:, 1], return_index=True)
+            found = allp[np.sort(first)][:need]  # first occurrences, in order
+        out.append(found)
+    return np.concatenate(out) if out else np.empty((0, 2), dtype=np.int64)
 
 
 def csbm(
@@ -130,10 +161,10 @@ def csbm(
     * Labels: :obj:`num_classes` balanced classes (sizes differ by at most
       one), randomly assigned to nodes.
     * Edges: :obj:`round(num_nodes * avg_degree / 2)` distinct undirected
-      edges without self-loops; each endpoint pair is drawn within the same
-      class with probability :obj:`homophily` and across classes otherwise,
-      so the edge homophily (fraction of intra-class edges) is
-      :obj:`homophily` in expectation. :obj:`edge_index` holds both
+      edges without self-loops, uniformly without repeats: a
+      Binomial(edges, :obj:`homophily`) number of them within classes, the
+      rest across, so the edge homophily (fraction of intra-class edges) is
+      :obj:`homophily` in expectation at any accepted :obj:`avg_degree`. :obj:`edge_index` holds both
       directions, sorted, no duplicates.
     * Features: :math:`x_i = \mu_{y_i} + \varepsilon_i`,
       :math:`\varepsilon_i \sim \mathcal{N}(0, I)`, with orthogonal class

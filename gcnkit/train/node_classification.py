@@ -125,8 +125,9 @@ class PreparedData:
         return self._graphs[key]
 
 
-def _accuracy(logp: Tensor, y: Tensor) -> Tensor:
-    return (logp.argmax(-1) == y).float().mean()
+def _accuracy(logp: Tensor, y: Tensor) -> float:
+    """The fraction of correct predictions, exact (a float32 mean would print 81.00000023841858)."""
+    return int((logp.argmax(-1) == y).sum()) / y.numel()
 
 
 def build_model(prepared: PreparedData, config: TrainConfig) -> GCN:

@@ -72,7 +72,7 @@ def plot_ablation(summary, models: Sequence[str], datasets: Sequence[str], path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(models), 4.2))
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.6 + 1.2 * len(models)), 4.2))  # room for the title
     width = 0.8 / max(len(datasets), 1)
     xs = np.arange(len(models))
     for i, d in enumerate(datasets):

@@ -166,6 +166,31 @@ def test_bad_name_and_split(tmp_path):
         PlanetoidDataset(tmp_path, "cornell")
     with pytest.raises(ValueError, match="geom-gcn"):
         PlanetoidDataset(tmp_path, "cora", split="geom-gcn")
+    # PyG ignores split sizes outside the random split: here they are refused
+    for split in ("public", "full"):
+        with pytest.raises(ValueError, match=rf"num_train_per_class, num_val set the sizes of the 'random' "
+                                             rf"split; the '{split}' split"):
+            PlanetoidDataset(tmp_path, "cora", split=split, num_val=50, num_train_per_class=2)
+
+
+def test_random_split_follows_its_seed_not_the_global_rng(shared_data_root, no_network):
+    def train_nodes(**kwargs):
+        d = load_dataset("Cora", root=shared_data_root, split="random", num_train_per_class=5,
+                         num_val=100, num_test=200, **kwargs)
+        assert [int(m.sum()) for m in (d.train_mask, d.val_mask, d.test_mask)] == [35, 100, 200]
+        return d.train_mask.nonzero().view(-1).tolist()
+    torch.manual_seed(1)
+    first = train_nodes()
+    state = torch.get_rng_state()
+    torch.manual_seed(2)
+    assert train_nodes() == first  # whatever the process did with the RNG before
+    torch.manual_seed(2)
+    train_nodes()
+    after = torch.rand(3)
+    torch.manual_seed(2)
+    assert torch.equal(after, torch.rand(3))  # the global RNG is left as it was
+    assert train_nodes(split_seed=1) != first
+    torch.set_rng_state(state)
 
 
 def test_missing_files_in_read_only_root(tmp_path, no_network):

@@ -228,3 +228,11 @@ def test_weight_decay_does_not_touch_the_second_layer():
     for a_layer, b_layer in zip(rest0, rest1):
         for a, b in zip(a_layer, b_layer):
             assert torch.equal(a, b)
+
+
+def test_accuracies_are_exact_fractions_of_the_test_and_validation_nodes():
+    p = prepare("csbm", TrainConfig(), None, num_nodes=300, num_classes=3)
+    r = train_once(p, TrainConfig(epochs=20), 0)
+    for acc, n in ((r.test_acc, len(p.test_idx)), (r.val_acc, len(p.val_idx))):
+        correct = round(acc * n / 100)
+        assert acc == 100.0 * correct / n  # not a float32 mean (81.00000023841858 for 81.0)
