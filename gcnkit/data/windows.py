@@ -171,6 +171,7 @@ def node_lag_features(series: Tensor, lags: int = 4) -> Tuple[Tensor, Tensor]:
         horizon=1)` with :obj:`x[:, :, :, 0].permute(0, 2, 1)` and
         :obj:`y[:, 0]`.
     """
+    series = torch.as_tensor(series)  # NumPy arrays and lists too, as make_windows
     if series.dim() != 2:
         raise ValueError(f"node_lag_features expects a [T, N] series, got "
                          f"{tuple(series.shape)}.")

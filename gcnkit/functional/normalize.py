@@ -19,7 +19,7 @@ from torch import Tensor
 
 from gcnkit.functional._degree import degree_power
 from gcnkit.functional.sparse import CSRMatrix, csr_matmul
-from gcnkit.functional.validation import check_choice, check_edge_index, check_edge_weight
+from gcnkit.functional.validation import check_choice, check_edge_index, check_edge_weight, check_real
 
 Norm = Literal["sym", "row", "col", "none"]
 NORMS: Tuple[str, ...] = ("sym", "row", "col", "none")
@@ -184,7 +184,7 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
     num_nodes = check_edge_index(edge_index, num_nodes)
     num_edges = edge_index.size(1)
     check_edge_weight(edge_weight, num_edges)
-    self_loop_weight = float(self_loop_weight)
+    self_loop_weight = check_real("self_loop_weight", self_loop_weight)
     if not math.isfinite(self_loop_weight):
         raise ValueError(f"self_loop_weight must be finite, got {self_loop_weight}")
     device = edge_index.device

@@ -1,6 +1,7 @@
 """Input checks shared by every function and layer: each failure names the problem."""
 from __future__ import annotations
 
+import numbers
 from typing import Optional, Sequence
 
 import torch
@@ -22,6 +23,23 @@ def check_device(name: str, device) -> None:
         raise ValueError(f"unknown {name}={device!r} ({e})") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{name}={device!r} but CUDA is not available to this torch ({torch.__version__})")
+
+
+def check_int(name: str, value, minimum: Optional[int] = None) -> int:
+    """``value`` as a plain ``int``: an integer (NumPy's too), not a bool, float or string."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_real(name: str, value) -> float:
+    """``value`` as a ``float``: a real number (NumPy's too), not a bool, string or ``None``;
+    range checks are the caller's."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    return float(value)
 
 
 def check_finite(name: str, t: Tensor) -> None:
@@ -49,9 +67,7 @@ def check_edge_index(edge_index, num_nodes: Optional[int]) -> int:
         raise ValueError(f"edge_index contains negative node indices (min {int(edge_index.min())})")
     if num_nodes is None:
         return max_index + 1
-    num_nodes = int(num_nodes)
-    if num_nodes < 0:
-        raise ValueError(f"num_nodes must be non-negative, got {num_nodes}")
+    num_nodes = check_int("num_nodes", num_nodes, 0)
     if max_index >= num_nodes:
         raise ValueError(f"edge_index refers to node {max_index} but num_nodes={num_nodes} "
                          f"(indices must be < num_nodes)")
@@ -82,3 +98,14 @@ def check_features(x, in_channels: int, num_nodes: Optional[int] = None, name: s
                          f"in_channels={in_channels} (shape {tuple(x.shape)})")
     if num_nodes is not None and x.size(-2) != num_nodes:
         raise ValueError(f"{name} has {x.size(-2)} nodes but the graph has {num_nodes}")
+
+
+def check_dtype_matches(x: Tensor, module: torch.nn.Module, name: str = "x") -> None:
+    """Dense floating ``x`` must have the module's parameter dtype (outside autocast, which mixes
+    them itself): a ``TypeError`` naming both, not a GEMM's dtype error (or, for some widths, a
+    silently promoted result)."""
+    weight = next(module.parameters(), None)
+    if (weight is not None and x.dtype != weight.dtype and x.is_floating_point()
+            and not torch.is_autocast_enabled(x.device.type)):
+        raise TypeError(f"{name} is {x.dtype} but {type(module).__name__}'s parameters are {weight.dtype}; "
+                        f"convert one: module.to({x.dtype}) or {name}.to({weight.dtype})")

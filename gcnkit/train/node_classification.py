@@ -21,7 +21,7 @@ from torch import Tensor
 from gcnkit.functional.features import row_normalize_features
 from gcnkit.functional.graph_input import resolve_graph
 from gcnkit.functional.sparse import CSRMatrix
-from gcnkit.functional.validation import check_device
+from gcnkit.functional.validation import check_device, check_real
 from gcnkit.nn.conv.registry import CONV_REGISTRY
 from gcnkit.nn.models.gcn import GCN
 
@@ -61,6 +61,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.early_stopping < 0:
             raise ValueError(f"early_stopping must be >= 0, got {self.early_stopping}")
+        for name in ("weight_decay", "lr", "dropout"):
+            setattr(self, name, check_real(name, getattr(self, name)))
         if not 0 <= self.weight_decay < math.inf:  # NaN fails too
             raise ValueError(f"weight_decay must be finite and >= 0, got {self.weight_decay}")
         if not 0 < self.lr < math.inf:

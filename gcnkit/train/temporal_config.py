@@ -2,10 +2,11 @@
 papers' protocols, with the choices that differ explained beside them."""
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, replace
 from typing import Dict, Optional
 
-from gcnkit.functional.validation import check_choice, check_device
+from gcnkit.functional.validation import check_choice, check_device, check_int, check_real
 
 TEMPORAL_MODELS = ("tgcn", "tgcn_pygt", "gconvgru", "gconvlstm")
 PROTOCOLS = ("windows", "sequence")
@@ -74,16 +75,22 @@ class TemporalConfig:
         check_choice("scaler", cfg.scaler, SCALERS)
         check_choice("lr_schedule", cfg.lr_schedule, ("none", "cosine"))
         check_choice("self_loops", cfg.self_loops, SELF_LOOPS)
-        if not (cfg.self_loop_weight >= 0 and cfg.self_loop_weight < float("inf")):
-            raise ValueError(f"self_loop_weight must be a finite number >= 0, got {cfg.self_loop_weight}")
         # one sequence has no batches: a batch size other than the default (which stays, so that
         # earlier runs' checkpoints and folders still match) would be ignored
         if cfg.protocol == "sequence" and self.batch_size not in (None, defaults["batch_size"]):
             raise ValueError(f"batch_size={self.batch_size} applies to the windows protocol; the "
                              f"sequence protocol trains on one sequence")
-        for key in ("lags", "horizon", "hidden", "epochs", "batch_size"):
-            if int(getattr(cfg, key)) < 1:
-                raise ValueError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
+        ints = {k: check_int(k, getattr(cfg, k), 1) for k in ("lags", "horizon", "hidden", "epochs", "batch_size")}
+        ints.update({k: check_int(k, getattr(cfg, k), 0) for k in ("tbptt", "patience")  # 0 (or None): off
+                     if getattr(cfg, k) is not None})
+        ints["seed"] = check_int("seed", cfg.seed, 0)
+        reals = {k: check_real(k, getattr(cfg, k)) for k in ("lr", "weight_decay", "train_ratio", "val_ratio",
+                                                            "self_loop_weight")}
+        if cfg.clip is not None:
+            reals["clip"] = check_real("clip", cfg.clip)
+        cfg = replace(cfg, **ints, **reals)  # plain ints and floats (config.json, run folders)
+        if not (cfg.self_loop_weight >= 0 and cfg.self_loop_weight < float("inf")):
+            raise ValueError(f"self_loop_weight must be a finite number >= 0, got {cfg.self_loop_weight}")
         if not 0 < cfg.lr < float("inf"):
             raise ValueError(f"lr must be a positive finite number, got {cfg.lr}")
         if not 0 <= cfg.weight_decay < float("inf"):
@@ -94,12 +101,10 @@ class TemporalConfig:
             raise ValueError(f"val_ratio must be in [0, 1), got {cfg.val_ratio}")
         if cfg.clip is not None and not 0 < cfg.clip < float("inf"):
             raise ValueError(f"clip must be a positive finite gradient norm, got {cfg.clip}")
-        for key in ("tbptt", "patience"):  # 0 (or None): off
-            if getattr(cfg, key) is not None and getattr(cfg, key) < 0:
-                raise ValueError(f"{key} must be >= 0 (0 turns it off), got {getattr(cfg, key)}")
         # options that would be ignored: refused, so that a run never silently differs from its flags
-        if isinstance(cfg.K, bool) or not isinstance(cfg.K, int) or cfg.K < 0:
+        if isinstance(cfg.K, bool) or not isinstance(cfg.K, numbers.Integral) or cfg.K < 0:
             raise ValueError(f"K must be a non-negative integer (the Chebyshev degree), got {cfg.K!r}")
+        cfg = replace(cfg, K=int(cfg.K))
         if cfg.K != 1 and not cfg.model.startswith("gconv"):
             raise ValueError(f"K={cfg.K} applies to gconvgru and gconvlstm only, not {cfg.model}")
         # (values other than the dataset's defaults, which stay, as batch_size's above)

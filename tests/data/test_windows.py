@@ -92,3 +92,16 @@ def test_samples_to_time_range():
     # starts 6 and 8 with stride 2; the last window ends at 8 + 4 + 2
     assert samples_to_time_range(range(3, 5), 4, 2, stride=2) == range(6, 14)
     assert len(samples_to_time_range(range(0), 4, 2)) == 0
+
+
+def test_node_lag_features_takes_arrays_and_lists_as_make_windows_does():
+    import numpy as np
+
+    from gcnkit.data.windows import node_lag_features
+
+    series = np.arange(24, dtype=np.float32).reshape(8, 3)
+    x, y = node_lag_features(series, lags=2)
+    x2, y2 = node_lag_features(torch.from_numpy(series), lags=2)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    torch.testing.assert_close(node_lag_features(series.tolist(), lags=2)[1], y)
+    assert torch.equal(x[0], torch.tensor(series[0:2].T))  # features[i] = X[i:i+lags].T

@@ -124,6 +124,11 @@ def test_bad_config_is_rejected():
             TrainConfig(**kwargs)
     with pytest.raises(TypeError, match="hidden must be an integer"):
         TrainConfig(hidden=2.5)
+    for kwargs, match in ((dict(lr="0.01"), "lr must be a number, got '0.01'"), (dict(lr=True), "lr must be a number"),
+                          (dict(dropout=None), "dropout must be a number"),
+                          (dict(weight_decay=True), "weight_decay must be a number")):
+        with pytest.raises(TypeError, match=match):
+            TrainConfig(**kwargs)
     import numpy as np
 
     cfg = TrainConfig(hidden=np.int64(32), early_stopping=None)  # numpy ints and "no early stopping"

@@ -268,9 +268,21 @@ def test_chickenpox_real_file_short_run():
     (dict(dataset="losloop", model="gconvgru", self_loop_weight=7.0), "self_loop_weight=7.0 apply to tgcn"),
     (dict(dataset="chickenpox", model="gconvlstm", self_loops="add"), "self_loops=add apply to tgcn"),
     (dict(dataset="losloop", val_ratio=0.0, patience=3), r"patience=3 needs a validation part"),
+    # wrong types: named, not an OverflowError or "'<' not supported between int and str"
+    (dict(dataset="losloop", lags=float("inf")), "lags must be an integer, got inf"),
+    (dict(dataset="losloop", lags=2.5), "lags must be an integer"),
+    (dict(dataset="losloop", hidden=True), "hidden must be an integer, got True"),
+    (dict(dataset="losloop", epochs="3"), "epochs must be an integer"),
+    (dict(dataset="chickenpox", tbptt=float("nan")), "tbptt must be an integer"),
+    (dict(dataset="losloop", patience=-1), "patience must be >= 0"),
+    (dict(dataset="losloop", lr="0.01"), "lr must be a number, got '0.01'"),
+    (dict(dataset="losloop", lr=True), "lr must be a number, got True"),
+    (dict(dataset="losloop", weight_decay=None), "weight_decay must be a number"),
+    (dict(dataset="losloop", self_loop_weight="2"), "self_loop_weight must be a number"),
+    (dict(dataset="losloop", seed=2.5), "seed must be an integer"),
 ])
 def test_options_that_would_be_ignored_or_are_invalid_are_refused(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         TemporalConfig(**kwargs).resolved()
 
 
@@ -400,3 +412,10 @@ def test_metrics_json_is_strict_json_with_null_for_undefined_values(tmp_path):
     doc = strict(write_temporal_reports(res, tmp_path)["json"].read_text())
     assert len(doc["history"]) == 2 and any(v is None for rec in doc["history"] for v in rec.values())
     strict(summary_json(res))
+
+
+def test_numpy_integers_are_plain_ints_in_the_resolved_config():
+    import numpy as np
+
+    cfg = TemporalConfig(dataset="losloop", model="gconvgru", K=np.int64(2), lags=np.int64(6)).resolved()
+    assert cfg.K == 2 and type(cfg.K) is int and type(cfg.lags) is int

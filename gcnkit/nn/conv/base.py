@@ -13,7 +13,7 @@ from gcnkit.functional.cache import GraphCache, graph_cache
 from gcnkit.functional.graph_input import GraphInput, normalization_dtype, resolve_graph
 from gcnkit.functional.normalize import NormalizedGraph
 from gcnkit.functional.sparse import CSRMatrix, csr_matmul
-from gcnkit.functional.validation import check_choice, check_features
+from gcnkit.functional.validation import check_choice, check_dtype_matches, check_features
 
 #: Sparse features seen by any layer, converted to :class:`CSRMatrix` (with the transpose the
 #: backward pass needs) once per feature tensor.
@@ -208,6 +208,7 @@ class GraphConvBase(MessagePassing):
         check_features(x, self.in_channels)
         if not x.is_floating_point():
             raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+        check_dtype_matches(x, self)
         return x
 
     def graph(self, edge_index: GraphInput, edge_weight: Optional[Tensor], x: Features, *,

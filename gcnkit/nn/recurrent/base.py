@@ -17,7 +17,7 @@ from torch import Tensor
 
 from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.graph_input import GraphInput
-from gcnkit.functional.validation import check_choice, check_finite
+from gcnkit.functional.validation import check_choice, check_dtype_matches, check_finite
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, make_operator
 
 State = Union[Tensor, Tuple[Tensor, Tensor]]
@@ -135,6 +135,7 @@ class RecurrentCellBase(torch.nn.Module):
         if x.dim() < 1 or x.size(-1) != self.in_channels:
             raise ValueError(f"x has {x.size(-1) if x.dim() else 0} features but the cell expects "
                              f"in_channels={self.in_channels} (shape {tuple(x.shape)})")
+        check_dtype_matches(x, self)
 
     # ------------------------------------------------------------------ the step
     def project_input(self, x: Tensor, graphs: Optional[GraphSet]) -> Tuple[Tensor, ...]:

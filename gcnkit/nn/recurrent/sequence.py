@@ -98,7 +98,8 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
         the next call.
     """
     T = check_sequence_input(x, cell, edge_index, edge_weight)
-    if detach_every is not None and (not isinstance(detach_every, int) or detach_every < 1):
+    if detach_every is not None and (not isinstance(detach_every, int) or isinstance(detach_every, bool)
+                                     or detach_every < 1):
         raise ValueError(f"detach_every must be a positive integer, got {detach_every!r}")
     lead = x.shape[:-3]
     if len(lead) and all(d == 1 for d in lead):  # one sequence: run the cheaper unbatched path

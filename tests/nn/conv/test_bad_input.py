@@ -1,6 +1,7 @@
 """Bad input: every case is a ValueError/TypeError whose message names the problem."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,7 +53,7 @@ def test_bad_graph_input_to_normalize_adjacency(case, exc, match, edge_index, ed
 def test_num_nodes_smaller_than_the_largest_index():
     with pytest.raises(ValueError, match=r"edge_index refers to node 4 but num_nodes=3"):
         normalize_adjacency(EI, None, 3)
-    with pytest.raises(ValueError, match=r"num_nodes must be non-negative"):
+    with pytest.raises(ValueError, match=r"num_nodes must be >= 0"):
         normalize_adjacency(EI, None, -1)
     # through a layer, the number of nodes is x's
     with pytest.raises(ValueError, match=r"edge_index refers to node 4 but num_nodes=3"):
@@ -189,3 +190,27 @@ def test_message_passing_options_the_layers_would_ignore(kwargs, match):
         args = (F_IN, 3, 2) if cls is ChebyshevConv else (F_IN, 3)
         with pytest.raises(ValueError, match=match):
             cls(*args, **kwargs)
+
+
+@pytest.mark.parametrize("in_channels", [1, 2, 4])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_features_of_another_dtype_than_the_layer_are_a_clear_error(in_channels, dtype):
+    # was a GEMM's "mat1 and mat2 must have the same dtype", or for in_channels=1 a silently
+    # promoted float32 result
+    x = torch.randn(N, in_channels).to(dtype)
+    for conv in (KipfGCNConv(in_channels, 3), ChebyshevConv(in_channels, 3, 2), RowGCNConv(in_channels, 3)):
+        with pytest.raises(TypeError, match=rf"x is {dtype} but {type(conv).__name__}'s parameters are "
+                                            rf"torch.float32; convert one"):
+            conv(x, EI)
+        assert conv.to(dtype)(x, EI).dtype == dtype  # converted: fine
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast mixes them itself
+        KipfGCNConv(in_channels, 3)(torch.randn(N, in_channels).bfloat16(), EI)
+
+
+@pytest.mark.parametrize("num_nodes", [3.7, "3", True])
+def test_num_nodes_must_be_an_integer(num_nodes):
+    with pytest.raises(TypeError, match="num_nodes must be an integer"):
+        normalize_adjacency(torch.tensor([[0, 1], [1, 2]]), num_nodes=num_nodes)
+    with pytest.raises(TypeError, match="self_loop_weight must be a number"):
+        normalize_adjacency(torch.tensor([[0, 1], [1, 2]]), self_loop_weight="2")
+    assert normalize_adjacency(torch.tensor([[0, 1], [1, 2]]), num_nodes=np.int64(4)).num_nodes == 4

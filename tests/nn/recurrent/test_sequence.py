@@ -211,8 +211,11 @@ def test_clear_errors(small_graph):
                      view(-1).index_fill_(0, torch.tensor([3]), float("nan")).view(2, n, H))
     with pytest.raises(ValueError, match=r"\[B, T, N, F\]"):
         run_sequence(cell, torch.randn(n, F), ei)
-    with pytest.raises(ValueError, match="detach_every"):
-        run_sequence(cell, x, ei, detach_every=0)
+    for bad in (0, True, 1.5):  # True used to act as 1
+        with pytest.raises(ValueError, match="detach_every must be a positive integer"):
+            run_sequence(cell, x, ei, detach_every=bad)
+    with pytest.raises(TypeError, match="x is torch.float64 but GRUCell's parameters are torch.float32"):
+        run_sequence(cell, x.double(), ei)
     with pytest.raises(ValueError, match="target has 3 time steps"):
         tbptt_backward(lambda *a, **k: None, x, torch.zeros(2, 3, n), ei, k=2, loss_fn=None)
 
