@@ -196,7 +196,10 @@ class GraphConvBase(MessagePassing):
         """Checks ``x`` (dense ``[N, F]``/``[*, N, F]``, torch.sparse or :class:`CSRMatrix`).
         Dense features are multiplied as CSR (see :func:`as_features`) only with ``auto`` and when
         they have the layer's dtype, so a dtype mismatch is the same error on every call."""
-        if auto and isinstance(x, Tensor):
+        # forward's inputs (auto) are checked against the parameters' dtype here; the two-phase
+        # methods serve the recurrent cells, which check x once per sequence (not per step)
+        check = auto and isinstance(x, Tensor)
+        if check:
             weight = next(self.parameters(), None)
             auto = weight is None or weight.dtype == x.dtype
         x = as_features(x, auto)
@@ -208,7 +211,8 @@ class GraphConvBase(MessagePassing):
         check_features(x, self.in_channels)
         if not x.is_floating_point():
             raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
-        check_dtype_matches(x, self)
+        if check and not auto:
+            check_dtype_matches(x, self)
         return x
 
     def graph(self, edge_index: GraphInput, edge_weight: Optional[Tensor], x: Features, *,

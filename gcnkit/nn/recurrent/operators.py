@@ -22,6 +22,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
+from torch.nn.modules import module as nn_module
 
 from gcnkit.functional.cache import GraphCache, graph_cache
 from gcnkit.functional.graph_input import GraphInput, normalization_dtype, resolve_graph
@@ -244,8 +245,6 @@ def _called_through_hooks(module: torch.nn.Module) -> bool:
     """Whether calling ``module`` runs more than its ``forward`` (forward hooks or pre-hooks, on
     it or global, or ``Module.compile()``): then the fused path, which calls its methods
     directly, would skip them."""
-    from torch.nn.modules import module as nn_module
-
     # torch's private hook registries, read defensively (a renamed one counts as no hooks)
     return bool(getattr(module, "_forward_hooks", None) or getattr(module, "_forward_pre_hooks", None)
                 or getattr(nn_module, "_global_forward_hooks", None)
