@@ -26,7 +26,11 @@ def check_device(name: str, device) -> None:
 
 
 def check_int(name: str, value, minimum: Optional[int] = None) -> int:
-    """``value`` as a plain ``int``: an integer (NumPy's too), not a bool, float or string."""
+    """``value`` as a plain ``int``: an integer (NumPy's, a 0-d integer tensor too), not a bool, float
+    or string."""
+    if isinstance(value, Tensor) and value.dim() == 0 and not value.is_floating_point() \
+            and value.dtype != torch.bool:
+        value = int(value)
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if minimum is not None and value < minimum:
@@ -37,6 +41,8 @@ def check_int(name: str, value, minimum: Optional[int] = None) -> int:
 def check_real(name: str, value) -> float:
     """``value`` as a ``float``: a real number (NumPy's too), not a bool, string or ``None``;
     range checks are the caller's."""
+    if isinstance(value, Tensor) and value.dim() == 0 and value.dtype != torch.bool and not value.is_complex():
+        value = value.item()
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f"{name} must be a number, got {value!r}")
     return float(value)

@@ -118,6 +118,8 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
     try:
         fit, _, test = chronological_split(S, cfg.train_ratio, 0.0, gap=gap)
     except ValueError as e:
+        if gap == 0 or "No test samples" not in str(e):
+            raise
         raise ValueError(f"{cfg.dataset}: its {series.size(0)} time steps give {S} windows of lags={cfg.lags} "
                          f"in and horizon={cfg.horizon} ahead, and {gap} windows (horizon - 1) are dropped "
                          f"between the parts so that no target is shared: too few for a training and a "

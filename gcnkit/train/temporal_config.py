@@ -84,10 +84,11 @@ class TemporalConfig:
         ints.update({k: check_int(k, getattr(cfg, k), 0) for k in ("tbptt", "patience")  # 0 (or None): off
                      if getattr(cfg, k) is not None})
         ints["seed"] = check_int("seed", cfg.seed, 0)
-        reals = {k: check_real(k, getattr(cfg, k)) for k in ("lr", "weight_decay", "train_ratio", "val_ratio",
-                                                            "self_loop_weight")}
-        if cfg.clip is not None:
-            reals["clip"] = check_real("clip", cfg.clip)
+        # checked; Python ints stay ints (as before: the run folder's hash depends on the values)
+        reals = {k: getattr(cfg, k) for k in ("lr", "weight_decay", "train_ratio", "val_ratio",
+                                              "self_loop_weight", "clip") if k != "clip" or cfg.clip is not None}
+        reals = {k: v if type(v) in (int, float) and check_real(k, v) is not None else check_real(k, v)
+                 for k, v in reals.items()}
         cfg = replace(cfg, **ints, **reals)  # plain ints and floats (config.json, run folders)
         if not (cfg.self_loop_weight >= 0 and cfg.self_loop_weight < float("inf")):
             raise ValueError(f"self_loop_weight must be a finite number >= 0, got {cfg.self_loop_weight}")

@@ -241,3 +241,14 @@ def test_accuracies_are_exact_fractions_of_the_test_and_validation_nodes():
     for acc, n in ((r.test_acc, len(p.test_idx)), (r.val_acc, len(p.val_idx))):
         correct = round(acc * n / 100)
         assert acc == 100.0 * correct / n  # not a float32 mean (81.00000023841858 for 81.0)
+
+
+def test_an_empty_validation_split_gives_nan_not_a_crash():
+    from gcnkit.data.synthetic import csbm
+    from gcnkit.train.node_classification import PreparedData
+
+    d = csbm(num_nodes=200, num_features=8)
+    d.val_mask[:] = False
+    cfg = TrainConfig(epochs=5, early_stopping=0)
+    r = train_once(PreparedData(d, cfg), cfg, 0)
+    assert math.isnan(r.val_acc) and 0 <= r.test_acc <= 100

@@ -237,6 +237,10 @@ def test_bad_inputs_give_clear_errors():
     with pytest.raises(ValueError, match=r"60 time steps give 27 windows.*horizon=30.*29 windows \(horizon - 1\)"
                                          r".*use a shorter horizon or fewer lags"):
         prepare_data(cfg, signal=_signal(T=60))
+    # other split errors keep their own message (no advice about the horizon)
+    cfg = TemporalConfig(dataset="losloop", lags=4, horizon=1, train_ratio=0.001, val_ratio=0.0).resolved()
+    with pytest.raises(ValueError, match=r"^train_ratio=0.001 of n=56 leaves no training samples"):
+        prepare_data(cfg, signal=_signal(T=60))
     with pytest.raises(ValueError, match="non-finite"):
         prepare_data(TemporalConfig(dataset="losloop").resolved(), signal=_signal(nan=True))
     with pytest.raises(ValueError, match="unknown model"):
@@ -419,3 +423,12 @@ def test_numpy_integers_are_plain_ints_in_the_resolved_config():
 
     cfg = TemporalConfig(dataset="losloop", model="gconvgru", K=np.int64(2), lags=np.int64(6)).resolved()
     assert cfg.K == 2 and type(cfg.K) is int and type(cfg.lags) is int
+
+
+def test_python_numbers_keep_their_type_in_the_resolved_config():
+    # the run folder's hash depends on the values: self_loop_weight=2 stays 2, as before
+    from gcnkit.train.temporal_run import default_out
+
+    cfg = TemporalConfig(dataset="losloop", self_loop_weight=2, lr=1).resolved()
+    assert type(cfg.self_loop_weight) is int and type(cfg.lr) is int
+    assert default_out(cfg) == default_out(TemporalConfig(dataset="losloop", self_loop_weight=2, lr=1).resolved())

@@ -2,6 +2,7 @@
 graph, sparse input features, and PyG message passing."""
 from __future__ import annotations
 
+import warnings
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -88,33 +89,38 @@ def sparse_aware_linear(x: Features, weight: Tensor) -> Tensor:
     return torch.nn.functional.linear(x, weight)
 
 
+#: Linear modules whose hooks were warned about (ids; a warning per module, not per call).
+_warned_hooks: set = set()
+
+
 def weight_of(lin: torch.nn.Module) -> Tensor:
     """``lin.weight`` as calling ``lin`` would see it. The layers multiply by their weights
     without calling their ``Linear`` modules, which would skip the forward pre-hooks through
     which ``torch.nn.utils.prune`` and the hook-based ``weight_norm``/``spectral_norm``
     recompute the weight: those are run here (the ``parametrizations`` versions need nothing)."""
-    what = None
     if type(lin).forward not in (torch.nn.Linear.forward, Linear.forward):
-        what = f"a {type(lin).__name__} in its place (its forward)"
-    elif lin._forward_hooks:
-        what = "forward hooks registered on it"
+        raise TypeError(f"gcnkit multiplies by the weight of its Linear modules (conv.lin, conv.lins[k], the "
+                        f"recurrent maps' lin) without calling them, so a {type(lin).__name__} in their place "
+                        f"(its forward) would be silently ignored; change the weight with "
+                        f"torch.nn.utils.parametrize instead (e.g. a low-rank adapter as a parametrization), "
+                        f"which gcnkit honours")
     hooks = lin._forward_pre_hooks
-    if hooks and what is None:
+    if hooks:
         from torch.nn.utils.prune import BasePruningMethod
         from torch.nn.utils.spectral_norm import SpectralNorm
         from torch.nn.utils.weight_norm import WeightNorm
 
         known = (BasePruningMethod, SpectralNorm, WeightNorm)
-        if not all(isinstance(hook, known) for hook in hooks.values()):
-            what = "forward pre-hooks registered on it"
-        for hook in list(hooks.values()) if what is None else ():
-            hook(lin, ())  # they read only the module
-    if what is not None:
-        raise TypeError(f"gcnkit multiplies by the weight of its Linear modules (conv.lin, conv.lins[k], "
-                        f"the recurrent maps' lin) without calling them, so {what} would be silently "
-                        f"ignored; register hooks on the conv module itself, or change the weight with "
-                        f"torch.nn.utils.parametrize (e.g. a low-rank adapter as a parametrization), "
-                        f"which gcnkit honours")
+        for hook in list(hooks.values()):
+            if isinstance(hook, known):
+                hook(lin, ())  # they read only the module
+    if (lin._forward_hooks or any(not isinstance(h, known) for h in hooks.values())) \
+            and id(lin) not in _warned_hooks:
+        _warned_hooks.add(id(lin))  # once per module: profilers hook every submodule
+        warnings.warn("gcnkit multiplies by the weight of its Linear modules (conv.lin, conv.lins[k], the "
+                      "recurrent maps' lin) without calling them: forward hooks registered on them do not "
+                      "run (hooks on the conv module do); change the weight with torch.nn.utils.parametrize",
+                      stacklevel=3)
     return lin.weight
 
 

@@ -89,12 +89,6 @@ class RecurrentCellBase(torch.nn.Module):
                cache=graph_cache) -> Optional[GraphSet]:
         """The :class:`GraphSet` for features ``x`` (``None`` for a graph-free cell)."""
         if not self.uses_graph:
-            if edge_index is not None or edge_weight is not None:
-                given = "edge_index" if edge_index is not None else "edge_weight"
-                raise TypeError(f"{type(self).__name__} has dense maps and takes no graph, but got a "
-                                f"{type(edge_index if edge_index is not None else edge_weight).__name__} as "
-                                f"{given}: torch.nn cells take the state second (cell(x, hx)); here the "
-                                f"arguments are (x, edge_index, edge_weight, state): pass cell(x, state=hx)")
             return None
         return GraphSet(edge_index, edge_weight, x.size(-2), x.device, x.dtype, cache)
 
@@ -190,6 +184,11 @@ class RecurrentCellBase(torch.nn.Module):
     def forward(self, x: Tensor, edge_index: Optional[GraphInput] = None,
                 edge_weight: Optional[Tensor] = None, state: Optional[State] = None) -> State:
         """One step. ``x``: ``[*, F]`` (``[*, N, F]`` with a graph); returns the new state."""
+        if not self.uses_graph and (isinstance(edge_index, tuple) or (
+                isinstance(edge_index, Tensor) and edge_index.is_floating_point())):
+            raise TypeError(f"{type(self).__name__} got a state-like {type(edge_index).__name__} as its second "
+                            f"argument, edge_index: torch.nn cells take the state second (cell(x, hx)); here "
+                            f"the arguments are (x, edge_index, edge_weight, state): pass cell(x, state=hx)")
         self.check_input(x)
         graphs = self.graphs(edge_index, edge_weight, x)
         fresh = state is None

@@ -214,3 +214,6 @@ def test_num_nodes_must_be_an_integer(num_nodes):
     with pytest.raises(TypeError, match="self_loop_weight must be a number"):
         normalize_adjacency(torch.tensor([[0, 1], [1, 2]]), self_loop_weight="2")
     assert normalize_adjacency(torch.tensor([[0, 1], [1, 2]]), num_nodes=np.int64(4)).num_nodes == 4
+    g = normalize_adjacency(torch.tensor([[0, 1], [1, 2]]), num_nodes=torch.tensor(5),
+                            self_loop_weight=torch.tensor(2.))
+    assert g.num_nodes == 5 and g.self_loop_weight == 2.0  # 0-d tensors (data.num_nodes may be one)
