@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import math
 import warnings
-import weakref
-from collections import OrderedDict
 from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
+from gcnkit.functional._blocks import reserve_blocks
 from gcnkit.functional.cache import _version
+from gcnkit.functional.validation import refuse_functorch
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
@@ -200,7 +200,7 @@ class CSRMatrix:
             if len(self._blocks) >= 8 or copies * self.nnz + sum(b.nnz for b in self._blocks.values()) \
                     > 2 * _BLOCK_DIAGONAL_MAX_NNZ:
                 self._blocks.clear()
-            _reserve_blocks(self, copies * self.nnz)
+            reserve_blocks(self, copies * self.nnz, 2 * _BLOCK_DIAGONAL_MAX_NNZ)
             k = torch.arange(copies, device=self.device).unsqueeze(1)
             crow = torch.cat([(self.crow[:-1].unsqueeze(0) + k * self.nnz).reshape(-1),
                               self.crow.new_full((1,), copies * self.nnz)])
@@ -237,34 +237,6 @@ class CSRMatrix:
 _BLOCK_DIAGONAL_MAX_NNZ = 1 << 22
 
 
-#: Matrices holding block-diagonal copies, least recently extended first: the copies of all of
-#: them together stay within the same budget as one matrix's (the graph cache keeps up to 16
-#: graphs, each of which could otherwise hold its own ~500 MB).
-_block_owners: "OrderedDict[int, weakref.ref]" = OrderedDict()
-
-
-def _reserve_blocks(owner: CSRMatrix, nnz: int) -> None:
-    """Makes room for ``nnz`` more block-diagonal values held by ``owner``: other matrices' copies
-    are dropped, least recently extended first, while the total would exceed the budget."""
-    total = nnz + sum(b.nnz for b in owner._blocks.values())
-    others = []
-    for key, ref in list(_block_owners.items()):
-        other = ref()
-        if other is None or not other._blocks:
-            del _block_owners[key]
-        elif other is not owner:
-            others.append((key, other))
-            total += sum(b.nnz for b in other._blocks.values())
-    for key, other in others:
-        if total <= 2 * _BLOCK_DIAGONAL_MAX_NNZ:
-            break
-        total -= sum(b.nnz for b in other._blocks.values())
-        other._blocks = None
-        del _block_owners[key]
-    _block_owners.pop(id(owner), None)
-    _block_owners[id(owner)] = weakref.ref(owner)
-
-
 def _mm(a: CSRMatrix, x: Tensor) -> Tensor:
     """Plain (non-differentiable) ``a @ x`` for 2-D ``x``, with a float32 detour where the
     sparse kernel lacks the dtype (bfloat16/float16 on CPU). Under autocast the product runs in
@@ -279,17 +251,6 @@ def _mm(a: CSRMatrix, x: Tensor) -> Tensor:
     # into a new, unfilled output: `@` zero-fills one first (beta=0 ignores its contents)
     out = x.new_empty(a.shape[0], x.size(-1))
     return torch.addmm(out, a.to_torch(), x, beta=0, out=out)
-
-
-def refuse_functorch() -> None:
-    """A clear error inside ``torch.func`` transforms (``grad``, ``vmap``, ``jacrev``, ...), which
-    cannot run through gcnkit's custom autograd functions (sparse matmuls, fused gates)."""
-    if torch._C._are_functorch_transforms_active():
-        raise NotImplementedError(
-            "gcnkit's sparse products and fused kernels are torch.autograd.Functions without "
-            "torch.func support, so torch.func.grad/vmap/jacrev cannot run through gcnkit layers; "
-            "use torch.autograd.grad (a Python loop instead of vmap), or torch_geometric.nn.GCNConv "
-            "/ ChebConv (same state_dict layout)")
 
 
 class _CSRMatmul(torch.autograd.Function):

@@ -115,3 +115,14 @@ def check_dtype_matches(x: Tensor, module: torch.nn.Module, name: str = "x") -> 
             and not torch.is_autocast_enabled(x.device.type)):
         raise TypeError(f"{name} is {x.dtype} but {type(module).__name__}'s parameters are {weight.dtype}; "
                         f"convert one: module.to({x.dtype}) or {name}.to({weight.dtype})")
+
+
+def refuse_functorch() -> None:
+    """A clear error inside ``torch.func`` transforms (``grad``, ``vmap``, ``jacrev``, ...), which
+    cannot run through gcnkit's custom autograd functions (sparse matmuls, fused gates)."""
+    if torch._C._are_functorch_transforms_active():
+        raise NotImplementedError(
+            "gcnkit's sparse products and fused kernels are torch.autograd.Functions without "
+            "torch.func support, so torch.func.grad/vmap/jacrev cannot run through gcnkit layers; "
+            "use torch.autograd.grad (a Python loop instead of vmap), or torch_geometric.nn.GCNConv "
+            "/ ChebConv (same state_dict layout)")
