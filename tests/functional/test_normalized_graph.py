@@ -1,0 +1,39 @@
+"""NormalizedGraph: device/dtype copies of differentiable graphs, and pickling."""
+import torch
+
+from gcnkit.functional import normalize_adjacency, propagate
+
+
+def test_dtype_copies_of_a_differentiable_graph_keep_the_gradient():
+    """A float64 copy made once under no_grad (an evaluation pass) must not be reused later: its
+    missing history would silently drop the edge-weight gradient."""
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    w = torch.rand(4, requires_grad=True)
+    g = normalize_adjacency(ei, w, num_nodes=3)
+    x = torch.randn(3, 2, dtype=torch.float64)
+    with torch.no_grad():
+        propagate(g, x)
+    propagate(g, x).sum().backward(retain_graph=True)  # g's own history is used again below
+    ref_w = w.detach().double().requires_grad_(True)
+    propagate(normalize_adjacency(ei, ref_w, num_nodes=3), x).sum().backward()
+    torch.testing.assert_close(w.grad, ref_w.grad.float())
+    w.grad = None
+    g.to_sparse_csr().to_dense().sum().backward()  # also after products
+    assert w.grad is not None
+
+
+def test_pickle_keeps_the_operator_and_lambda_max_and_drops_derived_copies():
+    import pickle
+
+    from gcnkit.functional import laplacian_lambda_max
+    from gcnkit.nn import ChebyshevConv
+
+    ei = torch.tensor([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])
+    x = torch.randn(5, 3)
+    g = normalize_adjacency(ei, num_nodes=5, self_loop_weight=0.0, remove_self_loops=True)
+    lam = laplacian_lambda_max(g)
+    propagate(g, x.double())  # a float64 copy
+    ChebyshevConv(3, 2, K=2, lambda_max="eig")(x, g, batch=torch.tensor([0, 0, 0, 1, 1]))
+    g2 = pickle.loads(pickle.dumps(g))
+    assert g2.extras == {"lambda_max": lam} and g2._copies == {} and g2._source is g2
+    torch.testing.assert_close(propagate(g2, x.double()), propagate(g, x.double()))
