@@ -116,9 +116,11 @@ def _sample_edges(y: np.ndarray, num_classes: int, num_edges: int,
 
     def enumerate_pool(intra: bool) -> np.ndarray:
         if intra:
-            parts = [np.stack([m[i], m[j]], 1) for m in members
-                     for i, j in [np.triu_indices(m.size, 1)]]
-            return np.concatenate(parts) if parts else np.empty((0, 2), np.int64)
+            parts = []
+            for m in members:
+                i, j = np.triu_indices(m.size, 1)
+                parts.append(np.stack([m[i], m[j]], 1))
+            return np.concatenate(parts)
         i, j = np.triu_indices(n, 1)
         keep = y[i] != y[j]
         return np.stack([i[keep], j[keep]], 1)

@@ -157,9 +157,9 @@ def lambda_max_per_node(graph: NormalizedGraph, batch: Optional[Tensor],
     r"""The :math:`\lambda_{max}` argument of :func:`scaled_laplacian` for a (mini-batch) graph:
     ``"eig"`` (computed, per graph of ``batch`` when given), a positive finite number, or a
     tensor ``[]``/``[1]`` (one value) or ``[num_graphs]`` (per graph, indexed by ``batch``).
-    Returns a float for one value (0.0 from ``"eig"`` where :math:`L = 0`), else each node's
-    graph's value as a float64 ``[N]`` tensor on the graph's device (0 from ``"eig"`` replaced
-    by 2, which gives that graph's :math:`\tilde{L} = -I`), kept per ``batch`` for ``"eig"``."""
+    Returns a float for one value, else each node's graph's value as a float64 ``[N]`` tensor on
+    the graph's device, kept per ``batch`` for ``"eig"``; 0 from ``"eig"`` (where :math:`L = 0`)
+    is :func:`scaled_laplacian`'s :math:`\tilde{L} = -I`."""
     if batch is not None:
         batch = check_batch(batch, graph.num_nodes)
     if isinstance(lambda_max, str):
@@ -173,8 +173,7 @@ def lambda_max_per_node(graph: NormalizedGraph, batch: Optional[Tensor],
             return float(per_graph[0]) if per_graph.numel() else laplacian_lambda_max(graph)
         store = graph.extras.setdefault("lambda_max_per_node", {})
         if (key, graph.device) not in store:
-            per_node = per_graph.masked_fill(per_graph == 0, 2.0).to(graph.device)[batch.to(graph.device)]
-            store[key, graph.device] = per_node
+            store[key, graph.device] = per_graph.to(graph.device)[batch.to(graph.device)]
         return store[key, graph.device]
     if isinstance(lambda_max, Tensor):
         if lambda_max.dim() > 1 or lambda_max.numel() == 0 or not lambda_max.is_floating_point():
@@ -239,7 +238,8 @@ def _scaled_laplacian_per_node(graph: NormalizedGraph, lambda_max: Tensor) -> CS
     if cached is not None and cached[0]() is lambda_max and cached[1] == lambda_max._version:
         return cached[2]
     adj = graph.adj
-    a = 2.0 / lambda_max.to(adj.device, torch.float64)
+    lam = lambda_max.to(adj.device, torch.float64)
+    a = 2.0 / lam.masked_fill(lam == 0, 2.0)  # 0 (a graph with L = 0): its L~ = -I, as for a number
     diag = torch.arange(n, device=adj.device)
     lap = CSRMatrix.from_coo(torch.cat([adj.row, diag]), torch.cat([adj.col, diag]),
                              torch.cat([adj.value * (-a).to(adj.dtype)[adj.row], (a - 1.0).to(adj.dtype)]), (n, n))

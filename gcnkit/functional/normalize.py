@@ -221,7 +221,7 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
                              f"negative weighted degree (e.g. nodes {idx}); {norm} normalization needs "
                              f"non-negative degrees. Use norm='none' or fix the edge weights.")
     # the powers and products in float64: D^-1 of a tiny (subnormal) float32 degree would be inf
-    deg64, w64 = deg.double(), w.double()
+    deg64, w64 = (deg.double(), w.double()) if norm != "none" else (None, None)
     if norm == "sym":
         d = degree_power(deg64, -0.5)
         value = (d[row] * w64 * d[col]).to(w.dtype)

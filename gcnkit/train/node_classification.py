@@ -9,7 +9,6 @@ validation loss the early-stopping rule needs.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List
@@ -21,7 +20,7 @@ from torch import Tensor
 from gcnkit.functional.features import row_normalize_features
 from gcnkit.functional.graph_input import resolve_graph
 from gcnkit.functional.sparse import CSRMatrix
-from gcnkit.functional.validation import check_device, check_real
+from gcnkit.functional.validation import check_device, check_int, check_real
 from gcnkit.nn.conv.registry import CONV_REGISTRY
 from gcnkit.nn.models.gcn import GCN
 
@@ -51,16 +50,8 @@ class TrainConfig:
             raise ValueError(f"unknown model={self.model!r}; choose one of {', '.join(CONV_REGISTRY)}")
         if self.early_stopping is None:
             self.early_stopping = 0
-        for name in ("hidden", "num_layers", "epochs", "early_stopping"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an integer, got {value!r}")
-            setattr(self, name, int(value))  # e.g. numpy integers: plain ints (config.json)
-        for name in ("hidden", "num_layers", "epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.early_stopping < 0:
-            raise ValueError(f"early_stopping must be >= 0, got {self.early_stopping}")
+        for name in ("hidden", "num_layers", "epochs", "early_stopping"):  # plain ints (config.json)
+            setattr(self, name, check_int(name, getattr(self, name), 0 if name == "early_stopping" else 1))
         for name in ("weight_decay", "lr", "dropout"):
             setattr(self, name, check_real(name, getattr(self, name)))
         if not 0 <= self.weight_decay < math.inf:  # NaN fails too

@@ -114,9 +114,7 @@ class ChebyshevConv(GraphConvBase):
                 check_batch(batch, graph.num_nodes)
         else:  # "eig" (per graph of batch, when given) or forward's lambda_max
             lam = lambda_max_per_node(graph, batch, self.lambda_max if lambda_max is None else lambda_max)
-        if isinstance(lam, float) and lam == 0.0:  # L = 0, so L~ = 2L/lambda_max - I = -I for any lambda_max > 0
-            lam = 2.0
-        return graph, lam
+        return graph, lam  # a 0.0 from "eig" (L = 0) is scaled_laplacian's L~ = -I
 
     def propagate_only(self, x: Tensor, edge_index: Optional[GraphInput] = None,
                        edge_weight: Optional[Tensor] = None) -> Tensor:
