@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 
-def pyg_model(in_channels, out_channels, cached):
+def pyg_model(in_channels, out_channels, cached, device="cpu"):
     from torch_geometric.nn import GCNConv
 
     class Net(torch.nn.Module):
@@ -48,7 +48,7 @@ def pyg_model(in_channels, out_channels, cached):
             x = F.dropout(x, 0.5, self.training)
             return self.conv2(x, edge_index)
 
-    net = Net()
+    net = Net().to(device)
     opt = torch.optim.Adam([dict(params=net.conv1.parameters(), weight_decay=5e-4),
                             dict(params=net.conv2.parameters(), weight_decay=0)], lr=0.01)
     return net, opt
@@ -71,19 +71,20 @@ def pyg_epoch(net, opt, x, graph, y, train_idx, val_idx):
     return epoch
 
 
-def contenders(data):
+def contenders(data, device="cpu"):
     from gcnkit.train.node_classification import (PreparedData, TrainConfig, build_model, make_epoch,
                                                   make_optimizer)
 
     x = data.x / data.x.sum(-1, keepdim=True).clamp(min=1)  # row-normalized, as NormalizedGraph
     y, tr, va = data.y, data.train_mask.nonzero().view(-1), data.val_mask.nonzero().view(-1)
+    y, tr, va, ei = y.to(device), tr.to(device), va.to(device), data.edge_index.to(device)
     c = int(data.y.max()) + 1
     out = {}
-    net, opt = pyg_model(x.size(1), c, cached=False)
-    out["pyg_example"] = pyg_epoch(net, opt, x, data.edge_index, y, tr, va)
-    net, opt = pyg_model(x.size(1), c, cached=True)
-    out["pyg_fastest"] = pyg_epoch(net, opt, x.to_sparse_csr(), data.edge_index, y, tr, va)
-    cfg = TrainConfig()
+    net, opt = pyg_model(x.size(1), c, cached=False, device=device)
+    out["pyg_example"] = pyg_epoch(net, opt, x.to(device), ei, y, tr, va)
+    net, opt = pyg_model(x.size(1), c, cached=True, device=device)
+    out["pyg_fastest"] = pyg_epoch(net, opt, x.to_sparse_csr().to(device), ei, y, tr, va)
+    cfg = TrainConfig(device=device)
     prepared = PreparedData(data, cfg)
     model = build_model(prepared, cfg)
     out["gcnkit"] = make_epoch(model, make_optimizer(model, cfg), prepared, cfg)  # as `gcnkit train` runs it
@@ -106,6 +107,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=100, help="timed epochs per round (default 100)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is reported")
     p.add_argument("--threads", nargs="+", type=int, default=[1, os.cpu_count() or 1])
+    p.add_argument("--device", default="cpu", help="torch device for all contenders (default cpu); each "
+                   "epoch ends in a host read of the validation loss, so wall-clock times are complete")
     p.add_argument("--out", default="benchmarks/results/kipf.json")
     args = p.parse_args(argv)
     from gcnkit.data import load_dataset
@@ -116,7 +119,7 @@ def main(argv=None) -> int:
         for threads in args.threads:
             torch.set_num_threads(threads)
             torch.manual_seed(0)
-            fns = contenders(data)
+            fns = contenders(data, args.device)
             for fn in fns.values():  # warm-up (caches, allocator, PyG's cached normalization)
                 time_epochs(fn, 10)
             per = {k: [] for k in fns}
@@ -125,15 +128,16 @@ def main(argv=None) -> int:
                     n = max(3, args.epochs // 10) if k == "pyg_example" else args.epochs
                     per[k].append(1000 * statistics.median(time_epochs(fn, n)))
             ms = {k: statistics.median(v) for k, v in per.items()}
-            row = {"dataset": name, "threads": threads, **{f"{k}_ms": v for k, v in ms.items()},
+            row = {"dataset": name, "device": args.device, "threads": threads, **{f"{k}_ms": v for k, v in ms.items()},
                    "speedup_vs_pyg_example": ms["pyg_example"] / ms["gcnkit"],
                    "speedup_vs_pyg_fastest": ms["pyg_fastest"] / ms["gcnkit"]}
             results.append(row)
-            print(f"{name:9s} threads={threads}: PyG example {ms['pyg_example']:8.2f} ms | PyG fastest "
+            print(f"{name:9s} {args.device} threads={threads}: PyG example {ms['pyg_example']:8.2f} ms | PyG fastest "
                   f"{ms['pyg_fastest']:6.2f} ms | gcnkit {ms['gcnkit']:6.2f} ms | "
                   f"{row['speedup_vs_pyg_example']:6.1f}x vs example, {row['speedup_vs_pyg_fastest']:4.2f}x "
                   f"vs fastest", flush=True)
     meta = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "cpus": os.cpu_count(),
+            "gpu": torch.cuda.get_device_name() if str(args.device).startswith("cuda") else None,
             "torch": torch.__version__, "python": sys.version.split()[0],
             "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

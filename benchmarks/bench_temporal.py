@@ -56,23 +56,29 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def import_pygt():
-    """``(classes, note)``: PyG Temporal's TGCN, TGCN2 and GConvGRU, or ``(None, reason)``.
+def import_pygt(source: Optional[str] = None):
+    """``(classes, note)``: PyG Temporal's TGCN, TGCN2, GConvGRU and GConvLSTM, or ``(None, reason)``.
 
     ``import torch_geometric_temporal`` imports every model, some of which need ``torch-sparse``;
-    when only that fails, the two source files timed here (which need only torch_geometric) are
-    loaded directly from the installed package, and the note says so."""
-    try:
-        from torch_geometric_temporal.nn.recurrent import TGCN, TGCN2, GConvGRU, GConvLSTM
-        return {"TGCN": TGCN, "TGCN2": TGCN2, "GConvGRU": GConvGRU, "GConvLSTM": GConvLSTM}, None
-    except Exception as e:  # ImportError, or a compiled dependency failing to load
-        reason = f"{type(e).__name__}: {e}"
+    when only that fails, the source files timed here (which need only torch_geometric) are
+    loaded directly from the installed package, and the note says so. ``source``: a folder holding
+    copies of those files (``temporalgcn.py``, ``gconv_gru.py``, ``gconv_lstm.py`` from the
+    package's ``nn/recurrent``), for machines where the package cannot be installed (a GPU
+    machine without ``torch-sparse`` wheels for its torch)."""
     import importlib.util
 
-    spec = importlib.util.find_spec("torch_geometric_temporal")
-    if spec is None or not spec.submodule_search_locations:
-        return None, reason
-    folder = Path(list(spec.submodule_search_locations)[0]) / "nn" / "recurrent"
+    if source is not None:
+        folder, reason = Path(source), f"loaded from --pygt-src {source}"
+    else:
+        try:
+            from torch_geometric_temporal.nn.recurrent import TGCN, TGCN2, GConvGRU, GConvLSTM
+            return {"TGCN": TGCN, "TGCN2": TGCN2, "GConvGRU": GConvGRU, "GConvLSTM": GConvLSTM}, None
+        except Exception as e:  # ImportError, or a compiled dependency failing to load
+            reason = f"{type(e).__name__}: {e}"
+        spec = importlib.util.find_spec("torch_geometric_temporal")
+        if spec is None or not spec.submodule_search_locations:
+            return None, reason
+        folder = Path(list(spec.submodule_search_locations)[0]) / "nn" / "recurrent"
     classes = {}
     for file, names in (("temporalgcn.py", ("TGCN", "TGCN2")), ("gconv_gru.py", ("GConvGRU",)),
                         ("gconv_lstm.py", ("GConvLSTM",))):
@@ -83,20 +89,30 @@ def import_pygt():
         except Exception as e2:
             return None, f"{reason}; loading {file} directly failed too: {e2}"
         classes.update({n: getattr(module, n) for n in names})
+    if source is not None:
+        return classes, reason
     return classes, (f"package import failed ({reason}); loaded temporalgcn.py, gconv_gru.py and "
                      f"gconv_lstm.py from {folder} directly")
 
 
-def timed_interleaved(steps: Dict[str, Callable[[], None]], repeat: int) -> Dict[str, float]:
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed_interleaved(steps: Dict[str, Callable[[], None]], repeat: int, device="cpu") -> Dict[str, float]:
     """Median seconds per call of each step; the contenders take turns within every round, so a
-    machine that speeds up or slows down during the run does not favour either."""
+    machine that speeds up or slows down during the run does not favour either. On CUDA each
+    step is timed up to the end of its last kernel."""
     for step in steps.values():
         step()  # warm-up (normalization caches, allocator)
     times: Dict[str, list] = {name: [] for name in steps}
     for _ in range(repeat):
         for name, step in steps.items():
+            _sync(device)
             t0 = time.perf_counter()
             step()
+            _sync(device)
             times[name].append(time.perf_counter() - t0)
     return {name: statistics.median(t) for name, t in times.items()}
 
@@ -128,7 +144,7 @@ def _hidden(state):
     return state[0] if isinstance(state, tuple) else state
 
 
-def chickenpox_steps(data, pygt, hidden: int = 32) -> Dict[str, Callable[[], None]]:
+def chickenpox_steps(data, pygt, hidden: int = 32, device="cpu") -> Dict[str, Callable[[], None]]:
     from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM
 
     x, y, ei, ew = data  # x [T, N, lags], y [T, N]
@@ -138,6 +154,7 @@ def chickenpox_steps(data, pygt, hidden: int = 32) -> Dict[str, Callable[[], Non
                         ("tgcn", TGCN(f, hidden, out_channels=1)),
                         ("gconvgru", GConvGRU(f, hidden, out_channels=1, K=1)),
                         ("gconvlstm", GConvLSTM(f, hidden, out_channels=1, K=1))):
+        model.to(device)
         steps[f"gcnkit/{name}"] = train_step(
             model.parameters(), lambda m=model: F.mse_loss(m(x[None], ei, ew)[0][0, ..., 0], y))
     if pygt is not None:
@@ -147,7 +164,7 @@ def chickenpox_steps(data, pygt, hidden: int = 32) -> Dict[str, Callable[[], Non
         for name, cell in (("tgcn", pygt["TGCN"](f, hidden)), ("tgcn@fastest", pygt["TGCN"](f, hidden, cached=True)),
                            ("gconvgru", pygt["GConvGRU"](f, hidden, K=2)),
                            ("gconvlstm", pygt["GConvLSTM"](f, hidden, K=2))):
-            lin = torch.nn.Linear(hidden, 1)
+            cell, lin = cell.to(device), torch.nn.Linear(hidden, 1).to(device)
 
             def loss(cell=cell, lin=lin):
                 state, cost = None, 0.0
@@ -159,7 +176,7 @@ def chickenpox_steps(data, pygt, hidden: int = 32) -> Dict[str, Callable[[], Non
     return steps
 
 
-def losloop_steps(data, pygt, hidden: int = 64) -> Dict[str, Callable[[], None]]:
+def losloop_steps(data, pygt, hidden: int = 64, device="cpu") -> Dict[str, Callable[[], None]]:
     from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM
 
     x, y, ei, ew = data  # x [B, T, N, 1], y [B, N, horizon]
@@ -169,6 +186,7 @@ def losloop_steps(data, pygt, hidden: int = 64) -> Dict[str, Callable[[], None]]
                         ("tgcn", TGCN(1, hidden, out_channels=horizon)),
                         ("gconvgru", GConvGRU(1, hidden, out_channels=horizon, K=1)),
                         ("gconvlstm", GConvLSTM(1, hidden, out_channels=horizon, K=1))):
+        model.to(device)
         steps[f"gcnkit/{name}"] = train_step(
             model.parameters(), lambda m=model: F.mse_loss(m(x, ei, ew, return_sequence=False)[0], y))
     if pygt is not None:
@@ -177,7 +195,7 @@ def losloop_steps(data, pygt, hidden: int = 64) -> Dict[str, Callable[[], None]]
                            ("gconvgru@fastest", pygt["GConvGRU"](1, hidden, K=2)),
                            ("gconvlstm", pygt["GConvLSTM"](1, hidden, K=2)),
                            ("gconvlstm@fastest", pygt["GConvLSTM"](1, hidden, K=2))):
-            lin = torch.nn.Linear(hidden, horizon)
+            cell, lin = cell.to(device), torch.nn.Linear(hidden, horizon).to(device)
 
             def loss(cell=cell, lin=lin, batched=name == "tgcn", states=name.endswith("@fastest"),
                      lstm=name.startswith("gconvlstm")):
@@ -231,8 +249,9 @@ class SavedTensorPeak:
         self._hooks.__exit__(*exc)
 
 
-def tbptt_memory(T: int, k: Optional[int], N: int = 207, hidden: int = 64) -> Dict[str, float]:
-    """Peak saved-tensor MiB of one training step on a sequence of length T (k=None: full BPTT)."""
+def tbptt_memory(T: int, k: Optional[int], N: int = 207, hidden: int = 64, device="cpu") -> Dict[str, float]:
+    """Peak saved-tensor MiB of one training step on a sequence of length T (k=None: full BPTT);
+    on CUDA also the peak device memory the step allocated above what was in use before it."""
     from gcnkit.nn.models import TGCN
     from gcnkit.nn.recurrent import tbptt_backward
 
@@ -240,13 +259,23 @@ def tbptt_memory(T: int, k: Optional[int], N: int = 207, hidden: int = 64) -> Di
     ei = torch.stack([torch.arange(N), (torch.arange(N) + 1) % N])
     ei = torch.cat([ei, ei.flip(0)], 1)
     x, y = torch.randn(1, T, N, 1, generator=g), torch.randn(1, T, N, 1, generator=g)
-    model = TGCN(1, hidden, out_channels=1)
+    model = TGCN(1, hidden, out_channels=1).to(device)
+    x, y, ei = x.to(device), y.to(device), ei.to(device)
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
     with SavedTensorPeak() as mem:
         if k is None:
             F.mse_loss(model(x, ei)[0], y).backward()
         else:
             tbptt_backward(model, x, y, ei, k=k, loss_fn=F.mse_loss)
-    return {"T": T, "k": k, "saved_tensor_peak_mib": mem.peak / 2**20}
+    out = {"T": T, "k": k, "saved_tensor_peak_mib": mem.peak / 2**20}
+    if cuda:
+        torch.cuda.synchronize(device)
+        out["cuda_peak_mib"] = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    return out
 
 
 # ---------------------------------------------------------------------------- main
@@ -259,7 +288,7 @@ def _pygt_version() -> str:
         return "unknown"
 
 
-def load(root: Optional[str]):
+def load(root: Optional[str], device="cpu"):
     from gcnkit.data import load_temporal, make_windows, node_lag_features
 
     cp = load_temporal("chickenpox", root)
@@ -268,7 +297,7 @@ def load(root: Optional[str]):
     los = load_temporal("losloop", root)
     xw, yw = make_windows(los.series / los.series.max(), lags=12, horizon=3)
     losd = (xw[:32], yw[:32].permute(0, 2, 1).contiguous(), los.edge_index, los.edge_weight)
-    return chick, losd
+    return tuple(t.to(device) for t in chick), tuple(t.to(device) for t in losd)
 
 
 def main(argv=None) -> int:
@@ -279,18 +308,22 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=None,
                    help="thread counts to time (default: 1 and all)")
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--device", default="cpu", help="torch device for every contender (default cpu)")
+    p.add_argument("--pygt-src", default=None, help="a folder with copies of PyG Temporal's temporalgcn.py, "
+                   "gconv_gru.py and gconv_lstm.py, where the package itself cannot be installed")
     args = p.parse_args(argv)
 
-    pygt, reason = import_pygt()
+    pygt, reason = import_pygt(args.pygt_src)
     if pygt is None:
         print(f"PyTorch Geometric Temporal is NOT available ({reason}); timing gcnkit only, no ratios.")
     elif reason:
         print(f"PyTorch Geometric Temporal: {reason}")
     all_threads = torch.get_num_threads()
     threads = args.threads or sorted({1, all_threads})
-    chick, los = load(args.root)
+    chick, los = load(args.root, args.device)
     results = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
-                           "cpus": os.cpu_count(), "torch": torch.__version__,
+                           "cpus": os.cpu_count(), "torch": torch.__version__, "device": args.device,
+                           "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
                            "pygt": None if pygt is None else _pygt_version(), "pygt_note": reason},
                "timings": [], "memory": []}
     for n in threads:
@@ -298,28 +331,29 @@ def main(argv=None) -> int:
         for dataset, data, make, unit in (("chickenpox", chick, chickenpox_steps, "epoch (465 snapshots)"),
                                           ("losloop", los, losloop_steps, "batch (32 windows x 12 steps)")):
             torch.manual_seed(0)
-            times = timed_interleaved(make(data, pygt), args.repeat)
+            times = timed_interleaved(make(data, pygt, device=args.device), args.repeat, args.device)
             for model in MODELS:
                 peer_name = f"pygt/{PEER_OF.get(model, model)}"
                 ours, peer = times[f"gcnkit/{model}"], times.get(peer_name)
                 # the peer at its fastest: the faster of its usual use and its fastest settings
                 fastest = min((t for t in (peer, times.get(peer_name + "@fastest")) if t is not None), default=None)
-                row = {"dataset": dataset, "model": model, "threads": n, "unit": unit,
+                row = {"dataset": dataset, "model": model, "device": args.device, "threads": n, "unit": unit,
                        "gcnkit_s": ours, "pygt_s": peer, "speedup": None if peer is None else peer / ours,
                        "pygt_fastest_s": fastest, "speedup_fastest": None if fastest is None else fastest / ours}
                 results["timings"].append(row)
                 peer_txt = "n/a" if peer is None else (f"{peer * 1000:8.1f} ms  speed-up x{peer / ours:5.1f}; at its "
                                                        f"fastest {fastest * 1000:8.1f} ms  x{fastest / ours:5.1f}")
-                print(f"[{n} thr] {dataset:10s} {model:9s} per {unit}: gcnkit {ours * 1000:8.1f} ms, "
+                print(f"[{args.device} {n} thr] {dataset:10s} {model:9s} per {unit}: gcnkit {ours * 1000:8.1f} ms, "
                       f"PyG Temporal {peer_txt}", flush=True)
     torch.set_num_threads(all_threads)
     if not args.skip_memory:
         for T in (100, 1000):
             for k in (10, None):
-                r = tbptt_memory(T, k)
+                r = tbptt_memory(T, k, device=args.device)
                 results["memory"].append(r)
+                cuda = f", device peak {r['cuda_peak_mib']:8.2f} MiB" if "cuda_peak_mib" in r else ""
                 print(f"memory: T={T:5d} {'TBPTT k=10' if k else 'full BPTT '}: saved tensors peak "
-                      f"{r['saved_tensor_peak_mib']:8.2f} MiB", flush=True)
+                      f"{r['saved_tensor_peak_mib']:8.2f} MiB{cuda}", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")

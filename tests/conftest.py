@@ -189,6 +189,31 @@ def single_thread():
 
 
 @pytest.fixture
+def cuda_syncs():
+    """``cuda_syncs(fn)``: the places (file:line) of the host synchronisations ``fn()`` makes,
+    from torch's sync debug mode. The first call is made twice and the first count dropped: torch
+    makes a one-off synchronisation of its own under the debug mode (seen on torch 2.11)."""
+    import warnings
+
+    first = [True]
+
+    def count(fn):
+        for _ in range(2 if first[0] else 1):
+            first[0] = False
+            torch.cuda.synchronize()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                torch.cuda.set_sync_debug_mode("warn")
+                try:
+                    fn()
+                finally:
+                    torch.cuda.set_sync_debug_mode("default")
+            torch.cuda.synchronize()
+        return [f"{w.filename}:{w.lineno}" for w in caught if "synchroniz" in str(w.message)]
+    return count
+
+
+@pytest.fixture
 def eigensolver_calls(monkeypatch):
     """Counts calls of every eigen-solver lambda_max could use (ARPACK's and LAPACK's)."""
     import scipy.sparse.linalg as spla
@@ -219,11 +244,25 @@ from gcnkit_test_data import find_shared_data_root  # noqa: E402  (tests/gcnkit_
 
 
 @pytest.fixture(scope="session")
-def shared_data_root() -> Path:
+def shared_data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The offline raw files, read-only. Where the copy found is writable (a copy carried to
+    another machine, say), the tests get a read-only copy of its raw files instead: loaders keep
+    their processed files next to the raw files of a writable root, and the tests must neither
+    write into the shared copy nor depend on what an earlier run left there."""
+    import shutil
+
+    from gcnkit.data.root import is_writable
+
     root = find_shared_data_root()
     if root is None:
         pytest.skip("offline dataset copy not found: set $GCNKIT_DATA or "
                     "provide <repo>/../shared/datasets")
+    if any(is_writable(p) for p in (root, *root.glob("*"), *root.glob("*/*")) if p.is_dir()):
+        copy = tmp_path_factory.mktemp("shared_read_only") / "datasets"
+        shutil.copytree(root, copy, ignore=shutil.ignore_patterns("processed"))
+        for p in sorted(copy.rglob("*"), reverse=True) + [copy]:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        root = copy
     return root
 
 

@@ -108,7 +108,7 @@ def run_train(args) -> int:
     import torch
 
     from gcnkit.train.node_classification import summarize
-    from gcnkit.train.paper import paper_value
+    from gcnkit.train.paper import paper_value, protocol_changes
     from gcnkit.train.runner import run_seeds
 
     from gcnkit.data import dataset_name
@@ -120,12 +120,16 @@ def run_train(args) -> int:
     results = run_seeds(dataset, config, _seeds(args.seeds, args.first_seed), root=args.root,
                         progress=not args.json and sys.stderr.isatty())
     out = {"dataset": dataset, "model": args.model, "seeds": len(results), **summarize(results),
-           "paper": paper_value(args.model, dataset), "threads": torch.get_num_threads(),
-           "runs": [vars(r) for r in results]}
+           "paper": paper_value(args.model, dataset), "protocol_changes": protocol_changes(config),
+           "threads": torch.get_num_threads(), "runs": [vars(r) for r in results]}
     if args.json:
         print(json.dumps(out))
     else:
-        paper = f" (paper: {out['paper']:.1f})" if out["paper"] is not None else ""
+        paper = ""
+        if out["paper"] is not None:
+            changes = out["protocol_changes"]
+            paper = (f" (paper: {out['paper']:.1f}" + (f", with its protocol; here {', '.join(changes)})"
+                                                        if changes else ")"))
         print(f"{dataset} / {args.model}: test accuracy {out['test_acc_mean']:.2f} ± "
               f"{out['test_acc_std']:.2f} %{paper} over {len(results)} seeds; "
               f"{out['epochs_mean']:.1f} epochs; {out['ms_per_epoch']:.2f} ms/epoch")
@@ -136,16 +140,21 @@ def run_ablate(args) -> int:
     import os
 
     from gcnkit.data import dataset_name
+    from gcnkit.train.paper import protocol_note
     from gcnkit.train.report import ablation_table, summary_frame, write_reports
     from gcnkit.train.runner import ablate, unique
 
     workers = _positive("--workers", args.workers) or os.cpu_count() or 1
     threads = _positive("--threads", args.threads) or 1
     datasets, models = unique(dataset_name(d) for d in args.datasets), unique(args.models)
+    config = _config(args)
     rows = ablate(datasets, models, _seeds(args.seeds, args.first_seed), Path(args.out),
-                  config=_config(args), root=args.root, workers=workers, threads=threads,
+                  config=config, root=args.root, workers=workers, threads=threads,
                   progress=not args.no_progress)
-    paths = write_reports(rows, Path(args.out), models, datasets)
+    note = protocol_note(config)
+    paths = write_reports(rows, Path(args.out), models, datasets, note=note)
     print(ablation_table(summary_frame(rows), models, datasets).to_string())
+    if note:
+        print(f"\nNote: {note}.")
     print("\nwritten: " + ", ".join(paths.values()))
     return 0

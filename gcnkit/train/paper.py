@@ -1,5 +1,5 @@
 """Published numbers that gcnkit's benchmark runs reproduce (Kipf & Welling, ICLR 2017)."""
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 #: Table 3 (propagation models; test accuracy in percent, mean of 100 random initializations).
 KIPF_TABLE3: Dict[str, Dict[str, float]] = {
@@ -31,3 +31,28 @@ LABELS: Dict[str, str] = {
 
 def paper_value(model: str, dataset: str) -> Optional[float]:
     return KIPF_TABLE3.get(model, {}).get(dataset.lower())
+
+
+#: The training options behind the paper's numbers that a run may change (the model is each row's
+#: own; device and feature storage change no result).
+_PROTOCOL_FIELDS = ("hidden", "num_layers", "dropout", "lr", "weight_decay", "epochs", "early_stopping", "bias")
+
+
+def protocol_changes(config) -> List[str]:
+    """How a :class:`~gcnkit.train.node_classification.TrainConfig` departs from the protocol the
+    paper's numbers come from, as ``["epochs=5", ...]``; empty when it follows it."""
+    from gcnkit.train.node_classification import TrainConfig
+
+    paper = TrainConfig()
+    changes = [f"{f}={getattr(config, f)!r}" for f in _PROTOCOL_FIELDS if getattr(config, f) != getattr(paper, f)]
+    if config.feature_norm == "none":  # "auto" row-normalizes Planetoid's bag-of-words, as "row"
+        changes.append("feature_norm='none'")
+    return changes
+
+
+def protocol_note(config) -> str:
+    """A sentence saying that the paper's values come from another protocol, or ``""``."""
+    changes = protocol_changes(config)
+    if not changes:
+        return ""
+    return f"the paper's values are for its own protocol; this run differs: {', '.join(changes)}"

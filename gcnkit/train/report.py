@@ -44,8 +44,10 @@ def ablation_table(summary, models: Sequence[str], datasets: Sequence[str]):
     return pd.DataFrame(table)
 
 
-def write_reports(rows: List[dict], out_dir: Path, models: Sequence[str], datasets: Sequence[str]) -> dict:
-    """Writes summary.csv/json/md and ablation.png to ``out_dir``; returns their paths."""
+def write_reports(rows: List[dict], out_dir: Path, models: Sequence[str], datasets: Sequence[str],
+                  note: str = "") -> dict:
+    """Writes summary.csv/json/md and ablation.png to ``out_dir``; returns their paths. ``note``
+    (e.g. :func:`gcnkit.train.paper.protocol_note`) is added below the Markdown table."""
     out_dir = Path(out_dir)
     if not rows:
         raise ValueError(f"no finished runs to report in {out_dir}")
@@ -60,7 +62,8 @@ def write_reports(rows: List[dict], out_dir: Path, models: Sequence[str], datase
                for r in summary.to_dict(orient="records")]  # no paper value: null, not NaN
     paths["summary_json"].write_text(json.dumps(records, indent=2, default=float, allow_nan=False))
     paths["markdown"].write_text(
-        "Test accuracy (%) mean ± std over seeds (paper value), ms per epoch\n\n" + table.to_markdown() + "\n")
+        "Test accuracy (%) mean ± std over seeds (paper value), ms per epoch\n\n" + table.to_markdown() + "\n"
+        + (f"\nNote: {note}.\n" if note else ""))
     plot_ablation(summary, models, datasets, paths["plot"])
     return {k: str(v) for k, v in paths.items()}
 

@@ -29,7 +29,15 @@ def test_train_json_on_cora(shared_data_root, capsys):
         assert key in out
     assert out["seeds"] == 2 and out["epochs_mean"] == 5
     assert 30 < out["test_acc_mean"] <= 100  # 5 epochs train (about 45%); without training about 20%
-    assert out["paper"] == 81.5
+    assert out["paper"] == 81.5 and out["protocol_changes"] == ["epochs=5"]
+
+
+def test_train_text_says_when_the_protocol_is_not_the_papers(shared_data_root, capsys):
+    args = ["train", "--dataset", "Cora", "--seeds", "1", "--root", str(shared_data_root), "--threads", "1"]
+    assert main(args + ["--epochs", "3", "--hidden", "8"]) == 0
+    assert "(paper: 81.5, with its protocol; here hidden=8, epochs=3)" in capsys.readouterr().out
+    assert main(args + ["--early-stopping", "10"]) == 0  # the paper's protocol, spelled out
+    assert "(paper: 81.5) over 1 seeds" in capsys.readouterr().out
 
 
 def test_train_table_on_csbm(capsys):
@@ -68,6 +76,8 @@ def test_ablate_writes_tables_and_resumes(shared_data_root, tmp_path, capsys):
     assert _ablate(out, shared_data_root) == 0
     printed = capsys.readouterr().out
     assert "Renormalization trick" in printed and "(81.5)" in printed
+    assert "this run differs: epochs=3." in printed
+    assert "this run differs: epochs=3." in (out / "summary.md").read_text()
     runs = pd.read_csv(out / "runs.csv")
     assert list(runs.columns[:6]) == ["dataset", "model", "seed", "test_acc", "val_acc", "epochs"]
     assert len(runs) == 8 and "ms_per_epoch" in runs

@@ -1,0 +1,61 @@
+"""Kipf's protocol and the forecasting loop on CUDA: same results as on the CPU where the
+arithmetic allows, data kept on the device, one host synchronisation per epoch (the validation
+loss early stopping reads). Skipped without CUDA."""
+import math
+
+import pytest
+import torch
+
+from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.train.node_classification import (TrainConfig, build_model, make_epoch, make_optimizer, summarize,
+                                              train_once)
+from gcnkit.train.runner import prepare
+from gcnkit.train.temporal import TemporalConfig, prepare_data, train_temporal
+
+from test_temporal import _signal  # noqa: E402  (tests/train/test_temporal.py)
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def cora_cuda(shared_data_root):
+    return prepare("cora", TrainConfig(device="cuda"), str(shared_data_root))
+
+
+def test_kipf_on_cuda_reaches_the_papers_accuracy(cora_cuda):
+    assert isinstance(cora_cuda.x, CSRMatrix) and cora_cuda.x.value.device.type == "cuda"
+    assert cora_cuda.train_idx.device.type == "cuda"
+    cfg = TrainConfig(device="cuda")
+    results = [train_once(cora_cuda, cfg, s) for s in range(5)]
+    s = summarize(results)
+    assert s["test_acc_mean"] >= 79.5, s
+    assert all(1 <= r.epochs <= 200 for r in results)
+
+
+def test_kipf_on_cuda_syncs_once_per_epoch(cora_cuda, cuda_syncs):
+    cfg = TrainConfig(device="cuda")
+    torch.manual_seed(0)
+    model = build_model(cora_cuda, cfg)
+    epoch = make_epoch(model, make_optimizer(model, cfg), cora_cuda, cfg)
+    for _ in range(3):
+        epoch()  # warm-up
+    losses = []
+    syncs = cuda_syncs(lambda: losses.extend(epoch() for _ in range(10)))
+    assert len(syncs) <= 10, syncs  # the float() of each epoch's validation loss, nothing else
+    assert all(math.isfinite(v) for v in losses)
+
+
+@pytest.mark.parametrize("model, dataset", [("tgcn", "losloop"), ("gconvgru", "chickenpox")])
+def test_forecasting_on_cuda_equals_cpu(model, dataset):
+    # no dropout and the shuffling from a CPU generator: CUDA must give the CPU's numbers
+    results = {}
+    for device in ("cpu", "cuda"):
+        cfg = TemporalConfig(dataset=dataset, model=model, lags=4, horizon=1, hidden=8, epochs=3, lr=0.01,
+                             batch_size=8 if dataset == "losloop" else None, progress=False, val_ratio=0.2,
+                             device=device)
+        torch.manual_seed(0)
+        results[device] = train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()))
+    cpu, cuda = results["cpu"], results["cuda"]
+    assert cuda.best_epoch == cpu.best_epoch
+    for key, value in cpu.metrics.items():
+        assert cuda.metrics[key] == pytest.approx(value, rel=1e-3, abs=1e-4), key
