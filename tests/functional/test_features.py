@@ -59,3 +59,15 @@ def test_sparse_dropout_off_returns_the_input():
     for p in (-0.1, 1.0):
         with pytest.raises(ValueError, match="dropout probability"):
             sparse_dropout(x, p)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_row_normalized_features_sum_to_one(sparse):
+    """Kipf's preprocessing: each row divided by its sum (zero rows stay zero)."""
+    from gcnkit.functional import CSRMatrix
+    from gcnkit.functional.features import row_normalize_features
+
+    x = torch.tensor([[1.0, 3.0, 0.0], [0.0, 0.0, 0.0], [2.0, 2.0, 4.0]])
+    out = row_normalize_features(CSRMatrix.from_torch(x.to_sparse_csr()) if sparse else x)
+    dense = out.to_dense() if sparse else out
+    torch.testing.assert_close(dense, torch.tensor([[0.25, 0.75, 0.0], [0.0, 0.0, 0.0], [0.25, 0.25, 0.5]]))

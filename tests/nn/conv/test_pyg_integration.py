@@ -1,5 +1,4 @@
-"""The layers inside PyG: Sequential, BasicGNN, PyG's message path, torch.compile, CUDA."""
-import numpy as np
+"""The layers inside PyG: Sequential, BasicGNN, PyG's message path, torch.compile (CUDA: test_cuda_layers.py)."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,7 +6,7 @@ from torch_geometric.nn import Sequential
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 
 from gcnkit.functional import normalize_adjacency
-from gcnkit.nn.conv import ChebyshevConv, KipfGCNConv, RowGCNConv, make_conv
+from gcnkit.nn.conv import ChebyshevConv, KipfGCNConv, make_conv
 
 
 class KipfGCN(BasicGNN):
@@ -136,44 +135,6 @@ def test_torch_compile_the_other_code_paths(graph_zoo, dynamo_reset):
 
 
 # --------------------------------------------------------------------------- CUDA
-@pytest.mark.gpu
-def test_cuda_equals_cpu(layer_name, layers, graph_zoo):
-    ei, ew, n = graph_zoo["kitchen_sink"]
-    layer = layers.build(layer_name, 4, 3)
-    x = torch.randn(n, 4)
-    expected = layer(x, ei, ew.float())
-    layer_cuda = layer.cuda()
-    out = layer_cuda(x.cuda(), ei.cuda(), ew.float().cuda())
-    assert out.device.type == "cuda"
-    torch.testing.assert_close(out.cpu(), expected, atol=1e-5, rtol=1e-5)
-    out.sum().backward()
-    assert all(p.grad is not None and p.grad.device.type == "cuda" for p in layer_cuda.parameters())
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
-def test_cuda_normalization_and_sparse_features(graph_zoo, oracle, dtype):
-    ei, ew, n = graph_zoo["kitchen_sink"]
-    g = normalize_adjacency(ei.cuda(), ew.cuda(), n)
-    assert g.device.type == "cuda"
-    np.testing.assert_allclose(g.to_dense().cpu().numpy(), oracle.normalized(ei, ew, n), atol=1e-12)
-    x = torch.randn(n, 4, dtype=dtype)
-    tol = 3e-2 if dtype == torch.bfloat16 else 1e-5
-    torch.testing.assert_close(g.matmul(x.cuda()).cpu().double(),
-                               torch.from_numpy(oracle.normalized(ei, ew, n)) @ x.double(), atol=tol, rtol=tol)
-    conv = KipfGCNConv(4, 3)
-    xd = torch.randn(n, 4).relu()
-    expected = conv(xd, ei, ew.float())
-    conv = conv.cuda()
-    torch.testing.assert_close(conv(xd.to_sparse_csr().cuda(), ei.cuda(), ew.float().cuda()).cpu(), expected,
-                               atol=1e-5, rtol=1e-5)
-    row = RowGCNConv(4, 3)
-    expected = row(xd, ei)
-    out = row.cuda()(xd.cuda(), ei.cuda())
-    assert out.device.type == "cuda"
-    torch.testing.assert_close(out.cpu(), expected, atol=1e-5, rtol=1e-5)
-
-
 def test_pyg_explain_mode_is_a_clear_error():
     # PyG's explainers mask per-edge messages; these layers multiply by a sparse operator instead
     from gcnkit.nn import KipfGCNConv
