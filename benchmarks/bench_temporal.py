@@ -87,6 +87,8 @@ def import_pygt(source: Optional[str] = None):
         try:
             mod_spec.loader.exec_module(module)
         except Exception as e2:
+            if source is not None:
+                return None, f"loading {folder / file} failed: {type(e2).__name__}: {e2}"
             return None, f"{reason}; loading {file} directly failed too: {e2}"
         classes.update({n: getattr(module, n) for n in names})
     if source is not None:
@@ -279,13 +281,25 @@ def tbptt_memory(T: int, k: Optional[int], N: int = 207, hidden: int = 64, devic
 
 
 # ---------------------------------------------------------------------------- main
-def _pygt_version() -> str:
+def _version(package: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("torch-geometric-temporal")
+        return version(package)
     except PackageNotFoundError:
         return "unknown"
+
+
+def _pygt_version() -> str:
+    return _version("torch-geometric-temporal")
+
+
+def _sources_digest(folder: str) -> Dict[str, str]:
+    """SHA-256 of each PyG Temporal file loaded from ``--pygt-src`` (which release they are)."""
+    import hashlib
+
+    return {f: hashlib.sha256((Path(folder) / f).read_bytes()).hexdigest()
+            for f in ("temporalgcn.py", "gconv_gru.py", "gconv_lstm.py")}
 
 
 def load(root: Optional[str], device="cpu"):
@@ -314,6 +328,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     pygt, reason = import_pygt(args.pygt_src)
+    if pygt is None and args.pygt_src is not None:  # asked for explicitly: no silent gcnkit-only run
+        raise SystemExit(f"--pygt-src {args.pygt_src}: PyG Temporal's files could not be loaded ({reason})")
     if pygt is None:
         print(f"PyTorch Geometric Temporal is NOT available ({reason}); timing gcnkit only, no ratios.")
     elif reason:
@@ -323,8 +339,13 @@ def main(argv=None) -> int:
     chick, los = load(args.root, args.device)
     results = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                            "cpus": os.cpu_count(), "torch": torch.__version__, "device": args.device,
-                           "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
-                           "pygt": None if pygt is None else _pygt_version(), "pygt_note": reason},
+                           "gpu": torch.cuda.get_device_name(torch.device(args.device))
+                           if args.device.startswith("cuda") else None,
+                           "torch_geometric": _version("torch_geometric"), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                           "pygt_src_sha256": None if args.pygt_src is None else _sources_digest(args.pygt_src),
+                           "pygt": None if pygt is None
+                           else ("files from --pygt-src" if args.pygt_src else _pygt_version()),
+                           "pygt_note": reason},
                "timings": [], "memory": []}
     for n in threads:
         torch.set_num_threads(n)

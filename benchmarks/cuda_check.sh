@@ -14,8 +14,11 @@ nvidia-smi -L
 $PY -c "import sys, torch, torch_geometric as g; print(sys.version.split()[0], torch.__version__, g.__version__, torch.cuda.get_device_name())"
 echo "== gpu-marked tests"
 $PY -m pytest -q -m gpu -rfE -p no:cacheprovider tests 2>&1 | tee "$OUT/gpu_tests.log" | tail -60
+status=${PIPESTATUS[0]}
 echo "== bench_kipf on cuda"
-$PY benchmarks/bench_kipf.py --device cuda --threads "$(nproc)" --rounds 3 --out "$OUT/kipf_cuda.json" 2>&1 | tee "$OUT/kipf_cuda.log"
+$PY benchmarks/bench_kipf.py --device cuda --threads "$(nproc)" --rounds 3 --out "$OUT/kipf_cuda.json" 2>&1 \
+    | tee "$OUT/kipf_cuda.log" || status=1
 echo "== bench_temporal on cuda"
 $PY benchmarks/bench_temporal.py --device cuda --threads "$(nproc)" --repeat 5 ${PYGT_SRC:+--pygt-src "$PYGT_SRC"} \
-    --out "$OUT/temporal_cuda.json" 2>&1 | tee "$OUT/temporal_cuda.log"
+    --out "$OUT/temporal_cuda.json" 2>&1 | tee "$OUT/temporal_cuda.log" || status=1
+exit "$status"  # non-zero when a test failed or a benchmark did not finish

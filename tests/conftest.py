@@ -257,7 +257,7 @@ def shared_data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if root is None:
         pytest.skip("offline dataset copy not found: set $GCNKIT_DATA or "
                     "provide <repo>/../shared/datasets")
-    if any(is_writable(p) for p in (root, *root.glob("*"), *root.glob("*/*")) if p.is_dir()):
+    if any(is_writable(p) for p in (root, *root.rglob("*")) if p.is_dir()):
         copy = tmp_path_factory.mktemp("shared_read_only") / "datasets"
         shutil.copytree(root, copy, ignore=shutil.ignore_patterns("processed"))
         for p in sorted(copy.rglob("*"), reverse=True) + [copy]:

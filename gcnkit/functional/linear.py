@@ -15,7 +15,7 @@ from torch import Tensor
 
 #: Inputs with at most this many features use the swapped weight-gradient product.
 NARROW = 8
-_is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
+_is_compiling = getattr(torch.compiler, "is_compiling", None) or torch._dynamo.is_compiling  # < 2.3: dynamo's
 
 
 class _NarrowLinear(torch.autograd.Function):
@@ -87,10 +87,10 @@ def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     # under autocast the forward's products run in the low precision but a custom backward would
     # not: leave those to F.linear, which autocast knows
     if (z.size(-1) <= NARROW and z.dim() >= 2 and z.is_contiguous() and z.layout == torch.strided
+            and not _is_compiling()  # torch.compile derives its own backward (and torch 2.11's
+            # dynamo failed to trace this Function with an AssertionError)
             and not torch.is_autocast_enabled(z.device.type)
-            and not torch._C._are_functorch_transforms_active()  # torch.func: F.linear
-            and not _is_compiling()):  # torch.compile derives its own backward (and torch
-        # 2.11's dynamo failed to trace this Function with an AssertionError)
+            and not torch._C._are_functorch_transforms_active()):  # torch.func: F.linear
         outs = _NarrowLinear.apply(z, weight, bias, sizes or (weight.size(0),))
         return outs if sizes is not None else outs[0]
     out = torch.nn.functional.linear(z, weight, bias)

@@ -47,7 +47,8 @@ def ablation_table(summary, models: Sequence[str], datasets: Sequence[str]):
 def write_reports(rows: List[dict], out_dir: Path, models: Sequence[str], datasets: Sequence[str],
                   note: str = "") -> dict:
     """Writes summary.csv/json/md and ablation.png to ``out_dir``; returns their paths. ``note``
-    (e.g. :func:`gcnkit.train.paper.protocol_note`) is added below the Markdown table."""
+    (e.g. :func:`gcnkit.train.paper.protocol_note`) is added below the Markdown table and to
+    every summary.json record (``protocol_note``, null without one)."""
     out_dir = Path(out_dir)
     if not rows:
         raise ValueError(f"no finished runs to report in {out_dir}")
@@ -58,7 +59,8 @@ def write_reports(rows: List[dict], out_dir: Path, models: Sequence[str], datase
              "plot": out_dir / "ablation.png"}
     summary[["dataset", "model", "mean", "std", "paper", "runs", "epochs", "ms_per_epoch"]].to_csv(
         paths["summary_csv"], index=False)
-    records = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+    records = [{**{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()},
+                "protocol_note": note or None}
                for r in summary.to_dict(orient="records")]  # no paper value: null, not NaN
     paths["summary_json"].write_text(json.dumps(records, indent=2, default=float, allow_nan=False))
     paths["markdown"].write_text(

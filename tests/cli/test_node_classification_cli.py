@@ -78,6 +78,8 @@ def test_ablate_writes_tables_and_resumes(shared_data_root, tmp_path, capsys):
     assert "Renormalization trick" in printed and "(81.5)" in printed
     assert "this run differs: epochs=3." in printed
     assert "this run differs: epochs=3." in (out / "summary.md").read_text()
+    assert all(r["protocol_note"].endswith("this run differs: epochs=3")
+               for r in json.loads((out / "summary.json").read_text()))
     runs = pd.read_csv(out / "runs.csv")
     assert list(runs.columns[:6]) == ["dataset", "model", "seed", "test_acc", "val_acc", "epochs"]
     assert len(runs) == 8 and "ms_per_epoch" in runs

@@ -190,3 +190,28 @@ def test_linear_add_on_a_matrix_includes_the_bias(bias):
     add = torch.randn(7, 5, dtype=torch.float64)
     expected = add + torch.nn.functional.linear(z, w, b)
     torch.testing.assert_close(linear(z, w, b, add=add), expected)
+
+
+def test_under_torch_compile_the_compiler_derives_the_backward(monkeypatch):
+    # the narrow path's autograd Function is for eager mode: under torch.compile the product is
+    # F.linear (torch 2.11's dynamo failed to trace the Function), with the same values and grads
+    import gcnkit.functional.linear as lin
+
+    calls = []
+    forward = lin._NarrowLinear.forward
+    monkeypatch.setattr(lin._NarrowLinear, "forward", staticmethod(lambda *a: calls.append(1) or forward(*a)))
+    z = torch.randn(6, 3, requires_grad=True)
+    w = torch.randn(4, 3, requires_grad=True)
+    b = torch.randn(4, requires_grad=True)
+    eager = linear(z, w, b)
+    assert calls == [1]  # eager mode takes the Function
+    grads = torch.autograd.grad(eager.square().sum(), (z, w, b))
+    torch._dynamo.reset()
+    try:
+        out = torch.compile(lambda z, w, b: linear(z, w, b), backend="eager")(z, w, b)
+    finally:
+        torch._dynamo.reset()
+    assert calls == [1]
+    torch.testing.assert_close(out, eager)
+    for g, e in zip(torch.autograd.grad(out.square().sum(), (z, w, b)), grads):
+        torch.testing.assert_close(g, e)

@@ -64,4 +64,4 @@ def test_summary_json_is_strict_json_with_null_for_missing_paper_values(tmp_path
     paths = write_reports(rows, tmp_path, ["kipf", "naive"], ["karate"])
     text = open(paths["summary_json"]).read()
     records = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
-    assert all(r["paper"] is None and r["delta"] is None for r in records)
+    assert all(r["paper"] is None and r["delta"] is None and r["protocol_note"] is None for r in records)

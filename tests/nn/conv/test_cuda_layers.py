@@ -1,5 +1,7 @@
 """The layers on CUDA: the CPU's outputs and gradients, normalization against the dense formula
 in each dtype, sparse features. Skipped without CUDA."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -12,14 +14,17 @@ from gcnkit.nn import KipfGCNConv, RowGCNConv
 def test_cuda_equals_cpu(layer_name, layers, graph_zoo):
     ei, ew, n = graph_zoo["kitchen_sink"]
     layer = layers.build(layer_name, 4, 3)
+    layer_cuda = copy.deepcopy(layer).cuda()
     x = torch.randn(n, 4)
     expected = layer(x, ei, ew.float())
-    layer_cuda = layer.cuda()
+    (expected * torch.arange(3.0)).sum().backward()  # weighted: a gradient that depends on the column
     out = layer_cuda(x.cuda(), ei.cuda(), ew.float().cuda())
     assert out.device.type == "cuda"
     torch.testing.assert_close(out.cpu(), expected, atol=1e-5, rtol=1e-5)
-    out.sum().backward()
-    assert all(p.grad is not None and p.grad.device.type == "cuda" for p in layer_cuda.parameters())
+    (out * torch.arange(3.0, device="cuda")).sum().backward()
+    for (name, p), q in zip(layer.named_parameters(), layer_cuda.parameters()):
+        assert q.grad is not None and q.grad.device.type == "cuda", name
+        torch.testing.assert_close(q.grad.cpu(), p.grad, atol=1e-5, rtol=1e-5, msg=name)
 
 
 @pytest.mark.gpu

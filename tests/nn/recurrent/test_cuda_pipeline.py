@@ -31,7 +31,8 @@ def test_no_host_sync_per_time_step(cls, batch, nodes, hidden, cuda_syncs):
     step(4)  # normalization (cached on the graph), allocator, kernels
     syncs = {T: cuda_syncs(lambda: step(T)) for T in (3, 24)}
     assert len(syncs[3]) == len(syncs[24]), syncs  # a per-step sync would add 21 here
-    assert len(syncs[3]) <= 2, syncs  # the NaN check of the input, once per call
+    # the NaN check of the input, once per call (at least one: the counting itself works)
+    assert 1 <= len(syncs[3]) <= 2, syncs
 
 
 def _peak_mib(fn):
