@@ -3,7 +3,8 @@ from gcnkit.functional.cache import GraphCache, graph_cache
 from gcnkit.functional.chebyshev import chebyshev_basis, chebyshev_combine, laplacian_lambda_max
 from gcnkit.functional.graph_input import resolve_graph
 from gcnkit.functional.normalize import NORMS, NormalizedGraph, normalize_adjacency
-from gcnkit.functional.sparse import CSRMatrix, csr_matmul
+from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.functional.spmm import csr_matmul
 
 
 def propagate(graph: NormalizedGraph, x):

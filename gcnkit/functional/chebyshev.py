@@ -27,7 +27,8 @@ import torch
 from torch import Tensor
 
 from gcnkit.functional.normalize import NormalizedGraph
-from gcnkit.functional.sparse import CSRMatrix, csr_matmul
+from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.functional.spmm import csr_matmul
 
 
 @torch.compiler.disable  # host-side SciPy code: keep torch.compile from tracing into it

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 
 from gcnkit.functional._degree import degree_power
-from gcnkit.functional.sparse import CSRMatrix, csr_matmul
+from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.functional.spmm import csr_matmul
 from gcnkit.functional.validation import check_choice, check_edge_index, check_edge_weight, check_real
 
 Norm = Literal["sym", "row", "col", "none"]

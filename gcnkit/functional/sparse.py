@@ -6,12 +6,10 @@ transpose (for ``A^T @ grad`` in the backward pass) once, lazily, and keeps it; 
 same sparsity pattern and new values (sparse dropout) shares the pattern and the transpose
 permutation, so nothing is recomputed per training step that depends only on the pattern.
 
-:func:`csr_matmul` multiplies it with a dense matrix, differentiably with respect to the dense
-operand and, when they require grad, to the stored values (learnable edge weights).
+:func:`~gcnkit.functional.spmm.csr_matmul` (in ``spmm.py``) multiplies it with a dense matrix.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Optional, Tuple
 
@@ -20,7 +18,6 @@ from torch import Tensor
 
 from gcnkit.functional._blocks import reserve_blocks
 from gcnkit.functional.cache import _version
-from gcnkit.functional.validation import refuse_functorch
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
@@ -38,7 +35,7 @@ class CSRMatrix:
         shape (tuple): ``(rows, cols)``.
     """
 
-    __slots__ = ("crow", "col", "value", "shape", "_pattern", "_torch", "_t", "_blocks", "_version",
+    __slots__ = ("crow", "col", "value", "shape", "_pattern", "_torch", "_t", "_blocks", "_dense", "_version",
                  "__weakref__")
 
     def __init__(self, crow: Tensor, col: Tensor, value: Tensor, shape: Tuple[int, int],
@@ -53,6 +50,7 @@ class CSRMatrix:
         self._torch: Optional[Tensor] = None
         self._t: Optional[CSRMatrix] = None
         self._blocks: Optional[dict] = None
+        self._dense: Optional[Tensor] = None
         self._version = _version(value)  # of the values the transpose and block copies hold
 
     # ------------------------------------------------------------------ construction
@@ -136,7 +134,7 @@ class CSRMatrix:
         if v != self._version:  # (None, for inference tensors, keeps them)
             if self._t is not None and self._t._t is self:
                 self._t._t = None
-            self._t, self._blocks, self._version = None, None, v
+            self._t, self._blocks, self._dense, self._version = None, None, None, v
 
     def t(self) -> "CSRMatrix":
         """The transpose, built once (its pattern is shared with every :meth:`with_values` copy)."""
@@ -169,6 +167,16 @@ class CSRMatrix:
         out = self.value.new_zeros(self.shape)
         out.index_put_((self.row, self.col), self.value, accumulate=True)
         return out
+
+    def dense(self) -> Tensor:
+        """A dense copy, kept (made again when the values were written in place); for the
+        products of small matrices (:data:`_DENSE_MAX_MACS`). Not for values that require grad."""
+        if self.value.requires_grad:
+            raise ValueError("dense() of a matrix whose values require grad (it would be a stale copy)")
+        self._drop_stale_copies()
+        if self._dense is None:
+            self._dense = self.to_dense()
+        return self._dense
 
     def to(self, device=None, dtype=None) -> "CSRMatrix":
         device = self.device if device is None else torch.device(device)
@@ -237,77 +245,5 @@ class CSRMatrix:
 _BLOCK_DIAGONAL_MAX_NNZ = 1 << 22
 
 
-def _mm(a: CSRMatrix, x: Tensor) -> Tensor:
-    """Plain (non-differentiable) ``a @ x`` for 2-D ``x``, with a float32 detour where the
-    sparse kernel lacks the dtype (bfloat16/float16 on CPU). Under autocast the product runs in
-    ``x``'s dtype (autocast would send it to a low-precision sparse kernel CPUs lack)."""
-    if torch.is_autocast_enabled(x.device.type):
-        with torch.autocast(x.device.type, enabled=False):
-            return _mm(a, x)
-    if x.dtype in _LOW_PRECISION and x.device.type == "cpu":
-        return (a.to(dtype=torch.float32).to_torch() @ x.float()).to(x.dtype)
-    if torch.is_grad_enabled():  # double backward: keep it differentiable
-        return a.to_torch() @ x
-    # into a new, unfilled output: `@` zero-fills one first (beta=0 ignores its contents)
-    out = x.new_empty(a.shape[0], x.size(-1))
-    return torch.addmm(out, a.to_torch(), x, beta=0, out=out)
-
-
-class _CSRMatmul(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, a: CSRMatrix, value: Tensor, x: Tensor) -> Tensor:  # value is a.value
-        ctx.a = a
-        ctx.version = _version(value)
-        ctx.save_for_backward(x if value.requires_grad else None)
-        return _mm(a, x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        a: CSRMatrix = ctx.a
-        if _version(a.value) != ctx.version:  # as autograd's own check of saved tensors
-            raise RuntimeError(
-                "one of the variables needed for gradient computation has been modified by an "
-                "inplace operation: the values of a sparse matrix (sparse features or an adjacency) "
-                "were written in place between the forward and the backward pass; clone them first")
-        (x,) = ctx.saved_tensors
-        grad = grad.contiguous()
-        grad_x = _mm(a.t(), grad) if ctx.needs_input_grad[2] else None
-        grad_value = None
-        if ctx.needs_input_grad[1]:
-            grad_value = (grad.index_select(0, a.row) * x.index_select(0, a.col)).sum(-1)
-        return None, grad_value, grad_x
-
-
-def csr_matmul(a: CSRMatrix, x: Tensor) -> Tensor:
-    r"""``a @ x`` for a :class:`CSRMatrix` ``a`` of shape ``[M, N]``.
-
-    ``x`` has shape ``[N, F]`` or ``[*, N, F]``; a batch over one static graph is one sparse
-    matmul: ``[B*N, F]`` against the cached block-diagonal :meth:`CSRMatrix.block_diagonal` (no
-    copies of ``x``), or, for very large batches or values that require grad, with the batch
-    folded into columns. Differentiable in ``x`` (through the cached
-    transpose) and in ``a.value`` when it requires grad.
-
-    Shapes:
-        - **input:** ``[N, F]`` or ``[*, N, F]``
-        - **output:** ``[M, F]`` or ``[*, M, F]``
-    """
-    if x.dim() < 2:
-        raise ValueError(f"csr_matmul expects x of shape [N, F] or [*, N, F], got {tuple(x.shape)}")
-    refuse_functorch()
-    n = a.shape[1]
-    if x.size(-2) != n:
-        raise ValueError(f"csr_matmul: the matrix has {n} columns (nodes) but x has {x.size(-2)} rows "
-                         f"(shape {tuple(x.shape)})")
-    if a.device != x.device:
-        raise ValueError(f"csr_matmul: matrix on {a.device}, x on {x.device}")
-    if x.dim() == 2:
-        return _CSRMatmul.apply(a, a.value, x)
-    lead, f = x.shape[:-2], x.size(-1)
-    b = math.prod(lead)
-    if not a.value.requires_grad and b * a.nnz <= _BLOCK_DIAGONAL_MAX_NNZ:
-        # the batch as one [B*N, F] matrix against I_B ⊗ a (cached): no transposes either way
-        bd = a if b == 1 else a.block_diagonal(b)
-        return _CSRMatmul.apply(bd, bd.value, x.reshape(b * n, f)).view(*lead, a.shape[0], f)
-    xf = x.reshape(-1, n, f).transpose(0, 1).reshape(n, -1)  # [N, B*F]
-    out = _CSRMatmul.apply(a, a.value, xf)
-    return out.reshape(a.shape[0], -1, f).transpose(0, 1).reshape(*lead, a.shape[0], f)
+# the products live in spmm.py; imported here as well, where they were defined before
+from gcnkit.functional.spmm import csr_matmul  # noqa: E402,F401

@@ -230,9 +230,10 @@ def test_block_diagonal_copies_of_all_matrices_together_stay_within_the_budget(m
 
 
 @pytest.mark.parametrize("layout", [torch.sparse_coo, torch.sparse_csr])
-def test_values_written_in_place_before_backward_are_refused(layout):
+def test_values_written_in_place_before_backward_are_refused(layout, csr_path):
     """``torch.sparse`` features share the user's values: an in-place write between forward and
-    backward would make the gradient wrong, so it is refused as autograd refuses it."""
+    backward would make the gradient wrong, so it is refused as autograd refuses it (the dense
+    path of small products saves its own copy: see test_dense_path.py)."""
     torch.manual_seed(0)
     dense = torch.randn(5, 4, dtype=torch.float64) * (torch.rand(5, 4) < 0.5)
     a = dense.to_sparse() if layout == torch.sparse_coo else dense.to_sparse_csr()

@@ -13,7 +13,8 @@ from torch_geometric.nn.dense.linear import Linear
 from gcnkit.functional.cache import GraphCache, graph_cache
 from gcnkit.functional.graph_input import GraphInput, normalization_dtype, resolve_graph
 from gcnkit.functional.normalize import NormalizedGraph
-from gcnkit.functional.sparse import CSRMatrix, csr_matmul
+from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.functional.spmm import csr_matmul
 from gcnkit.functional.validation import check_choice, check_dtype_matches, check_features
 
 #: Sparse features seen by any layer, converted to :class:`CSRMatrix` (with the transpose the

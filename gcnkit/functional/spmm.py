@@ -1,0 +1,117 @@
+"""Products of a :class:`~gcnkit.functional.sparse.CSRMatrix` with dense matrices.
+
+:func:`csr_matmul` multiplies ``a @ x`` differentiably with respect to the dense operand and, when
+they require grad, to the stored values (learnable edge weights): through MKL's / cuSPARSE's CSR
+kernels with a custom backward that uses the matrix's cached transpose, and on the CPU, for small
+products, through a kept dense copy of the matrix.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from gcnkit.functional import sparse as _sparse
+from gcnkit.functional.cache import _version
+from gcnkit.functional.sparse import _LOW_PRECISION, CSRMatrix
+from gcnkit.functional.validation import refuse_functorch
+
+
+#: On the CPU a product ``a @ x`` of at most this many multiply-adds (``rows × x.numel()``) with
+#: one ``[N, F]`` operand runs against a kept dense copy of ``a`` (:meth:`CSRMatrix.dense`): for
+#: small graphs (Chickenpox's 20 nodes, a recurrent state's step) the sparse kernel's and the
+#: custom backward's fixed cost per call (about 60 us for a product and its gradient here) is most
+#: of the time, and a dense product of this size takes a few microseconds. Batches keep the CSR
+#: path (a broadcast dense product was slower there).
+_DENSE_MAX_MACS = 1 << 19
+
+
+def _dense_mm(a: CSRMatrix, x: Tensor) -> Tensor:
+    """``a @ x`` through ``a``'s dense copy (autograd's own ``mm``), in ``x``'s dtype."""
+    if torch.is_autocast_enabled(x.device.type):  # as the sparse product: no low-precision detour
+        with torch.autocast(x.device.type, enabled=False):
+            return _dense_mm(a, x)
+    if x.dim() == 2:  # (a view costs as much as the product here)
+        return torch.mm(a.dense(), x)
+    out = torch.mm(a.dense(), x.reshape(x.size(-2), x.size(-1)))
+    return out.view(*x.shape[:-2], a.shape[0], x.size(-1))
+
+
+def _mm(a: CSRMatrix, x: Tensor) -> Tensor:
+    """Plain (non-differentiable) ``a @ x`` for 2-D ``x``, with a float32 detour where the
+    sparse kernel lacks the dtype (bfloat16/float16 on CPU). Under autocast the product runs in
+    ``x``'s dtype (autocast would send it to a low-precision sparse kernel CPUs lack)."""
+    if torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            return _mm(a, x)
+    if x.dtype in _LOW_PRECISION and x.device.type == "cpu":
+        return (a.to(dtype=torch.float32).to_torch() @ x.float()).to(x.dtype)
+    if torch.is_grad_enabled():  # double backward: keep it differentiable
+        return a.to_torch() @ x
+    # into a new, unfilled output: `@` zero-fills one first (beta=0 ignores its contents)
+    out = x.new_empty(a.shape[0], x.size(-1))
+    return torch.addmm(out, a.to_torch(), x, beta=0, out=out)
+
+
+class _CSRMatmul(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a: CSRMatrix, value: Tensor, x: Tensor) -> Tensor:  # value is a.value
+        ctx.a = a
+        ctx.version = _version(value)
+        ctx.save_for_backward(x if value.requires_grad else None)
+        return _mm(a, x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        a: CSRMatrix = ctx.a
+        if _version(a.value) != ctx.version:  # as autograd's own check of saved tensors
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                "inplace operation: the values of a sparse matrix (sparse features or an adjacency) "
+                "were written in place between the forward and the backward pass; clone them first")
+        (x,) = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_x = _mm(a.t(), grad) if ctx.needs_input_grad[2] else None
+        grad_value = None
+        if ctx.needs_input_grad[1]:
+            grad_value = (grad.index_select(0, a.row) * x.index_select(0, a.col)).sum(-1)
+        return None, grad_value, grad_x
+
+
+def csr_matmul(a: CSRMatrix, x: Tensor) -> Tensor:
+    r"""``a @ x`` for a :class:`CSRMatrix` ``a`` of shape ``[M, N]``.
+
+    ``x`` has shape ``[N, F]`` or ``[*, N, F]``; a batch over one static graph is one sparse
+    matmul: ``[B*N, F]`` against the cached block-diagonal :meth:`CSRMatrix.block_diagonal` (no
+    copies of ``x``), or, for very large batches or values that require grad, with the batch
+    folded into columns. Differentiable in ``x`` (through the cached
+    transpose) and in ``a.value`` when it requires grad.
+
+    Shapes:
+        - **input:** ``[N, F]`` or ``[*, N, F]``
+        - **output:** ``[M, F]`` or ``[*, M, F]``
+    """
+    if x.dim() < 2:
+        raise ValueError(f"csr_matmul expects x of shape [N, F] or [*, N, F], got {tuple(x.shape)}")
+    refuse_functorch()
+    n = a.shape[1]
+    if x.size(-2) != n:
+        raise ValueError(f"csr_matmul: the matrix has {n} columns (nodes) but x has {x.size(-2)} rows "
+                         f"(shape {tuple(x.shape)})")
+    if a.device != x.device:
+        raise ValueError(f"csr_matmul: matrix on {a.device}, x on {x.device}")
+    if (x.device.type == "cpu" and a.shape[0] * x.numel() <= _DENSE_MAX_MACS and x.numel() == n * x.size(-1)
+            and x.dtype == a.value.dtype and not a.value.requires_grad and x.layout == torch.strided):
+        return _dense_mm(a, x)
+    if x.dim() == 2:
+        return _CSRMatmul.apply(a, a.value, x)
+    lead, f = x.shape[:-2], x.size(-1)
+    b = math.prod(lead)
+    if not a.value.requires_grad and b * a.nnz <= _sparse._BLOCK_DIAGONAL_MAX_NNZ:
+        # the batch as one [B*N, F] matrix against I_B ⊗ a (cached): no transposes either way
+        bd = a if b == 1 else a.block_diagonal(b)
+        return _CSRMatmul.apply(bd, bd.value, x.reshape(b * n, f)).view(*lead, a.shape[0], f)
+    xf = x.reshape(-1, n, f).transpose(0, 1).reshape(n, -1)  # [N, B*F]
+    out = _CSRMatmul.apply(a, a.value, xf)
+    return out.reshape(a.shape[0], -1, f).transpose(0, 1).reshape(*lead, a.shape[0], f)

@@ -1,0 +1,82 @@
+"""Small products on the CPU through a kept dense copy of the matrix (``_DENSE_MAX_MACS``):
+the sparse path's values and gradients, and when it is not taken."""
+import pytest
+import torch
+
+import gcnkit.functional.spmm as spmm
+from gcnkit.functional import CSRMatrix, csr_matmul, normalize_adjacency
+
+
+@pytest.fixture
+def dense_calls(monkeypatch):
+    calls = []
+    original = spmm._dense_mm
+    monkeypatch.setattr(spmm, "_dense_mm", lambda a, x: calls.append(tuple(x.shape)) or original(a, x))
+    return calls
+
+
+def _matrix(n=7, dtype=torch.float64):
+    g = torch.Generator().manual_seed(0)
+    r, c = torch.randint(0, n, (3 * n,), generator=g), torch.randint(0, n, (3 * n,), generator=g)
+    return CSRMatrix.from_coo(r, c, torch.randn(3 * n, dtype=dtype, generator=g), (n, n))
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (1, 7, 5), (1, 1, 7, 5)])
+def test_dense_path_equals_the_sparse_path(shape, dense_calls, monkeypatch):
+    m = _matrix()
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(*shape, dtype=torch.float64)
+    out = csr_matmul(m, x)
+    (gx,) = torch.autograd.grad(out, x, g)
+    assert dense_calls == [shape] and out.shape == shape
+    monkeypatch.setattr(spmm, "_DENSE_MAX_MACS", 0)
+    ref = csr_matmul(m, x)
+    (gref,) = torch.autograd.grad(ref, x, g)
+    assert dense_calls == [shape]  # the reference took the sparse kernel
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(gx, gref)
+    torch.testing.assert_close(out.reshape(7, 5), m.to_dense() @ x.reshape(7, 5))
+    assert torch.autograd.gradcheck(lambda x: csr_matmul(m, x), (x,))
+    assert torch.autograd.gradgradcheck(lambda x: csr_matmul(m, x), (x,))
+
+
+def test_not_taken_for_batches_large_products_learnable_values_or_other_dtypes(dense_calls):
+    m = _matrix()
+    csr_matmul(m, torch.randn(2, 7, 5, dtype=torch.float64))  # a batch: block-diagonal CSR
+    csr_matmul(m, torch.randn(7, spmm._DENSE_MAX_MACS // 7 + 1, dtype=torch.float64))  # too large
+    w = m.value.clone().requires_grad_(True)
+    x = torch.randn(7, 5, dtype=torch.float64)
+    out = csr_matmul(m.with_values(w), x)  # learnable edge weights: their gradient needs the CSR path
+    (gw,) = torch.autograd.grad(out.sum(), w)
+    assert gw.shape == w.shape
+    csr_matmul(m.to(dtype=torch.float32), torch.randn(7, 5, dtype=torch.float32))  # same dtype: taken
+    assert dense_calls == [(7, 5)]
+    with pytest.raises(RuntimeError, match="expected"):  # mismatched dtypes: as the sparse path
+        csr_matmul(m, torch.randn(7, 5, dtype=torch.float32))
+
+
+def test_dense_copy_is_kept_and_follows_in_place_writes():
+    m = _matrix()
+    x = torch.randn(7, 3, dtype=torch.float64)
+    csr_matmul(m, x)
+    copy = m._dense
+    csr_matmul(m, x)
+    assert m._dense is copy  # made once
+    w = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
+    out = csr_matmul(m, w)
+    before = m.to_dense()
+    m.value.mul_(3.0)  # after the forward: the gradient is that of the product computed
+    (gw,) = torch.autograd.grad(out.sum(), w)
+    torch.testing.assert_close(gw, before.t() @ torch.ones(7, 3, dtype=torch.float64))
+    torch.testing.assert_close(csr_matmul(m, x), 3.0 * before @ x)  # a new copy for new values
+    with pytest.raises(ValueError, match="require grad"):
+        m.with_values(m.value.clone().requires_grad_(True)).dense()
+
+
+def test_under_autocast_the_product_keeps_the_inputs_dtype():
+    g = normalize_adjacency(torch.tensor([[0, 1, 2], [1, 2, 0]]), None, 3)
+    x = torch.randn(3, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = g.matmul(x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, g.to_dense() @ x)
