@@ -214,6 +214,24 @@ def cuda_syncs():
 
 
 @pytest.fixture
+def csr_path(monkeypatch):
+    """Small products through the sparse kernel and its custom backward, not the dense copy
+    that the CPU uses for them (``gcnkit.functional.spmm._DENSE_MAX_MACS``)."""
+    import gcnkit.functional.spmm as spmm
+
+    monkeypatch.setattr(spmm, "_DENSE_MAX_MACS", 0)
+
+
+@pytest.fixture(params=["dense", "csr"])
+def product_path(request):
+    """Runs a test twice: small products on the CPU through the kept dense copy (the default),
+    and through the sparse kernel."""
+    if request.param == "csr":
+        request.getfixturevalue("csr_path")
+    return request.param
+
+
+@pytest.fixture
 def eigensolver_calls(monkeypatch):
     """Counts calls of every eigen-solver lambda_max could use (ARPACK's and LAPACK's)."""
     import scipy.sparse.linalg as spla

@@ -28,6 +28,10 @@ _LOW_PRECISION = (torch.bfloat16, torch.float16)
 class CSRMatrix:
     r"""An immutable ``[rows, cols]`` CSR matrix with a cached transpose.
 
+    What is derived from the values (the transpose, block-diagonal and dense copies) is made
+    again when the values are written in place, as seen by their version counter; writes that
+    bypass it (through ``.data`` or a shared NumPy buffer) are not seen.
+
     Args:
         crow (LongTensor): compressed row pointers, shape ``[rows + 1]``.
         col (LongTensor): column of each stored value, shape ``[nnz]``, sorted within a row.
@@ -168,15 +172,29 @@ class CSRMatrix:
         out.index_put_((self.row, self.col), self.value, accumulate=True)
         return out
 
-    def dense(self) -> Tensor:
-        """A dense copy, kept (made again when the values were written in place); for the
-        products of small matrices (:data:`_DENSE_MAX_MACS`). Not for values that require grad."""
+    def _kept_dense(self) -> Tensor:
+        """A dense copy for the products of small matrices (``spmm._DENSE_MAX_MACS``), kept and
+        made again when the values were written in place; callers must not write to it."""
+        d = self._dense
+        if d is not None and self._version == _version(self.value):  # (a few us matter here)
+            return d
+        return self._make_dense()
+
+    @torch.compiler.disable  # (dynamo would drop the inference_mode(False) below)
+    def _make_dense(self) -> Tensor:
+        """Made outside inference mode, so a first product under ``torch.inference_mode()`` leaves
+        a copy that training can save for backward. Values without a version counter (inference
+        tensors) get a fresh copy every call and none is kept: in-place writes to them could not
+        be seen."""
         if self.value.requires_grad:
-            raise ValueError("dense() of a matrix whose values require grad (it would be a stale copy)")
-        self._drop_stale_copies()
-        if self._dense is None:
-            self._dense = self.to_dense()
-        return self._dense
+            raise ValueError("a kept dense copy of values that require grad would be a stale copy")
+        with torch.inference_mode(False):
+            if _version(self.value) is None:
+                return self.to_dense()
+            self._drop_stale_copies()
+            if self._dense is None:
+                self._dense = self.to_dense()
+            return self._dense
 
     def to(self, device=None, dtype=None) -> "CSRMatrix":
         device = self.device if device is None else torch.device(device)

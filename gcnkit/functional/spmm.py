@@ -18,13 +18,16 @@ from gcnkit.functional.sparse import _LOW_PRECISION, CSRMatrix
 from gcnkit.functional.validation import refuse_functorch
 
 
-#: On the CPU a product ``a @ x`` of at most this many multiply-adds (``rows × x.numel()``) with
-#: one ``[N, F]`` operand runs against a kept dense copy of ``a`` (:meth:`CSRMatrix.dense`): for
-#: small graphs (Chickenpox's 20 nodes, a recurrent state's step) the sparse kernel's and the
-#: custom backward's fixed cost per call (about 60 us for a product and its gradient here) is most
-#: of the time, and a dense product of this size takes a few microseconds. Batches keep the CSR
-#: path (a broadcast dense product was slower there).
+#: On the CPU a floating-point product ``a @ x`` of at most this many multiply-adds
+#: (``rows × x.numel()``) with one ``[N, F]`` operand and a matrix of at most
+#: :data:`_DENSE_MAX_ENTRIES` entries runs against a kept dense copy of ``a``: for small graphs
+#: (Chickenpox's 20 nodes, a recurrent state's step) the sparse kernel's and the custom backward's
+#: fixed cost per call (about 60 us for a product and its gradient here) is most of the time, and
+#: a dense product of this size takes a few microseconds. Batches keep the CSR path (a broadcast
+#: dense product was slower there), and so do larger, sparser matrices (a 256-node graph with 8
+#: features was slower dense).
 _DENSE_MAX_MACS = 1 << 19
+_DENSE_MAX_ENTRIES = 128 * 128
 
 
 def _dense_mm(a: CSRMatrix, x: Tensor) -> Tensor:
@@ -33,8 +36,8 @@ def _dense_mm(a: CSRMatrix, x: Tensor) -> Tensor:
         with torch.autocast(x.device.type, enabled=False):
             return _dense_mm(a, x)
     if x.dim() == 2:  # (a view costs as much as the product here)
-        return torch.mm(a.dense(), x)
-    out = torch.mm(a.dense(), x.reshape(x.size(-2), x.size(-1)))
+        return torch.mm(a._kept_dense(), x)
+    out = torch.mm(a._kept_dense(), x.reshape(x.size(-2), x.size(-1)))
     return out.view(*x.shape[:-2], a.shape[0], x.size(-1))
 
 
@@ -101,8 +104,9 @@ def csr_matmul(a: CSRMatrix, x: Tensor) -> Tensor:
                          f"(shape {tuple(x.shape)})")
     if a.device != x.device:
         raise ValueError(f"csr_matmul: matrix on {a.device}, x on {x.device}")
-    if (x.device.type == "cpu" and a.shape[0] * x.numel() <= _DENSE_MAX_MACS and x.numel() == n * x.size(-1)
-            and x.dtype == a.value.dtype and not a.value.requires_grad and x.layout == torch.strided):
+    if (x.device.type == "cpu" and 0 < a.shape[0] * x.numel() <= _DENSE_MAX_MACS
+            and a.shape[0] * n <= _DENSE_MAX_ENTRIES and x.numel() == n * x.size(-1) and x.dtype == a.value.dtype
+            and x.is_floating_point() and not a.value.requires_grad and x.layout == torch.strided):
         return _dense_mm(a, x)
     if x.dim() == 2:
         return _CSRMatmul.apply(a, a.value, x)

@@ -29,12 +29,3 @@ def count_normalizations(monkeypatch):
 
     monkeypatch.setattr(graph_input, "normalize_adjacency", counting)
     return calls
-
-
-@pytest.fixture
-def csr_path(monkeypatch):
-    """Small products through the sparse kernel and its custom backward, not the dense copy
-    that the CPU uses for them (``gcnkit.functional.spmm._DENSE_MAX_MACS``)."""
-    import gcnkit.functional.spmm as spmm
-
-    monkeypatch.setattr(spmm, "_DENSE_MAX_MACS", 0)

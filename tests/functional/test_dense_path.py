@@ -51,8 +51,29 @@ def test_not_taken_for_batches_large_products_learnable_values_or_other_dtypes(d
     assert gw.shape == w.shape
     csr_matmul(m.to(dtype=torch.float32), torch.randn(7, 5, dtype=torch.float32))  # same dtype: taken
     assert dense_calls == [(7, 5)]
+    # a float32 matrix with bfloat16 features: the sparse path's float32 detour, in x's dtype
+    m32 = m.to(dtype=torch.float32)
+    xb = torch.randn(7, 5, dtype=torch.bfloat16)
+    out = csr_matmul(m32, xb)
+    assert out.dtype == torch.bfloat16 and dense_calls == [(7, 5)]
+    torch.testing.assert_close(out.float(), m32.to_dense() @ xb.float(), atol=3e-2, rtol=3e-2)
     with pytest.raises(RuntimeError, match="expected"):  # mismatched dtypes: as the sparse path
         csr_matmul(m, torch.randn(7, 5, dtype=torch.float32))
+    csr_matmul(m.to(dtype=torch.float32), torch.randn(7, 0))  # no columns: nothing to multiply
+    big = _matrix(200)  # a larger, sparser matrix: slower dense even for narrow x
+    csr_matmul(big, torch.randn(200, 1, dtype=torch.float64))
+    assert dense_calls == [(7, 5)]
+
+
+def test_empty_operands_give_empty_or_zero_products_without_a_dense_copy():
+    ring = torch.arange(20000)
+    g = normalize_adjacency(torch.stack([ring, (ring + 1) % 20000]), None, 20000)
+    assert g.matmul(torch.randn(20000, 0)).shape == (20000, 0)
+    assert g.adj._dense is None  # no 20000 x 20000 copy for an empty product
+    empty = CSRMatrix.from_coo(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long),
+                               torch.zeros(0), (3, 0))
+    out = csr_matmul(empty, torch.randn(2, 0, 4))
+    assert out.shape == (2, 3, 4) and (out == 0).all()
 
 
 def test_dense_copy_is_kept_and_follows_in_place_writes():
@@ -70,7 +91,7 @@ def test_dense_copy_is_kept_and_follows_in_place_writes():
     torch.testing.assert_close(gw, before.t() @ torch.ones(7, 3, dtype=torch.float64))
     torch.testing.assert_close(csr_matmul(m, x), 3.0 * before @ x)  # a new copy for new values
     with pytest.raises(ValueError, match="require grad"):
-        m.with_values(m.value.clone().requires_grad_(True)).dense()
+        m.with_values(m.value.clone().requires_grad_(True))._kept_dense()
 
 
 def test_under_autocast_the_product_keeps_the_inputs_dtype():
@@ -80,3 +101,36 @@ def test_under_autocast_the_product_keeps_the_inputs_dtype():
         out = g.matmul(x)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, g.to_dense() @ x)
+
+
+def test_a_first_product_in_inference_mode_leaves_a_copy_training_can_use():
+    # evaluation before training (Lightning's sanity check runs under inference_mode)
+    from gcnkit.nn.models import TGCN
+
+    n = 20
+    ei = torch.stack([torch.arange(n), (torch.arange(n) + 1) % n])
+    model = TGCN(4, 8, out_channels=1)
+    x = torch.randn(1, 5, n, 4)
+    with torch.inference_mode():
+        before, _ = model(x, ei)
+    out, _ = model(x, ei)
+    out.sum().backward()
+    torch.testing.assert_close(out.detach(), before)
+    assert all(p.grad is not None for p in model.parameters())
+    g = normalize_adjacency(ei, None, n)
+    with torch.inference_mode():
+        g.matmul(torch.randn(n, 3))
+    w = torch.randn(n, 3, requires_grad=True)
+    (gw,) = torch.autograd.grad(g.matmul(w).sum(), w)
+    torch.testing.assert_close(gw, g.to_dense().t() @ torch.ones(n, 3))
+
+
+def test_in_place_writes_to_inference_values_are_seen():
+    # values without a version counter: no copy is kept, so a write is never missed
+    with torch.inference_mode():
+        sp = torch.tensor([[0.0, 2.0], [3.0, 0.0]]).to_sparse_csr()
+        m = CSRMatrix.from_torch(sp)
+        x = torch.eye(2)
+        torch.testing.assert_close(csr_matmul(m, x), torch.tensor([[0.0, 2.0], [3.0, 0.0]]))
+        sp.values().mul_(10)
+        torch.testing.assert_close(csr_matmul(m, x), torch.tensor([[0.0, 20.0], [30.0, 0.0]]))

@@ -166,7 +166,7 @@ def test_negative_degree_is_fine_for_norm_none(oracle):
 @pytest.mark.parametrize("norm", NORMS)
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5),
                                         (torch.bfloat16, 3e-2)])
-def test_dtypes(graph_zoo, oracle, norm, dtype, tol):
+def test_dtypes(graph_zoo, oracle, norm, dtype, tol, product_path):
     ei, ew, n = graph_zoo["kitchen_sink"]
     expected = oracle.normalized(ei, ew, n, norm, 1.0)
     x = torch.randn(n, 4, dtype=torch.float64)

@@ -119,7 +119,7 @@ def test_csr_matmul_forward_and_grads_match_dense(shape):
 
 
 @pytest.mark.parametrize("batched", [False, True])
-def test_csr_matmul_gradcheck(batched):
+def test_csr_matmul_gradcheck(batched, product_path):
     r, c, v = random_coo(6, 5, nnz=11)
     m = CSRMatrix.from_coo(r, c, v, (6, 5))
     x = torch.randn(*((2,) if batched else ()), 5, 3, dtype=torch.float64, requires_grad=True)
@@ -164,7 +164,7 @@ def test_block_diagonal_and_batches_through_both_paths(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.bfloat16, 3e-2)])
-def test_csr_matmul_dtypes(dtype, tol):
+def test_csr_matmul_dtypes(dtype, tol, product_path):
     r, c, v = random_coo(5, 5, nnz=10)
     m = CSRMatrix.from_coo(r, c, v, (5, 5)).to(dtype=dtype)
     x = torch.randn(5, 4, dtype=dtype, requires_grad=True)
@@ -245,7 +245,7 @@ def test_values_written_in_place_before_backward_are_refused(layout, csr_path):
         out.sum().backward()
 
 
-def test_transpose_follows_values_written_in_place():
+def test_transpose_follows_values_written_in_place(product_path):
     """A matrix whose values change in place (after a backward pass) gets a fresh transpose."""
     r, c, v = random_coo(4, 6, nnz=8)
     m = CSRMatrix.from_coo(r, c, v, (4, 6))
