@@ -1,0 +1,46 @@
+"""Smoke tests of the benchmark scripts on tiny data: they build every contender, each step runs,
+and bad options fail clearly (the timings themselves are not tested)."""
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import bench_kipf  # noqa: E402
+import bench_temporal  # noqa: E402
+
+
+def test_kipf_contenders_train_on_a_tiny_graph(single_thread):
+    from gcnkit.data import load_dataset
+
+    fns = bench_kipf.contenders(load_dataset("karate"))
+    assert set(fns) == {"pyg_example", "pyg_fastest", "gcnkit"}
+    for name, epoch in fns.items():
+        losses = [epoch() for _ in range(3)]
+        assert all(0 < v < 10 for v in losses), name  # validation losses as floats
+    assert len(bench_kipf.time_epochs(fns["gcnkit"], 2)) == 2
+
+
+def test_temporal_steps_run_without_the_peer(single_thread):
+    g = torch.Generator().manual_seed(0)
+    n = 5
+    ei = torch.stack([torch.arange(n), (torch.arange(n) + 1) % n])
+    ew = torch.rand(n, generator=g)
+    chick = (torch.randn(6, n, 4, generator=g), torch.randn(6, n, generator=g), ei, ew)
+    los = (torch.randn(2, 3, n, 1, generator=g), torch.randn(2, n, 3, generator=g), ei, ew)
+    steps = {**bench_temporal.chickenpox_steps(chick, None, hidden=4),
+             **{"los/" + k: v for k, v in bench_temporal.losloop_steps(los, None, hidden=4).items()}}
+    assert len(steps) == 2 * len(bench_temporal.MODELS)
+    times = bench_temporal.timed_interleaved(steps, repeat=1)
+    assert set(times) == set(steps) and all(t > 0 for t in times.values())
+    mem = bench_temporal.tbptt_memory(20, 5, N=n, hidden=4)
+    assert mem["saved_tensor_peak_mib"] > 0 and "cuda_peak_mib" not in mem
+
+
+def test_a_pygt_source_folder_that_does_not_load_is_an_error(tmp_path):
+    classes, reason = bench_temporal.import_pygt(str(tmp_path))
+    assert classes is None and "temporalgcn.py" in reason
+    with pytest.raises(SystemExit, match="--pygt-src"):
+        bench_temporal.main(["--pygt-src", str(tmp_path), "--out", str(tmp_path / "out.json")])
