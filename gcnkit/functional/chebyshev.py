@@ -211,20 +211,13 @@ def scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, Tensor]) -
     if isinstance(lambda_max, Tensor):
         return _scaled_laplacian_per_node(graph, lambda_max)
     lambda_max = float(lambda_max)
-    if lambda_max == 0.0:  # laplacian_lambda_max's L = 0: L~ = 2L/lambda - I = -I for any lambda > 0
-        lambda_max = 2.0
-    if not 0.0 < lambda_max < float("inf"):
+    if not 0.0 <= lambda_max < float("inf"):  # 0: laplacian_lambda_max's L = 0 (see _assemble_scaled_laplacian)
         raise ValueError(f"lambda_max must be a positive finite number, got {lambda_max}")
-    key = ("scaled_laplacian", lambda_max, graph.device, graph.dtype)
+    key = ("scaled_laplacian", lambda_max or 2.0, graph.device, graph.dtype)
     cached = graph.extras.get(key)
     if cached is not None:
         return cached
-    adj = graph.adj
-    a = 2.0 / lambda_max
-    n = graph.num_nodes
-    diag = torch.arange(n, device=adj.device)
-    lap = CSRMatrix.from_coo(torch.cat([adj.row, diag]), torch.cat([adj.col, diag]),
-                             torch.cat([adj.value * -a, adj.value.new_full((n,), a - 1.0)]), (n, n))
+    lap = _assemble_scaled_laplacian(graph, lambda_max)
     if not lap.value.requires_grad:  # a differentiable graph is rebuilt per call
         graph.extras[key] = lap
     return lap
@@ -238,15 +231,25 @@ def _scaled_laplacian_per_node(graph: NormalizedGraph, lambda_max: Tensor) -> CS
     cached = graph.extras.get(key)
     if cached is not None and cached[0]() is lambda_max and cached[1] == lambda_max._version:
         return cached[2]
-    adj = graph.adj
-    lam = lambda_max.to(adj.device, torch.float64)
-    a = 2.0 / lam.masked_fill(lam == 0, 2.0)  # 0 (a graph with L = 0): its L~ = -I, as for a number
-    diag = torch.arange(n, device=adj.device)
-    lap = CSRMatrix.from_coo(torch.cat([adj.row, diag]), torch.cat([adj.col, diag]),
-                             torch.cat([adj.value * (-a).to(adj.dtype)[adj.row], (a - 1.0).to(adj.dtype)]), (n, n))
+    lap = _assemble_scaled_laplacian(graph, lambda_max.to(graph.device, torch.float64))
     if not lap.value.requires_grad:
         graph.extras[key] = (weakref.ref(lambda_max), lambda_max._version, lap)
     return lap
+
+
+def _assemble_scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, Tensor]) -> CSRMatrix:
+    r""":math:`\tilde{L} = \mathrm{diag}(a)(I - \hat{A}) - I` with :math:`a = 2/\lambda_{max}`, one value
+    or one per row (node); :math:`\lambda_{max} = 0` (:math:`L = 0`) gives :math:`\tilde{L} = -I`, as
+    any positive value would, so it is taken as 2."""
+    adj, n = graph.adj, graph.num_nodes
+    diag = torch.arange(n, device=adj.device)
+    if isinstance(lambda_max, Tensor):
+        a = 2.0 / lambda_max.masked_fill(lambda_max == 0, 2.0)
+        off, on = adj.value * (-a).to(adj.dtype)[adj.row], (a - 1.0).to(adj.dtype)
+    else:
+        a = 2.0 / (lambda_max or 2.0)
+        off, on = adj.value * -a, adj.value.new_full((n,), a - 1.0)
+    return CSRMatrix.from_coo(torch.cat([adj.row, diag]), torch.cat([adj.col, diag]), torch.cat([off, on]), (n, n))
 
 
 def chebyshev_basis(graph: NormalizedGraph, x: Tensor, K: int, lambda_max: Union[float, Tensor]) -> List[Tensor]:
