@@ -11,6 +11,11 @@ validation forward pass for early stopping.
   and the fused Adam that gcnkit's training uses (where the device has one).
 - ``gcnkit``: ``gcnkit.nn.models.GCN`` as ``gcnkit train`` runs it.
 
+With ``--cuda-graph`` (on a CUDA ``--device``) two more: ``pyg_fastest+graph`` and
+``gcnkit+graph``, the same epochs replayed as one CUDA graph each (``gcnkit.train.cuda_graph``;
+capturable fused Adam; for gcnkit, ``gcnkit train --cuda-graph``); a contender whose capture
+fails is reported with the reason.
+
 Prints ms per epoch and the ratios, for 1 thread and for all threads, and writes JSON.
 
     python benchmarks/bench_kipf.py --root ../shared/datasets --out benchmarks/results/kipf.json
@@ -31,7 +36,7 @@ import torch.nn.functional as F
 import torch_geometric
 
 
-def pyg_model(in_channels, out_channels, cached, device="cpu", fused=False):
+def pyg_model(in_channels, out_channels, cached, device="cpu", fused=False, capturable=False):
     from torch_geometric.nn import GCNConv
 
     class Net(torch.nn.Module):
@@ -53,18 +58,20 @@ def pyg_model(in_channels, out_channels, cached, device="cpu", fused=False):
     net = Net().to(device)
     groups = [dict(params=list(net.conv1.parameters()), weight_decay=5e-4),
               dict(params=list(net.conv2.parameters()), weight_decay=0)]
+    extra = {"capturable": True} if capturable else {}
     try:
-        opt = torch.optim.Adam(groups, lr=0.01, fused=fused or None)
+        opt = torch.optim.Adam(groups, lr=0.01, fused=fused or None, **extra)
     except (RuntimeError, ValueError):  # no fused Adam for this device in this torch
-        opt = torch.optim.Adam(groups, lr=0.01)
+        opt = torch.optim.Adam(groups, lr=0.01, **extra)
     return net, opt
 
 
-def pyg_epoch(net, opt, x, graph, y, train_idx, val_idx):
-    """The usual PyG training loop (train step, then a validation pass)."""
+def pyg_epoch(net, opt, x, graph, y, train_idx, val_idx, cuda_graph=False):
+    """The usual PyG training loop (train step, then a validation pass); with ``cuda_graph`` the
+    epoch's device part replayed as one CUDA graph."""
     y_tr, y_va = y[train_idx], y[val_idx]
 
-    def epoch():
+    def on_device():
         net.train()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(net(x, graph)[train_idx], y_tr)
@@ -72,12 +79,16 @@ def pyg_epoch(net, opt, x, graph, y, train_idx, val_idx):
         opt.step()
         net.eval()
         with torch.no_grad():
-            return float(F.cross_entropy(net(x, graph)[val_idx], y_va))
+            return F.cross_entropy(net(x, graph)[val_idx], y_va)
 
-    return epoch
+    if cuda_graph:
+        from gcnkit.train.cuda_graph import graphed
+
+        on_device = graphed(on_device)
+    return lambda: float(on_device())
 
 
-def contenders(data, device="cpu"):
+def contenders(data, device="cpu", cuda_graph=False):
     from gcnkit.train.node_classification import (PreparedData, TrainConfig, build_model, make_epoch,
                                                   make_optimizer)
 
@@ -94,7 +105,21 @@ def contenders(data, device="cpu"):
     prepared = PreparedData(data, cfg)
     model = build_model(prepared, cfg)
     out["gcnkit"] = make_epoch(model, make_optimizer(model, cfg), prepared, cfg)  # as `gcnkit train` runs it
-    return out
+    failed = {}
+    if cuda_graph:
+        net, opt = pyg_model(x.size(1), c, cached=True, device=device, fused=True, capturable=True)
+        out["pyg_fastest+graph"] = pyg_epoch(net, opt, x.to_sparse_csr().to(device), ei, y, tr, va, cuda_graph=True)
+        cfg = TrainConfig(device=device, cuda_graph=True)
+        model = build_model(prepared, cfg)
+        out["gcnkit+graph"] = make_epoch(model, make_optimizer(model, cfg), prepared, cfg)
+        for k in ("pyg_fastest+graph", "gcnkit+graph"):
+            try:
+                time_epochs(out[k], 5)  # the eager warm-up and the capture
+            except RuntimeError as e:
+                failed[k] = str(e).splitlines()[0][:300]
+                del out[k]
+                print(f"{k}: the capture failed: {failed[k]}", flush=True)
+    return out, failed
 
 
 def time_epochs(epoch, n):
@@ -115,8 +140,12 @@ def main(argv=None) -> int:
     p.add_argument("--threads", nargs="+", type=int, default=[1, os.cpu_count() or 1])
     p.add_argument("--device", default="cpu", help="torch device for all contenders (default cpu); each "
                    "epoch ends in a host read of the validation loss, so wall-clock times are complete")
+    p.add_argument("--cuda-graph", action="store_true", help="also time PyG at its fastest and gcnkit with "
+                   "each epoch replayed as one CUDA graph (CUDA devices only)")
     p.add_argument("--out", default="benchmarks/results/kipf.json")
     args = p.parse_args(argv)
+    if args.cuda_graph and not str(args.device).startswith("cuda"):
+        p.error("--cuda-graph needs a CUDA --device")
     from gcnkit.data import load_dataset
 
     results = []
@@ -125,7 +154,7 @@ def main(argv=None) -> int:
         for threads in args.threads:
             torch.set_num_threads(threads)
             torch.manual_seed(0)
-            fns = contenders(data, args.device)
+            fns, failed = contenders(data, args.device, args.cuda_graph)
             for fn in fns.values():  # warm-up (caches, allocator, PyG's cached normalization)
                 time_epochs(fn, 10)
             per = {k: [] for k in fns}
@@ -137,6 +166,15 @@ def main(argv=None) -> int:
             row = {"dataset": name, "device": args.device, "threads": threads, **{f"{k}_ms": v for k, v in ms.items()},
                    "speedup_vs_pyg_example": ms["pyg_example"] / ms["gcnkit"],
                    "speedup_vs_pyg_fastest": ms["pyg_fastest"] / ms["gcnkit"]}
+            if args.cuda_graph:
+                best_peer = min(v for k, v in ms.items() if k.startswith("pyg_fastest"))
+                row["capture_failed"] = failed
+                row["graph_speedup_vs_pyg_fastest"] = (best_peer / ms["gcnkit+graph"]
+                                                       if "gcnkit+graph" in ms else None)
+                print(f"{name:9s} {args.device} CUDA graphs: " + ", ".join(
+                    f"{k} {ms[k]:6.2f} ms" for k in ("pyg_fastest+graph", "gcnkit+graph") if k in ms)
+                    + (f" | gcnkit+graph {row['graph_speedup_vs_pyg_fastest']:4.2f}x vs PyG's fastest of all"
+                       if row["graph_speedup_vs_pyg_fastest"] else ""), flush=True)
             results.append(row)
             print(f"{name:9s} {args.device} threads={threads}: PyG example {ms['pyg_example']:8.2f} ms | PyG fastest "
                   f"{ms['pyg_fastest']:6.2f} ms | gcnkit {ms['gcnkit']:6.2f} ms | "

@@ -33,6 +33,13 @@ training step (k = 10) at T = 100 and T = 1000, against full BPTT: the peak byte
 saved for backward (measured with ``torch.autograd.graph.saved_tensors_hooks``; on CUDA also
 ``torch.cuda.max_memory_allocated``).
 
+With ``--cuda-graph`` (on a CUDA ``--device``) every contender is also timed with its training
+step replayed as one CUDA graph (``gcnkit.train.cuda_graph.graphed``, Adam with
+``capturable=True``): ``gcnkit_graph_s``, ``pygt_graph_s`` (the peer's fastest captured variant)
+and ``graph_speedup_vs_fastest`` (the peer's fastest time of all, eager or captured, over
+gcnkit's captured step); a peer whose step cannot be captured is listed under
+``capture_failed`` with the reason.
+
 PyG Temporal is imported lazily; when it (or its ``torch-sparse`` / ``torch-scatter``
 dependencies) is missing, only gcnkit is timed and the output says so.
 
@@ -119,14 +126,36 @@ def timed_interleaved(steps: Dict[str, Callable[[], None]], repeat: int, device=
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def train_step(params, loss_fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
-    opt = torch.optim.Adam(params, lr=0.01)
+def train_step(params, loss_fn: Callable[[], torch.Tensor], cuda_graph: bool = False) -> Callable[[], None]:
+    """A training step (forward, backward, Adam); with ``cuda_graph`` replayed as one CUDA graph
+    after two eager calls."""
+    opt = torch.optim.Adam(params, lr=0.01, **({"capturable": True} if cuda_graph else {}))
 
     def step():
         opt.zero_grad()
-        loss_fn().backward()
+        loss = loss_fn()
+        loss.backward()
         opt.step()
-    return step
+        return loss
+    if not cuda_graph:
+        return step
+    from gcnkit.train.cuda_graph import graphed
+
+    return graphed(step, warmup=2)
+
+
+def _with_graphs(steps: Dict[str, tuple], cuda_graph: bool) -> Dict[str, Callable[[], None]]:
+    """``name -> (params, loss_fn, module)`` as eager steps, and with ``cuda_graph`` also each as
+    ``name+graph`` on its own copy of the module (the same initial weights)."""
+    import copy
+
+    out = {}
+    for name, (module, loss_fn) in steps.items():
+        if cuda_graph:
+            twin = copy.deepcopy(module)
+            out[name + "+graph"] = train_step(twin.parameters(), lambda m=twin, f=loss_fn: f(m), cuda_graph=True)
+        out[name] = train_step(module.parameters(), lambda m=module, f=loss_fn: f(m))
+    return out
 
 
 # ---------------------------------------------------------------------------- contenders
@@ -146,7 +175,7 @@ def _hidden(state):
     return state[0] if isinstance(state, tuple) else state
 
 
-def chickenpox_steps(data, pygt, hidden: int = 32, device="cpu") -> Dict[str, Callable[[], None]]:
+def chickenpox_steps(data, pygt, hidden: int = 32, device="cpu", cuda_graph=False) -> Dict[str, Callable[[], None]]:
     from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM
 
     x, y, ei, ew = data  # x [T, N, lags], y [T, N]
@@ -156,9 +185,7 @@ def chickenpox_steps(data, pygt, hidden: int = 32, device="cpu") -> Dict[str, Ca
                         ("tgcn", TGCN(f, hidden, out_channels=1)),
                         ("gconvgru", GConvGRU(f, hidden, out_channels=1, K=1)),
                         ("gconvlstm", GConvLSTM(f, hidden, out_channels=1, K=1))):
-        model.to(device)
-        steps[f"gcnkit/{name}"] = train_step(
-            model.parameters(), lambda m=model: F.mse_loss(m(x[None], ei, ew)[0][0, ..., 0], y))
+        steps[f"gcnkit/{name}"] = (model.to(device), lambda m: F.mse_loss(m(x[None], ei, ew)[0][0, ..., 0], y))
     if pygt is not None:
         # TGCN twice: as PyG Temporal's examples and the issue's measurement use it (cached=False:
         # its three GCNConvs normalize the static graph at every snapshot), and at its fastest
@@ -166,19 +193,20 @@ def chickenpox_steps(data, pygt, hidden: int = 32, device="cpu") -> Dict[str, Ca
         for name, cell in (("tgcn", pygt["TGCN"](f, hidden)), ("tgcn@fastest", pygt["TGCN"](f, hidden, cached=True)),
                            ("gconvgru", pygt["GConvGRU"](f, hidden, K=2)),
                            ("gconvlstm", pygt["GConvLSTM"](f, hidden, K=2))):
-            cell, lin = cell.to(device), torch.nn.Linear(hidden, 1).to(device)
+            pair = torch.nn.ModuleList([cell, torch.nn.Linear(hidden, 1)]).to(device)
 
-            def loss(cell=cell, lin=lin):
+            def loss(pair):
+                cell, lin = pair
                 state, cost = None, 0.0
                 for t in range(x.size(0)):  # PyG Temporal's loop, the state carried
                     state = _pygt_step(cell, x[t], ei, ew, state)
                     cost = cost + F.mse_loss(lin(_hidden(state))[:, 0], y[t])
                 return cost / x.size(0)
-            steps[f"pygt/{name}"] = train_step(list(cell.parameters()) + list(lin.parameters()), loss)
-    return steps
+            steps[f"pygt/{name}"] = (pair, loss)
+    return _with_graphs(steps, cuda_graph)
 
 
-def losloop_steps(data, pygt, hidden: int = 64, device="cpu") -> Dict[str, Callable[[], None]]:
+def losloop_steps(data, pygt, hidden: int = 64, device="cpu", cuda_graph=False) -> Dict[str, Callable[[], None]]:
     from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM
 
     x, y, ei, ew = data  # x [B, T, N, 1], y [B, N, horizon]
@@ -188,19 +216,18 @@ def losloop_steps(data, pygt, hidden: int = 64, device="cpu") -> Dict[str, Calla
                         ("tgcn", TGCN(1, hidden, out_channels=horizon)),
                         ("gconvgru", GConvGRU(1, hidden, out_channels=horizon, K=1)),
                         ("gconvlstm", GConvLSTM(1, hidden, out_channels=horizon, K=1))):
-        model.to(device)
-        steps[f"gcnkit/{name}"] = train_step(
-            model.parameters(), lambda m=model: F.mse_loss(m(x, ei, ew, return_sequence=False)[0], y))
+        steps[f"gcnkit/{name}"] = (model.to(device), lambda m: F.mse_loss(m(x, ei, ew, return_sequence=False)[0], y))
     if pygt is not None:
         for name, cell in (("tgcn", pygt["TGCN2"](1, hidden, batch_size=x.size(0), cached=True)),
                            ("gconvgru", pygt["GConvGRU"](1, hidden, K=2)),
                            ("gconvgru@fastest", pygt["GConvGRU"](1, hidden, K=2)),
                            ("gconvlstm", pygt["GConvLSTM"](1, hidden, K=2)),
                            ("gconvlstm@fastest", pygt["GConvLSTM"](1, hidden, K=2))):
-            cell, lin = cell.to(device), torch.nn.Linear(hidden, horizon).to(device)
+            pair = torch.nn.ModuleList([cell, torch.nn.Linear(hidden, horizon)]).to(device)
 
-            def loss(cell=cell, lin=lin, batched=name == "tgcn", states=name.endswith("@fastest"),
+            def loss(pair, batched=name == "tgcn", states=name.endswith("@fastest"),
                      lstm=name.startswith("gconvlstm")):
+                cell, lin = pair
                 if batched:  # TGCN2 takes [B, N, F]
                     h = None
                     for t in range(x.size(1)):
@@ -220,8 +247,11 @@ def losloop_steps(data, pygt, hidden: int = 64, device="cpu") -> Dict[str, Calla
                         state = _pygt_step(cell, x[b, t], ei, ew, state)
                     hs.append(_hidden(state))
                 return F.mse_loss(lin(torch.stack(hs)), y)
-            steps[f"pygt/{name}"] = train_step(list(cell.parameters()) + list(lin.parameters()), loss)
-    return steps
+            steps[f"pygt/{name}"] = (pair, loss)
+    if cuda_graph:  # the peers' one-window-at-a-time loops are not worth capturing
+        return {k: v for k, v in _with_graphs(steps, True).items()
+                if not (k.startswith("pygt/gconv") and k.endswith("+graph") and "@fastest" not in k)}
+    return _with_graphs(steps, False)
 
 
 # ---------------------------------------------------------------------------- memory
@@ -325,7 +355,11 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu", help="torch device for every contender (default cpu)")
     p.add_argument("--pygt-src", default=None, help="a folder with copies of PyG Temporal's temporalgcn.py, "
                    "gconv_gru.py and gconv_lstm.py, where the package itself cannot be installed")
+    p.add_argument("--cuda-graph", action="store_true", help="also time every contender with its training "
+                   "step replayed as one CUDA graph (CUDA devices only)")
     args = p.parse_args(argv)
+    if args.cuda_graph and not str(args.device).startswith("cuda"):
+        p.error("--cuda-graph needs a CUDA --device")
 
     pygt, reason = import_pygt(args.pygt_src)
     if pygt is None and args.pygt_src is not None:  # asked for explicitly: no silent gcnkit-only run
@@ -352,7 +386,17 @@ def main(argv=None) -> int:
         for dataset, data, make, unit in (("chickenpox", chick, chickenpox_steps, "epoch (465 snapshots)"),
                                           ("losloop", los, losloop_steps, "batch (32 windows x 12 steps)")):
             torch.manual_seed(0)
-            times = timed_interleaved(make(data, pygt, device=args.device), args.repeat, args.device)
+            steps = make(data, pygt, device=args.device, cuda_graph=args.cuda_graph)
+            failed = {}
+            for name in [k for k in steps if k.endswith("+graph")]:
+                try:
+                    for _ in range(3):  # two eager calls, then the capture and its first replay
+                        steps[name]()
+                except RuntimeError as e:
+                    failed[name] = str(e).splitlines()[0][:300]
+                    del steps[name]
+                    print(f"{name}: the capture failed: {failed[name]}", flush=True)
+            times = timed_interleaved(steps, args.repeat, args.device)
             for model in MODELS:
                 peer_name = f"pygt/{PEER_OF.get(model, model)}"
                 ours, peer = times[f"gcnkit/{model}"], times.get(peer_name)
@@ -361,11 +405,26 @@ def main(argv=None) -> int:
                 row = {"dataset": dataset, "model": model, "device": args.device, "threads": n, "unit": unit,
                        "gcnkit_s": ours, "pygt_s": peer, "speedup": None if peer is None else peer / ours,
                        "pygt_fastest_s": fastest, "speedup_fastest": None if fastest is None else fastest / ours}
+                if args.cuda_graph:
+                    peer_all = [t for k, t in times.items() if k.split("+")[0].split("@")[0] == peer_name]
+                    peer_graph = [t for k, t in times.items()
+                                  if k.endswith("+graph") and k.split("+")[0].split("@")[0] == peer_name]
+                    ours_g = times.get(f"gcnkit/{model}+graph")
+                    row.update(gcnkit_graph_s=ours_g, pygt_graph_s=min(peer_graph, default=None),
+                               graph_speedup_vs_fastest=min(peer_all) / ours_g if peer_all and ours_g else None,
+                               capture_failed={k: v for k, v in failed.items()
+                                               if k.split("+")[0].split("@")[0] in (peer_name, f"gcnkit/{model}")})
                 results["timings"].append(row)
                 peer_txt = "n/a" if peer is None else (f"{peer * 1000:8.1f} ms  speed-up x{peer / ours:5.1f}; at its "
                                                        f"fastest {fastest * 1000:8.1f} ms  x{fastest / ours:5.1f}")
                 print(f"[{args.device} {n} thr] {dataset:10s} {model:9s} per {unit}: gcnkit {ours * 1000:8.1f} ms, "
                       f"PyG Temporal {peer_txt}", flush=True)
+                if args.cuda_graph and row["gcnkit_graph_s"]:
+                    pg = row["pygt_graph_s"]
+                    print(f"    CUDA graphs: gcnkit {row['gcnkit_graph_s'] * 1000:8.1f} ms, PyG Temporal "
+                          f"{'not capturable' if pg is None else f'{pg * 1000:8.1f} ms'}"
+                          + (f"; x{row['graph_speedup_vs_fastest']:5.1f} vs the peer's fastest of all"
+                             if row["graph_speedup_vs_fastest"] else ""), flush=True)
     torch.set_num_threads(all_threads)
     if not args.skip_memory:
         for T in (100, 1000):

@@ -1,4 +1,5 @@
 """README's code that imports the layers into a PyG model runs as written, as a user script."""
+import os
 import re
 import subprocess
 import sys
@@ -13,7 +14,11 @@ def test_readme_pyg_model_snippet_runs(tmp_path):
     assert m, "README lost its PyG model snippet"
     script = tmp_path / "snippet.py"
     script.write_text(m.group(1))
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    # the repository first on the path, so that the script finds this checkout's gcnkit also where
+    # it is not installed (a copy of the tree run with pytest from its root)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(README.parent),
+                                                                   os.environ.get("PYTHONPATH")])))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr
     assert "KipfGCNConv(8, 16, norm=sym, self_loop_weight=1.0)" in r.stdout
 

@@ -15,7 +15,7 @@ ABLATION_MODELS = ("cheb3", "cheb2", "first_order", "single_parameter", "kipf", 
 #: TrainConfig's fields as the flags that set them, for its error messages.
 _FLAGS = {"num_layers": "--layers", "early_stopping": "--early-stopping", "weight_decay": "--weight-decay",
           "feature_norm": "--feature-norm", "hidden": "--hidden", "epochs": "--epochs", "lr": "--lr",
-          "dropout": "--dropout", "device": "--device"}
+          "dropout": "--dropout", "device": "--device", "cuda_graph": "--cuda-graph"}
 
 
 def _protocol_args(p: argparse.ArgumentParser, threads_help: str = "torch threads (default: torch's choice)") -> None:
@@ -33,6 +33,9 @@ def _protocol_args(p: argparse.ArgumentParser, threads_help: str = "torch thread
                    help="row-normalize features (Kipf); auto: when all are non-negative (default auto)")
     g.add_argument("--dense-features", action="store_true", help="keep features dense")
     g.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    g.add_argument("--cuda-graph", action="store_true",
+                   help="with a CUDA --device: replay each epoch as one CUDA graph after 3 eager epochs "
+                        "(fewer kernel launches; other random draws than an eager run of the same seed)")
     p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
     p.add_argument("--threads", type=int, default=None, help=threads_help)
 
@@ -55,7 +58,7 @@ def _make_config(TrainConfig, args, model: str):
                        lr=args.lr, weight_decay=args.weight_decay, epochs=args.epochs,
                        early_stopping=args.early_stopping, bias=args.bias,
                        feature_norm=args.feature_norm, sparse_features=not args.dense_features,
-                       device=args.device)
+                       device=args.device, cuda_graph=args.cuda_graph)
 
 
 def _seeds(n: int, first: int):

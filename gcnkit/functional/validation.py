@@ -48,8 +48,18 @@ def check_real(name: str, value) -> float:
     return float(value)
 
 
+def capturing(t: Tensor) -> bool:
+    """Whether ``t`` is a CUDA tensor and the current stream is capturing a CUDA graph: then the
+    values a graph will see are not there yet (each replay brings new ones), and reading one
+    (``bool(...)``, ``.item()``) would synchronise, which a capture forbids."""
+    return t.is_cuda and torch.cuda.is_current_stream_capturing()
+
+
 def check_finite(name: str, t: Tensor) -> None:
-    if t.is_floating_point() or t.is_complex():
+    """Raises ``ValueError`` when ``t`` holds NaN or inf, with their counts. Skipped while a CUDA
+    graph is being captured (see :func:`capturing`): the captured graph replays without it, so
+    check the data before copying it into the graph's static inputs."""
+    if (t.is_floating_point() or t.is_complex()) and not capturing(t):
         bad = ~torch.isfinite(t)
         if bool(bad.any()):
             n_nan = int(torch.isnan(t).sum())

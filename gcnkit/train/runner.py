@@ -167,6 +167,8 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg_path = out_dir / "config.json"
     cfg = {k: v for k, v in asdict(config).items() if k != "model"}
+    if not cfg.get("cuda_graph"):  # recorded only when on: logs of earlier versions resume
+        cfg.pop("cuda_graph", None)
     log = RunLog(out_dir / "runs.csv")
     finished = log.read()
     if finished and not cfg_path.exists():

@@ -15,8 +15,8 @@ import bench_temporal  # noqa: E402
 def test_kipf_contenders_train_on_a_tiny_graph(single_thread):
     from gcnkit.data import load_dataset
 
-    fns = bench_kipf.contenders(load_dataset("karate"))
-    assert set(fns) == {"pyg_example", "pyg_fastest", "gcnkit"}
+    fns, failed = bench_kipf.contenders(load_dataset("karate"))
+    assert set(fns) == {"pyg_example", "pyg_fastest", "gcnkit"} and failed == {}
     for name, epoch in fns.items():
         losses = [epoch() for _ in range(3)]
         assert all(0 < v < 10 for v in losses), name  # validation losses as floats
@@ -44,3 +44,19 @@ def test_a_pygt_source_folder_that_does_not_load_is_an_error(tmp_path):
     assert classes is None and "temporalgcn.py" in reason
     with pytest.raises(SystemExit, match="--pygt-src"):
         bench_temporal.main(["--pygt-src", str(tmp_path), "--out", str(tmp_path / "out.json")])
+
+
+def test_cuda_graph_options_need_a_cuda_device(tmp_path):
+    with pytest.raises(SystemExit):
+        bench_kipf.main(["--cuda-graph", "--out", str(tmp_path / "k.json")])
+    with pytest.raises(SystemExit):
+        bench_temporal.main(["--cuda-graph", "--out", str(tmp_path / "t.json")])
+
+
+@pytest.mark.gpu
+def test_graphed_contenders_on_cuda():
+    from gcnkit.data import load_dataset
+
+    fns, failed = bench_kipf.contenders(load_dataset("karate"), "cuda", cuda_graph=True)
+    assert "gcnkit+graph" in fns, failed
+    assert all(0 < fns["gcnkit+graph"]() < 10 for _ in range(3))

@@ -65,3 +65,15 @@ def test_summary_json_is_strict_json_with_null_for_missing_paper_values(tmp_path
     text = open(paths["summary_json"]).read()
     records = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
     assert all(r["paper"] is None and r["delta"] is None and r["protocol_note"] is None for r in records)
+
+
+def test_the_cuda_graph_toggle_is_recorded_only_when_on(tmp_path):
+    # config.json of logs written before the toggle existed has no such key: they must resume
+    import json
+
+    cfg = TrainConfig(epochs=2)
+    ablate(["karate"], ["kipf"], [0], tmp_path, cfg, progress=False)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert "cuda_graph" not in saved and saved["epochs"] == 2
+    rows = ablate(["karate"], ["kipf"], [0, 1], tmp_path, cfg, progress=False)
+    assert [r["seed"] for r in rows] == [0, 1]
