@@ -37,6 +37,34 @@ _SPARSE_MIN_NUMEL = 1 << 16
 _KEEP_DENSE = object()
 
 
+def nodes_on_node_dim(forward):
+    """Decorates a layer's ``forward`` that takes nodes on axis -2 of ``x``: with another
+    ``node_dim`` (PyG's option, e.g. ``node_dim=0`` for ``[N, B, F]``), the node axis is moved to
+    -2 for the computation and back on the output, as PyG's message passing would propagate
+    along it."""
+    import functools
+
+    @functools.wraps(forward)
+    def wrapper(self, x, *args, **kwargs):
+        dim = self.node_dim
+        if dim == -2 or not isinstance(x, Tensor):
+            return forward(self, x, *args, **kwargs)
+        if not -x.dim() <= dim < x.dim():
+            raise ValueError(f"{type(self).__name__} has node_dim={dim} but x has {x.dim()} axes "
+                             f"(shape {tuple(x.shape)})")
+        dim %= x.dim()
+        if dim == x.dim() - 2:
+            return forward(self, x, *args, **kwargs)
+        if dim == x.dim() - 1:
+            raise ValueError(f"{type(self).__name__}: node_dim={self.node_dim} is the feature axis of x "
+                             f"(shape {tuple(x.shape)})")
+        if x.layout != torch.strided:
+            raise ValueError(f"{type(self).__name__}: sparse x holds nodes on axis 0 of [N, F]; "
+                             f"node_dim={self.node_dim} is only for dense x")
+        return forward(self, x.movedim(dim, -2), *args, **kwargs).movedim(-2, dim)
+    return wrapper
+
+
 def _dense_as_csr(x: Tensor):
     if torch.count_nonzero(x).item() > SPARSE_DENSITY * x.numel():
         return _KEEP_DENSE
@@ -169,9 +197,9 @@ class GraphConvBase(MessagePassing):
             raise ValueError(f"{type(self).__name__} does not decompose its layers (PyG's "
                              f"decomposed_layers={kwargs['decomposed_layers']!r}): it multiplies by a "
                              f"sparse operator, with no per-edge message tensor to split")
-        if kwargs.get("node_dim", -2) not in (-2,):
-            raise ValueError(f"{type(self).__name__} takes nodes on axis -2 of x ([N, F] or [*, N, F]); "
-                             f"node_dim={kwargs['node_dim']!r} is not supported: move the node axis there")
+        node_dim = kwargs.get("node_dim", -2)
+        if not isinstance(node_dim, int) or isinstance(node_dim, bool):
+            raise TypeError(f"node_dim must be an int (the axis of x that holds the nodes), got {node_dim!r}")
         if isinstance(in_channels, int) and in_channels < 0:
             raise ValueError(f"in_channels and out_channels must be positive, got in_channels={in_channels} "
                              f"(PyG's lazy initialization is not supported: pass the input width)")

@@ -9,7 +9,8 @@ from torch import Tensor
 from gcnkit.functional.chebyshev import check_batch, chebyshev_basis, chebyshev_combine, lambda_max_per_node
 from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import linear, linear_sum
-from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear, weight_of
+from gcnkit.nn.conv.base import (Features, GraphConvBase, glorot_linear, nodes_on_node_dim, sparse_aware_linear,
+                                 weight_of)
 
 LambdaMax = Union[float, Literal["eig"]]
 
@@ -84,6 +85,7 @@ class ChebyshevConv(GraphConvBase):
                                          for _ in range(K + 1)])
         self.reset_parameters()
 
+    @nodes_on_node_dim
     def forward(self, x: Features, edge_index: Optional[GraphInput] = None,
                 edge_weight: Optional[Tensor] = None, batch: Optional[Tensor] = None,
                 lambda_max: Optional[Union[float, Tensor]] = None) -> Tensor:

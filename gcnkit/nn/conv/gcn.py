@@ -9,7 +9,8 @@ from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import linear
 from gcnkit.functional.normalize import NORMS, Norm
 from gcnkit.functional.validation import check_choice
-from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear, weight_of
+from gcnkit.nn.conv.base import (Features, GraphConvBase, glorot_linear, nodes_on_node_dim, sparse_aware_linear,
+                                 weight_of)
 
 
 class GeneralGCNConv(GraphConvBase):
@@ -63,6 +64,7 @@ class GeneralGCNConv(GraphConvBase):
         out = graph.matmul(h)
         return out + h if self.add_identity else out
 
+    @nodes_on_node_dim
     def forward(self, x: Features, edge_index: GraphInput, edge_weight: Optional[Tensor] = None) -> Tensor:
         x = self.features(x)
         graph = self.graph(edge_index, edge_weight, x, norm=self.norm, self_loop_weight=self.self_loop_weight)

@@ -136,6 +136,9 @@ class GraphOperator(torch.nn.Module):
         super().__init__()
         if not isinstance(conv, GraphConvBase):
             raise TypeError(f"GraphOperator wraps a gcnkit graph convolution, got {type(conv).__name__}")
+        if conv.node_dim != -2:
+            raise ValueError(f"a recurrent cell passes its operators [*, N, F] (nodes on axis -2), but this "
+                             f"{type(conv).__name__} has node_dim={conv.node_dim}; build it with the default")
         self.conv = conv
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.graph_options: GraphOptions = (str(conv.norm), float(conv.self_loop_weight),

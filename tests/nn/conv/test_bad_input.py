@@ -143,8 +143,8 @@ def test_pyg_options_without_an_effect_here():
         KipfGCNConv(-1, 3)
     with pytest.raises(NotImplementedError, match=r"TorchScript.*torch.compile"):
         torch.jit.script(KipfGCNConv(F_IN, 3))
-    with pytest.raises(ValueError, match=r"nodes on axis -2.*node_dim=0 is not supported"):
-        KipfGCNConv(F_IN, 3, node_dim=0)
+    with pytest.raises(TypeError, match=r"node_dim must be an int"):
+        KipfGCNConv(F_IN, 3, node_dim="0")
     with pytest.raises(TypeError, match=r"no normalization=.*GCNConv/ChebConv option.*'rw' and None are not"):
         ChebyshevConv(F_IN, 3, 2, normalization="sym")
 
