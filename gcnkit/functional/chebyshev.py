@@ -177,6 +177,9 @@ def lambda_max_per_node(graph: NormalizedGraph, batch: Optional[Tensor],
             store[key, graph.device] = per_graph.to(graph.device)[batch.to(graph.device)]
         return store[key, graph.device]
     if isinstance(lambda_max, Tensor):
+        kept = _kept_per_node(graph, lambda_max, batch)
+        if kept is not None:  # the same tensors as the last call (e.g. the next layer): no re-check
+            return kept
         if lambda_max.dim() > 1 or lambda_max.numel() == 0 or not lambda_max.is_floating_point():
             raise ValueError(f"lambda_max must be a floating-point tensor of shape [] or [num_graphs], got "
                              f"shape {tuple(lambda_max.shape)} and dtype {lambda_max.dtype}")
@@ -198,7 +201,23 @@ def lambda_max_per_node(graph: NormalizedGraph, batch: Optional[Tensor],
     if values.numel() < num_graphs:
         raise ValueError(f"lambda_max has {values.numel()} values but batch has {num_graphs} graphs "
                          f"(ids up to {num_graphs - 1})")
-    return values.to(graph.device, torch.float64)[batch.to(graph.device)]
+    per_node = values.to(graph.device, torch.float64)[batch.to(graph.device)]
+    if not (lambda_max.is_inference() or batch.is_inference()):  # no version counters to key on
+        graph.extras["lambda_max_per_node_tensor"] = (weakref.ref(lambda_max), lambda_max._version,
+                                                      weakref.ref(batch), batch._version, per_node)
+    return per_node
+
+
+def _kept_per_node(graph: NormalizedGraph, lambda_max: Tensor, batch: Optional[Tensor]) -> Optional[Tensor]:
+    """The per-node values made by the last call with these very tensors, unmodified since: the
+    same tensor object again, so :func:`scaled_laplacian` reuses its matrix (the layers of a
+    model on one mini-batch build L~ once)."""
+    kept = graph.extras.get("lambda_max_per_node_tensor")
+    if kept is None or batch is None or kept[0]() is not lambda_max or kept[2]() is not batch:
+        return None
+    if lambda_max.is_inference() or batch.is_inference():
+        return None
+    return kept[4] if (kept[1], kept[3]) == (lambda_max._version, batch._version) else None
 
 
 def scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, Tensor]) -> CSRMatrix:
@@ -232,7 +251,7 @@ def _scaled_laplacian_per_node(graph: NormalizedGraph, lambda_max: Tensor) -> CS
     if cached is not None and cached[0]() is lambda_max and cached[1] == lambda_max._version:
         return cached[2]
     lap = _assemble_scaled_laplacian(graph, lambda_max.to(graph.device, torch.float64))
-    if not lap.value.requires_grad:
+    if not (lap.value.requires_grad or lambda_max.is_inference()):
         graph.extras[key] = (weakref.ref(lambda_max), lambda_max._version, lap)
     return lap
 

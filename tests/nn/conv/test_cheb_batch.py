@@ -85,3 +85,29 @@ def test_edge_weight_gradient_equals_pyg_summed_over_both_directions(undirected_
     assert torch.equal(ei[:, reverse], ei.flip(0))
     torch.testing.assert_close(grads[0] + grads[0][reverse], grads[1] + grads[1][reverse])
     assert not torch.allclose(grads[0], grads[1], atol=1e-3)
+
+
+def test_a_per_graph_lambda_tensor_builds_the_scaled_laplacian_once(undirected_graphs, monkeypatch):
+    # the layers of a model on one mini-batch share L~: built once per (graph, lambda, batch),
+    # rebuilt when lambda_max is changed in place or is another tensor
+    import gcnkit.functional.chebyshev as cheb
+
+    builds = []
+    real = cheb._assemble_scaled_laplacian
+    monkeypatch.setattr(cheb, "_assemble_scaled_laplacian", lambda *a: builds.append(1) or real(*a))
+    _, b, lam = pyg_batch(undirected_graphs)
+    conv1, conv2 = ChebyshevConv(4, 3, 2).double(), ChebyshevConv(3, 3, 2).double()
+    h = conv1(b.x, b.edge_index, b.edge_attr, batch=b.batch, lambda_max=lam)
+    out = conv2(h, b.edge_index, b.edge_attr, batch=b.batch, lambda_max=lam)
+    assert len(builds) == 1
+    lam.mul_(1.5)  # in place: the kept matrix must not be reused
+    changed = conv2(h, b.edge_index, b.edge_attr, batch=b.batch, lambda_max=lam)
+    assert len(builds) == 2 and not torch.allclose(changed, out)
+    fresh = conv2(h, b.edge_index, b.edge_attr, batch=b.batch, lambda_max=lam.clone())
+    assert len(builds) == 3
+    torch.testing.assert_close(fresh, changed)
+    with torch.inference_mode():  # inference tensors have no version counter: nothing kept
+        lam_i = lam.clone()
+        conv2(h, b.edge_index, b.edge_attr, batch=b.batch, lambda_max=lam_i)
+        conv2(h, b.edge_index, b.edge_attr, batch=b.batch, lambda_max=lam_i)
+    assert len(builds) == 5
