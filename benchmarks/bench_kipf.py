@@ -84,7 +84,7 @@ def pyg_epoch(net, opt, x, graph, y, train_idx, val_idx, cuda_graph=False):
     if cuda_graph:
         from gcnkit.train.cuda_graph import graphed
 
-        on_device = graphed(on_device)
+        on_device = graphed(on_device, device=y.device)
     return lambda: float(on_device())
 
 

@@ -33,12 +33,12 @@ training step (k = 10) at T = 100 and T = 1000, against full BPTT: the peak byte
 saved for backward (measured with ``torch.autograd.graph.saved_tensors_hooks``; on CUDA also
 ``torch.cuda.max_memory_allocated``).
 
-With ``--cuda-graph`` (on a CUDA ``--device``) every contender is also timed with its training
-step replayed as one CUDA graph (``gcnkit.train.cuda_graph.graphed``, Adam with
-``capturable=True``): ``gcnkit_graph_s``, ``pygt_graph_s`` (the peer's fastest captured variant)
-and ``graph_speedup_vs_fastest`` (the peer's fastest time of all, eager or captured, over
-gcnkit's captured step); a peer whose step cannot be captured is listed under
-``capture_failed`` with the reason.
+With ``--cuda-graph`` (on a CUDA ``--device``) every contender but PyG Temporal's
+window-by-window Los-loop loops is also timed with its training step replayed as one CUDA graph
+(``gcnkit.train.cuda_graph.graphed``, Adam with ``capturable=True``): ``gcnkit_graph_s``,
+``pygt_graph_s`` (the peer's fastest captured variant) and ``graph_speedup_vs_fastest`` (the
+peer's fastest time of all, eager or captured, over gcnkit's captured step); a peer whose step
+cannot be captured is listed under ``capture_failed`` with the reason.
 
 PyG Temporal is imported lazily; when it (or its ``torch-sparse`` / ``torch-scatter``
 dependencies) is missing, only gcnkit is timed and the output says so.
@@ -126,7 +126,8 @@ def timed_interleaved(steps: Dict[str, Callable[[], None]], repeat: int, device=
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def train_step(params, loss_fn: Callable[[], torch.Tensor], cuda_graph: bool = False) -> Callable[[], None]:
+def train_step(params, loss_fn: Callable[[], torch.Tensor], cuda_graph: bool = False,
+               device=None) -> Callable[[], None]:
     """A training step (forward, backward, Adam); with ``cuda_graph`` replayed as one CUDA graph
     after two eager calls."""
     opt = torch.optim.Adam(params, lr=0.01, **({"capturable": True} if cuda_graph else {}))
@@ -141,10 +142,10 @@ def train_step(params, loss_fn: Callable[[], torch.Tensor], cuda_graph: bool = F
         return step
     from gcnkit.train.cuda_graph import graphed
 
-    return graphed(step, warmup=2)
+    return graphed(step, warmup=2, device=device)
 
 
-def _with_graphs(steps: Dict[str, tuple], cuda_graph: bool) -> Dict[str, Callable[[], None]]:
+def _with_graphs(steps: Dict[str, tuple], cuda_graph: bool, device=None) -> Dict[str, Callable[[], None]]:
     """``name -> (params, loss_fn, module)`` as eager steps, and with ``cuda_graph`` also each as
     ``name+graph`` on its own copy of the module (the same initial weights)."""
     import copy
@@ -153,7 +154,8 @@ def _with_graphs(steps: Dict[str, tuple], cuda_graph: bool) -> Dict[str, Callabl
     for name, (module, loss_fn) in steps.items():
         if cuda_graph:
             twin = copy.deepcopy(module)
-            out[name + "+graph"] = train_step(twin.parameters(), lambda m=twin, f=loss_fn: f(m), cuda_graph=True)
+            out[name + "+graph"] = train_step(twin.parameters(), lambda m=twin, f=loss_fn: f(m), cuda_graph=True,
+                                              device=device)
         out[name] = train_step(module.parameters(), lambda m=module, f=loss_fn: f(m))
     return out
 
@@ -203,7 +205,7 @@ def chickenpox_steps(data, pygt, hidden: int = 32, device="cpu", cuda_graph=Fals
                     cost = cost + F.mse_loss(lin(_hidden(state))[:, 0], y[t])
                 return cost / x.size(0)
             steps[f"pygt/{name}"] = (pair, loss)
-    return _with_graphs(steps, cuda_graph)
+    return _with_graphs(steps, cuda_graph, device)
 
 
 def losloop_steps(data, pygt, hidden: int = 64, device="cpu", cuda_graph=False) -> Dict[str, Callable[[], None]]:
@@ -249,7 +251,7 @@ def losloop_steps(data, pygt, hidden: int = 64, device="cpu", cuda_graph=False) 
                 return F.mse_loss(lin(torch.stack(hs)), y)
             steps[f"pygt/{name}"] = (pair, loss)
     if cuda_graph:  # the peers' one-window-at-a-time loops are not worth capturing
-        return {k: v for k, v in _with_graphs(steps, True).items()
+        return {k: v for k, v in _with_graphs(steps, True, device).items()
                 if not (k.startswith("pygt/gconv") and k.endswith("+graph") and "@fastest" not in k)}
     return _with_graphs(steps, False)
 

@@ -35,7 +35,7 @@ def _protocol_args(p: argparse.ArgumentParser, threads_help: str = "torch thread
     g.add_argument("--device", default="cpu", help="torch device (default cpu)")
     g.add_argument("--cuda-graph", action="store_true",
                    help="with a CUDA --device: replay each epoch as one CUDA graph after 3 eager epochs "
-                        "(fewer kernel launches; other random draws than an eager run of the same seed)")
+                        "(fewer kernel launches; ms/epoch includes the eager epochs and the capture)")
     p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
     p.add_argument("--threads", type=int, default=None, help=threads_help)
 
@@ -124,7 +124,8 @@ def run_train(args) -> int:
                         progress=not args.json and sys.stderr.isatty())
     out = {"dataset": dataset, "model": args.model, "seeds": len(results), **summarize(results),
            "paper": paper_value(args.model, dataset), "protocol_changes": protocol_changes(config),
-           "threads": torch.get_num_threads(), "runs": [vars(r) for r in results]}
+           "threads": torch.get_num_threads(), "device": config.device, "cuda_graph": config.cuda_graph,
+           "runs": [vars(r) for r in results]}
     if args.json:
         print(json.dumps(out))
     else:

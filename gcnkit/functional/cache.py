@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
-from typing import Callable, Hashable, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Callable, Hashable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -28,6 +29,31 @@ def _version(t: Tensor) -> Optional[int]:
         return t._version
     except (RuntimeError, AttributeError):  # inference tensors carry no version counter
         return None
+
+
+#: Lists collecting what the caches and the sparse products hand out inside :func:`holding`.
+_sinks: List[list] = []
+
+
+@contextmanager
+def holding() -> Iterator[list]:
+    """Collects, into the list it yields, every cached value and every sparse matrix a product
+    reads inside the block. A CUDA graph keeps the addresses of what its kernels read, not
+    references: :class:`gcnkit.train.cuda_graph.GraphedStep` holds this list for the graph's
+    lifetime, so that a cache evicting a normalized graph (or a matrix dropping a copy) cannot
+    free memory that replays still read."""
+    held: list = []
+    _sinks.append(held)
+    try:
+        yield held
+    finally:
+        _sinks.remove(held)
+
+
+def hold(value) -> None:
+    """Adds ``value`` to the lists of the open :func:`holding` blocks (none: nothing to do)."""
+    for sink in _sinks:
+        sink.append(value)
 
 
 class GraphCache:
@@ -60,6 +86,8 @@ class GraphCache:
         entry = None if key is None else self._entries.get(key)
         if entry is None or not all(r is None if t is None else r() is t for r, t in zip(entry[0], tensors)):
             return None
+        if _sinks:
+            hold(entry[1])
         return entry[1]
 
     @torch.compiler.disable  # (see peek)
@@ -75,6 +103,8 @@ class GraphCache:
             if all(r is None if t is None else r() is t for r, t in zip(refs, tensors)):
                 self._entries.move_to_end(key)
                 self.hits += 1
+                if _sinks:
+                    hold(value)
                 return value
             del self._entries[key]  # an id was reused by a new tensor
         self.misses += 1
@@ -89,6 +119,8 @@ class GraphCache:
                 cache._entries.pop(key, None)
         refs = tuple(None if t is None else weakref.ref(t, drop) for t in tensors)
         self._entries[key] = (refs, value)
+        if _sinks:
+            hold(value)
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
         return value

@@ -52,7 +52,12 @@ def capturing(t: Tensor) -> bool:
     """Whether ``t`` is a CUDA tensor and the current stream is capturing a CUDA graph: then the
     values a graph will see are not there yet (each replay brings new ones), and reading one
     (``bool(...)``, ``.item()``) would synchronise, which a capture forbids."""
-    return t.is_cuda and torch.cuda.is_current_stream_capturing()
+    if not t.is_cuda:
+        return False
+    if t.device.index is None or t.device.index == torch.cuda.current_device():
+        return torch.cuda.is_current_stream_capturing()
+    with torch.cuda.device(t.device):  # the stream that is current on t's device
+        return torch.cuda.is_current_stream_capturing()
 
 
 def check_finite(name: str, t: Tensor) -> None:

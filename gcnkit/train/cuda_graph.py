@@ -18,6 +18,15 @@ What a captured step needs (PyTorch's rules for whole-network capture):
   :func:`gcnkit.functional.validation.capturing`): check the data before copying it in.
 - dropout and other random operations draw from the default CUDA generator, which graphs
   support: each replay draws new numbers.
+- **Python-side state is frozen** at the capture: a float learning rate changed later (by a
+  scheduler), ``model.train()`` / ``model.eval()`` outside the step, or a graph whose
+  ``edge_weight`` is written in place (eager code would normalize it anew) do not reach the
+  replays. Capture a new step after such a change.
+
+The graph keeps the addresses of what its kernels read, not references to the tensors. Inside
+the capture, gcnkit's caches and sparse products record everything they hand out
+(:func:`gcnkit.functional.cache.holding`), and the step object holds those for the graph's
+lifetime: a cache evicting the normalized graph later cannot free memory that replays read.
 
 Example::
 
@@ -42,6 +51,7 @@ from typing import Callable, Optional, TypeVar
 
 import torch
 
+from gcnkit.functional.cache import holding
 from gcnkit.functional.validation import check_int
 
 T = TypeVar("T")
@@ -56,58 +66,80 @@ class GraphedStep:
     Args:
         step: the step function, with no arguments; it reads static tensors.
         warmup (int): eager calls before the capture (default 3; at least 1).
-        device: the CUDA device (default: the current one).
+        device: the CUDA device of the step's tensors (default: the device of the CUDA tensors
+            the first call returns, else the current device). A step on another device than
+            this would be captured empty, so it is an error.
     """
 
     def __init__(self, step: Callable[[], T], warmup: int = 3, device=None):
         if not torch.cuda.is_available():
             raise RuntimeError("CUDA graphs need a CUDA device, and CUDA is not available to this torch "
                                f"({torch.__version__}); call the step itself on the CPU")
-        self.device = torch.device("cuda", torch.cuda.current_device()) if device is None else torch.device(device)
-        if self.device.type != "cuda":
+        self.device = None if device is None else torch.device(device)
+        if self.device is not None and self.device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA device, got device={device!r}")
+        if self.device is not None and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.step = step
         self.warmup = check_int("warmup", warmup, 1)
         self.calls = 0
         self.graph: Optional[torch.cuda.CUDAGraph] = None
         self.outputs = None
+        self._held: list = []  # what the captured kernels read from gcnkit's caches
         self._stream: Optional[torch.cuda.Stream] = None
 
     def __call__(self):
-        with torch.cuda.device(self.device):
-            if self.graph is None and self.calls < self.warmup:
-                out = self._eager()
-            else:
+        if self.graph is None and self.calls < self.warmup:
+            out = self._eager()
+        else:
+            with torch.cuda.device(self.device):
                 if self.graph is None:
                     self._capture()
                 self.graph.replay()
-                out = self.outputs
+            out = self.outputs
         self.calls += 1
         return out
 
-    def _side_stream(self) -> torch.cuda.Stream:
-        if self._stream is None:
-            self._stream = torch.cuda.Stream()
-        return self._stream
-
     def _eager(self):
-        stream, main = self._side_stream(), torch.cuda.current_stream()
-        stream.wait_stream(main)
-        with torch.cuda.stream(stream):
-            out = self.step()
-        main.wait_stream(stream)
+        with torch.cuda.device(self.device or torch.cuda.current_device()):
+            if self._stream is None or self._stream.device != torch.device("cuda", torch.cuda.current_device()):
+                self._stream = torch.cuda.Stream()
+            stream, main = self._stream, torch.cuda.current_stream()
+            stream.wait_stream(main)
+            with torch.cuda.stream(stream):
+                out = self.step()
+            main.wait_stream(stream)
+        self._check_device(out)
         return out
+
+    def _check_device(self, out) -> None:
+        """Sets the device from the step's CUDA outputs on the first call; refuses outputs on
+        another CUDA device than a given one."""
+        found = _cuda_devices(out)
+        if self.device is None:
+            self.device = found[0] if found else torch.device("cuda", torch.cuda.current_device())
+        elif any(d != self.device for d in found):
+            raise ValueError(f"the step returned tensors on {', '.join(map(str, found))} but it is to be "
+                             f"captured on {self.device}: pass device= the step's device")
 
     def _capture(self) -> None:
         graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize()
+        stream = torch.cuda.current_stream()
         try:
-            with torch.cuda.graph(graph):
+            with holding() as held, torch.cuda.graph(graph):
                 self.outputs = self.step()
         except RuntimeError as e:
-            raise RuntimeError(f"capturing the step as a CUDA graph failed: {e}. A captured step must not "
-                               f"synchronise with the host (.item(), float(), data-dependent shapes) and "
-                               f"its optimizer must be capturable (e.g. Adam(..., capturable=True))") from e
+            cause = e
+            while cause.__context__ is not None:
+                cause = cause.__context__  # torch's capture_end error hides the first one
+            raise RuntimeError(f"capturing the step as a CUDA graph failed: {str(cause).strip()} (a captured "
+                               f"step must not synchronise with the host or copy from unpinned host "
+                               f"memory, and its optimizer must be capturable, e.g. Adam(..., "
+                               f"capturable=True))") from e
+        finally:
+            torch.cuda.set_stream(stream)  # a failed capture_end skips torch's own restore
+        self._held = held
         self.graph = graph
 
     def extra_repr(self) -> str:
@@ -115,6 +147,22 @@ class GraphedStep:
 
     def __repr__(self) -> str:
         return f"GraphedStep({self.extra_repr()})"
+
+
+def _cuda_devices(out) -> list:
+    """The CUDA devices of the tensors in ``out`` (nested tuples, lists and dicts), in order."""
+    found: list = []
+    stack = [out]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, torch.Tensor):
+            if item.is_cuda and item.device not in found:
+                found.append(item.device)
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return found
 
 
 def graphed(step: Callable[[], T], warmup: int = 3, device=None) -> GraphedStep:

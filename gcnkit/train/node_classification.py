@@ -48,7 +48,7 @@ class TrainConfig:
         if not isinstance(self.cuda_graph, bool):
             raise TypeError(f"cuda_graph must be True or False, got {self.cuda_graph!r}")
         if self.cuda_graph and torch.device(self.device).type != "cuda":
-            raise ValueError(f"cuda_graph=True needs a CUDA device, got device={self.device!r}")
+            raise ValueError(f"cuda_graph needs a CUDA device, not device={self.device!r}")
         if self.feature_norm not in ("auto", "row", "none"):
             raise ValueError(f"unknown feature_norm={self.feature_norm!r}; choose one of 'auto', 'row', 'none'")
         if self.model not in CONV_REGISTRY:

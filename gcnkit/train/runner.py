@@ -184,7 +184,8 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
             raise ValueError(f"{cfg_path} is not a readable protocol ({e}); restore it or use another "
                              f"output folder") from None
         if old != cfg:
-            diff = ", ".join(f"{k}={old.get(k)!r} there, {cfg.get(k)!r} now"
+            off = {"cuda_graph": False}  # recorded only when on
+            diff = ", ".join(f"{k}={old.get(k, off.get(k))!r} there, {cfg.get(k, off.get(k))!r} now"
                              for k in sorted(set(old) | set(cfg)) if old.get(k) != cfg.get(k))
             raise ValueError(f"{out_dir} holds runs of another protocol ({diff}); use another --out "
                              f"directory or delete it")

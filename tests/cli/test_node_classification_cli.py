@@ -30,6 +30,7 @@ def test_train_json_on_cora(shared_data_root, capsys):
     assert out["seeds"] == 2 and out["epochs_mean"] == 5
     assert 30 < out["test_acc_mean"] <= 100  # 5 epochs train (about 45%); without training about 20%
     assert out["paper"] == 81.5 and out["protocol_changes"] == ["epochs=5"]
+    assert out["device"] == "cpu" and out["cuda_graph"] is False
 
 
 def test_train_text_says_when_the_protocol_is_not_the_papers(shared_data_root, capsys):

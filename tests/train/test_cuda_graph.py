@@ -21,7 +21,7 @@ gpu = pytest.mark.gpu
 
 # ------------------------------------------------------------------ without a GPU: the errors
 def test_cuda_graph_needs_a_cuda_device():
-    with pytest.raises(ValueError, match="cuda_graph=True needs a CUDA device"):
+    with pytest.raises(ValueError, match="cuda_graph needs a CUDA device, not device='cpu'"):
         TrainConfig(cuda_graph=True)
     with pytest.raises(TypeError, match="cuda_graph must be True or False"):
         TrainConfig(cuda_graph="yes")
@@ -29,7 +29,7 @@ def test_cuda_graph_needs_a_cuda_device():
 
 def test_cli_names_the_flag(capsys):
     assert main(["train", "--dataset", "karate", "--seeds", "1", "--epochs", "2", "--cuda-graph"]) != 0
-    assert "--cuda-graph" in capsys.readouterr().err
+    assert "--cuda-graph needs a CUDA device, not --device='cpu'" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the error without CUDA")
@@ -125,8 +125,9 @@ def test_a_non_capturable_optimizer_is_a_clear_error():
     x, y = torch.randn(1, 4, 20, 2, device="cuda"), torch.randn(1, 4, 20, 1, device="cuda")
     step = GraphedStep(_recurrent_step(model, x, y, ei, ew, capturable=False), warmup=1)
     step()
-    with pytest.raises(RuntimeError, match="capturable"):
+    with pytest.raises(RuntimeError, match="capture.*failed: .*capturable is False"):  # torch's own words
         step()
+    assert torch.cuda.current_stream() == torch.cuda.default_stream()  # the capture stream is left
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +153,51 @@ def test_graphed_kipf_reaches_the_papers_accuracy(cora_cuda):
     s = summarize(results)
     assert s["test_acc_mean"] >= 79.5, s
     assert all(4 <= r.epochs <= 200 for r in results)
+
+
+def test_what_a_capture_reads_from_the_caches_is_held(csr_path):
+    # the capture is emulated on the CPU: inside holding(), the normalized graph the layer reads
+    # (and its transpose, read by the backward pass) are kept, also after the caches are cleared
+    import gc
+    import weakref
+
+    from gcnkit.functional.cache import graph_cache, holding
+    from gcnkit.nn.conv import KipfGCNConv, clear_caches
+
+    ei = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    conv = KipfGCNConv(3, 2)
+    x = torch.randn(4, 3, requires_grad=True)
+    conv(x, ei).sum().backward()  # the warm-up: the normalization is cached outside the block
+    with holding() as held:
+        conv(x, ei).sum().backward()
+    adjs = [h for h in held if type(h).__name__ == "CSRMatrix"]
+    assert len(adjs) >= 2 and len(graph_cache) >= 1  # the operator and its transpose
+    refs = [weakref.ref(a.value) for a in adjs]
+    clear_caches()
+    gc.collect()
+    assert all(r() is not None for r in refs)
+    del held, adjs
+    gc.collect()
+    assert all(r() is None for r in refs)  # held by the list only
+
+
+@gpu
+def test_replays_survive_the_caches_dropping_the_graph():
+    from gcnkit.nn.conv import clear_caches
+
+    torch.manual_seed(0)
+    ei, ew = _ring(207)
+    eager_model = TGCN(2, 64, out_channels=1).cuda()
+    graph_model = copy.deepcopy(eager_model)
+    x, y = torch.randn(4, 6, 207, 2, device="cuda"), torch.randn(4, 6, 207, 1, device="cuda")
+    eager = _recurrent_step(eager_model, x, y, ei, ew)
+    step = graphed(_recurrent_step(graph_model, x, y, ei, ew), warmup=2)
+    expected = [float(eager()) for _ in range(3)]
+    got = [float(step()) for _ in range(3)]  # 2 eager, the capture and its replay
+    clear_caches()  # the normalized graph the capture read: now held by the step only
+    torch.cuda.empty_cache()
+    junk = [torch.full((1 << 20,), float("nan"), device="cuda") for _ in range(64)]  # reuse freed memory
+    expected += [float(eager()) for _ in range(2)]
+    got += [float(step()) for _ in range(2)]
+    del junk
+    assert got == pytest.approx(expected, rel=1e-4)

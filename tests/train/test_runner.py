@@ -77,3 +77,8 @@ def test_the_cuda_graph_toggle_is_recorded_only_when_on(tmp_path):
     assert "cuda_graph" not in saved and saved["epochs"] == 2
     rows = ablate(["karate"], ["kipf"], [0, 1], tmp_path, cfg, progress=False)
     assert [r["seed"] for r in rows] == [0, 1]
+    (tmp_path / "config.json").write_text(json.dumps({**saved, "cuda_graph": True}))  # a CUDA-graph run's
+    import pytest
+
+    with pytest.raises(ValueError, match="cuda_graph=True there, False now"):
+        ablate(["karate"], ["kipf"], [2], tmp_path, cfg, progress=False)
