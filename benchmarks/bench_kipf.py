@@ -18,7 +18,7 @@ fails is reported with the reason.
 
 Prints ms per epoch and the ratios, for 1 thread and for all threads, and writes JSON.
 
-    python benchmarks/bench_kipf.py --root ../shared/datasets --out benchmarks/results/kipf.json
+    python benchmarks/bench_kipf.py --root ../shared/datasets --out runs/bench_kipf.json
 """
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
                    "epoch ends in a host read of the validation loss, so wall-clock times are complete")
     p.add_argument("--cuda-graph", action="store_true", help="also time PyG at its fastest and gcnkit with "
                    "each epoch replayed as one CUDA graph (CUDA devices only)")
-    p.add_argument("--out", default="benchmarks/results/kipf.json")
+    p.add_argument("--out", default="runs/bench_kipf.json", help="JSON output (default runs/bench_kipf.json)")
     args = p.parse_args(argv)
     if args.cuda_graph and not str(args.device).startswith("cuda"):
         p.error("--cuda-graph needs a CUDA --device")

@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", default="Cora")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default="benchmarks/results/layer.json")
+    p.add_argument("--out", default="runs/bench_layer.json", help="JSON output (default runs/bench_layer.json)")
     args = p.parse_args(argv)
     from torch_geometric.nn import GCNConv
 
