@@ -46,8 +46,11 @@ def holding() -> Iterator[list]:
     _sinks.append(held)
     try:
         yield held
-    finally:
-        _sinks.remove(held)
+    finally:  # by identity: list.remove would take the first *equal* list (nested blocks)
+        for i, sink in enumerate(_sinks):
+            if sink is held:
+                del _sinks[i]
+                break
 
 
 def hold(value) -> None:

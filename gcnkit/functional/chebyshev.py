@@ -201,7 +201,8 @@ def lambda_max_per_node(graph: NormalizedGraph, batch: Optional[Tensor],
     if values.numel() < num_graphs:
         raise ValueError(f"lambda_max has {values.numel()} values but batch has {num_graphs} graphs "
                          f"(ids up to {num_graphs - 1})")
-    per_node = values.to(graph.device, torch.float64)[batch.to(graph.device)]
+    with torch.inference_mode(False):  # a tensor to key the matrix on, also in inference mode
+        per_node = values.to(graph.device, torch.float64)[batch.to(graph.device)]
     if not (lambda_max.is_inference() or batch.is_inference()):  # no version counters to key on
         graph.extras["lambda_max_per_node_tensor"] = (weakref.ref(lambda_max), lambda_max._version,
                                                       weakref.ref(batch), batch._version, per_node)
@@ -214,9 +215,7 @@ def _kept_per_node(graph: NormalizedGraph, lambda_max: Tensor, batch: Optional[T
     model on one mini-batch build L~ once)."""
     kept = graph.extras.get("lambda_max_per_node_tensor")
     if kept is None or batch is None or kept[0]() is not lambda_max or kept[2]() is not batch:
-        return None
-    if lambda_max.is_inference() or batch.is_inference():
-        return None
+        return None  # (only tensors with version counters are kept)
     return kept[4] if (kept[1], kept[3]) == (lambda_max._version, batch._version) else None
 
 

@@ -130,10 +130,12 @@ class GraphedStep:
             with holding() as held, torch.cuda.graph(graph):
                 self.outputs = self.step()
         except RuntimeError as e:
-            cause = e
-            while cause.__context__ is not None:
-                cause = cause.__context__  # torch's capture_end error hides the first one
-            raise RuntimeError(f"capturing the step as a CUDA graph failed: {str(cause).strip()} (a captured "
+            reason = str(e).strip()
+            first = e.__context__
+            if first is not None and not e.__suppress_context__ and "captur" in reason:
+                # torch's capture_end raised while the step's own error was propagating: name both
+                reason = f"{str(first).strip()} (then: {reason})"
+            raise RuntimeError(f"capturing the step as a CUDA graph failed: {reason} (a captured "
                                f"step must not synchronise with the host or copy from unpinned host "
                                f"memory, and its optimizer must be capturable, e.g. Adam(..., "
                                f"capturable=True))") from e

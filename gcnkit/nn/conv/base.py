@@ -47,7 +47,12 @@ def nodes_on_node_dim(forward):
     @functools.wraps(forward)
     def wrapper(self, x, *args, **kwargs):
         dim = self.node_dim
-        if dim == -2 or not isinstance(x, Tensor):
+        if dim == -2:
+            return forward(self, x, *args, **kwargs)
+        if not isinstance(x, Tensor):  # a CSRMatrix: nodes are its rows
+            if dim not in (0, -2):
+                raise ValueError(f"{type(self).__name__}: sparse x holds nodes on axis 0 of [N, F]; "
+                                 f"node_dim={dim} is only for dense x")
             return forward(self, x, *args, **kwargs)
         if not -x.dim() <= dim < x.dim():
             raise ValueError(f"{type(self).__name__} has node_dim={dim} but x has {x.dim()} axes "
@@ -233,6 +238,9 @@ class GraphConvBase(MessagePassing):
         they have the layer's dtype, so a dtype mismatch is the same error on every call."""
         # forward's inputs (auto) are checked against the parameters' dtype here; the two-phase
         # methods serve the recurrent cells, which check x once per sequence (not per step)
+        if not auto and self.node_dim != -2:  # the two-phase methods: the recurrent runner's API
+            raise ValueError(f"{type(self).__name__}.propagate_only/propagate_transform take nodes on axis "
+                             f"-2 ([*, N, F]), but this layer has node_dim={self.node_dim}")
         check = auto and isinstance(x, Tensor)
         if check:
             weight = next(self.parameters(), None)

@@ -111,3 +111,29 @@ def test_a_per_graph_lambda_tensor_builds_the_scaled_laplacian_once(undirected_g
         conv2(h, b.edge_index, b.edge_attr, batch=b.batch, lambda_max=lam_i)
         conv2(h, b.edge_index, b.edge_attr, batch=b.batch, lambda_max=lam_i)
     assert len(builds) == 5
+    with torch.inference_mode():  # normal tensors in inference mode: kept, both layers share L~
+        conv2(conv1(b.x, b.edge_index, b.edge_attr, batch=b.batch, lambda_max=lam),
+              b.edge_index, b.edge_attr, batch=b.batch, lambda_max=lam)
+    assert len(builds) == 6
+    conv2(h, b.edge_index, b.edge_attr, batch=b.batch, lambda_max=lam)
+    assert len(builds) == 6  # and kept after it
+
+
+def test_the_kept_per_node_lambda_follows_the_batch_vector(undirected_graphs):
+    # the same lambda_max tensor with another assignment of nodes to graphs must not reuse the
+    # per-node values of the last call (in place: the version moves; a new tensor: its identity)
+    data, b, lam = pyg_batch(undirected_graphs[:2])
+    assert b.num_graphs == 2 and lam[0] != lam[1]
+    ei, ew = data[0].edge_index, data[0].edge_attr
+    n = data[0].num_nodes
+    x = torch.randn(2 * n, 4, dtype=torch.float64)
+    two = torch.cat([ei, ei + n], 1), torch.cat([ew, ew])  # graph 0 twice: a relabelling is valid
+    conv = ChebyshevConv(4, 3, 2).double()
+    batch = torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)])
+    first = conv(x, *two, batch=batch, lambda_max=lam)
+    batch.mul_(-1).add_(1)  # swap the ids in place: each half now gets the other lambda
+    swapped = conv(x, *two, batch=batch, lambda_max=lam)
+    expected = conv(x, *two, batch=batch.clone(), lambda_max=lam.clone())
+    torch.testing.assert_close(swapped, expected)
+    assert not torch.allclose(swapped, first)
+    torch.testing.assert_close(conv(x, *two, batch=1 - batch, lambda_max=lam), first)  # a new tensor
