@@ -61,47 +61,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def import_pygt(source: Optional[str] = None):
-    """``(classes, note)``: PyG Temporal's TGCN, TGCN2, GConvGRU and GConvLSTM, or ``(None, reason)``.
-
-    ``import torch_geometric_temporal`` imports every model, some of which need ``torch-sparse``;
-    when only that fails, the source files timed here (which need only torch_geometric) are
-    loaded directly from the installed package, and the note says so. ``source``: a folder holding
-    copies of those files (``temporalgcn.py``, ``gconv_gru.py``, ``gconv_lstm.py`` from the
-    package's ``nn/recurrent``), for machines where the package cannot be installed (a GPU
-    machine without ``torch-sparse`` wheels for its torch)."""
-    import importlib.util
-
-    if source is not None:
-        folder, reason = Path(source), f"loaded from --pygt-src {source}"
-    else:
-        try:
-            from torch_geometric_temporal.nn.recurrent import TGCN, TGCN2, GConvGRU, GConvLSTM
-            return {"TGCN": TGCN, "TGCN2": TGCN2, "GConvGRU": GConvGRU, "GConvLSTM": GConvLSTM}, None
-        except Exception as e:  # ImportError, or a compiled dependency failing to load
-            reason = f"{type(e).__name__}: {e}"
-        spec = importlib.util.find_spec("torch_geometric_temporal")
-        if spec is None or not spec.submodule_search_locations:
-            return None, reason
-        folder = Path(list(spec.submodule_search_locations)[0]) / "nn" / "recurrent"
-    classes = {}
-    for file, names in (("temporalgcn.py", ("TGCN", "TGCN2")), ("gconv_gru.py", ("GConvGRU",)),
-                        ("gconv_lstm.py", ("GConvLSTM",))):
-        mod_spec = importlib.util.spec_from_file_location(f"_pygt_{file[:-3]}", folder / file)
-        module = importlib.util.module_from_spec(mod_spec)
-        try:
-            mod_spec.loader.exec_module(module)
-        except Exception as e2:
-            if source is not None:
-                return None, f"loading {folder / file} failed: {type(e2).__name__}: {e2}"
-            return None, f"{reason}; loading {file} directly failed too: {e2}"
-        classes.update({n: getattr(module, n) for n in names})
-    if source is not None:
-        return classes, reason
-    return classes, (f"package import failed ({reason}); loaded temporalgcn.py, gconv_gru.py and "
-                     f"gconv_lstm.py from {folder} directly")
+from pygt_loader import import_pygt, package_version, pygt_version, sources_digest  # noqa: E402
+from temporal_memory import tbptt_memory  # noqa: E402,F401  (bench_temporal.tbptt_memory)
 
 
 def _sync(device) -> None:
@@ -256,84 +219,7 @@ def losloop_steps(data, pygt, hidden: int = 64, device="cpu", cuda_graph=False) 
     return _with_graphs(steps, False)
 
 
-# ---------------------------------------------------------------------------- memory
-class SavedTensorPeak:
-    """Peak bytes of tensors saved for backward that are alive at the same time."""
-
-    def __init__(self):
-        self.current = self.peak = 0
-
-    def __enter__(self):
-        tracker = self
-
-        class Packed:
-            def __init__(self, t):
-                self.t, self.n = t, t.numel() * t.element_size()
-                tracker.current += self.n
-                tracker.peak = max(tracker.peak, tracker.current)
-
-            def __del__(self):
-                tracker.current -= self.n
-
-        self._hooks = torch.autograd.graph.saved_tensors_hooks(Packed, lambda p: p.t)
-        self._hooks.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._hooks.__exit__(*exc)
-
-
-def tbptt_memory(T: int, k: Optional[int], N: int = 207, hidden: int = 64, device="cpu") -> Dict[str, float]:
-    """Peak saved-tensor MiB of one training step on a sequence of length T (k=None: full BPTT);
-    on CUDA also the peak device memory the step allocated above what was in use before it."""
-    from gcnkit.nn.models import TGCN
-    from gcnkit.nn.recurrent import tbptt_backward
-
-    g = torch.Generator().manual_seed(0)
-    ei = torch.stack([torch.arange(N), (torch.arange(N) + 1) % N])
-    ei = torch.cat([ei, ei.flip(0)], 1)
-    x, y = torch.randn(1, T, N, 1, generator=g), torch.randn(1, T, N, 1, generator=g)
-    model = TGCN(1, hidden, out_channels=1).to(device)
-    x, y, ei = x.to(device), y.to(device), ei.to(device)
-    cuda = torch.device(device).type == "cuda"
-    if cuda:
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-    with SavedTensorPeak() as mem:
-        if k is None:
-            F.mse_loss(model(x, ei)[0], y).backward()
-        else:
-            tbptt_backward(model, x, y, ei, k=k, loss_fn=F.mse_loss)
-    out = {"T": T, "k": k, "saved_tensor_peak_mib": mem.peak / 2**20}
-    if cuda:
-        torch.cuda.synchronize(device)
-        out["cuda_peak_mib"] = (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    return out
-
-
 # ---------------------------------------------------------------------------- main
-def _version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def _pygt_version() -> str:
-    return _version("torch-geometric-temporal")
-
-
-def _sources_digest(folder: str) -> Dict[str, str]:
-    """SHA-256 of each PyG Temporal file loaded from ``--pygt-src`` (which release they are)."""
-    import hashlib
-
-    return {f: hashlib.sha256((Path(folder) / f).read_bytes()).hexdigest()
-            for f in ("temporalgcn.py", "gconv_gru.py", "gconv_lstm.py")}
-
-
 def load(root: Optional[str], device="cpu"):
     from gcnkit.data import load_temporal, make_windows, node_lag_features
 
@@ -377,10 +263,11 @@ def main(argv=None) -> int:
                            "cpus": os.cpu_count(), "torch": torch.__version__, "device": args.device,
                            "gpu": torch.cuda.get_device_name(torch.device(args.device))
                            if args.device.startswith("cuda") else None,
-                           "torch_geometric": _version("torch_geometric"), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-                           "pygt_src_sha256": None if args.pygt_src is None else _sources_digest(args.pygt_src),
+                           "torch_geometric": package_version("torch_geometric"),
+                           "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                           "pygt_src_sha256": None if args.pygt_src is None else sources_digest(args.pygt_src),
                            "pygt": None if pygt is None
-                           else ("files from --pygt-src" if args.pygt_src else _pygt_version()),
+                           else ("files from --pygt-src" if args.pygt_src else pygt_version()),
                            "pygt_note": reason},
                "timings": [], "memory": []}
     for n in threads:

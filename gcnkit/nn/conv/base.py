@@ -37,39 +37,6 @@ _SPARSE_MIN_NUMEL = 1 << 16
 _KEEP_DENSE = object()
 
 
-def nodes_on_node_dim(forward):
-    """Decorates a layer's ``forward`` that takes nodes on axis -2 of ``x``: with another
-    ``node_dim`` (PyG's option, e.g. ``node_dim=0`` for ``[N, B, F]``), the node axis is moved to
-    -2 for the computation and back on the output, as PyG's message passing would propagate
-    along it."""
-    import functools
-
-    @functools.wraps(forward)
-    def wrapper(self, x, *args, **kwargs):
-        dim = self.node_dim
-        if dim == -2:
-            return forward(self, x, *args, **kwargs)
-        if not isinstance(x, Tensor):  # a CSRMatrix: nodes are its rows
-            if dim not in (0, -2):
-                raise ValueError(f"{type(self).__name__}: sparse x holds nodes on axis 0 of [N, F]; "
-                                 f"node_dim={dim} is only for dense x")
-            return forward(self, x, *args, **kwargs)
-        if not -x.dim() <= dim < x.dim():
-            raise ValueError(f"{type(self).__name__} has node_dim={dim} but x has {x.dim()} axes "
-                             f"(shape {tuple(x.shape)})")
-        dim %= x.dim()
-        if dim == x.dim() - 2:
-            return forward(self, x, *args, **kwargs)
-        if dim == x.dim() - 1:
-            raise ValueError(f"{type(self).__name__}: node_dim={self.node_dim} is the feature axis of x "
-                             f"(shape {tuple(x.shape)})")
-        if x.layout != torch.strided:
-            raise ValueError(f"{type(self).__name__}: sparse x holds nodes on axis 0 of [N, F]; "
-                             f"node_dim={self.node_dim} is only for dense x")
-        return forward(self, x.movedim(dim, -2), *args, **kwargs).movedim(-2, dim)
-    return wrapper
-
-
 def _dense_as_csr(x: Tensor):
     if torch.count_nonzero(x).item() > SPARSE_DENSITY * x.numel():
         return _KEEP_DENSE

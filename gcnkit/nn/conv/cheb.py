@@ -9,8 +9,8 @@ from torch import Tensor
 from gcnkit.functional.chebyshev import check_batch, chebyshev_basis, chebyshev_combine, lambda_max_per_node
 from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import linear, linear_sum
-from gcnkit.nn.conv.base import (Features, GraphConvBase, glorot_linear, nodes_on_node_dim, sparse_aware_linear,
-                                 weight_of)
+from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear, weight_of
+from gcnkit.nn.conv.node_dim import nodes_on_node_dim
 
 LambdaMax = Union[float, Literal["eig"]]
 

@@ -9,8 +9,8 @@ from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import linear
 from gcnkit.functional.normalize import NORMS, Norm
 from gcnkit.functional.validation import check_choice
-from gcnkit.nn.conv.base import (Features, GraphConvBase, glorot_linear, nodes_on_node_dim, sparse_aware_linear,
-                                 weight_of)
+from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear, weight_of
+from gcnkit.nn.conv.node_dim import nodes_on_node_dim
 
 
 class GeneralGCNConv(GraphConvBase):
