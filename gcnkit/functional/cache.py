@@ -89,8 +89,7 @@ class GraphCache:
         entry = None if key is None else self._entries.get(key)
         if entry is None or not all(r is None if t is None else r() is t for r, t in zip(entry[0], tensors)):
             return None
-        if _sinks:
-            hold(entry[1])
+        hold(entry[1])
         return entry[1]
 
     @torch.compiler.disable  # (see peek)
@@ -106,8 +105,7 @@ class GraphCache:
             if all(r is None if t is None else r() is t for r, t in zip(refs, tensors)):
                 self._entries.move_to_end(key)
                 self.hits += 1
-                if _sinks:
-                    hold(value)
+                hold(value)
                 return value
             del self._entries[key]  # an id was reused by a new tensor
         self.misses += 1
@@ -122,8 +120,7 @@ class GraphCache:
                 cache._entries.pop(key, None)
         refs = tuple(None if t is None else weakref.ref(t, drop) for t in tensors)
         self._entries[key] = (refs, value)
-        if _sinks:
-            hold(value)
+        hold(value)
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
         return value

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from gcnkit.functional import sparse as _sparse
-from gcnkit.functional.cache import _sinks, _version, hold
+from gcnkit.functional.cache import _version, hold
 from gcnkit.functional.sparse import _LOW_PRECISION, CSRMatrix
 from gcnkit.functional.validation import refuse_functorch
 
@@ -35,8 +35,7 @@ def _dense_mm(a: CSRMatrix, x: Tensor) -> Tensor:
     if torch.is_autocast_enabled(x.device.type):  # as the sparse product: no low-precision detour
         with torch.autocast(x.device.type, enabled=False):
             return _dense_mm(a, x)
-    if _sinks:
-        hold(a)
+    hold(a)
     if x.dim() == 2:  # (a view costs as much as the product here)
         return torch.mm(a._kept_dense(), x)
     out = torch.mm(a._kept_dense(), x.reshape(x.size(-2), x.size(-1)))
@@ -50,8 +49,7 @@ def _mm(a: CSRMatrix, x: Tensor) -> Tensor:
     if torch.is_autocast_enabled(x.device.type):
         with torch.autocast(x.device.type, enabled=False):
             return _mm(a, x)
-    if _sinks:  # a CUDA graph being captured reads a's tensors at every replay: keep them alive
-        hold(a)
+    hold(a)  # a CUDA graph being captured reads a's tensors at every replay: keep them alive
     if x.dtype in _LOW_PRECISION and x.device.type == "cpu":
         return (a.to(dtype=torch.float32).to_torch() @ x.float()).to(x.dtype)
     if torch.is_grad_enabled():  # double backward: keep it differentiable

@@ -10,6 +10,10 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, train_once
 
+#: TrainConfig fields added after run logs were written, with the value those runs had: a
+#: config.json without them resumes.
+_ADDED_FIELDS = {"cuda_graph": False}
+
 RUN_FIELDS = ("dataset", "model", "seed", "test_acc", "val_acc", "epochs", "ms_per_epoch")
 
 _PREPARED: Dict[tuple, PreparedData] = {}
@@ -167,8 +171,6 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg_path = out_dir / "config.json"
     cfg = {k: v for k, v in asdict(config).items() if k != "model"}
-    if not cfg.get("cuda_graph"):  # recorded only when on: logs of earlier versions resume
-        cfg.pop("cuda_graph", None)
     log = RunLog(out_dir / "runs.csv")
     finished = log.read()
     if finished and not cfg_path.exists():
@@ -180,12 +182,12 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
             old = json.loads(cfg_path.read_text())
             if not isinstance(old, dict):
                 raise ValueError(f"a JSON {type(old).__name__}, not an object")
+            old = {**_ADDED_FIELDS, **old}  # written before those fields existed
         except ValueError as e:  # json.JSONDecodeError is a ValueError
             raise ValueError(f"{cfg_path} is not a readable protocol ({e}); restore it or use another "
                              f"output folder") from None
         if old != cfg:
-            off = {"cuda_graph": False}  # recorded only when on
-            diff = ", ".join(f"{k}={old.get(k, off.get(k))!r} there, {cfg.get(k, off.get(k))!r} now"
+            diff = ", ".join(f"{k}={old.get(k)!r} there, {cfg.get(k)!r} now"
                              for k in sorted(set(old) | set(cfg)) if old.get(k) != cfg.get(k))
             raise ValueError(f"{out_dir} holds runs of another protocol ({diff}); use another --out "
                              f"directory or delete it")

@@ -67,18 +67,20 @@ def test_summary_json_is_strict_json_with_null_for_missing_paper_values(tmp_path
     assert all(r["paper"] is None and r["delta"] is None and r["protocol_note"] is None for r in records)
 
 
-def test_the_cuda_graph_toggle_is_recorded_only_when_on(tmp_path):
+def test_a_protocol_written_before_the_cuda_graph_toggle_resumes(tmp_path):
     # config.json of logs written before the toggle existed has no such key: they must resume
     import json
+
+    import pytest
 
     cfg = TrainConfig(epochs=2)
     ablate(["karate"], ["kipf"], [0], tmp_path, cfg, progress=False)
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert "cuda_graph" not in saved and saved["epochs"] == 2
+    assert saved["cuda_graph"] is False and saved["epochs"] == 2
+    del saved["cuda_graph"]  # as an earlier version wrote it
+    (tmp_path / "config.json").write_text(json.dumps(saved))
     rows = ablate(["karate"], ["kipf"], [0, 1], tmp_path, cfg, progress=False)
     assert [r["seed"] for r in rows] == [0, 1]
     (tmp_path / "config.json").write_text(json.dumps({**saved, "cuda_graph": True}))  # a CUDA-graph run's
-    import pytest
-
     with pytest.raises(ValueError, match="cuda_graph=True there, False now"):
         ablate(["karate"], ["kipf"], [2], tmp_path, cfg, progress=False)

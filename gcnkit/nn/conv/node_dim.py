@@ -17,21 +17,17 @@ def nodes_on_node_dim(forward):
         dim = self.node_dim
         if dim == -2:
             return forward(self, x, *args, **kwargs)
-        if not isinstance(x, Tensor):  # a CSRMatrix: nodes are its rows
-            if dim not in (0, -2):
-                raise ValueError(f"{type(self).__name__}: sparse x holds nodes on axis 0 of [N, F]; "
-                                 f"node_dim={dim} is only for dense x")
-            return forward(self, x, *args, **kwargs)
-        if not -x.dim() <= dim < x.dim():
-            raise ValueError(f"{type(self).__name__} has node_dim={dim} but x has {x.dim()} axes "
+        ndim = x.dim() if isinstance(x, Tensor) else 2  # a CSRMatrix is [N, F]
+        if not -ndim <= dim < ndim:
+            raise ValueError(f"{type(self).__name__} has node_dim={dim} but x has {ndim} axes "
                              f"(shape {tuple(x.shape)})")
-        dim %= x.dim()
-        if dim == x.dim() - 2:
+        dim %= ndim
+        if dim == ndim - 2:
             return forward(self, x, *args, **kwargs)
-        if dim == x.dim() - 1:
+        if dim == ndim - 1:
             raise ValueError(f"{type(self).__name__}: node_dim={self.node_dim} is the feature axis of x "
                              f"(shape {tuple(x.shape)})")
-        if x.layout != torch.strided:
+        if not isinstance(x, Tensor) or x.layout != torch.strided:
             raise ValueError(f"{type(self).__name__}: sparse x holds nodes on axis 0 of [N, F]; "
                              f"node_dim={self.node_dim} is only for dense x")
         return forward(self, x.movedim(dim, -2), *args, **kwargs).movedim(-2, dim)

@@ -72,7 +72,7 @@ def test_bad_node_axes_are_clear_errors():
         ChebyshevConv(F_IN, F_OUT, 2, node_dim=0).propagate_transform(torch.randn(5, N, F_IN), ei)
     from gcnkit.functional import CSRMatrix
 
-    with pytest.raises(ValueError, match=r"sparse x.*node_dim=1 is only for dense x"):
+    with pytest.raises(ValueError, match=r"node_dim=1 is the feature axis"):  # a CSRMatrix is [N, F]
         KipfGCNConv(N, F_OUT, node_dim=1)(CSRMatrix.from_torch(torch.eye(N).to_sparse_csr()), ei)
     with pytest.raises(ValueError, match=r"recurrent cell.*node_dim=0; build it with the default"):
         GRUCell(F_IN, 8, hidden_operator=lambda i, o: KipfGCNConv(i, o, node_dim=0))
