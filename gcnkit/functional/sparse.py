@@ -25,6 +25,17 @@ warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitl
 _LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
+def _check_range(what: str, index: Tensor, size: int) -> None:
+    """A clear error for an index outside ``[0, size)`` (CPU indices only: on a device the check
+    would wait for it, and gcnkit's own graph inputs are checked before they get here)."""
+    if index.device.type != "cpu" or not index.numel():
+        return
+    lo, hi = int(index.min()), int(index.max())
+    if lo < 0 or hi >= size:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"CSRMatrix: {what} index {bad} is out of range for a matrix with {size} {what}s")
+
+
 class CSRMatrix:
     r"""An immutable ``[rows, cols]`` CSR matrix with a cached transpose.
 
@@ -62,6 +73,11 @@ class CSRMatrix:
     def from_coo(cls, row: Tensor, col: Tensor, value: Tensor, shape: Tuple[int, int]) -> "CSRMatrix":
         """Builds a CSR matrix from coalesced-or-not COO entries; duplicates are summed."""
         rows, cols = int(shape[0]), int(shape[1])
+        if row.shape != col.shape or value.shape != col.shape or col.dim() != 1:
+            raise ValueError(f"CSRMatrix.from_coo: row, col and value must be 1-D of one length, got shapes "
+                             f"{tuple(row.shape)}, {tuple(col.shape)} and {tuple(value.shape)}")
+        _check_range("row", row, rows)
+        _check_range("column", col, cols)
         row, col = row.long(), col.long()  # int32 keys row * cols + col overflow from ~46k nodes
         key = row * cols + col
         if key.numel() > 1 and not bool((key[1:] > key[:-1]).all()):
@@ -80,7 +96,15 @@ class CSRMatrix:
             raise TypeError(f"expected a 2-D torch.sparse COO/CSR matrix with scalar values, got shape "
                             f"{tuple(a.shape)} ({a.sparse_dim()} sparse and {a.dense_dim()} dense dimensions)")
         if a.layout == torch.sparse_csr:
-            return cls(a.crow_indices().long(), a.col_indices().long(), a.values(), tuple(a.shape))
+            crow, col = a.crow_indices(), a.col_indices()
+            if crow.device.type == "cpu":  # (torch builds these without checking them by default)
+                rows, nnz = a.shape[0], col.numel()
+                if (crow.numel() != rows + 1 or int(crow[0]) != 0 or int(crow[-1]) != nnz
+                        or bool((crow[1:] < crow[:-1]).any())):
+                    raise ValueError(f"CSRMatrix.from_torch: inconsistent row pointers for {rows} rows and "
+                                     f"{nnz} entries (crow_indices must start at 0, not decrease and end at {nnz})")
+                _check_range("column", col, a.shape[1])
+            return cls(crow.long(), col.long(), a.values(), tuple(a.shape))
         if a.layout == torch.sparse_coo:
             a = a.coalesce()
             idx = a.indices()

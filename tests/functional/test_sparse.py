@@ -320,3 +320,33 @@ def test_to_torch_of_differentiable_values_carries_their_history():
         m.to_torch()  # a first conversion without history must not be what later calls get
     (m.to_torch() @ torch.ones(3, 1)).sum().backward()
     torch.testing.assert_close(w.grad, torch.full((3,), 2.0))
+
+
+@pytest.mark.parametrize("row, col, message", [
+    ([0, 1], [1, 3], "column index 3 is out of range for a matrix with 3 columns"),
+    ([0, 2], [1, 2], "row index 2 is out of range for a matrix with 2 rows"),
+    ([0, -1], [1, 2], "row index -1 is out of range"),
+    ([0, 1], [-2, 2], "column index -2 is out of range"),
+])
+def test_from_coo_refuses_indices_out_of_range(row, col, message):
+    # before, an out-of-range column was folded into the next row's key (silently wrong)
+    with pytest.raises(ValueError, match=message):
+        CSRMatrix.from_coo(torch.tensor(row), torch.tensor(col), torch.ones(2), (2, 3))
+    with pytest.raises(ValueError, match="1-D of one length"):
+        CSRMatrix.from_coo(torch.tensor([0]), torch.tensor([0, 1]), torch.ones(2), (2, 3))
+
+
+@pytest.mark.parametrize("crow, col, message", [
+    ([0, 1, 2], [0, 7], "column index 7 is out of range for a matrix with 3 columns"),
+    ([1, 1, 2], [0, 1], "inconsistent row pointers"),  # does not start at 0
+    ([0, 2, 1], [0, 1], "inconsistent row pointers"),  # decreases
+    ([0, 1, 3], [0, 1], "inconsistent row pointers"),  # ends past the entries
+    ([0, 1], [0, 1], "inconsistent row pointers"),  # one row short
+])
+def test_from_torch_refuses_an_unchecked_invalid_csr_tensor(crow, col, message):
+    # torch builds CSR tensors without checking them by default; MKL's kernel then returned
+    # garbage or crashed, embedding_bag some other garbage
+    a = torch.sparse_csr_tensor(torch.tensor(crow), torch.tensor(col), torch.ones(len(col)), (2, 3),
+                                check_invariants=False)
+    with pytest.raises(ValueError, match=message):
+        CSRMatrix.from_torch(a)
