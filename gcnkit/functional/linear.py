@@ -8,7 +8,9 @@ features and is ``torch.nn.functional.linear`` otherwise.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable, Iterator, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -16,6 +18,38 @@ from torch import Tensor
 #: Inputs with at most this many features use the swapped weight-gradient product.
 NARROW = 8
 _is_compiling = getattr(torch.compiler, "is_compiling", None) or torch._dynamo.is_compiling  # < 2.3: dynamo's
+_shared: ContextVar[Optional[dict]] = ContextVar("gcnkit_shared_weights", default=None)
+
+
+@contextmanager
+def shared_weights() -> Iterator[None]:
+    """Within this block (one recurrent sequence's forward) what is derived from a weight alone
+    (its transpose for a GEMM, a concatenation of weights) is made once and shared by every step,
+    instead of once per step: one autograd node per sequence, not one per step. Made again
+    when a weight is written in place or grad mode changes."""
+    token = _shared.set({})
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+
+
+def derived(key: str, weights: Sequence[Tensor], make: Callable[[], Tensor]) -> Tensor:
+    """``make()``, shared within a :func:`shared_weights` block for the same ``weights``."""
+    memo = _shared.get()
+    if memo is None or _is_compiling() or torch._C._are_functorch_transforms_active():
+        return make()
+    from gcnkit.functional.cache import _version
+
+    k = (key, torch.is_grad_enabled()) + tuple((id(w), _version(w)) for w in weights)
+    hit = memo.get(k)
+    if hit is None or any(a is not b for a, b in zip(hit[0], weights)):
+        hit = memo[k] = (tuple(weights), make())  # (the weights kept alive: their ids stay theirs)
+    return hit[1]
+
+
+def _t(weight: Tensor) -> Tensor:
+    return derived("t", (weight,), weight.t)
 
 
 class _NarrowLinear(torch.autograd.Function):
@@ -108,15 +142,15 @@ def _linear_add(z: Tensor, weight: Tensor, bias: Optional[Tensor], add: Tensor,
     if z.size(-1) <= NARROW or z.dim() < 2 or z.layout != torch.strided:  # the paths above, then +
         return add + linear(z, weight, bias)
     if z.dim() == 2:  # one sequence of a small graph: per-call overhead matters, no reshapes
-        out = torch.addmm(add, z, weight.t())
+        out = torch.addmm(add, z, _t(weight))
         return out if bias is None else out.add_(bias)
     z2 = z.reshape(-1, z.size(-1))
     add2 = _as_matrix(add)
     if add2 is None:  # a column block of a batch of steps (B > 1): reshape would copy it, then
         # addmm copies it again: add it after
-        out = torch.add(torch.mm(z2, weight.t()).view(add.shape), add)
+        out = torch.add(torch.mm(z2, _t(weight)).view(add.shape), add)
         return out if bias is None else out.add_(bias)
-    out = torch.addmm(add2, z2, weight.t())
+    out = torch.addmm(add2, z2, _t(weight))
     return (out if bias is None else out.add_(bias)).view(add.shape)
 
 

@@ -215,3 +215,75 @@ def test_under_torch_compile_the_compiler_derives_the_backward(monkeypatch):
     torch.testing.assert_close(out, eager)
     for g, e in zip(torch.autograd.grad(out.square().sum(), (z, w, b)), grads):
         torch.testing.assert_close(g, e)
+
+
+def test_derived_is_made_once_per_block_and_again_after_writes_or_a_grad_mode_change():
+    from gcnkit.functional.linear import derived, shared_weights
+
+    w = torch.randn(4, 3, requires_grad=True)
+    calls = []
+
+    def make():
+        calls.append(1)
+        return w.t()
+
+    assert derived("t", (w,), make) is not derived("t", (w,), make)  # outside a block: every call
+    calls.clear()
+    with shared_weights():
+        a = derived("t", (w,), make)
+        assert derived("t", (w,), make) is a and len(calls) == 1
+        with torch.no_grad():  # a tensor without history must not serve a differentiable forward
+            b = derived("t", (w,), make)
+        assert b is not a and b.grad_fn is None and a.grad_fn is not None
+        with torch.no_grad():
+            w.mul_(2)  # written in place: made again from the new values
+        c = derived("t", (w,), make)
+        assert c is not a and len(calls) == 3
+        torch.testing.assert_close(c, w.detach().t())
+        v = torch.randn(4, 3)
+        assert derived("t", (v,), v.t) is not c  # another weight, its own entry
+    assert derived("t", (w,), make) is not c  # the block's entries end with it
+
+
+@pytest.mark.parametrize("model", ["tgcn", "gconvgru", "gconvlstm"])
+def test_a_sequence_shares_its_weights_across_steps(model, monkeypatch):
+    """Values and gradients as without sharing; the transposes and concatenations of the weights
+    are one autograd node each, whatever the number of steps."""
+    import contextlib
+
+    import gcnkit.nn.recurrent.sequence as sequence
+    from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM
+
+    torch.manual_seed(0)
+    n = 6
+    ei = torch.tensor([[0, 1, 2, 3, 4, 5, 1, 2], [1, 2, 3, 4, 5, 0, 0, 4]])
+    make = {"tgcn": lambda: TGCN(2, 16, out_channels=1), "gconvgru": lambda: GConvGRU(2, 16, out_channels=1, K=1),
+            "gconvlstm": lambda: GConvLSTM(2, 16, out_channels=1, K=1)}[model]  # wider than NARROW
+    m = make()
+
+    def run(T):
+        m.zero_grad()
+        x = torch.randn(T, n, 2, generator=torch.Generator().manual_seed(T))
+        out = m(x[None], ei)[0]
+        out.square().mean().backward()
+        # the autograd nodes made from parameters alone (transposes, concatenations of weights)
+        weight_nodes, todo, seen = 0, [out.grad_fn], set()
+        while todo:
+            f = todo.pop()
+            if f is None or f in seen:
+                continue
+            seen.add(f)
+            inputs = [g for g, _ in f.next_functions if g is not None]
+            weight_nodes += bool(inputs) and all(type(g).__name__ == "AccumulateGrad" for g in inputs)
+            todo.extend(inputs)
+        return out.detach(), [p.grad.clone() for p in m.parameters()], weight_nodes
+
+    out3, grads3, nodes3 = run(3)
+    _, _, nodes9 = run(9)
+    assert nodes3 == nodes9 > 0  # per sequence, not per step
+    monkeypatch.setattr(sequence, "shared_weights", contextlib.nullcontext)
+    out_u, grads_u, nodes_u = run(3)
+    assert nodes_u > nodes3
+    torch.testing.assert_close(out3, out_u)
+    for g, gu in zip(grads3, grads_u):
+        torch.testing.assert_close(g, gu)

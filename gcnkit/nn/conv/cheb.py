@@ -8,7 +8,7 @@ from torch import Tensor
 
 from gcnkit.functional.chebyshev import check_batch, chebyshev_basis, chebyshev_combine, lambda_max_per_node
 from gcnkit.functional.graph_input import GraphInput
-from gcnkit.functional.linear import linear, linear_sum
+from gcnkit.functional.linear import derived, linear, linear_sum
 from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear, weight_of
 from gcnkit.nn.conv.node_dim import nodes_on_node_dim
 
@@ -140,7 +140,8 @@ class ChebyshevConv(GraphConvBase):
         weights = [weight_of(lin) for lin in self.lins]
         if self.out_channels <= len(basis) * self.in_channels and basis[0].numel() >= _SUM_MIN_NUMEL:
             return linear_sum(basis, weights, self.bias, add=add)
-        return linear(torch.cat(basis, dim=-1), torch.cat(weights, 1), self.bias, add=add)
+        weight = derived("cat1", weights, lambda: torch.cat(weights, 1))
+        return linear(torch.cat(basis, dim=-1), weight, self.bias, add=add)
 
     def propagate_transform(self, x: Tensor, edge_index: Optional[GraphInput] = None,
                             edge_weight: Optional[Tensor] = None, *, add: Optional[Tensor] = None) -> Tensor:

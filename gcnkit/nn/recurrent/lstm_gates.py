@@ -20,6 +20,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from gcnkit.functional.linear import derived
 from gcnkit.nn.recurrent.fused import activate, activation_backward, first_order, sigmoid_backward, tanh, use_fused
 
 
@@ -27,7 +28,7 @@ def _lstm(z: Tensor, s: Tensor, activation: str, peephole: Optional[Tensor] = No
     """Returns ``(h', s')`` and the intermediates ``(g, f, a, q, tanh(s'))``."""
     zg, zf, zc, zo = z.chunk(4, dim=-1)
     if peephole is not None:
-        w_g, w_f, w_o = peephole
+        w_g, w_f, w_o = derived("rows", (peephole,), peephole.unbind)  # once per sequence
         zg, zf = zg + w_g * s, zf + w_f * s
     g, f, a = torch.sigmoid(zg), torch.sigmoid(zf), activate(zc, activation)
     s_new = torch.addcmul(f * s, g, a)

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from gcnkit.functional.cache import graph_cache
+from gcnkit.functional.linear import shared_weights
 from gcnkit.functional.validation import check_finite
 from gcnkit.nn.recurrent.base import RecurrentCellBase, State
 from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator, _called_through_hooks
@@ -136,22 +137,23 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
             # without the prepare/transform split: the whole map in one call, then one unbind per part
             steps = list(zip(*(part.unbind(-3) for part in cell.project_input(x, static_graphs))))
     outputs: List[Tensor] = []
-    for t in range(T):
-        graphs = static_graphs
-        if dynamic:
-            ew = None if edge_weight is None else edge_weight[t]
-            graphs = cell.graphs(edge_index[t], ew, x0, cache)
-        if prepared is not None:
-            ux_t = _apply_parts(cell, prepared[t])
-        elif steps is not None:
-            ux_t = steps[t]
-        else:
-            ux_t = cell.project_input(x.select(-3, t), graphs)
-        state = cell.step_from(ux_t, state, graphs, zero_state=fresh and t == 0)
-        if return_sequence:
-            outputs.append(cell.output(state))
-        if detach_every is not None and (t + 1) % detach_every == 0 and t + 1 < T:
-            state = detach_state(state)
+    with shared_weights():  # each weight's transpose made once for the T steps
+        for t in range(T):
+            graphs = static_graphs
+            if dynamic:
+                ew = None if edge_weight is None else edge_weight[t]
+                graphs = cell.graphs(edge_index[t], ew, x0, cache)
+            if prepared is not None:
+                ux_t = _apply_parts(cell, prepared[t])
+            elif steps is not None:
+                ux_t = steps[t]
+            else:
+                ux_t = cell.project_input(x.select(-3, t), graphs)
+            state = cell.step_from(ux_t, state, graphs, zero_state=fresh and t == 0)
+            if return_sequence:
+                outputs.append(cell.output(state))
+            if detach_every is not None and (t + 1) % detach_every == 0 and t + 1 < T:
+                state = detach_state(state)
     out = torch.stack(outputs, dim=-3) if return_sequence else cell.output(state)
     return out, state
 
