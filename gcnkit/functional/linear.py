@@ -23,10 +23,13 @@ _shared: ContextVar[Optional[dict]] = ContextVar("gcnkit_shared_weights", defaul
 
 @contextmanager
 def shared_weights() -> Iterator[None]:
-    """Within this block (one recurrent sequence's forward) what is derived from a weight alone
-    (its transpose for a GEMM, a concatenation of weights) is made once and shared by every step,
-    instead of once per step: one autograd node per sequence, not one per step. Made again
-    when a weight is written in place or grad mode changes."""
+    """Within this block (one recurrent sequence's forward) what is derived from parameters alone
+    (a weight's transpose for a GEMM, a concatenation of weights) is made once and shared by every
+    step, instead of once per step: one autograd node per sequence, not one per step. Made again
+    when a parameter is written in place or grad mode changes; a write that bypasses the version
+    counter (through ``.data``) in the middle of a sequence is not seen by a shared concatenation.
+    Weights that are not ``Parameter`` objects (rebuilt per call by pruning, hook-based weight
+    norm or an uncached parametrization) are not kept: they would never be met again."""
     token = _shared.set({})
     try:
         yield
@@ -36,16 +39,22 @@ def shared_weights() -> Iterator[None]:
 
 def derived(key: str, weights: Sequence[Tensor], make: Callable[[], Tensor]) -> Tensor:
     """``make()``, shared within a :func:`shared_weights` block for the same ``weights``."""
+    if _is_compiling() or torch._C._are_functorch_transforms_active():  # (before the ContextVar,
+        return make()  # which dynamo cannot trace)
     memo = _shared.get()
-    if memo is None or _is_compiling() or torch._C._are_functorch_transforms_active():
-        return make()
+    if memo is None or not all(isinstance(w, torch.nn.Parameter) or id(w) in memo for w in weights):
+        return make()  # (what derived() made in this block counts as a parameter: its transpose)
     from gcnkit.functional.cache import _version
 
-    k = (key, torch.is_grad_enabled()) + tuple((id(w), _version(w)) for w in weights)
+    k = (key, torch.is_grad_enabled()) + tuple(id(w) for w in weights)
+    versions = tuple(_version(w) for w in weights)
     hit = memo.get(k)
-    if hit is None or any(a is not b for a, b in zip(hit[0], weights)):
-        hit = memo[k] = (tuple(weights), make())  # (the weights kept alive: their ids stay theirs)
-    return hit[1]
+    if hit is None or hit[1] != versions or any(a is not b for a, b in zip(hit[0], weights)):
+        # (the weights kept alive, so that their ids stay theirs; an entry made stale by an
+        # in-place write is replaced, not kept beside the new one)
+        hit = memo[k] = (tuple(weights), versions, make())
+        memo[id(hit[2])] = hit  # (kept alive by the entry: the id stays its own)
+    return hit[2]
 
 
 def _t(weight: Tensor) -> Tensor:

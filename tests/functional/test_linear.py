@@ -220,7 +220,7 @@ def test_under_torch_compile_the_compiler_derives_the_backward(monkeypatch):
 def test_derived_is_made_once_per_block_and_again_after_writes_or_a_grad_mode_change():
     from gcnkit.functional.linear import derived, shared_weights
 
-    w = torch.randn(4, 3, requires_grad=True)
+    w = torch.nn.Parameter(torch.randn(4, 3))
     calls = []
 
     def make():
@@ -240,8 +240,15 @@ def test_derived_is_made_once_per_block_and_again_after_writes_or_a_grad_mode_ch
         c = derived("t", (w,), make)
         assert c is not a and len(calls) == 3
         torch.testing.assert_close(c, w.detach().t())
-        v = torch.randn(4, 3)
+        v = torch.nn.Parameter(torch.randn(4, 3))
         assert derived("t", (v,), v.t) is not c  # another weight, its own entry
+        rebuilt = w * 1  # not a Parameter (pruning, hook-based weight norm rebuild it per call)
+        assert derived("t", (rebuilt,), rebuilt.t) is not derived("t", (rebuilt,), rebuilt.t)
+        cat = derived("cat", (w, v), lambda: torch.cat([w, v], 1))
+        assert derived("t", (cat,), cat.t) is derived("t", (cat,), cat.t)  # derived from derived
+        from gcnkit.functional.linear import _shared
+        keys = [k for k in _shared.get() if isinstance(k, tuple)]
+        assert len(keys) == 5  # w with and without grad (the stale entry replaced), v, cat, its t
     assert derived("t", (w,), make) is not c  # the block's entries end with it
 
 
