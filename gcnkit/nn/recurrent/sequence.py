@@ -23,6 +23,7 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
+from torch.nn.utils import parametrize
 
 from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.linear import shared_weights
@@ -137,7 +138,9 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
             # without the prepare/transform split: the whole map in one call, then one unbind per part
             steps = list(zip(*(part.unbind(-3) for part in cell.project_input(x, static_graphs))))
     outputs: List[Tensor] = []
-    with shared_weights():  # each weight's transpose made once for the T steps
+    # each weight's transpose made once for the T steps, and each parametrized weight
+    # (torch.nn.utils.parametrize) computed once, not at every step
+    with shared_weights(), parametrize.cached():
         for t in range(T):
             graphs = static_graphs
             if dynamic:

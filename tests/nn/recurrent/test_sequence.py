@@ -316,3 +316,46 @@ def test_input_side_without_two_phases_or_wider_than_the_gates(small_graph):
             torch.testing.assert_close(out[:, t], state)
         # 12 features > 3 gates x 3: the input conv's forward, not the split (the hidden maps split)
         assert cell.input_map.conv not in calls and cell.hidden_map.conv in calls
+
+
+def test_parametrized_weights_are_computed_once_per_sequence(monkeypatch):
+    """torch.nn.utils.parametrize: each gate map's weight computed once for the T steps (not at
+    every step), with the values and gradients of computing it at every step."""
+    import contextlib
+
+    from torch.nn.utils import parametrize
+
+    from gcnkit.nn.models import GConvGRU
+
+    calls = []
+
+    class Scale(torch.nn.Module):
+        def forward(self, w):
+            calls.append(1)
+            return w * 1.5
+
+    torch.manual_seed(0)
+    m = GConvGRU(2, 16, out_channels=1, K=1)
+    lins = [mod for mod in m.cell.modules() if isinstance(getattr(mod, "weight", None), torch.nn.Parameter)]
+    assert len(lins) >= 3  # the input, gate and candidate maps' linear layers
+    for lin in lins:
+        parametrize.register_parametrization(lin, "weight", Scale())
+    ei = torch.tensor([[0, 1, 2, 3, 4, 5, 1, 2], [1, 2, 3, 4, 5, 0, 0, 4]])
+
+    def run(T):
+        calls.clear()
+        m.zero_grad()
+        x = torch.randn(1, T, 6, 2, generator=torch.Generator().manual_seed(1))
+        out = m(x, ei)[0]
+        out.square().mean().backward()
+        return len(calls), out.detach(), [p.grad.clone() for p in m.parameters()]
+
+    n4, out4, grads4 = run(4)
+    n12, _, _ = run(12)
+    assert n4 == n12 > 0
+    monkeypatch.setattr(parametrize, "cached", contextlib.nullcontext)
+    n_every, out_e, grads_e = run(4)
+    assert n_every > n4
+    torch.testing.assert_close(out4, out_e)
+    for g, ge in zip(grads4, grads_e):
+        torch.testing.assert_close(g, ge)
