@@ -293,3 +293,21 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _isolated_cache(monkeypatch: pytest.MonkeyPatch,
                     _session_cache: Path) -> None:
     monkeypatch.setenv("GCNKIT_CACHE", str(_session_cache))
+
+
+@pytest.fixture
+def once_per_sequence():
+    """Checks a per-sequence saving: ``run(T)`` returns ``(count, output, gradients)``; the count
+    is the same for a short and a long sequence, and larger once ``switch_off()`` has disabled the
+    saving, which changes neither the output nor the gradients."""
+    def check(run, switch_off, short: int = 3, long: int = 9) -> None:
+        n_short, out, grads = run(short)
+        n_long, _, _ = run(long)
+        assert n_short == n_long > 0  # per sequence, not per step
+        switch_off()
+        n_off, out_off, grads_off = run(short)
+        assert n_off > n_short
+        torch.testing.assert_close(out, out_off)
+        for g, g_off in zip(grads, grads_off):
+            torch.testing.assert_close(g, g_off)
+    return check

@@ -318,7 +318,7 @@ def test_input_side_without_two_phases_or_wider_than_the_gates(small_graph):
         assert cell.input_map.conv not in calls and cell.hidden_map.conv in calls
 
 
-def test_parametrized_weights_are_computed_once_per_sequence(monkeypatch):
+def test_parametrized_weights_are_computed_once_per_sequence(monkeypatch, once_per_sequence):
     """torch.nn.utils.parametrize: each gate map's weight computed once for the T steps (not at
     every step), with the values and gradients of computing it at every step."""
     import contextlib
@@ -350,12 +350,4 @@ def test_parametrized_weights_are_computed_once_per_sequence(monkeypatch):
         out.square().mean().backward()
         return len(calls), out.detach(), [p.grad.clone() for p in m.parameters()]
 
-    n4, out4, grads4 = run(4)
-    n12, _, _ = run(12)
-    assert n4 == n12 > 0
-    monkeypatch.setattr(parametrize, "cached", contextlib.nullcontext)
-    n_every, out_e, grads_e = run(4)
-    assert n_every > n4
-    torch.testing.assert_close(out4, out_e)
-    for g, ge in zip(grads4, grads_e):
-        torch.testing.assert_close(g, ge)
+    once_per_sequence(run, lambda: monkeypatch.setattr(parametrize, "cached", contextlib.nullcontext), 4, 12)
