@@ -15,6 +15,8 @@ from typing import Callable, Iterator, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from gcnkit.functional.cache import _version
+
 #: Inputs with at most this many features use the swapped weight-gradient product.
 NARROW = 8
 _is_compiling = getattr(torch.compiler, "is_compiling", None) or torch._dynamo.is_compiling  # < 2.3: dynamo's
@@ -44,8 +46,6 @@ def derived(key: str, weights: Sequence[Tensor], make: Callable[[], Tensor]) -> 
     memo = _shared.get()
     if memo is None or not all(isinstance(w, torch.nn.Parameter) or id(w) in memo for w in weights):
         return make()  # (what derived() made in this block counts as a parameter: its transpose)
-    from gcnkit.functional.cache import _version
-
     k = (key, torch.is_grad_enabled()) + tuple(id(w) for w in weights)
     versions = tuple(_version(w) for w in weights)
     hit = memo.get(k)
