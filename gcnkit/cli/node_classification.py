@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from gcnkit.cli.flags import naming_flags
 from gcnkit.nn.conv.registry import CONV_REGISTRY
 
 ABLATION_MODELS = ("cheb3", "cheb2", "first_order", "single_parameter", "kipf", "first_order_term", "mlp",
@@ -41,16 +42,10 @@ def _protocol_args(p: argparse.ArgumentParser, threads_help: str = "torch thread
 
 
 def _config(args, model: str = "kipf"):
-    import re
-
     from gcnkit.train.node_classification import TrainConfig
 
-    try:
+    with naming_flags(_FLAGS):  # name the flags, not the config's fields
         return _make_config(TrainConfig, args, model)
-    except (TypeError, ValueError) as e:  # name the flags, not the config's fields
-        msg = re.sub(r"\b(" + "|".join(_FLAGS) + r")\b(?==)|^(" + "|".join(_FLAGS) + r")\b",
-                     lambda m: _FLAGS[m.group(0)], str(e))
-        raise ValueError(msg) from None
 
 
 def _make_config(TrainConfig, args, model: str):

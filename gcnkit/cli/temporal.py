@@ -9,6 +9,8 @@ import argparse
 import sys
 from typing import List, Optional
 
+from gcnkit.cli.flags import naming_flags
+
 _MODELS = ("tgcn", "tgcn_pygt", "gconvgru", "gconvlstm")
 
 _DESCRIPTION = """Train a recurrent graph model on a temporal dataset and report RMSE, MAE,
@@ -81,9 +83,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+#: TemporalConfig's fields as the flags that set them, for its error messages.
+_FLAGS = {name: "--" + name.replace("_", "-") for name in (
+    "lags", "horizon", "hidden", "epochs", "lr", "weight_decay", "batch_size", "train_ratio", "val_ratio",
+    "protocol", "scaler", "K", "tbptt", "clip", "patience", "lr_schedule", "self_loops", "self_loop_weight",
+    "seed", "device")}
+
+
 def config_from_args(args):
     from gcnkit.train.temporal import TemporalConfig
 
+    with naming_flags(_FLAGS):
+        return _make_config(TemporalConfig, args)
+
+
+def _make_config(TemporalConfig, args):
     return TemporalConfig(
         dataset=args.dataset, model=args.model, lags=args.lags, horizon=args.horizon, hidden=args.hidden,
         epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay, batch_size=args.batch_size,
@@ -104,7 +118,9 @@ def run(args) -> int:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    result, paths, out = run_temporal(config_from_args(args), args.out, args.nodes)
+    config = config_from_args(args)
+    with naming_flags(_FLAGS, errors=(ValueError,)):  # the data's checks (too few windows for --train-ratio)
+        result, paths, out = run_temporal(config, args.out, args.nodes)
     if args.json:
         print(summary_json(result))
     else:

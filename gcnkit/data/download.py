@@ -16,7 +16,7 @@ from typing import List, Mapping, Optional, Sequence, Union
 
 from gcnkit.data.atomic import atomic_path
 from gcnkit.data.checksum import ChecksumError
-from gcnkit.data.root import DATA_ENV, is_writable
+from gcnkit.data.root import DATA_ENV, is_writable, nearest_existing
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -111,6 +111,9 @@ def ensure_files(
             f"Copy the files into that folder, or point --root (the 'root' "
             f"argument) or ${DATA_ENV} to a data root that has them.")
 
+    existing = nearest_existing(folder)
+    if existing is not None and not existing.is_dir():
+        raise fail(f"'{existing}' is a file, not a folder: point the data root at a folder.")
     if not download:
         raise fail("Downloading is disabled (download=False).")
     if not is_writable(folder):

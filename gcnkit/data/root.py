@@ -62,6 +62,16 @@ def resolve_cache_root() -> Path:
     return Path(os.path.abspath(path.expanduser()))
 
 
+def nearest_existing(path: PathLike) -> Optional[Path]:
+    r"""The absolute :obj:`path` or its nearest ancestor that exists (:obj:`None` if none does)."""
+    p = Path(os.path.abspath(Path(path).expanduser()))
+    while not p.exists():
+        if p.parent == p:
+            return None
+        p = p.parent
+    return p
+
+
 def is_writable(path: PathLike) -> bool:
     r"""Whether files could be created at (or below) :obj:`path`.
 
@@ -70,12 +80,8 @@ def is_writable(path: PathLike) -> bool:
     a :obj:`chmod a-w` folder counts as read-only even for root (who would
     otherwise be allowed to write anywhere).
     """
-    p = Path(os.path.abspath(Path(path).expanduser()))
-    while not p.exists():
-        if p.parent == p:
-            return False
-        p = p.parent
-    if not p.is_dir():
+    p = nearest_existing(path)
+    if p is None or not p.is_dir():
         return False
     mode = p.stat().st_mode
     if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):

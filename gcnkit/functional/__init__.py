@@ -4,7 +4,7 @@ from gcnkit.functional.chebyshev import chebyshev_basis, chebyshev_combine, lapl
 from gcnkit.functional.graph_input import resolve_graph
 from gcnkit.functional.normalize import NORMS, NormalizedGraph, normalize_adjacency
 from gcnkit.functional.sparse import CSRMatrix
-from gcnkit.functional.spmm import csr_matmul
+from gcnkit.functional.spmm import csr_matmul, finite_operands
 
 
 def propagate(graph: NormalizedGraph, x):
@@ -13,7 +13,7 @@ def propagate(graph: NormalizedGraph, x):
 
 
 __all__ = [
-    "NORMS", "NormalizedGraph", "normalize_adjacency", "propagate", "CSRMatrix", "csr_matmul",
+    "NORMS", "NormalizedGraph", "normalize_adjacency", "propagate", "CSRMatrix", "csr_matmul", "finite_operands",
     "GraphCache", "graph_cache", "resolve_graph", "chebyshev_basis", "chebyshev_combine",
     "laplacian_lambda_max",
 ]

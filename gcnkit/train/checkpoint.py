@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Union
 import torch
 
 from gcnkit.data.atomic import atomic_torch_save
+from gcnkit.data.root import nearest_existing
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -25,6 +26,18 @@ _NEUTRAL = ("progress", "root")
 def comparable(config: Dict[str, Any]) -> Dict[str, Any]:
     """The part of a configuration that a resumed run must share with the checkpoint."""
     return {k: v for k, v in config.items() if k not in _NEUTRAL}
+
+
+def check_output_folder(path: PathLike) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, refused (before any training) when it, or a folder it
+    would be made in, is a file."""
+    path = Path(path)
+    existing = nearest_existing(path)
+    if existing is not None and not existing.is_dir():
+        if existing == Path(os.path.abspath(path.expanduser())):
+            raise ValueError(f"the output folder {path} is a file")
+        raise ValueError(f"the output folder {path} cannot be made: {existing} is a file")
+    return path
 
 
 def save_checkpoint(path: PathLike, config: Dict[str, Any], state: Dict[str, Any]) -> None:

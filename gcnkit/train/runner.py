@@ -8,6 +8,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from gcnkit.train.checkpoint import check_output_folder
 from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, train_once
 
 #: TrainConfig fields added after run logs were written, with the value those runs had: a
@@ -53,7 +54,8 @@ def _canonical(dataset: str) -> str:
 class RunLog:
     """``runs.csv`` appended one row per finished run (flushed and fsynced), read back to resume.
 
-    A torn last line (a crash mid-write) is dropped on reading, so that run is simply redone; a
+    A torn last line (a crash mid-write) is dropped on reading, so that run is simply redone, and
+    cut off before the next row is appended (so pandas never sees half a run either); a
     header torn by a crash during the first write (no run in the file yet) is rewritten. A file
     that does not start with the header, yet has runs in it, is refused rather than read as empty
     (which would redo every run and append them to it).
@@ -84,27 +86,30 @@ class RunLog:
         rows, seen = [], set()
         with open(self.path, newline="", errors="replace") as f:  # a bad byte spoils one line only
             for row in csv.DictReader(f):
-                try:
-                    r = {"dataset": row["dataset"], "model": row["model"], "seed": int(row["seed"]),
-                         "test_acc": float(row["test_acc"]), "val_acc": float(row["val_acc"]),
-                         "epochs": int(row["epochs"]), "ms_per_epoch": float(row["ms_per_epoch"])}
-                except (KeyError, TypeError, ValueError):
+                r = _parse_run(row)
+                if r is None:
                     continue  # torn or foreign line
-                r["dataset"] = _canonical(r["dataset"])  # logs of older versions: any spelling
                 key = (r["dataset"], r["model"], r["seed"])
                 if key not in seen:  # a run logged twice counts once
                     seen.add(key)
                     rows.append(r)
         return rows
 
+    def _mend_last_line(self) -> None:
+        """A last line without its newline (a crash mid-write) must not swallow the next row: a
+        row written up to its ``\\r`` gets the ``\\n``, a torn one is cut off (the reader skips
+        it, so that run is redone; pandas would read it as a run with missing or cut values)."""
+        with open(self.path, "rb+") as f:
+            data = f.read()
+            if data.endswith(b"\r"):
+                f.write(b"\n")
+            elif data and not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
+
     def append(self, row: dict) -> None:
+        if self.path.exists():
+            self._mend_last_line()
         new = not self.path.exists() or self.path.stat().st_size == 0
-        if not new:
-            with open(self.path, "rb") as f:  # a torn last line must not swallow this row
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":
-                    with open(self.path, "a") as g:
-                        g.write("\n")
         with open(self.path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=RUN_FIELDS)
             if new:
@@ -112,6 +117,18 @@ class RunLog:
             w.writerow({k: row[k] for k in RUN_FIELDS})
             f.flush()
             os.fsync(f.fileno())
+
+
+def _parse_run(row: dict) -> Optional[dict]:
+    """A row of ``runs.csv`` as typed values, or ``None`` for a torn or foreign line."""
+    try:
+        r = {"dataset": row["dataset"], "model": row["model"], "seed": int(row["seed"]),
+             "test_acc": float(row["test_acc"]), "val_acc": float(row["val_acc"]),
+             "epochs": int(row["epochs"]), "ms_per_epoch": float(row["ms_per_epoch"])}
+    except (KeyError, TypeError, ValueError):
+        return None
+    r["dataset"] = _canonical(r["dataset"])  # logs of older versions: any spelling
+    return r
 
 
 def _worker_init(threads: int) -> None:
@@ -163,9 +180,7 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     config = config or TrainConfig()
     datasets = unique(dataset_name(d) for d in datasets)
     models, seeds = unique(models), unique(seeds)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"the output folder {out_dir} is a file")
+    out_dir = check_output_folder(out_dir)
     for d in datasets:  # fail early (missing files, bad names) before writing or spawning anything
         prepare(d, config, root)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-from gcnkit.train.checkpoint import PathLike, comparable, load_checkpoint
+from gcnkit.train.checkpoint import PathLike, check_output_folder, comparable, load_checkpoint
 from gcnkit.train.temporal import TemporalConfig, TemporalResult, prepare_data, train_temporal
 from gcnkit.train.temporal_report import HistoryWriter, write_temporal_reports
 
@@ -34,7 +34,7 @@ def run_temporal(config: TemporalConfig, out: Optional[PathLike] = None,
     if any(not 0 <= n < num_nodes for n in nodes):
         raise ValueError(f"--nodes must be in 0..{num_nodes - 1} ({cfg.dataset} has {num_nodes} nodes), "
                          f"got {list(nodes)}")
-    out = Path(out) if out else default_out(cfg)
+    out = check_output_folder(out if out else default_out(cfg))
     load_checkpoint(out / "checkpoint.pt", asdict(cfg))  # another configuration's: refused now
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))

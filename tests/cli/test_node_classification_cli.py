@@ -170,10 +170,11 @@ def test_negative_or_zero_settings_are_rejected(argv, match, tmp_path, capsys):
 def test_unusable_out_path_is_an_error_not_a_traceback(tmp_path, capsys):
     f = tmp_path / "afile"
     f.write_text("x")
-    for out in (f, f / "sub"):
+    for out, says in ((f, f"the output folder {f} is a file"),
+                      (f / "sub", f"the output folder {f / 'sub'} cannot be made: {f} is a file")):
         assert main(["ablate", "--datasets", "karate", "--models", "kipf", "--seeds", "1", "--epochs", "2",
                      "--out", str(out), "--workers", "1", "--no-progress"]) == 1
-        assert "gcnkit ablate: error:" in capsys.readouterr().err
+        assert f"gcnkit ablate: error: {says}\n" == capsys.readouterr().err
 
 
 def test_python_m_gcnkit_entry_point():

@@ -84,7 +84,14 @@ def test_main_entry_point_when_present(tmp_path, capsys):
                                                 ("--patience", "-1", "patience must be >= 0"),
                                                 ("--tbptt", "-3", "tbptt must be >= 0"),
                                                 ("--nodes", "99", r"--nodes must be in 0\.\.19"),
-                                                ("--nodes", "-1", r"--nodes must be in 0\.\.19")])
+                                                ("--nodes", "-1", r"--nodes must be in 0\.\.19"),
+                                                # the flags' names, not TemporalConfig's fields
+                                                ("--train-ratio", "1.5", r"^--train-ratio must be in \(0, 1\)"),
+                                                ("--epochs", "0", "^--epochs must be >= 1"),
+                                                ("--self-loop-weight", "-1", "^--self-loop-weight must be"),
+                                                ("--batch-size", "8", "^--batch-size=8 applies to the windows"),
+                                                ("--train-ratio", "0.001", "^--train-ratio=0.001 of n=517 leaves"),
+                                                ("--val-ratio", "0.0001", r"--val-ratio=0.0001 .*\(--train-ratio=0.2")])
 def test_bad_settings_fail_before_training(tmp_path, flag, value, match):
     # --clip -1 used to train uphill (torch flips the gradients' sign), --nodes 99 to fail only
     # after training
@@ -92,6 +99,16 @@ def test_bad_settings_fail_before_training(tmp_path, flag, value, match):
     with pytest.raises(ValueError, match=match):
         cli.run(args)
     assert not (tmp_path / "out" / "history.csv").exists()
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_an_output_folder_that_is_a_file_fails_before_training(tmp_path, below):
+    (tmp_path / "taken").write_text("a file")
+    args = _parse(["--dataset", "chickenpox", "--root", ROOT, "--no-progress", "--epochs", "1",
+                   "--out", str(tmp_path / "taken" / below)])
+    match = "is a file$" if not below else "cannot be made: .*taken is a file"
+    with pytest.raises(ValueError, match=match):
+        cli.run(args)
 
 
 def test_interrupted_run_resumes_to_the_uninterrupted_numbers(tmp_path, capsys, monkeypatch):
@@ -125,4 +142,4 @@ def test_interrupted_run_resumes_to_the_uninterrupted_numbers(tmp_path, capsys, 
     assert main(["temporal", *common, "--out", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["rmse"] == whole["rmse"]
     assert main(["temporal", *common, "--out", str(out), "--lr", "0.05"]) == 1
-    assert "checkpoint of another configuration (lr=0.01 there, 0.05 now)" in capsys.readouterr().err
+    assert "checkpoint of another configuration (--lr=0.01 there, 0.05 now)" in capsys.readouterr().err

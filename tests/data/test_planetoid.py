@@ -205,6 +205,18 @@ def test_missing_files_in_read_only_root(tmp_path, no_network):
     assert no_network == []  # did not even try
 
 
+@pytest.mark.parametrize("where", [".", "planetoid"])
+def test_a_root_that_is_a_file_is_named_as_one(tmp_path, no_network, where):
+    # not "read-only": the root given (or a folder below it) is a file
+    blocker = tmp_path / "data.zip" / where
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_bytes(b"PK")
+    with pytest.raises(FileNotFoundError, match=f"'{blocker.resolve()}' is a file, not a folder") as e:
+        load_dataset("cora", root=tmp_path / "data.zip")
+    assert "read-only" not in str(e.value)
+    assert no_network == []
+
+
 def test_raw_file_damaged_after_the_cache_was_made_is_still_an_error(writable_copy, no_network):
     # the processed cache must not hide a corrupt raw file (it used to be served unchecked)
     assert load_dataset("cora", root=writable_copy).num_nodes == 2708

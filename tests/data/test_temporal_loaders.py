@@ -149,3 +149,10 @@ def test_los_speed_header_detection(tmp_path):
     broken.write_text("1001,1002\n64,abc\n")
     with pytest.raises(ValueError, match="numeric"):
         read_los_speed(broken)
+
+
+def test_a_root_that_is_a_file_is_named_as_one(tmp_path, no_network):
+    (tmp_path / "temporal").write_text("not a folder")
+    with pytest.raises(FileNotFoundError, match="temporal' is a file, not a folder") as e:
+        load_temporal("chickenpox", root=tmp_path)
+    assert "read-only" not in str(e.value) and no_network == []

@@ -57,10 +57,14 @@ def test_not_taken_for_batches_large_products_learnable_values_or_other_dtypes(d
     out = csr_matmul(m32, xb)
     assert out.dtype == torch.bfloat16 and dense_calls == [(7, 5)]
     torch.testing.assert_close(out.float(), m32.to_dense() @ xb.float(), atol=3e-2, rtol=3e-2)
-    with pytest.raises(RuntimeError, match="expected"):  # mismatched dtypes: as the sparse path
-        csr_matmul(m, torch.randn(7, 5, dtype=torch.float32))
+    with pytest.raises(TypeError, match="torch.float64 values but x is torch.float32"):
+        csr_matmul(m, torch.randn(7, 5, dtype=torch.float32))  # mismatched dtypes: named, either path
+    with pytest.raises(TypeError, match="torch.float64 values but x is torch.float32"):
+        csr_matmul(big := _matrix(200), torch.randn(200, 64))
+    with pytest.raises(TypeError, match="torch.float32 values but x is torch.int64"):
+        csr_matmul(m.to(dtype=torch.float32), torch.ones(7, 5, dtype=torch.long))
     csr_matmul(m.to(dtype=torch.float32), torch.randn(7, 0))  # no columns: nothing to multiply
-    big = _matrix(200)  # a larger, sparser matrix: slower dense even for narrow x
+    # big: a larger, sparser matrix: slower dense even for narrow x
     csr_matmul(big, torch.randn(200, 1, dtype=torch.float64))
     assert dense_calls == [(7, 5)]
 
@@ -134,3 +138,43 @@ def test_in_place_writes_to_inference_values_are_seen():
         torch.testing.assert_close(csr_matmul(m, x), torch.tensor([[0.0, 2.0], [3.0, 0.0]]))
         sp.values().mul_(10)
         torch.testing.assert_close(csr_matmul(m, x), torch.tensor([[0.0, 20.0], [30.0, 0.0]]))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_row_reaches_only_its_neighbours(value, dense_calls):
+    m = _matrix()
+    x = torch.randn(7, 5, dtype=torch.float64)
+    x[3, 2] = value
+    out = csr_matmul(m, x)
+    assert dense_calls == []  # the sparse kernel: 0 * NaN would reach every row
+    reached = (m.to_dense()[:, 3] != 0)
+    assert torch.equal((~torch.isfinite(out)).any(1), reached) and reached.sum() < 7
+    finite = ~reached
+    torch.testing.assert_close(out[finite], m.to_dense()[finite][:, [0, 1, 2, 4, 5, 6]] @ x[[0, 1, 2, 4, 5, 6]])
+    csr_matmul(m, x.nan_to_num())
+    assert dense_calls == [(7, 5)]  # finite again: the dense copy
+
+
+def test_run_sequence_vouches_for_its_operands(dense_calls, monkeypatch):
+    # x and the state are checked at entry, so the products of its steps skip the NaN check
+    import types
+
+    from gcnkit.nn.recurrent import GRUCell, run_sequence
+
+    checks = []
+    import math
+
+    monkeypatch.setattr(spmm, "math", types.SimpleNamespace(
+        isfinite=lambda v: checks.append(v) or True, prod=math.prod))
+    n = 20
+    ring = torch.arange(n)
+    ei = torch.stack([torch.cat([ring, (ring + 1) % n]), torch.cat([(ring + 1) % n, ring])])
+    cell = GRUCell(3, 4, input_operator="gcn", hidden_operator="gcn")
+    run_sequence(cell, torch.randn(5, n, 3), ei)
+    assert len(dense_calls) >= 5 and checks == []
+    csr_matmul(_matrix(), torch.randn(7, 5, dtype=torch.float64))  # outside: checked
+    assert len(checks) == 1
+    bad = torch.randn(5, n, 3)
+    bad[1, 2, 0] = float("nan")
+    with pytest.raises(ValueError, match="x has 1 non-finite values"):  # what makes the skip safe
+        run_sequence(cell, bad, ei)

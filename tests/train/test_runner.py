@@ -42,6 +42,36 @@ def test_a_damaged_header_is_refused_not_read_as_an_empty_log(tmp_path):
     assert len(rows) == 1 and log.read_text().startswith("dataset,model,seed,")
 
 
+def test_a_torn_last_row_is_cut_off_and_the_run_redone(tmp_path):
+    import io
+
+    import pandas as pd
+
+    cfg = TrainConfig(epochs=2)
+    ablate(["karate"], ["kipf"], [0, 1], tmp_path, cfg, progress=False)
+    log = tmp_path / "runs.csv"
+    whole = log.read_bytes()
+    first_row_end = whole.index(b"\r\n", whole.index(b"\r\n") + 2) + 2
+    for cut in (len(whole) - 3, len(whole) - 1):  # seed 1's row torn inside its last value, or before "\n"
+        log.write_bytes(whole[:cut])
+        rows = ablate(["karate"], ["kipf"], [0, 1], tmp_path, cfg, progress=False)
+        assert sorted(r["seed"] for r in rows) == [0, 1]
+        frame = pd.read_csv(log)  # as a user reads it: no half row, no run twice
+        assert frame["seed"].tolist() == [0, 1] and frame.notna().all().all()
+        if cut == len(whole) - 1:  # the row was whole, as both readers see: kept, not redone
+            assert log.read_bytes() == whole[:-1]
+        else:  # redone (seeded: the same numbers, another time)
+            assert log.read_bytes()[:first_row_end] == whole[:first_row_end]
+            ref = pd.read_csv(io.BytesIO(whole)).drop(columns="ms_per_epoch")
+            pd.testing.assert_frame_equal(frame.drop(columns="ms_per_epoch"), ref)
+    log.write_bytes(whole[:-1])
+    ablate(["karate"], ["kipf"], [0, 1, 2], tmp_path, cfg, progress=False)  # appends after the "\r"
+    assert log.read_bytes().startswith(whole) and pd.read_csv(log)["seed"].tolist() == [0, 1, 2]
+    log.write_bytes(whole[:first_row_end] + whole[first_row_end:first_row_end + 9])  # "karate,ki"
+    ablate(["karate"], ["kipf"], [0, 1], tmp_path, cfg, progress=False)
+    assert pd.read_csv(log)["seed"].tolist() == [0, 1]
+
+
 def test_finished_runs_without_their_protocol_are_refused(tmp_path):
     import pytest
 

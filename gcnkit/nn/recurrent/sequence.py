@@ -27,6 +27,7 @@ from torch.nn.utils import parametrize
 
 from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.linear import shared_weights
+from gcnkit.functional.spmm import finite_operands
 from gcnkit.functional.validation import check_finite
 from gcnkit.nn.recurrent.base import RecurrentCellBase, State
 from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator, _called_through_hooks
@@ -111,6 +112,12 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
         out, state = run_sequence(cell, x.reshape(x.shape[-3:]), edge_index, edge_weight, state,
                                   detach_every=detach_every, return_sequence=return_sequence, cache=cache)
         return out.reshape(lead + out.shape), _map_state(state, lambda s: s.reshape(lead + s.shape))
+    with finite_operands():  # x and the state were checked (the NaN check of the dense path)
+        return _run_checked(cell, x, edge_index, edge_weight, state, detach_every, return_sequence, cache, T)
+
+
+def _run_checked(cell: RecurrentCellBase, x: Tensor, edge_index, edge_weight, state: Optional[State],
+                 detach_every: Optional[int], return_sequence: bool, cache, T: int) -> Tuple[Tensor, State]:
     x0 = x.select(-3, 0)
     fresh = state is None  # the first step's recurrent maps then see zeros: only their biases
     if fresh:
@@ -157,7 +164,9 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
                 outputs.append(cell.output(state))
             if detach_every is not None and (t + 1) % detach_every == 0 and t + 1 < T:
                 state = detach_state(state)
-    out = torch.stack(outputs, dim=-3) if return_sequence else cell.output(state)
+    # the last output apart from the state (as torch.nn.GRU's output and h_n): writing to one
+    # must not change the other
+    out = torch.stack(outputs, dim=-3) if return_sequence else cell.output(state).clone()
     return out, state
 
 
@@ -203,7 +212,7 @@ def tbptt_backward(model: Callable[..., Tuple[Tensor, State]], x: Tensor, target
     Returns:
         ``(loss, state)``: the mean loss (detached) and the final state (detached).
     """
-    if not isinstance(k, int) or k < 1:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     axis = x.dim() - 3
     T = x.size(axis)

@@ -57,6 +57,21 @@ def test_state_carried_across_calls(small_graph):
         torch.testing.assert_close(cell.output(s), cell.output(s_full))
 
 
+@pytest.mark.parametrize("shape", [(2, 5, None, F), (1, 5, None, F), (5, None, F)])
+def test_last_output_is_apart_from_the_state(small_graph, shape):
+    # as torch.nn.GRU's output and h_n: editing the output in place leaves the carried state
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    for cell in (GRUCell(F, H, input_operator="gcn", hidden_operator="gcn"), LSTMCell(F, H)):
+        x = torch.randn(*(n if d is None else d for d in shape))
+        last, state = run_sequence(cell, x, ei, ew, return_sequence=False)
+        h = cell.output(state)
+        before = h.clone()
+        torch.testing.assert_close(last, h)
+        last.zero_()
+        torch.testing.assert_close(cell.output(state), before)
+
+
 def test_shapes_batched_unbatched_and_dynamic(small_graph):
     ei, ew, n = small_graph
     cell = ElmanCell(F, H, input_operator="gcn", hidden_operator="gcn")
@@ -216,6 +231,9 @@ def test_clear_errors(small_graph):
             run_sequence(cell, x, ei, detach_every=bad)
     with pytest.raises(TypeError, match="x is torch.float64 but GRUCell's parameters are torch.float32"):
         run_sequence(cell, x.double(), ei)
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match="k must be a positive integer"):
+            tbptt_backward(lambda *a, **k: None, x, torch.zeros(2, 4, n), ei, k=bad, loss_fn=None)
     with pytest.raises(ValueError, match="target has 3 time steps"):
         tbptt_backward(lambda *a, **k: None, x, torch.zeros(2, 3, n), ei, k=2, loss_fn=None)
 
