@@ -126,8 +126,10 @@ def run(args) -> int:
     else:
         s = result.summary()
         print(f"{s['dataset']} / {s['model']}: lags {s['lags']}, horizon {s['horizon']}, hidden {s['hidden']}, "
-              f"{s['protocol']} protocol, train ratio {s['train_ratio']}; best epoch {s['best_epoch']} of "
-              f"{s['epochs']} (validation RMSE), {s['ms_per_epoch']:.1f} ms/epoch, "
+              f"{s['protocol']} protocol, train ratio {s['train_ratio']}; "
+              + (f"best epoch {s['best_epoch']} of {s['epochs']} (validation RMSE)" if s["val_ratio"] else
+                 f"last epoch {s['epochs']} (no validation part)")
+              + f", {s['ms_per_epoch']:.1f} ms/epoch, "
               f"{s['num_parameters']} parameters")
         print(results_frame(s).to_string(float_format=lambda v: f"{v:.4f}"))
         print(f"saved: {', '.join(str(p) for p in paths.values())}, {out / 'history.csv'}")

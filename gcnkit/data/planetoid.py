@@ -34,6 +34,7 @@ from gcnkit.data.atomic import atomic_torch_save
 from gcnkit.data.checksum import expected_sha256, verify_file
 from gcnkit.data.download import ensure_files
 from gcnkit.data.root import resolve_root, writable_dir
+from gcnkit.data.synthetic import _check_sizes, check_split_sizes
 
 #: Lower-case name -> PyG's canonical name (also the folder name).
 PLANETOID_NAMES: Dict[str, str] = {
@@ -109,6 +110,9 @@ class PlanetoidDataset(Planetoid):
                              f"'random' split; the '{str(split).lower()}' "
                              f"split of {name} has fixed sizes (pass "
                              f"split='random')")
+        random = str(split).lower() == "random"
+        if random:  # PyG only slices with them: 0 or -1 would give another split, or an empty one
+            _check_sizes(**{k: kwargs[k] for k in sizes})
         self.data_root = resolve_root(root)
         self.allow_download = download
         self._processed_dir = writable_dir(
@@ -120,6 +124,9 @@ class PlanetoidDataset(Planetoid):
                              split=str(split).lower(), transform=transform,
                              pre_transform=pre_transform,
                              force_reload=force_reload, **kwargs)
+        if random:
+            check_split_sizes(self._data.y, self.num_classes, kwargs.get("num_train_per_class", 20),
+                              kwargs.get("num_val", 500), kwargs.get("num_test", 1000))
 
     @property
     def raw_dir(self) -> str:

@@ -49,16 +49,7 @@ def planetoid_masks(
         num_val = max(1, int(NUM_VAL * scale))
     if num_test is None:
         num_test = max(1, int(NUM_TEST * scale))
-    _check_sizes(num_train_per_class=num_train_per_class, num_val=num_val, num_test=num_test)
-    counts = torch.bincount(y, minlength=num_classes)
-    if int(counts.min()) < num_train_per_class:
-        raise ValueError(
-            f"Cannot take {num_train_per_class} training nodes per class: the "
-            f"smallest class has {int(counts.min())} nodes.")
-    if num_train_per_class * num_classes + num_val + num_test > n:
-        raise ValueError(
-            f"Split sizes {num_train_per_class}*{num_classes} train + "
-            f"{num_val} val + {num_test} test exceed {n} nodes.")
+    check_split_sizes(y, num_classes, num_train_per_class, num_val, num_test)
 
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=gen)
@@ -72,6 +63,23 @@ def planetoid_masks(
     val[rest[:num_val]] = True
     test[rest[num_val:num_val + num_test]] = True
     return train, val, test
+
+
+def check_split_sizes(y: Tensor, num_classes: int, num_train_per_class: int, num_val: int,
+                      num_test: int) -> None:
+    """Refuses sizes of a per-class random split (as Planetoid's) that are not whole numbers >= 1
+    or that do not fit the labels ``y``: every class must have ``num_train_per_class`` nodes, and
+    the three parts together at most ``y.numel()``."""
+    _check_sizes(num_train_per_class=num_train_per_class, num_val=num_val, num_test=num_test)
+    counts = torch.bincount(y, minlength=num_classes)
+    if int(counts.min()) < num_train_per_class:
+        raise ValueError(
+            f"Cannot take {num_train_per_class} training nodes per class: the "
+            f"smallest class has {int(counts.min())} nodes.")
+    if num_train_per_class * num_classes + num_val + num_test > y.numel():
+        raise ValueError(
+            f"Split sizes {num_train_per_class}*{num_classes} train + "
+            f"{num_val} val + {num_test} test exceed {y.numel()} nodes.")
 
 
 def _check_sizes(**sizes) -> None:

@@ -47,9 +47,16 @@ def check_finite(series: Tensor, name: str = "series",
             f" Impute or drop them before windowing.")
 
 
+def _check_positive(**values) -> None:
+    for arg, val in values.items():
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
+            raise ValueError(f"{arg} must be a positive integer, got {val!r}.")
+
+
 def num_windows(num_steps: int, lags: int, horizon: int,
                 stride: int = 1) -> int:
-    r"""Number of windows :func:`make_windows` produces (may be <= 0)."""
+    r"""Number of windows :func:`make_windows` produces (0 when the series is too short)."""
+    _check_positive(lags=lags, horizon=horizon, stride=stride)
     span = num_steps - lags - horizon
     return span // stride + 1 if span >= 0 else 0
 
@@ -75,16 +82,13 @@ def make_windows(series: Tensor, lags: int, horizon: int,
             integers, or the series has NaN/inf values.
     """
     series = torch.as_tensor(series)
-    for arg, val in (("lags", lags), ("horizon", horizon), ("stride", stride)):
-        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) \
-                or val < 1:
-            raise ValueError(f"{arg} must be a positive integer, got {val!r}.")
+    _check_positive(lags=lags, horizon=horizon, stride=stride)
     if series.dim() not in (2, 3):
         raise ValueError(f"series must be [T, N] or [T, N, F], got shape "
                          f"{tuple(series.shape)}.")
     t = series.size(0)
     if lags + horizon > t:
-        raise ValueError(f"lags ({lags}) + horizon ({horizon}) = "
+        raise ValueError(f"lags={lags} + horizon={horizon} = "
                          f"{lags + horizon} exceeds the series length T={t}.")
     check_finite(series)
     if series.dim() == 2:
@@ -142,6 +146,9 @@ def chronological_split(n: Union[int, Tensor, np.ndarray],
     if val_ratio > 0 and len(val) == 0:
         raise ValueError(f"val_ratio={val_ratio} leaves no validation samples ({where}); "
                          f"use a larger val_ratio or val_ratio=0.")
+    if len(val) < n_val:
+        raise ValueError(f"the gap before the validation part leaves {len(val)} of its {n_val} samples "
+                         f"({where}); lower train_ratio or val_ratio.")
     if train_ratio + val_ratio < 1 - 1e-12 and len(test) == 0:
         raise ValueError(f"No test samples are left ({where}); lower train_ratio or val_ratio.")
     return Split(train, val, test)

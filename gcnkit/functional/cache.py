@@ -11,7 +11,11 @@ Limits: writes that bypass autograd's version counter are not seen — through `
 through a NumPy array sharing the memory (``torch.from_numpy`` buffers refilled by a loader), or
 by another library writing to ``data_ptr()``. After such a write pass a new tensor (e.g.
 ``edge_weight.clone()``), call :func:`gcnkit.nn.conv.clear_caches` (this cache and the layers'
-feature caches), or build the layer with ``cached=False``.
+feature caches), or build the layer with ``cached=False``. The weak references also keep
+``torch.utils.swap_tensors`` from swapping a key tensor: with
+``torch.__future__.set_swap_module_params_on_conversion(True)``, ``module.double()`` on a module
+whose (frozen) ``Parameter`` served as ``edge_weight`` raises "Couldn't swap"; call
+:func:`gcnkit.nn.conv.clear_caches` before the conversion.
 """
 from __future__ import annotations
 

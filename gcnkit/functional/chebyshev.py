@@ -40,16 +40,18 @@ def laplacian_lambda_max(graph: NormalizedGraph) -> float:
     value is a constant for autograd: with edge weights that require grad, the gradient does not
     include :math:`\partial \lambda_{max} / \partial w` (as PyG's ``LaplacianLambdaMax``); pass
     a number to differentiate through a fixed scaling."""
-    if "lambda_max" not in graph.extras:
+    if "lambda_max" not in graph.extras:  # (shared by every device/dtype copy of the graph)
         lap = _scipy_laplacian(graph)
-        graph.extras["lambda_max"] = _block_lambda_max(lap, graph.dtype)
+        graph.extras["lambda_max"] = _block_lambda_max(lap, graph._source.dtype)
     return float(graph.extras["lambda_max"])
 
 
 def _scipy_laplacian(graph: NormalizedGraph):
-    r""":math:`L = I - \hat{A}` as a float64 SciPy CSR matrix without stored zeros."""
+    r""":math:`L = I - \hat{A}` as a float64 SciPy CSR matrix without stored zeros, from the
+    graph's original (a bfloat16 copy asking first must not leave its rounding in the value that
+    every copy shares)."""
     import scipy.sparse as sp
-    adj = graph.adj
+    adj = graph._source.adj
     n = graph.num_nodes
     s = sp.csr_matrix((adj.value.detach().double().cpu().numpy(), adj.col.cpu().numpy(),
                        adj.crow.cpu().numpy()), shape=(n, n))
@@ -146,7 +148,7 @@ def _lambda_max_per_graph(graph: NormalizedGraph, batch: Tensor, key) -> Tensor:
         order = np.argsort(ids, kind="stable")  # each graph's nodes in their order, contiguous
         bounds = np.concatenate([[0], np.cumsum(np.bincount(ids, minlength=num_graphs))])
         lap = _scipy_laplacian(graph)[order][:, order].tocsr() if num_graphs else None
-        lam = [_block_lambda_max(lap[a:b, a:b], graph.dtype) if b > a else 0.0
+        lam = [_block_lambda_max(lap[a:b, a:b], graph._source.dtype) if b > a else 0.0
                for a, b in zip(bounds[:-1], bounds[1:])]
         store[key] = torch.tensor(lam, dtype=torch.float64)
     return store[key]

@@ -82,7 +82,7 @@ class NormalizedGraph:
         device = self.device if device is None else torch.device(device)
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
-        dtype = self.dtype if dtype is None else dtype
+        dtype = self.dtype if dtype is None else _floating("dtype", dtype)
         if device == self.device and dtype == self.dtype:
             return self
         src = self._source  # never convert a (possibly lower-precision) copy again
@@ -140,6 +140,14 @@ class NormalizedGraph:
                 + f", dtype={self.dtype}, device={self.device})")
 
 
+def _floating(name: str, dtype) -> torch.dtype:
+    """A real floating dtype for the operator's values (an integer one would truncate them)."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"{name} of a normalized graph must be a floating-point torch.dtype (float32, "
+                        f"float64, bfloat16, float16), got {dtype!r}")
+    return dtype
+
+
 def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None,
                         num_nodes: Optional[int] = None, *, norm: Norm = "sym",
                         self_loop_weight: float = 1.0, remove_self_loops: bool = False,
@@ -191,6 +199,7 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
     device = edge_index.device
     if dtype is None:
         dtype = edge_weight.dtype if edge_weight is not None else torch.float32
+    _floating("dtype", dtype)
     if dtype in (torch.bfloat16, torch.float16):
         dtype = torch.float32  # degrees are summed in float32 at least; .to() casts afterwards
     # Copies, not views: the returned graph (and the cache) must not alias the caller's tensors,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numbers
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -23,6 +24,14 @@ def check_device(name: str, device) -> None:
         raise ValueError(f"unknown {name}={device!r} ({e})") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{name}={device!r} but CUDA is not available to this torch ({torch.__version__})")
+
+
+def check_bool(name: str, value) -> bool:
+    """``value`` as a plain ``bool``: ``True`` or ``False`` (NumPy's too), not a string such as
+    ``"no"`` that ``bool()`` would turn into ``True``."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def check_int(name: str, value, minimum: Optional[int] = None) -> int:

@@ -7,6 +7,10 @@ e.g. ``[S, horizon, N]``), on **unscaled** values:
 - accuracy :math:`1 - \|Y - \hat{Y}\|_F / \|Y\|_F`;
 - :math:`R^2 = 1 - \sum (Y - \hat{Y})^2 / \sum (Y - \bar{Y})^2`;
 - explained variance ``var`` :math:`= 1 - \mathrm{Var}(Y - \hat{Y}) / \mathrm{Var}(Y)`.
+
+Accuracy is NaN for an all-zero target, :math:`R^2` and ``var`` for a constant one (tested as
+such, not by the size of the computed variance, which rounding leaves at about 1e-34 for some
+constants).
 """
 from __future__ import annotations
 
@@ -32,11 +36,12 @@ def regression_metrics(y_true: Tensor, y_pred: Tensor) -> Dict[str, float]:
     ss_tot = (y - y.mean()).pow(2).sum()
     nan = torch.tensor(float("nan"), dtype=torch.float64)
     norm_y = torch.linalg.vector_norm(y)
+    constant = bool((y == y[0]).all())
     return {
         "rmse": float(mse.sqrt()),
         "mae": float(err.abs().mean()),
         "mse": float(mse),
         "accuracy": float(1 - torch.linalg.vector_norm(err) / norm_y) if norm_y > 0 else float(nan),
-        "r2": float(1 - err.pow(2).sum() / ss_tot) if ss_tot > 0 else float(nan),
-        "var": float(1 - err.var(unbiased=False) / var_y) if var_y > 0 else float(nan),
+        "r2": float(nan) if constant else float(1 - err.pow(2).sum() / ss_tot),
+        "var": float(nan) if constant else float(1 - err.var(unbiased=False) / var_y),
     }

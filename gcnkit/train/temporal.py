@@ -87,7 +87,7 @@ class TemporalResult:
                "epochs": self.epochs, "best_epoch": self.best_epoch,
                "ms_per_epoch": self.ms_per_epoch, "num_parameters": self.num_parameters,
                "val": self.val_metrics, "baselines": self.baselines}
-        for key in ("lags", "horizon", "hidden", "protocol", "train_ratio", "seed"):
+        for key in ("lags", "horizon", "hidden", "protocol", "train_ratio", "val_ratio", "seed"):
             out[key] = self.config[key]
         return out
 
@@ -276,12 +276,15 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
         if stop:
             break
     bar.close()
+    advice = (f"(lr={cfg.lr}, weight_decay={cfg.weight_decay}); lower the learning rate"
+              + (f", and delete {checkpoint} to start over" if checkpoint is not None else ""))
     if best[2] is None:  # every validation RMSE was NaN or inf
-        raise RuntimeError(f"training diverged: no epoch of {epoch} had a finite validation RMSE "
-                           f"(lr={cfg.lr}, weight_decay={cfg.weight_decay}); lower the learning rate"
-                           + (f", and delete {checkpoint} to start over" if checkpoint is not None else ""))
+        raise RuntimeError(f"training diverged: no epoch of {epoch} had a finite validation RMSE {advice}")
     model.load_state_dict(best[2])
     y_pred = data.inverse(predict(model, data, cfg, data.test).cpu())
+    if not bool(torch.isfinite(y_pred).all()):  # without a validation part nothing caught it before
+        raise RuntimeError(f"training diverged: the model of epoch {best[1]} predicts NaN or inf on the "
+                           f"test part {advice}")
     y_true = data.y_raw[data.test]
     baselines = {name: regression_metrics(y_true, p) for name, p in baseline_forecasts(
         data.x_raw[data.train], data.y_raw[data.train], data.x_raw[data.test]).items()}

@@ -54,6 +54,12 @@ def test_table_output(tmp_path, capsys):
     assert cli.run(args) == 0
     text = capsys.readouterr().out
     assert "baseline:linear_ar" in text and "tgcn_pygt" in text and "rmse" in text
+    assert "; best epoch " in text and "of 2 (validation RMSE)" in text
+    args = _parse(["--dataset", "chickenpox", "--model", "tgcn", "--val-ratio", "0", *_common(tmp_path)[:3],
+                   str(tmp_path / "no_val"), *_common(tmp_path)[4:]])
+    assert cli.run(args) == 0
+    text = capsys.readouterr().out
+    assert "; last epoch 2 (no validation part)," in text and "validation RMSE" not in text
 
 
 def test_config_from_args_and_bad_arguments(tmp_path):
@@ -68,7 +74,7 @@ def test_config_from_args_and_bad_arguments(tmp_path):
         _parse(["--self-loops", "double"])
     with pytest.raises(SystemExit):
         _parse(["--model", "dcrnn"])
-    with pytest.raises(ValueError, match="exceeds the series length"):
+    with pytest.raises(ValueError, match="^--lags=400 \\+ --horizon=200 = 600 exceeds the series length"):
         args = _parse(["--dataset", "chickenpox", "--lags", "400", "--horizon", "200", *_common(tmp_path)])
         cli.run(args)
 

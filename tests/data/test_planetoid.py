@@ -193,6 +193,21 @@ def test_random_split_follows_its_seed_not_the_global_rng(shared_data_root, no_n
     torch.set_rng_state(state)
 
 
+@pytest.mark.parametrize("sizes, match", [
+    (dict(num_val=-1), "num_val must be an integer >= 1, got -1"),  # was: 2567 val, 0 test nodes
+    (dict(num_test=0), "num_test must be an integer >= 1, got 0"),  # was: a NaN test accuracy
+    (dict(num_train_per_class=0), "num_train_per_class must be an integer >= 1"),
+    (dict(num_val=2.5), "num_val must be an integer >= 1, got 2.5"),  # was: PyG's raw TypeError
+    (dict(num_train_per_class=1000), "smallest class has 180 nodes"),  # was: every node in training
+    (dict(num_val=1500, num_test=1500), r"20\*7 train \+ 1500 val \+ 1500 test exceed 2708 nodes"),
+])
+def test_random_split_sizes_that_do_not_fit_are_refused(shared_data_root, no_network, sizes, match):
+    with pytest.raises(ValueError, match=match):
+        load_dataset("Cora", root=shared_data_root, split="random", **sizes)
+    d = load_dataset("Cora", root=shared_data_root, split="random", num_val=300)
+    assert [int(m.sum()) for m in (d.train_mask, d.val_mask, d.test_mask)] == [140, 300, 1000]
+
+
 def test_missing_files_in_read_only_root(tmp_path, no_network):
     raw = tmp_path / "planetoid/Cora/raw"
     raw.mkdir(parents=True)

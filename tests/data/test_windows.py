@@ -84,6 +84,14 @@ def test_split_gap_and_errors():
     with pytest.raises(ValueError, match="train_ratio"):
         chronological_split(10, True)
     assert chronological_split(10, 1.0).test == range(10, 10)  # all for training: asked for
+    with pytest.raises(ValueError, match=r"the gap before the validation part leaves 3 of its 5 samples"):
+        chronological_split(10, 0.5, 0.5, gap=2)  # used to return 3 validation samples silently
+    for stride in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="stride must be a positive integer"):
+            num_windows(10, 2, 1, stride=stride)  # 0: ZeroDivisionError, -1: -6 windows
+    with pytest.raises(ValueError, match="lags must be a positive integer"):
+        num_windows(10, 0, 1)
+    assert num_windows(2, 2, 1) == 0
 
 
 def test_samples_to_time_range():

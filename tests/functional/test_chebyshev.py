@@ -134,6 +134,21 @@ def test_lambda_max_is_deterministic(graph_zoo):
         assert len(values) == 1, name
 
 
+@pytest.mark.parametrize("first", [torch.bfloat16, torch.float16])
+def test_lambda_max_does_not_depend_on_which_copy_asked_first(graph_zoo, first):
+    # the value is shared by every dtype copy: a bfloat16 copy asking first used to leave its
+    # rounding in it (1.99997 instead of 2.0 for float32 calls afterwards)
+    ei, ew, n = graph_zoo["kitchen_sink"]
+    batch = torch.zeros(n, dtype=torch.long)
+    fresh = cheb_graph(ei, ew, n)
+    ref, ref_per_graph = laplacian_lambda_max(fresh), laplacian_lambda_max_per_graph(fresh, batch)
+    g = cheb_graph(ei, ew, n)
+    low = g.to(dtype=first)
+    laplacian_lambda_max(low), laplacian_lambda_max_per_graph(low, batch)
+    assert laplacian_lambda_max(g) == ref
+    assert torch.equal(laplacian_lambda_max_per_graph(g, batch), ref_per_graph)
+
+
 @pytest.mark.parametrize("n", [2, 5])
 def test_lambda_max_of_a_zero_laplacian(n):
     # only self-loops: S = I, L = 0 (used to be an ARPACK error for n > 2)

@@ -185,3 +185,32 @@ def test_cache_entry_under_a_reused_id_is_not_served():
     entry = cache._entries.pop(key_a)
     cache._entries[cache._key((b,), "opts")] = entry  # b now looks like a's key
     assert cache.get((b,), "opts", lambda: "for b") == "for b"
+
+
+def test_swapping_a_key_tensor_works_after_clear_caches():
+    # the documented limit of the weak references (cache.py): swap_tensors refuses a tensor that
+    # has them; clear_caches() drops them
+    from gcnkit.nn.conv import KipfGCNConv, clear_caches
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = KipfGCNConv(3, 2)
+            self.w = torch.nn.Parameter(torch.rand(3), requires_grad=False)
+
+        def forward(self, x, ei):
+            return self.conv(x, ei, self.w)
+
+    m, x, ei = Model(), torch.randn(3, 3), torch.tensor([[0, 1, 2], [1, 2, 0]])
+    m(x, ei)
+    before = torch.__future__.get_swap_module_params_on_conversion()
+    torch.__future__.set_swap_module_params_on_conversion(True)
+    try:
+        with pytest.raises(RuntimeError, match="Couldn't swap"):
+            m.double()
+        clear_caches()
+        m.double()
+    finally:
+        torch.__future__.set_swap_module_params_on_conversion(before)
+    assert m.w.dtype == torch.float64
+    torch.testing.assert_close(m(x.double(), ei), m.conv(x.double(), ei, m.w))

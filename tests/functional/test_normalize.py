@@ -188,6 +188,18 @@ def test_default_dtype_is_float32_and_low_precision_weights_are_summed_in_float3
     assert normalize_adjacency(ei, ew.to(torch.bfloat16), n).dtype == torch.float32
 
 
+@pytest.mark.parametrize("dtype", [torch.long, torch.bool, torch.complex64, "float32"])
+def test_a_non_floating_dtype_is_refused_not_truncated(dtype):
+    # torch.long used to give an all-zero operator (values truncated), bool the same
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    with pytest.raises(TypeError, match=f"must be a floating-point torch.dtype .*got {dtype!r}"):
+        normalize_adjacency(ei, None, 3, dtype=dtype)
+    g = normalize_adjacency(ei, None, 3)
+    with pytest.raises(TypeError, match=f"must be a floating-point torch.dtype .*got {dtype!r}"):
+        g.to(dtype=dtype)
+    assert g.to(dtype=torch.float64).dtype == torch.float64
+
+
 @pytest.mark.parametrize("norm", NORMS)
 def test_batched_matmul_equals_loop(graph_zoo, norm):
     ei, ew, n = graph_zoo["kitchen_sink"]

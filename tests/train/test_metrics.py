@@ -22,6 +22,19 @@ def test_metrics_values():
         regression_metrics(y, y[0])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("value", [0.1, 0.3, 7.0, 0.0])
+def test_r2_and_explained_variance_are_undefined_for_a_constant_target(dtype, value):
+    # float64 0.1s used to leave Var(Y) at ~1e-34 by rounding: R² of -2.4e30 instead of NaN
+    y = torch.full((3,), value, dtype=dtype)
+    for p in (y, y + torch.tensor([0.01, 0.02, 0.03], dtype=dtype)):
+        m = regression_metrics(y, p)
+        assert math.isnan(m["r2"]) and math.isnan(m["var"])
+        assert math.isnan(m["accuracy"]) == (value == 0) and math.isfinite(m["rmse"])
+    m = regression_metrics(torch.tensor([0.1, 0.2], dtype=dtype), torch.tensor([0.1, 0.2], dtype=dtype))
+    assert m["r2"] == 1 and m["var"] == 1  # two values: defined
+
+
 def _explained_variance_reference(y, p):
     """sklearn's ``explained_variance_score`` (uniform weights, one output) written out in numpy:
     1 - mean((e - mean(e))²) / mean((y - mean(y))²) with e = y - p."""

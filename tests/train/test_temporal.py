@@ -217,6 +217,14 @@ def test_diverged_training_is_a_clear_error(monkeypatch):
         train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()))
 
 
+def test_diverged_training_without_a_validation_part_is_a_clear_error():
+    # nothing chose an epoch on validation: the last one's NaN forecasts used to be reported
+    cfg = TemporalConfig(dataset="losloop", lags=6, horizon=2, hidden=4, epochs=2, batch_size=16,
+                         progress=False, val_ratio=0.0, lr=1e30)
+    with pytest.raises(RuntimeError, match="diverged: the model of epoch 2 predicts NaN or inf on the test"):
+        train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()))
+
+
 def _fast_cfg(**kwargs):
     # a large learning rate: the validation RMSE falls, then goes up and down (seed 0: best at
     # epoch 8 of 12, and no improvement from epoch 3 to 5); no schedule, so the first epochs of a

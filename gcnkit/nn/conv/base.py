@@ -15,7 +15,7 @@ from gcnkit.functional.graph_input import GraphInput, normalization_dtype, resol
 from gcnkit.functional.normalize import NormalizedGraph
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul
-from gcnkit.functional.validation import check_choice, check_dtype_matches, check_features
+from gcnkit.functional.validation import check_bool, check_choice, check_dtype_matches, check_features, check_int
 
 #: Sparse features seen by any layer, converted to :class:`CSRMatrix` (with the transpose the
 #: backward pass needs) once per feature tensor.
@@ -180,11 +180,12 @@ class GraphConvBase(MessagePassing):
         check_choice("aggr", kwargs["aggr"], ("add", "sum"))
         check_choice("flow", kwargs.get("flow", "source_to_target"), ("source_to_target",))
         super().__init__(**kwargs)
-        if int(in_channels) <= 0 or int(out_channels) <= 0:
+        in_channels, out_channels = check_int("in_channels", in_channels), check_int("out_channels", out_channels)
+        if in_channels <= 0 or out_channels <= 0:
             raise ValueError(f"in_channels and out_channels must be positive, got {in_channels}, {out_channels}")
-        self.in_channels = int(in_channels)
-        self.out_channels = int(out_channels)
-        self.cached = bool(cached)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.cached = check_bool("cached", cached)
         if bias:
             self.bias = torch.nn.Parameter(torch.empty(self.out_channels))
         else:
@@ -214,6 +215,8 @@ class GraphConvBase(MessagePassing):
             auto = weight is None or weight.dtype == x.dtype
         x = as_features(x, auto)
         if isinstance(x, CSRMatrix):
+            if not x.dtype.is_floating_point:  # (as dense x: it would make an integer graph)
+                raise TypeError(f"x must be a floating-point tensor, got sparse {x.dtype}")
             if x.shape[1] != self.in_channels:
                 raise ValueError(f"x has {x.shape[1]} features per node but the layer expects "
                                  f"in_channels={self.in_channels} (shape {x.shape})")

@@ -9,6 +9,7 @@ from torch import Tensor
 from gcnkit.functional.chebyshev import check_batch, chebyshev_basis, chebyshev_combine, lambda_max_per_node
 from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import derived, linear, linear_sum
+from gcnkit.functional.validation import check_bool
 from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear, weight_of
 from gcnkit.nn.conv.node_dim import nodes_on_node_dim
 
@@ -80,7 +81,7 @@ class ChebyshevConv(GraphConvBase):
         super().__init__(in_channels, out_channels, bias=bias, cached=cached, **kwargs)
         self.K = K
         self.lambda_max = lambda_max if lambda_max == "eig" else float(lambda_max)
-        self.remove_self_loops = bool(remove_self_loops)
+        self.remove_self_loops = check_bool("remove_self_loops", remove_self_loops)
         self.lins = torch.nn.ModuleList([glorot_linear(self.in_channels, self.out_channels)
                                          for _ in range(K + 1)])
         self.reset_parameters()

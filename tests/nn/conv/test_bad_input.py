@@ -82,6 +82,31 @@ def test_bad_features():
         layer([[0.0] * F_IN] * N, EI)
     with pytest.raises(ValueError, match=r"sparse features must be 2-D"):
         layer(torch.randn(2, N, F_IN).to_sparse(), EI)
+    # integer sparse features: as dense ones (they made an integer graph, and "eig" a raw error)
+    xi = torch.ones(N, F_IN, dtype=torch.long).to_sparse()
+    for conv in (layer, ChebyshevConv(F_IN, 3, 2, lambda_max="eig")):
+        with pytest.raises(TypeError, match=r"x must be a floating-point tensor, got sparse torch.int64"):
+            conv(xi, EI)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(in_channels=4.7), "in_channels must be an integer, got 4.7"),  # was: 4
+    (dict(out_channels="3"), "out_channels must be an integer, got '3'"),
+    (dict(in_channels=True), "in_channels must be an integer, got True"),  # was: 1
+    (dict(cached="no"), "cached must be True or False, got 'no'"),  # was: True
+])
+def test_constructor_arguments_are_not_coerced(kwargs, match):
+    args = {"in_channels": 4, "out_channels": 3, **kwargs}
+    with pytest.raises(TypeError, match=match):
+        KipfGCNConv(**args)
+    with pytest.raises(TypeError, match=match):
+        ChebyshevConv(K=1, **args)
+    with pytest.raises(TypeError, match="add_identity must be True or False, got 'no'"):
+        GeneralGCNConv(4, 3, add_identity="no")
+    with pytest.raises(TypeError, match="remove_self_loops must be True or False, got 0"):
+        ChebyshevConv(4, 3, 1, remove_self_loops=0)
+    import numpy as np
+    assert KipfGCNConv(np.int64(4), 3, cached=np.bool_(True)).in_channels == 4  # NumPy's are whole numbers
 
 
 def test_bad_sparse_adjacency():
