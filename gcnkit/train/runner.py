@@ -100,11 +100,22 @@ class RunLog:
         row written up to its ``\\r`` gets the ``\\n``, a torn one is cut off (the reader skips
         it, so that run is redone; pandas would read it as a run with missing or cut values)."""
         with open(self.path, "rb+") as f:
-            data = f.read()
-            if data.endswith(b"\r"):
+            end = f.seek(0, os.SEEK_END)
+            f.seek(max(end - 1, 0))
+            last = f.read(1)
+            if last == b"\r":
                 f.write(b"\n")
-            elif data and not data.endswith(b"\n"):
-                f.truncate(data.rfind(b"\n") + 1)
+            elif last not in (b"", b"\n"):  # look back (a chunk at a time) for the line's start
+                stop = end
+                while stop > 0:
+                    start = max(stop - 4096, 0)
+                    f.seek(start)
+                    cut = f.read(stop - start).rfind(b"\n")
+                    if cut >= 0:
+                        f.truncate(start + cut + 1)
+                        return
+                    stop = start
+                f.truncate(0)
 
     def append(self, row: dict) -> None:
         if self.path.exists():

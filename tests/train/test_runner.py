@@ -67,9 +67,10 @@ def test_a_torn_last_row_is_cut_off_and_the_run_redone(tmp_path):
     log.write_bytes(whole[:-1])
     ablate(["karate"], ["kipf"], [0, 1, 2], tmp_path, cfg, progress=False)  # appends after the "\r"
     assert log.read_bytes().startswith(whole) and pd.read_csv(log)["seed"].tolist() == [0, 1, 2]
-    log.write_bytes(whole[:first_row_end] + whole[first_row_end:first_row_end + 9])  # "karate,ki"
-    ablate(["karate"], ["kipf"], [0, 1], tmp_path, cfg, progress=False)
-    assert pd.read_csv(log)["seed"].tolist() == [0, 1]
+    for torn in (whole[first_row_end:first_row_end + 9], b"x" * 9000):  # "karate,ki"; longer than a chunk
+        log.write_bytes(whole[:first_row_end] + torn)
+        ablate(["karate"], ["kipf"], [0, 1], tmp_path, cfg, progress=False)
+        assert pd.read_csv(log)["seed"].tolist() == [0, 1]
 
 
 def test_finished_runs_without_their_protocol_are_refused(tmp_path):
