@@ -77,6 +77,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="with a CUDA --device: replay each training epoch and validation pass as one CUDA "
+                        "graph after 3 eager ones (the same numbers, far fewer kernel launches)")
     p.add_argument("--nodes", type=int, nargs="+", default=[0, 1, 2], help="nodes to plot (default 0 1 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run, interrupted="finished epochs are saved, run the same command to resume")
@@ -87,7 +90,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 _FLAGS = {name: "--" + name.replace("_", "-") for name in (
     "lags", "horizon", "hidden", "epochs", "lr", "weight_decay", "batch_size", "train_ratio", "val_ratio",
     "protocol", "scaler", "K", "tbptt", "clip", "patience", "lr_schedule", "self_loops", "self_loop_weight",
-    "seed", "device")}
+    "seed", "device", "cuda_graph")}
 
 
 def config_from_args(args):
@@ -104,7 +107,7 @@ def _make_config(TemporalConfig, args):
         train_ratio=args.train_ratio, val_ratio=args.val_ratio, protocol=args.protocol, scaler=args.scaler,
         K=args.K, tbptt=args.tbptt, clip=args.clip, patience=args.patience, lr_schedule=args.lr_schedule,
         self_loops=args.self_loops, self_loop_weight=args.self_loop_weight, seed=args.seed, root=args.root,
-        device=args.device, progress=not args.no_progress).resolved()
+        device=args.device, cuda_graph=args.cuda_graph, progress=not args.no_progress).resolved()
 
 
 def run(args) -> int:

@@ -19,8 +19,9 @@ from gcnkit.data.root import nearest_existing
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: Settings that do not change the numbers, so a run may resume under other values of them.
-_NEUTRAL = ("progress", "root")
+#: Settings that do not change the numbers, so a run may resume under other values of them (a
+#: CUDA graph replays the eager step's kernels); they are not part of a run folder's name either.
+_NEUTRAL = ("progress", "root", "cuda_graph")
 
 
 def comparable(config: Dict[str, Any]) -> Dict[str, Any]:

@@ -33,7 +33,6 @@ from torch import Tensor
 
 from gcnkit.functional.validation import check_choice
 from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM, RecurrentGraphModel
-from gcnkit.nn.recurrent import clip_grad_norm, tbptt_backward
 from gcnkit.train.baselines import baseline_forecasts
 from gcnkit.train.checkpoint import PathLike, load_checkpoint, save_checkpoint
 from gcnkit.train.metrics import regression_metrics
@@ -44,6 +43,14 @@ from gcnkit.train.temporal_config import (  # re-exported (see __all__)
     SELF_LOOPS,
     TEMPORAL_MODELS,
     TemporalConfig,
+)
+from gcnkit.train.temporal_epoch import (
+    make_optimizer,
+    make_predict,
+    make_schedule,
+    make_train_epoch,
+    predict,
+    restore_optimizer,
 )
 
 
@@ -152,59 +159,6 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
     return TemporalData(x, y, x_raw, y_raw, train, val, test, edge_index, edge_weight, inverse)
 
 
-def _sequence_inputs(x: Tensor) -> Tensor:
-    """Windows ``[S, lags, N, F]`` -> one sequence of snapshots ``[1, S, N, lags * F]``."""
-    S, L, N, F = x.shape
-    return x.permute(0, 2, 1, 3).reshape(1, S, N, L * F)
-
-
-def predict(model: RecurrentGraphModel, data: TemporalData, cfg: TemporalConfig, samples: range) -> Tensor:
-    """Scaled predictions ``[len(samples), horizon, N]``; in the sequence protocol the state is
-    carried from sample 0 (the start of the series) up to ``samples``."""
-    model.eval()
-    ei, ew = data.edge_index, data.edge_weight
-    with torch.no_grad():
-        if cfg.protocol == "sequence":
-            out, _ = model(_sequence_inputs(data.x[:samples.stop]), ei, ew)
-            return out[0, samples.start:].permute(0, 2, 1)
-        step = max(cfg.batch_size, 64)
-        parts = [model(data.x[i:min(i + step, samples.stop)], ei, ew, return_sequence=False)[0]
-                 for i in range(samples.start, samples.stop, step)]
-        return torch.cat(parts).permute(0, 2, 1)
-
-
-def _train_epoch(model, opt, data: TemporalData, cfg: TemporalConfig, gen: torch.Generator) -> float:
-    model.train()
-    ei, ew = data.edge_index, data.edge_weight
-    mse = torch.nn.functional.mse_loss
-    if cfg.protocol == "sequence":
-        x = _sequence_inputs(data.x[: data.train.stop])
-        y = data.y[: data.train.stop].permute(0, 2, 1).unsqueeze(0)  # [1, S, N, horizon]
-        opt.zero_grad()
-        if cfg.tbptt:
-            loss, _ = tbptt_backward(model, x, y, ei, ew, k=cfg.tbptt, loss_fn=mse)
-        else:
-            loss = mse(model(x, ei, ew)[0], y)
-            loss.backward()
-        if cfg.clip is not None:
-            clip_grad_norm(model, cfg.clip)
-        opt.step()
-        return float(loss.detach())
-    perm = torch.randperm(len(data.train), generator=gen).to(data.x.device)
-    total = data.x.new_zeros(())
-    for i in range(0, len(perm), cfg.batch_size):
-        idx = perm[i:i + cfg.batch_size]
-        opt.zero_grad()
-        out, _ = model(data.x[idx], ei, ew, return_sequence=False)
-        loss = mse(out.permute(0, 2, 1), data.y[idx])
-        loss.backward()
-        if cfg.clip is not None:
-            clip_grad_norm(model, cfg.clip)
-        opt.step()
-        total = total + loss.detach() * idx.numel()
-    return float(total) / len(perm)
-
-
 def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict], None]] = None,
                    data: Optional[TemporalData] = None, checkpoint: Optional[PathLike] = None) -> TemporalResult:
     """Trains ``config.model`` on ``config.dataset``, picks the epoch with the best validation RMSE
@@ -226,8 +180,8 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
     in_channels = data.x.size(-1) * (cfg.lags if cfg.protocol == "sequence" else 1)
     model = build_model(cfg.model, in_channels, cfg.hidden, cfg.horizon, cfg.K,
                         self_loop_weight=cfg.self_loop_weight).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs) if cfg.lr_schedule == "cosine" else None
+    opt = make_optimizer(model, cfg)
+    sched = make_schedule(opt, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     y_val = data.y_raw[data.val]
     best = (float("inf"), 0, None, {})
@@ -235,27 +189,27 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
     saved = None if checkpoint is None else load_checkpoint(checkpoint, asdict(cfg))
     if saved is not None:
         model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        if sched is not None:
-            sched.load_state_dict(saved["schedule"])
+        restore_optimizer(opt, sched, saved, cfg)
         gen.set_state(saved["generator"])
         best, history, train_seconds = saved["best"], saved["history"], saved["train_seconds"]
         epoch, done = saved["epoch"], saved["done"]
         for record in history if on_epoch is not None else ():
             on_epoch(record)
+    train_epoch = make_train_epoch(model, opt, data, cfg, gen)
+    validate = make_predict(model, data, cfg, data.val) if len(data.val) else None
     from tqdm.auto import tqdm
 
     bar = tqdm(range(epoch + 1, cfg.epochs + 1 if not done else epoch + 1), initial=epoch, total=cfg.epochs,
                desc=f"{cfg.dataset}/{cfg.model}", disable=not cfg.progress, leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
-        loss = _train_epoch(model, opt, data, cfg, gen)
+        loss = train_epoch()
         if sched is not None:
             sched.step()
         train_seconds += time.perf_counter() - t0
         record = {"epoch": epoch, "train_loss": loss, "ms": 1000 * (time.perf_counter() - t0)}
-        if len(data.val):
-            pred = data.inverse(predict(model, data, cfg, data.val).cpu())
+        if validate is not None:
+            pred = data.inverse(validate().cpu())
             val = regression_metrics(y_val, pred)
             record.update({f"val_{k}": v for k, v in val.items()})
             score = val["rmse"]

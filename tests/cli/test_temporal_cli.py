@@ -70,6 +70,7 @@ def test_config_from_args_and_bad_arguments(tmp_path):
                                        "--lr-schedule", "none", "--self-loop-weight", "1"]))
     assert (cfg.scaler, cfg.self_loops, cfg.self_loop_weight, cfg.lr_schedule) == ("max", "keep", 1.0, "none")
     assert cli.config_from_args(_parse(["--dataset", "chickenpox"])).self_loops == "keep"
+    assert cli.config_from_args(_parse(["--dataset", "chickenpox"])).cuda_graph is False
     with pytest.raises(SystemExit):
         _parse(["--self-loops", "double"])
     with pytest.raises(SystemExit):
@@ -97,11 +98,13 @@ def test_main_entry_point_when_present(tmp_path, capsys):
                                                 ("--self-loop-weight", "-1", "^--self-loop-weight must be"),
                                                 ("--batch-size", "8", "^--batch-size=8 applies to the windows"),
                                                 ("--train-ratio", "0.001", "^--train-ratio=0.001 of n=517 leaves"),
-                                                ("--val-ratio", "0.0001", r"--val-ratio=0.0001 .*\(--train-ratio=0.2")])
+                                                ("--val-ratio", "0.0001", r"--val-ratio=0.0001 .*\(--train-ratio=0.2"),
+                                                ("--cuda-graph", None, "^--cuda-graph needs a CUDA device, not "
+                                                                       "--device='cpu'")])
 def test_bad_settings_fail_before_training(tmp_path, flag, value, match):
     # --clip -1 used to train uphill (torch flips the gradients' sign), --nodes 99 to fail only
     # after training
-    args = _parse(["--dataset", "chickenpox", *_common(tmp_path), flag, value])
+    args = _parse(["--dataset", "chickenpox", *_common(tmp_path), flag, *([] if value is None else [value])])
     with pytest.raises(ValueError, match=match):
         cli.run(args)
     assert not (tmp_path / "out" / "history.csv").exists()

@@ -31,7 +31,9 @@ def test_only_settings_that_change_no_number_are_neutral(tmp_path):
     save_checkpoint(ckpt, _config(), {"epoch": 1})
     # where the data is read from and whether a progress bar shows: the same run
     assert load_checkpoint(ckpt, _config(progress=False, root=str(tmp_path)))["epoch"] == 1
-    assert set(_config()) - set(comparable(_config())) == {"progress", "root"}
+    assert set(_config()) - set(comparable(_config())) == {"progress", "root", "cuda_graph"}
+    # a CUDA graph replays the eager epoch's kernels: an eager run resumes graphed and back
+    assert load_checkpoint(ckpt, dict(_config(), cuda_graph=True))["epoch"] == 1
     for key, value in (("seed", 7), ("lr", 0.5), ("hidden", 3), ("epochs", 5)):
         with pytest.raises(ValueError, match=f"{key}="):
             load_checkpoint(ckpt, _config(**{key: value}))
@@ -41,3 +43,6 @@ def test_each_seed_has_its_own_run_folder():
     base = TemporalConfig(dataset="chickenpox", model="gconvgru", seed=0).resolved()
     assert default_out(replace(base, seed=1)) != default_out(base)
     assert default_out(replace(base, progress=False, root="/elsewhere")) == default_out(base)
+    assert default_out(replace(base, cuda_graph=True)) == default_out(base)
+    # the folder of runs made before TemporalConfig had cuda_graph: still found, so they resume
+    assert default_out(base).name == "chickenpox-gconvgru-458a81c9"

@@ -125,7 +125,7 @@ def test_a_non_capturable_optimizer_is_a_clear_error():
     x, y = torch.randn(1, 4, 20, 2, device="cuda"), torch.randn(1, 4, 20, 1, device="cuda")
     step = GraphedStep(_recurrent_step(model, x, y, ei, ew, capturable=False), warmup=1)
     step()
-    with pytest.raises(RuntimeError, match="capture.*failed: .*capturable is False"):  # torch's own words
+    with pytest.raises(RuntimeError, match="capturing the step as a CUDA graph failed: .*capturable is False"):
         step()
     assert torch.cuda.current_stream() == torch.cuda.default_stream()  # the capture stream is left
 

@@ -59,3 +59,62 @@ def test_forecasting_on_cuda_equals_cpu(model, dataset):
     assert cuda.best_epoch == cpu.best_epoch
     for key, value in cpu.metrics.items():
         assert cuda.metrics[key] == pytest.approx(value, rel=1e-3, abs=1e-4), key
+
+
+_GRAPHED_CASES = [  # both protocols; schedule, clipping and truncated BPTT inside the replays
+    dict(dataset="losloop", model="tgcn", batch_size=8, lr_schedule="cosine", clip=1.0),
+    dict(dataset="chickenpox", model="gconvgru"),
+    dict(dataset="chickenpox", model="tgcn", tbptt=5, clip=0.5, lr_schedule="cosine"),
+]
+
+
+def _forecast(cuda_graph, epochs=7, **kwargs):
+    cfg = TemporalConfig(lags=4, horizon=1, hidden=8, epochs=epochs, lr=0.01, progress=False, val_ratio=0.2,
+                         device="cuda", cuda_graph=cuda_graph, **kwargs)
+    torch.manual_seed(0)
+    return cfg, lambda **kw: train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()), **kw)
+
+
+@pytest.mark.parametrize("case", _GRAPHED_CASES, ids=lambda c: f"{c['dataset']}-{c['model']}")
+def test_graphed_forecasting_equals_eager(case):
+    # 3 eager epochs, the capture, then replays: every epoch's training loss and validation RMSE
+    # (its own graph) are the eager run's, and so are the chosen epoch and the test metrics
+    eager = _forecast(False, **case)[1]()
+    graphed = _forecast(True, **case)[1]()
+    assert graphed.epochs == eager.epochs == 7
+    for key in ("train_loss", "val_rmse"):
+        assert [r[key] for r in graphed.history] == pytest.approx([r[key] for r in eager.history], rel=1e-4), key
+    assert graphed.best_epoch == eager.best_epoch
+    for key, value in eager.metrics.items():
+        assert graphed.metrics[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+
+
+def test_graphed_forecasting_resumes_an_eager_checkpoint(tmp_path):
+    case = _GRAPHED_CASES[0]
+    whole = _forecast(True, **case)[1]()
+
+    def stop_at_4(record):
+        if record["epoch"] == 4:
+            raise KeyboardInterrupt
+
+    ckpt = tmp_path / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt):
+        _forecast(False, **case)[1](checkpoint=ckpt, on_epoch=stop_at_4)  # eager epochs 1-4
+    resumed = _forecast(True, **case)[1](checkpoint=ckpt)                  # graphed 5-7
+    assert [r["train_loss"] for r in resumed.history] == pytest.approx(
+        [r["train_loss"] for r in whole.history], rel=1e-4)
+    assert resumed.best_epoch == whole.best_epoch
+    assert resumed.metrics["rmse"] == pytest.approx(whole.metrics["rmse"], rel=1e-4)
+
+
+def test_temporal_cli_with_cuda_graph(tmp_path, shared_data_root, capsys):
+    import json
+
+    from gcnkit.cli.main import main
+
+    code = main(["temporal", "--dataset", "chickenpox", "--model", "gconvgru", "--device", "cuda", "--cuda-graph",
+                 "--epochs", "6", "--hidden", "8", "--root", str(shared_data_root), "--out", str(tmp_path / "o"),
+                 "--no-progress", "--json"])
+    out = json.loads(capsys.readouterr().out.strip())
+    assert code == 0 and out["epochs"] == 6 and math.isfinite(out["mse"])
+    assert json.loads((tmp_path / "o" / "config.json").read_text())["cuda_graph"] is True

@@ -30,6 +30,8 @@ from gcnkit.train.temporal import TemporalConfig
     (dict(dataset="losloop", weight_decay=None), "weight_decay must be a number"),
     (dict(dataset="losloop", self_loop_weight="2"), "self_loop_weight must be a number"),
     (dict(dataset="losloop", seed=2.5), "seed must be an integer"),
+    (dict(dataset="losloop", cuda_graph=True), "cuda_graph needs a CUDA device, not device='cpu'"),
+    (dict(dataset="losloop", cuda_graph="no"), "cuda_graph must be True or False, got 'no'"),
 ])
 def test_options_that_would_be_ignored_or_are_invalid_are_refused(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from gcnkit.functional.cache import graph_cache
+from gcnkit.functional.validation import check_int
 from gcnkit.nn.recurrent.base import RecurrentCellBase, State
 from gcnkit.nn.recurrent.sequence import run_sequence
 
@@ -29,8 +30,8 @@ class RecurrentGraphModel(torch.nn.Module):
         super().__init__()
         self.cell = cell
         self.in_channels, self.hidden_channels = cell.in_channels, cell.hidden_channels
-        self.out_channels = None if out_channels is None else int(out_channels)
-        self.readout = None if out_channels is None else torch.nn.Linear(cell.hidden_channels, int(out_channels))
+        self.out_channels = None if out_channels is None else check_int("out_channels", out_channels, 1)
+        self.readout = None if out_channels is None else torch.nn.Linear(cell.hidden_channels, self.out_channels)
 
     def reset_parameters(self) -> None:
         self.cell.reset_parameters()

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.graph_input import GraphInput
-from gcnkit.functional.validation import check_choice, check_dtype_matches, check_finite
+from gcnkit.functional.validation import check_bool, check_choice, check_dtype_matches, check_finite, check_int
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, make_operator
 
 State = Union[Tensor, Tuple[Tensor, Tensor]]
@@ -58,12 +58,10 @@ class RecurrentCellBase(torch.nn.Module):
                  recurrent_bias: Optional[bool] = None, input_kwargs: Optional[dict] = None,
                  hidden_kwargs: Optional[dict] = None):
         super().__init__()
-        if int(in_channels) <= 0 or int(hidden_channels) <= 0:
-            raise ValueError(f"in_channels and hidden_channels must be positive, got "
-                             f"{in_channels}, {hidden_channels}")
-        self.in_channels, self.hidden_channels = int(in_channels), int(hidden_channels)
-        self.bias = bool(bias)
-        self.recurrent_bias = self.bias if recurrent_bias is None else bool(recurrent_bias)
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        self.hidden_channels = check_int("hidden_channels", hidden_channels, 1)
+        self.bias = check_bool("bias", bias)
+        self.recurrent_bias = self.bias if recurrent_bias is None else check_bool("recurrent_bias", recurrent_bias)
         self._op_names = (getattr(input_operator, "__name__", input_operator),
                           getattr(hidden_operator, "__name__", hidden_operator))
         self._hidden_spec = (hidden_operator, dict(hidden_kwargs or {}))

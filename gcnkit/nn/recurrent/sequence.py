@@ -28,7 +28,7 @@ from torch.nn.utils import parametrize
 from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.linear import shared_weights
 from gcnkit.functional.spmm import finite_operands
-from gcnkit.functional.validation import check_finite
+from gcnkit.functional.validation import check_finite, check_real
 from gcnkit.nn.recurrent.base import RecurrentCellBase, State
 from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator, _called_through_hooks
 
@@ -66,6 +66,12 @@ def check_sequence_input(x: Tensor, cell: RecurrentCellBase, edge_index, edge_we
     T = x.size(-3)
     if T == 0:
         raise ValueError("x has T=0 time steps")
+    check_step_graphs(edge_index, edge_weight, T)
+    return T
+
+
+def check_step_graphs(edge_index, edge_weight, T: int) -> None:
+    """Per-step graphs (lists) must number ``T``, and per-step weights need per-step graphs."""
     if _is_sequence(edge_index):
         if len(edge_index) != T:
             raise ValueError(f"got {len(edge_index)} per-step graphs (edge_index list) for T={T} time steps")
@@ -75,7 +81,6 @@ def check_sequence_input(x: Tensor, cell: RecurrentCellBase, edge_index, edge_we
     elif _is_sequence(edge_weight):
         raise ValueError("edge_weight is a list (per-step weights) but edge_index is a single graph: "
                          "pass a list of T edge_index tensors too")
-    return T
 
 
 def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIndexes] = None,
@@ -214,10 +219,19 @@ def tbptt_backward(model: Callable[..., Tuple[Tensor, State]], x: Tensor, target
     """
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
+    for name, t in (("x", x), ("target", target)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a Tensor, got {type(t).__name__}")
+    if x.dim() < 3:
+        raise ValueError(f"x must have shape [B, T, N, F] or [T, N, F] (time is the third axis from "
+                         f"the end), got {tuple(x.shape)}")
     axis = x.dim() - 3
     T = x.size(axis)
-    if target.size(axis) != T:
-        raise ValueError(f"target has {target.size(axis)} time steps on axis {axis} but x has T={T}")
+    if target.dim() <= axis or target.size(axis) != T:
+        got = f"shape {tuple(target.shape)}" if target.dim() <= axis else f"{target.size(axis)} time steps"
+        raise ValueError(f"target must have x's T={T} time steps on axis {axis} (x: {tuple(x.shape)}), "
+                         f"got {got}")
+    check_step_graphs(edge_index, edge_weight, T)  # before any chunk adds to the gradients
     total = x.new_zeros(())
     for start in range(0, T, k):
         stop = min(start + k, T)
@@ -234,7 +248,7 @@ def clip_grad_norm(parameters: Union[torch.nn.Module, Iterable[Tensor]], max_nor
     """Clips the global gradient norm to ``max_norm`` (no-op for ``None``); returns the norm
     before clipping (a tensor, no host sync). ``max_norm`` must be positive: torch's clipping
     would flip the gradients' sign for a negative one and zero them for 0."""
-    if max_norm is not None and not 0 < max_norm < float("inf"):
+    if max_norm is not None and not 0 < check_real("max_norm", max_norm) < float("inf"):
         raise ValueError(f"max_norm must be a positive finite gradient norm, got {max_norm}")
     if isinstance(parameters, torch.nn.Module):
         parameters = parameters.parameters()

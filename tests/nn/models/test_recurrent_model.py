@@ -292,3 +292,16 @@ def test_pyg_temporal_positional_arguments_are_refused():
         GConvGRU(4, 8, K=3, operator="gcn")
     with pytest.raises(ValueError, match="apply to operator='cheb'"):
         GConvLSTM(4, 8, operator="gcn", lambda_max="eig")
+
+
+@pytest.mark.parametrize("cls", [TGCN, GConvGRU, GConvLSTM])
+def test_model_widths_are_checked(cls):
+    with pytest.raises(TypeError, match="hidden_channels must be an integer, got 3.5"):
+        cls(2, 3.5)
+    for bad in (2.5, True):  # int() gave a 2-wide and a 1-wide readout
+        with pytest.raises(TypeError, match="out_channels must be an integer"):
+            cls(2, 3, out_channels=bad)
+    for bad in (0, -1):  # 0 built a readout with no outputs
+        with pytest.raises(ValueError, match="out_channels must be >= 1"):
+            cls(2, 3, out_channels=bad)
+    assert cls(2, 3, out_channels=4).readout.out_features == 4

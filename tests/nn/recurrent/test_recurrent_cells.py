@@ -1,4 +1,5 @@
 """Cells written once: parity with torch.nn.*Cell, hand-written references, graph operators."""
+import numpy as np
 import pytest
 import torch
 
@@ -189,8 +190,25 @@ def test_options_are_validated():
         GRUCell(F, H, reset="middle")
     with pytest.raises(ValueError, match="unknown operator"):
         GRUCell(F, H, input_operator="gat")
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="in_channels must be >= 1, got 0"):
         ElmanCell(0, H)
+
+
+@pytest.mark.parametrize("width", [2.7, 2.0, True, "2", None])
+def test_widths_are_integers_not_coerced(width):
+    # int() would make a 2-wide cell of 2.7, a 1-wide one of True and a 2-wide one of "2"
+    with pytest.raises(TypeError, match="in_channels must be an integer"):
+        GRUCell(width, H)
+    with pytest.raises(TypeError, match="hidden_channels must be an integer"):
+        LSTMCell(F, width)
+
+
+def test_bias_flags_are_bools():
+    with pytest.raises(TypeError, match="bias must be True or False, got 'no'"):
+        GRUCell(F, H, bias="no")  # bool("no") is True
+    with pytest.raises(TypeError, match="recurrent_bias must be True or False"):
+        ElmanCell(F, H, recurrent_bias=0)
+    assert GRUCell(F, H, bias=np.bool_(False)).input_map.bias is None
 
 
 def test_repr_and_reset_parameters():

@@ -194,6 +194,9 @@ def test_clip_grad_norm():
     for bad in (0.0, -1.0, float("nan"), float("inf")):  # -1 would flip the gradients' sign
         with pytest.raises(ValueError, match="max_norm must be a positive"):
             clip_grad_norm(lin, bad)
+    for bad in (True, "1"):  # True would clip to 1.0
+        with pytest.raises(TypeError, match="max_norm must be a number"):
+            clip_grad_norm(lin, bad)
 
 
 def test_clear_errors(small_graph):
@@ -234,8 +237,27 @@ def test_clear_errors(small_graph):
     for bad in (0, True, 2.0):
         with pytest.raises(ValueError, match="k must be a positive integer"):
             tbptt_backward(lambda *a, **k: None, x, torch.zeros(2, 4, n), ei, k=bad, loss_fn=None)
-    with pytest.raises(ValueError, match="target has 3 time steps"):
+    with pytest.raises(ValueError, match=r"target must have x's T=4 time steps on axis 1 .* got 3 time steps"):
         tbptt_backward(lambda *a, **k: None, x, torch.zeros(2, 3, n), ei, k=2, loss_fn=None)
+    with pytest.raises(ValueError, match=r"target must have x's T=4 .* got shape \(2,\)"):
+        tbptt_backward(lambda *a, **k: None, x, torch.zeros(2), ei, k=2, loss_fn=None)
+    with pytest.raises(ValueError, match=r"x must have shape \[B, T, N, F\] or \[T, N, F\].*got \(5, 4\)"):
+        tbptt_backward(lambda *a, **k: None, torch.zeros(5, 4), torch.zeros(5, 4), ei, k=2, loss_fn=None)
+
+
+@pytest.mark.parametrize("steps", [3, 5])
+def test_tbptt_checks_per_step_graphs_before_any_chunk(small_graph, steps):
+    # T=4 with k=2: a list of 3 graphs used to fail only in the second chunk, after the first had
+    # added its gradient; a list of 5 was accepted and its last graph silently ignored
+    ei, ew, n = small_graph
+    cell = GRUCell(F, H, input_operator="gcn", hidden_operator="gcn")
+    x, y = torch.randn(2, 4, n, F), torch.randn(2, 4, n, H)
+    model = lambda x, ei, ew, state=None: run_sequence(cell, x, ei, ew, state)  # noqa: E731
+    with pytest.raises(ValueError, match=f"got {steps} per-step graphs .* for T=4 time steps"):
+        tbptt_backward(model, x, y, [ei] * steps, [ew] * steps, k=2, loss_fn=torch.nn.functional.mse_loss)
+    with pytest.raises(ValueError, match=f"edge_weight must be None or a list of T=4 tensors, got {steps}"):
+        tbptt_backward(model, x, y, [ei] * 4, [ew] * steps, k=2, loss_fn=torch.nn.functional.mse_loss)
+    assert all(p.grad is None for p in cell.parameters())
 
 
 def test_per_step_and_all_steps_input_paths_give_the_same_gradients(small_graph, monkeypatch):

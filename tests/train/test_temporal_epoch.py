@@ -1,0 +1,79 @@
+"""The steps of a forecasting run: the learning rate a CUDA graph reads follows the eager
+schedule, and checkpoints pass between eager and graphed runs (the GPU side is in
+test_cuda_training.py)."""
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from gcnkit.train.temporal_epoch import make_schedule, restore_optimizer
+
+# the optimizers here never step: only their learning rates are looked at
+pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+
+
+def _cfg(cuda_graph, epochs=7):
+    return SimpleNamespace(cuda_graph=cuda_graph, device="cpu", lr_schedule="cosine", epochs=epochs, lr=0.01)
+
+
+def _adam(lr):
+    return torch.optim.Adam([torch.nn.Parameter(torch.ones(3))], lr=lr)
+
+
+def test_the_device_learning_rate_follows_the_eager_schedule():
+    eager_opt, graph_opt = _adam(0.01), _adam(torch.tensor(0.01))
+    eager, graphed = make_schedule(eager_opt, _cfg(False)), make_schedule(graph_opt, _cfg(True))
+    lr_tensor = graph_opt.param_groups[0]["lr"]
+    for _ in range(7):
+        eager.step()
+        graphed.step()
+        # the same tensor (a captured step keeps its address), holding the eager float
+        assert graph_opt.param_groups[0]["lr"] is lr_tensor
+        assert lr_tensor.item() == pytest.approx(eager_opt.param_groups[0]["lr"], rel=1e-7, abs=1e-12)
+    assert lr_tensor.item() < 1e-6  # the cosine reached its end
+
+
+def test_schedule_state_restores_into_either_kind():
+    eager_opt = _adam(0.01)
+    eager = make_schedule(eager_opt, _cfg(False))
+    for _ in range(3):
+        eager.step()
+    graph_opt = _adam(torch.tensor(0.01))
+    graphed = make_schedule(graph_opt, _cfg(True))
+    graphed.load_state_dict(eager.state_dict())
+    assert graph_opt.param_groups[0]["lr"].item() == pytest.approx(eager_opt.param_groups[0]["lr"], rel=1e-7)
+    eager.step()
+    graphed.step()
+    assert graph_opt.param_groups[0]["lr"].item() == pytest.approx(eager_opt.param_groups[0]["lr"], rel=1e-7)
+    assert make_schedule(eager_opt, SimpleNamespace(cuda_graph=False, lr_schedule="none")) is None
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "none"])
+def test_checkpoints_pass_between_eager_and_graphed_runs(schedule):
+    cfg = {kind: SimpleNamespace(cuda_graph=kind == "graph", device="cpu", lr_schedule=schedule, epochs=7,
+                                 lr=0.01) for kind in ("eager", "graph")}
+    graph_opt = _adam(torch.tensor(0.01))
+    graph_sched = make_schedule(graph_opt, cfg["graph"])
+    for _ in range(3 if schedule == "cosine" else 0):
+        graph_sched.step()
+    saved = {"optimizer": graph_opt.state_dict(), "schedule": graph_sched and graph_sched.state_dict()}
+    # a graphed run's checkpoint resumed eagerly: the exact float, not the float32 tensor's
+    # rounding (the cosine's next values are computed from it)
+    eager_opt = _adam(0.01)
+    eager_sched = make_schedule(eager_opt, cfg["eager"])
+    restore_optimizer(eager_opt, eager_sched, saved, cfg["eager"])
+    expected = [0.01 * (1 + math.cos(math.pi * 3 / 7)) / 2] if schedule == "cosine" else [0.01]
+    assert [g["lr"] for g in eager_opt.param_groups] == pytest.approx(expected, rel=1e-12)
+    assert type(eager_opt.param_groups[0]["lr"]) is float
+    # and back: an eager run's checkpoint resumed graphed, into a device tensor
+    saved = {"optimizer": eager_opt.state_dict(), "schedule": eager_sched and eager_sched.state_dict()}
+    graph_opt = _adam(torch.tensor(0.01))
+    graph_sched = make_schedule(graph_opt, cfg["graph"])
+    restore_optimizer(graph_opt, graph_sched, saved, cfg["graph"])
+    lr = graph_opt.param_groups[0]["lr"]
+    assert isinstance(lr, torch.Tensor) and lr.item() == pytest.approx(expected[0], rel=1e-7)
+    if schedule == "cosine":
+        eager_sched.step()
+        graph_sched.step()
+        assert lr.item() == pytest.approx(eager_opt.param_groups[0]["lr"], rel=1e-7)
