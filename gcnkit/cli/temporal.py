@@ -79,7 +79,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--cuda-graph", action="store_true",
                    help="with a CUDA --device: replay each training epoch and validation pass as one CUDA "
-                        "graph after 3 eager ones (the same numbers, far fewer kernel launches)")
+                        "graph after 3 eager ones (the numbers up to float32 rounding, far fewer kernel launches)")
     p.add_argument("--nodes", type=int, nargs="+", default=[0, 1, 2], help="nodes to plot (default 0 1 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run, interrupted="finished epochs are saved, run the same command to resume")

@@ -19,8 +19,9 @@ from gcnkit.data.root import nearest_existing
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: Settings that do not change the numbers, so a run may resume under other values of them (a
-#: CUDA graph replays the eager step's kernels); they are not part of a run folder's name either.
+#: Settings that do not change the numbers beyond float rounding, so a run may resume under other
+#: values of them (a CUDA graph replays the eager step's kernels, its Adam rounds to float32 on
+#: the device, as other thread counts round differently); nor are they part of a run folder's name.
 _NEUTRAL = ("progress", "root", "cuda_graph")
 
 

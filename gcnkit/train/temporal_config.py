@@ -63,7 +63,7 @@ class TemporalConfig:
     root: Optional[str] = None
     device: str = "cpu"
     #: on CUDA: each training epoch and each validation pass replayed as one CUDA graph after 3
-    #: eager ones (:mod:`gcnkit.train.temporal_epoch`); the same numbers, far fewer launches
+    #: eager ones (:mod:`gcnkit.train.temporal_epoch`); the eager numbers up to float32 rounding
     cuda_graph: bool = False
     progress: bool = True
 

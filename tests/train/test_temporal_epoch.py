@@ -17,8 +17,14 @@ def _cfg(cuda_graph, epochs=7):
     return SimpleNamespace(cuda_graph=cuda_graph, device="cpu", lr_schedule="cosine", epochs=epochs, lr=0.01)
 
 
-def _adam(lr):
-    return torch.optim.Adam([torch.nn.Parameter(torch.ones(3))], lr=lr)
+def _adam(lr, capturable=False):
+    return torch.optim.Adam([torch.nn.Parameter(torch.ones(3))], lr=lr, capturable=capturable)
+
+
+def _stepped(opt):
+    opt.param_groups[0]["params"][0].grad = torch.ones(3)
+    opt.step()
+    return opt
 
 
 def test_the_device_learning_rate_follows_the_eager_schedule():
@@ -53,11 +59,12 @@ def test_schedule_state_restores_into_either_kind():
 def test_checkpoints_pass_between_eager_and_graphed_runs(schedule):
     cfg = {kind: SimpleNamespace(cuda_graph=kind == "graph", device="cpu", lr_schedule=schedule, epochs=7,
                                  lr=0.01) for kind in ("eager", "graph")}
-    graph_opt = _adam(torch.tensor(0.01))
+    graph_opt = _adam(torch.tensor(0.01), capturable=True)
     graph_sched = make_schedule(graph_opt, cfg["graph"])
     for _ in range(3 if schedule == "cosine" else 0):
         graph_sched.step()
     saved = {"optimizer": graph_opt.state_dict(), "schedule": graph_sched and graph_sched.state_dict()}
+    assert saved["optimizer"]["param_groups"][0]["capturable"] is True
     # a graphed run's checkpoint resumed eagerly: the exact float, not the float32 tensor's
     # rounding (the cosine's next values are computed from it)
     eager_opt = _adam(0.01)
@@ -66,13 +73,19 @@ def test_checkpoints_pass_between_eager_and_graphed_runs(schedule):
     expected = [0.01 * (1 + math.cos(math.pi * 3 / 7)) / 2] if schedule == "cosine" else [0.01]
     assert [g["lr"] for g in eager_opt.param_groups] == pytest.approx(expected, rel=1e-12)
     assert type(eager_opt.param_groups[0]["lr"]) is float
-    # and back: an eager run's checkpoint resumed graphed, into a device tensor
+    assert eager_opt.param_groups[0]["capturable"] is False  # not the graphed run's arithmetic
+    # and back: an eager run's checkpoint resumed graphed, into a device tensor and a capturable
+    # Adam (torch's load_state_dict would restore capturable=False, and the capture then fails)
+    _stepped(eager_opt)
     saved = {"optimizer": eager_opt.state_dict(), "schedule": eager_sched and eager_sched.state_dict()}
-    graph_opt = _adam(torch.tensor(0.01))
+    graph_opt = _adam(torch.tensor(0.01), capturable=True)
     graph_sched = make_schedule(graph_opt, cfg["graph"])
     restore_optimizer(graph_opt, graph_sched, saved, cfg["graph"])
     lr = graph_opt.param_groups[0]["lr"]
     assert isinstance(lr, torch.Tensor) and lr.item() == pytest.approx(expected[0], rel=1e-7)
+    assert graph_opt.param_groups[0]["capturable"] is True
+    step = next(iter(graph_opt.state.values()))["step"]
+    assert step.dtype == torch.float32 and step.item() == 1  # placed as a capturable Adam keeps it
     if schedule == "cosine":
         eager_sched.step()
         graph_sched.step()
