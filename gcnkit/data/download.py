@@ -95,8 +95,16 @@ def ensure_files(
             (offline, :obj:`download=False` or a read-only folder). The
             message names the folder, the expected file names and the URLs.
         ChecksumError: If every URL of a file served the wrong bytes.
+        IsADirectoryError: If a folder has a data file's name (reported as
+            such, not as a missing file; nothing is downloaded over it).
     """
     folder = Path(folder)
+    for name in urls:
+        if (folder / name).is_dir():
+            raise IsADirectoryError(
+                f"{dataset}: '{folder / name}' is a directory, not a file: the raw file {name} must "
+                f"be a file there. Remove or rename that directory, then copy the file there (or "
+                f"let it be downloaded).")
     missing = missing_files(folder, list(urls))
     if not missing:
         return

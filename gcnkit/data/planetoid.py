@@ -35,6 +35,7 @@ from gcnkit.data.checksum import expected_sha256, verify_file
 from gcnkit.data.download import ensure_files
 from gcnkit.data.root import resolve_root, writable_dir
 from gcnkit.data.synthetic import _check_sizes, check_split_sizes
+from gcnkit.functional.validation import check_int
 
 #: Lower-case name -> PyG's canonical name (also the folder name).
 PLANETOID_NAMES: Dict[str, str] = {
@@ -79,7 +80,11 @@ class PlanetoidDataset(Planetoid):
         split_seed (int, optional): seed of the :obj:`"random"` split, drawn
             with its own generator state (PyG draws it from the global RNG,
             so the split depends on what ran before); the global RNG is left
-            as it was. (default: :obj:`0`)
+            as it was. The :obj:`"public"` and :obj:`"full"` splits are fixed,
+            so a :obj:`split_seed` other than the default :obj:`0` is refused
+            there rather than silently ignored (the default itself is
+            accepted, so code that passes one seed to every split keeps
+            working). (default: :obj:`0`)
         download (bool, optional): Whether missing raw files may be
             downloaded. (default: :obj:`True`)
         **kwargs: :obj:`num_train_per_class`, :obj:`num_val`,
@@ -111,6 +116,11 @@ class PlanetoidDataset(Planetoid):
                              f"split of {name} has fixed sizes (pass "
                              f"split='random')")
         random = str(split).lower() == "random"
+        split_seed = check_int("split_seed", split_seed, 0)  # 1.5 was truncated to 1
+        if split_seed != 0 and not random:
+            raise ValueError(f"split_seed={split_seed} only seeds the 'random' split; the "
+                             f"'{str(split).lower()}' split of {name} is fixed (pass split='random', "
+                             f"or leave split_seed out)")
         if random:  # PyG only slices with them: 0 or -1 would give another split, or an empty one
             _check_sizes(**{k: kwargs[k] for k in sizes})
         self.data_root = resolve_root(root)

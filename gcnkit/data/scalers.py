@@ -12,15 +12,23 @@ series, :obj:`axis="node"` gives :obj:`[N]` statistics and
 :obj:`[T, N]`, or targets :obj:`[S, horizon, N]`). For a scaler fitted on a
 :obj:`[T, N, F]` series, pass :obj:`feature=0` to scale first-feature
 targets.
+
+:meth:`transform` and :meth:`inverse_transform` move the statistics to the
+input's device (scale CUDA predictions with a scaler fitted on CPU) and return
+the input's dtype. float16 / bfloat16 inputs are computed in float32 and cast
+back; a result outside the input dtype's range (e.g. float16 predictions
+scaled back above 65504) is a :class:`ValueError`, not a silent inf (pass a
+float32 input then). Integer inputs give float32 results.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Callable, Literal, Optional, Union
 
 import torch
 from torch import Tensor
 
 from gcnkit.data.windows import check_finite
+from gcnkit.functional.validation import capturing, check_int
 
 Steps = Optional[Union[range, slice]]
 
@@ -71,9 +79,14 @@ class _Scaler:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call "
                                f"fit() first.")
         if feature is not None:
+            feature = check_int("feature", feature)
             if self.fitted_dim != 3:
                 raise ValueError("feature= is only valid for a scaler fitted "
                                  "on a [T, N, F] series.")
+            num_features = stat.size(-1)
+            if not 0 <= feature < num_features:
+                raise ValueError(f"feature={feature} is out of range: the scaler was fitted on "
+                                 f"{num_features} features (valid: 0 to {num_features - 1}).")
             stat = stat[..., feature]
         k = stat.dim()
         if k and tuple(x.shape[x.dim() - k:]) != tuple(stat.shape):
@@ -81,7 +94,32 @@ class _Scaler:
                 f"{type(self).__name__} (axis={self.axis!r}) has statistics "
                 f"of shape {tuple(stat.shape)}; the input must end in those "
                 f"dimensions, got shape {tuple(x.shape)}.")
-        return stat.to(x.dtype if x.is_floating_point() else torch.float32)
+        return stat.to(device=x.device, dtype=_compute_dtype(x))
+
+    def _apply(self, method: str, x: Tensor, feature: Optional[int],
+               fn: Callable[..., Tensor], *stats: Optional[Tensor]) -> Tensor:
+        """``fn(x, *stats)`` with the statistics on ``x``'s device, in float32 for float16 /
+        bfloat16 ``x`` and cast back (refusing values that the cast would make inf)."""
+        x = torch.as_tensor(x)  # NumPy arrays too, as fit()
+        out = fn(x.to(_compute_dtype(x)), *(self._stat(s, x, feature) for s in stats))
+        if out.dtype == x.dtype or not x.is_floating_point():
+            return out
+        cast = out.to(x.dtype)
+        if not capturing(x) and x.device.type != "meta":
+            lost = torch.isfinite(out) & ~torch.isfinite(cast)
+            if bool(lost.any()):
+                raise ValueError(
+                    f"{type(self).__name__}.{method}: {int(lost.sum())} of {out.numel()} results "
+                    f"(largest magnitude {float(out[lost].abs().max()):g}) exceed the range of "
+                    f"{x.dtype} (max {torch.finfo(x.dtype).max:g}); pass the input as float32.")
+        return cast
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    """float32 for low-precision floats and integers, else ``x``'s own float dtype."""
+    if x.is_floating_point() and x.dtype not in (torch.float16, torch.bfloat16):
+        return x.dtype
+    return torch.float32
 
 
 class MaxScaler(_Scaler):
@@ -115,11 +153,11 @@ class MaxScaler(_Scaler):
         return self
 
     def transform(self, x: Tensor, feature: Optional[int] = None) -> Tensor:
-        return x / self._stat(self.max_, x, feature)
+        return self._apply("transform", x, feature, torch.div, self.max_)
 
     def inverse_transform(self, x: Tensor,
                           feature: Optional[int] = None) -> Tensor:
-        return x * self._stat(self.max_, x, feature)
+        return self._apply("inverse_transform", x, feature, torch.mul, self.max_)
 
     def fit_transform(self, series: Tensor, steps: Steps = None) -> Tensor:
         return self.fit(series, steps).transform(series)
@@ -146,13 +184,15 @@ class StandardScaler(_Scaler):
         return self
 
     def transform(self, x: Tensor, feature: Optional[int] = None) -> Tensor:
-        return (x - self._stat(self.mean_, x, feature)) / self._stat(
-            self.std_, x, feature)
+        return self._apply("transform", x, feature,
+                           lambda v, mean, std: (v - mean) / std,
+                           self.mean_, self.std_)
 
     def inverse_transform(self, x: Tensor,
                           feature: Optional[int] = None) -> Tensor:
-        return x * self._stat(self.std_, x, feature) + self._stat(
-            self.mean_, x, feature)
+        return self._apply("inverse_transform", x, feature,
+                           lambda v, std, mean: v * std + mean,
+                           self.std_, self.mean_)
 
     def fit_transform(self, series: Tensor, steps: Steps = None) -> Tensor:
         return self.fit(series, steps).transform(series)

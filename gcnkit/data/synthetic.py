@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from gcnkit.functional.validation import check_int
+
 #: Planetoid public split sizes.
 TRAIN_PER_CLASS, NUM_VAL, NUM_TEST = 20, 500, 1000
 
@@ -38,8 +40,12 @@ def planetoid_masks(
         (train_mask, val_mask, test_mask), disjoint bool tensors.
 
     Raises:
-        ValueError: If the requested sizes do not fit.
+        ValueError: If the requested sizes do not fit, or :obj:`y` has
+            labels outside :obj:`[0, num_classes)` (a class left out of
+            training).
     """
+    seed = _check_seed("seed", seed)
+    _check_labels(y, num_classes)
     n = y.numel()
     wanted = TRAIN_PER_CLASS * num_classes + NUM_VAL + NUM_TEST
     scale = min(1.0, n / wanted)
@@ -71,6 +77,7 @@ def check_split_sizes(y: Tensor, num_classes: int, num_train_per_class: int, num
     or that do not fit the labels ``y``: every class must have ``num_train_per_class`` nodes, and
     the three parts together at most ``y.numel()``."""
     _check_sizes(num_train_per_class=num_train_per_class, num_val=num_val, num_test=num_test)
+    _check_labels(y, num_classes)
     counts = torch.bincount(y, minlength=num_classes)
     if int(counts.min()) < num_train_per_class:
         raise ValueError(
@@ -82,12 +89,34 @@ def check_split_sizes(y: Tensor, num_classes: int, num_train_per_class: int, num
             f"{num_val} val + {num_test} test exceed {y.numel()} nodes.")
 
 
+def _check_labels(y: Tensor, num_classes: int) -> None:
+    """``y`` is a 1-d integer label tensor with every label in ``[0, num_classes)``: a label
+    >= ``num_classes`` would be a class that gets no training nodes."""
+    _check_sizes(num_classes=num_classes)
+    if not isinstance(y, Tensor) or y.dim() != 1 or y.dtype.is_floating_point or y.dtype.is_complex \
+            or y.dtype == torch.bool:
+        got = f"{y.dtype} of shape {tuple(y.shape)}" if isinstance(y, Tensor) else type(y).__name__
+        raise TypeError(f"y must be a 1-d integer tensor of class labels, got {got}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(f"y has labels {int(y.min())} to {int(y.max())} but num_classes={num_classes} "
+                         f"(labels must be in [0, {num_classes}))")
+
+
 def _check_sizes(**sizes) -> None:
     """Every split size (and count) is a whole number >= 1: 0 test nodes would give a NaN
     accuracy, 0 training nodes a model trained on nothing, a negative one a silently other split."""
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _check_seed(name: str, seed) -> int:
+    """A seed as a plain ``int`` >= 0 (NumPy's and 0-d integer tensors too), as
+    ``torch.Generator().manual_seed`` and ``numpy.random.default_rng`` need it."""
+    seed = check_int(name, seed)
+    if seed < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {seed!r}")
+    return seed
 
 
 def _sample_edges(y: np.ndarray, num_classes: int, num_edges: int,
@@ -190,8 +219,7 @@ def csbm(
         :obj:`name="csbm"`.
     """
     _check_sizes(num_nodes=num_nodes, num_classes=num_classes, num_features=num_features)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = _check_seed("seed", seed)  # a plain int: torch's manual_seed refuses NumPy's
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2 (got {num_classes}).")
     if num_nodes < 2 * num_classes:
@@ -252,6 +280,7 @@ def karate_club(num_train_per_class: int = 4, num_val: int = 10,
     """
     import networkx as nx
 
+    seed = _check_seed("seed", seed)
     g = nx.karate_club_graph()
     n = g.number_of_nodes()
     y = torch.tensor([0 if g.nodes[i]["club"] == "Mr. Hi" else 1

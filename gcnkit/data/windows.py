@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gcnkit.functional.validation import check_int, check_real
+
 
 class Split(NamedTuple):
     r"""Index ranges of a chronological split (in time order)."""
@@ -110,8 +112,9 @@ def chronological_split(n: Union[int, Tensor, np.ndarray],
     the test part gets the rest. No shuffling.
 
     Args:
-        n (int or array): Number of samples or time steps, or an array /
-            tensor whose first dimension is used.
+        n (int or array): Number of samples or time steps (an integer, a
+            0-d integer tensor too), or an array / tensor / sequence whose
+            first dimension is used.
         train_ratio (float): Fraction for training, in (0, 1].
         val_ratio (float, optional): Fraction for validation. (default: 0)
         gap (int, optional): Indices dropped before the val and test parts.
@@ -119,19 +122,17 @@ def chronological_split(n: Union[int, Tensor, np.ndarray],
             keeps training targets out of validation/test targets.
             (default: 0)
     """
-    if not isinstance(n, (int, np.integer)):
-        n = len(n)
-    n = int(n)
+    n = _split_length(n)
     if n < 1:
         raise ValueError(f"Nothing to split (n={n}).")
-    if isinstance(train_ratio, bool) or isinstance(val_ratio, bool) or \
-            not (0 < train_ratio <= 1) or not (0 <= val_ratio < 1) or \
-            train_ratio + val_ratio > 1 + 1e-12:
+    train_ratio = check_real("train_ratio", train_ratio)
+    val_ratio = check_real("val_ratio", val_ratio)
+    if not (0 < train_ratio <= 1) or not (0 <= val_ratio < 1) or \
+            train_ratio + val_ratio > 1 + 1e-12:  # NaN fails too
         raise ValueError(f"Need 0 < train_ratio <= 1, 0 <= val_ratio < 1 and "
                          f"train_ratio + val_ratio <= 1; got {train_ratio}, "
                          f"{val_ratio}.")
-    if gap < 0:
-        raise ValueError(f"gap must be >= 0, got {gap}.")
+    gap = check_int("gap", gap, 0)
     n_train = int(train_ratio * n)
     n_val = int(val_ratio * n)
     if n_train < 1:
@@ -154,15 +155,42 @@ def chronological_split(n: Union[int, Tensor, np.ndarray],
     return Split(train, val, test)
 
 
+def _split_length(n) -> int:
+    """``chronological_split``'s ``n``: an integer, or the first dimension of an array / tensor
+    (``len`` of a sequence); a 0-d tensor or array is the integer it holds."""
+    if isinstance(n, (Tensor, np.ndarray)):
+        if n.ndim == 0:
+            return check_int("n", n if isinstance(n, Tensor) else n[()])
+        return int(n.shape[0])
+    if hasattr(n, "__len__") and not isinstance(n, (str, bytes)):
+        return len(n)
+    return check_int("n", n)
+
+
 def samples_to_time_range(samples: range, lags: int, horizon: int,
                           stride: int = 1) -> range:
     r"""Time steps touched (inputs and targets) by a range of window samples;
-    e.g. the part of the raw series a scaler may be fitted on."""
+    e.g. the part of the raw series a scaler may be fitted on.
+
+    The result runs from the first input step of the first sample to the last
+    target step of the last sample in :obj:`samples` (for a :obj:`samples`
+    step > 1, steps between its windows are included: they lie between
+    training windows).
+
+    Raises:
+        TypeError: If :obj:`samples` is not a :obj:`range`.
+        ValueError: If :obj:`lags`, :obj:`horizon` or :obj:`stride` is not a
+            positive integer, or :obj:`samples` has negative indices.
+    """
+    if not isinstance(samples, range):
+        raise TypeError(f"samples must be a range of sample indices, got {type(samples).__name__}")
+    _check_positive(lags=lags, horizon=horizon, stride=stride)
     if len(samples) == 0:
         return range(0, 0)
-    start = samples.start * stride
-    stop = (samples.stop - 1) * stride + lags + horizon
-    return range(start, stop)
+    first, last = min(samples[0], samples[-1]), max(samples[0], samples[-1])
+    if first < 0:
+        raise ValueError(f"samples must be sample indices >= 0, got {samples}")
+    return range(first * stride, last * stride + lags + horizon)
 
 
 def node_lag_features(series: Tensor, lags: int = 4) -> Tuple[Tensor, Tensor]:

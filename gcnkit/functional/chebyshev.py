@@ -26,9 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gcnkit.functional._cheb_checks import check_batch, check_graph_ids as _check_graph_ids, check_laplacian_graph
 from gcnkit.functional.normalize import NormalizedGraph
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul
+from gcnkit.functional.validation import check_int
 
 
 @torch.compiler.disable  # host-side SciPy code: keep torch.compile from tracing into it
@@ -40,6 +42,7 @@ def laplacian_lambda_max(graph: NormalizedGraph) -> float:
     value is a constant for autograd: with edge weights that require grad, the gradient does not
     include :math:`\partial \lambda_{max} / \partial w` (as PyG's ``LaplacianLambdaMax``); pass
     a number to differentiate through a fixed scaling."""
+    check_laplacian_graph(graph, "laplacian_lambda_max")
     if "lambda_max" not in graph.extras:  # (shared by every device/dtype copy of the graph)
         lap = _scipy_laplacian(graph)
         graph.extras["lambda_max"] = _block_lambda_max(lap, graph._source.dtype)
@@ -97,33 +100,6 @@ def _largest_eigenvalue(lap, v0: np.ndarray) -> float:
     return float(np.linalg.eigvalsh(dense).max() if symmetric else np.linalg.eigvals(dense).real.max())
 
 
-def check_batch(batch: Tensor, num_nodes: int) -> Tensor:
-    """``batch`` (the graph id of each node, PyG's ``Batch.batch``) checked against the graph's
-    size without reading its values: a 1-D integer tensor of ``num_nodes`` entries."""
-    if not isinstance(batch, Tensor):
-        raise TypeError(f"batch must be a tensor of graph ids, got {type(batch).__name__}")
-    if batch.dim() != 1 or batch.is_floating_point() or batch.is_complex() or batch.dtype == torch.bool:
-        raise ValueError(f"batch must be a 1-D integer tensor (the graph id of each node), got shape "
-                         f"{tuple(batch.shape)} and dtype {batch.dtype}")
-    if batch.numel() != num_nodes:
-        raise ValueError(f"batch has {batch.numel()} entries but the graph has {num_nodes} nodes")
-    return batch
-
-
-def _check_graph_ids(graph: NormalizedGraph, batch: Tensor) -> int:
-    """The number of graphs ``batch.max() + 1``; refuses negative ids and edges between graphs."""
-    if batch.numel() == 0:
-        return 0
-    if int(batch.min()) < 0:
-        raise ValueError(f"batch holds negative graph ids (min {int(batch.min())})")
-    b = batch.to(graph.device)
-    across = int((b[graph.adj.row] != b[graph.adj.col]).sum()) if graph.num_edges else 0
-    if across:
-        raise ValueError(f"{across} edge(s) connect nodes of different graphs of batch: a mini-batch "
-                         f"is a disjoint union of graphs, so no per-graph lambda_max exists")
-    return int(batch.max()) + 1
-
-
 def _batch_key(batch: Tensor) -> Tuple[int, bytes]:
     """A key on the content of ``batch`` (its length and a hash of its values)."""
     values = batch.detach().to("cpu", torch.long).contiguous().numpy()
@@ -136,6 +112,7 @@ def laplacian_lambda_max_per_graph(graph: NormalizedGraph, batch: Tensor) -> Ten
     ``[batch.max() + 1]`` on the CPU (as :func:`laplacian_lambda_max` for each graph alone: 0.0
     where :math:`L = 0`; a graph id without nodes gets 0.0). Computed once per graph and
     ``batch`` content, and kept; an edge between two graphs of ``batch`` is a ``ValueError``."""
+    check_laplacian_graph(graph, "laplacian_lambda_max_per_graph")
     batch = check_batch(batch, graph.num_nodes)
     return _lambda_max_per_graph(graph, batch, _batch_key(batch))
 
@@ -163,6 +140,7 @@ def lambda_max_per_node(graph: NormalizedGraph, batch: Optional[Tensor],
     Returns a float for one value, else each node's graph's value as a float64 ``[N]`` tensor on
     the graph's device, kept per ``batch`` for ``"eig"``; 0 from ``"eig"`` (where :math:`L = 0`)
     is :func:`scaled_laplacian`'s :math:`\tilde{L} = -I`."""
+    check_laplacian_graph(graph, "lambda_max_per_node")
     if batch is not None:
         batch = check_batch(batch, graph.num_nodes)
     if isinstance(lambda_max, str):
@@ -228,6 +206,7 @@ def scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, Tensor]) -
     value (a mini-batch's per-graph values, see :func:`lambda_max_per_node`): row ``i`` is then
     scaled by :math:`a_i = 2/\lambda_i`, :math:`\tilde{L} = \mathrm{diag}(a) L - I`; that matrix is
     kept for the last such tensor (the same tensor object, unmodified, reuses it)."""
+    check_laplacian_graph(graph, "scaled_laplacian")
     if isinstance(lambda_max, Tensor):
         return _scaled_laplacian_per_node(graph, lambda_max)
     lambda_max = float(lambda_max)
@@ -275,6 +254,8 @@ def _assemble_scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, 
 def chebyshev_basis(graph: NormalizedGraph, x: Tensor, K: int, lambda_max: Union[float, Tensor]) -> List[Tensor]:
     r""":math:`[T_0(\tilde{L}) X, \dots, T_K(\tilde{L}) X]` (``K`` propagations); ``lambda_max`` a
     number or each node's value ``[N]`` (see :func:`scaled_laplacian`)."""
+    check_laplacian_graph(graph, "chebyshev_basis")
+    K = check_int("K", K, 0)
     out = [x]
     if K == 0:
         return out
@@ -289,7 +270,10 @@ def chebyshev_combine(graph: NormalizedGraph, z: Sequence[Tensor], lambda_max: U
     r""":math:`\sum_{k=0}^{K} T_k(\tilde{L}) Z_k` by Clenshaw's recurrence: ``K`` propagations
     at the width of ``Z_k`` (used when multiplying by the weights first shrinks the width);
     ``lambda_max`` as for :func:`chebyshev_basis`."""
+    check_laplacian_graph(graph, "chebyshev_combine")
     K = len(z) - 1
+    if K < 0:
+        raise ValueError("chebyshev_combine needs at least one term (z = [Z_0, ..., Z_K])")
     if K == 0:
         return z[0]
     lap = scaled_laplacian(graph.like(z[0]), lambda_max)

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from gcnkit.functional._degree import degree_power
 from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.functional.validation import check_bool, check_real
 
 
 def row_normalize_features(x: Union[Tensor, CSRMatrix]) -> Union[Tensor, CSRMatrix]:
@@ -28,9 +29,10 @@ def row_normalize_features(x: Union[Tensor, CSRMatrix]) -> Union[Tensor, CSRMatr
 def sparse_dropout(x: CSRMatrix, p: float, training: bool = True) -> CSRMatrix:
     """Dropout on the stored values of a sparse matrix (Kipf's ``sparse_dropout``): the pattern,
     and so the cached transpose for the backward pass, is shared with ``x``."""
+    p = check_real("dropout probability", p)
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-    if not training or p == 0.0:
+    if not check_bool("training", training) or p == 0.0:
         return x
     return x.with_values(dropout(x.value, p, True))
 
@@ -50,8 +52,9 @@ def _keep_mask(shape, p: float, device) -> Tensor:
 def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     """Inverted dropout, equal in distribution to ``torch.nn.functional.dropout`` (keep each entry
     with probability ``1 - p``, scale by ``1 / (1 - p)``), with a cheaper mask on CPU."""
+    p = check_real("dropout probability", p)
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-    if not training or p == 0.0:
+    if not check_bool("training", training) or p == 0.0:
         return x
     return x * _keep_mask(x.shape, p, x.device) * (1.0 / (1.0 - p))

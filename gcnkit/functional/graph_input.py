@@ -14,6 +14,7 @@ from torch import Tensor
 
 from gcnkit.functional.cache import GraphCache, graph_cache
 from gcnkit.functional.normalize import NormalizedGraph, normalize_adjacency
+from gcnkit.functional.validation import check_bool, check_real
 
 GraphInput = Union[Tensor, NormalizedGraph]
 
@@ -38,6 +39,8 @@ def adjacency_to_edge_index(adj) -> tuple:
             adj = adj.coalesce()
             (row, col), value = adj.indices(), adj.values()
         n = adj.size(0)
+    if value is not None and value.is_complex():  # .to(float) would silently drop the imaginary part
+        raise TypeError(f"a sparse adjacency must have real values (its edge weights), got {value.dtype}")
     if value is not None and not value.is_floating_point():  # e.g. an integer adjacency: its counts
         value = value.to(torch.get_default_dtype())
     return torch.stack([col.long(), row.long()]), value, n
@@ -75,7 +78,8 @@ def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
     (``cache=None`` disables caching). ``dtype``: the precision to normalize in (default: the
     weights', else float32), e.g. float64 for float64 features. ``norm``, ``self_loop_weight``,
     ``remove_self_loops``: see :func:`normalize_adjacency`."""
-    remove_self_loops = bool(remove_self_loops)
+    remove_self_loops = check_bool("remove_self_loops", remove_self_loops)
+    self_loop_weight = check_real("self_loop_weight", self_loop_weight)
     if isinstance(edge_index, NormalizedGraph):
         if edge_weight is not None:
             raise ValueError("edge_weight must be None when the graph is a NormalizedGraph (its "

@@ -20,7 +20,7 @@ from torch import Tensor
 from gcnkit.functional._degree import degree_power
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul
-from gcnkit.functional.validation import check_choice, check_edge_index, check_edge_weight, check_real
+from gcnkit.functional.validation import check_bool, check_choice, check_edge_index, check_edge_weight, check_real
 
 Norm = Literal["sym", "row", "col", "none"]
 NORMS: Tuple[str, ...] = ("sym", "row", "col", "none")
@@ -121,7 +121,16 @@ class NormalizedGraph:
 
     def matmul(self, x: Tensor) -> Tensor:
         r""":math:`\hat{A} X` for ``x`` of shape ``[N, F]`` or ``[*, N, F]`` (a batch is one sparse
-        matmul; see :func:`~gcnkit.functional.sparse.csr_matmul`)."""
+        matmul; see :func:`~gcnkit.functional.sparse.csr_matmul`). Sparse features ``[N, F]``
+        (torch.sparse COO or CSR, or a :class:`CSRMatrix`) give a sparse CSR product, as torch's
+        sparse-sparse product does: it can be much smaller than a dense ``[N, F]``."""
+        if isinstance(x, CSRMatrix):
+            x = x.to_torch()
+        elif isinstance(x, Tensor) and x.layout == torch.sparse_coo:
+            x = x.to_sparse_csr()
+        if not isinstance(x, Tensor) or x.layout not in (torch.strided, torch.sparse_csr):
+            raise TypeError(f"x must be a dense tensor [N, F] / [*, N, F], a torch.sparse COO/CSR tensor or a "
+                            f"CSRMatrix, got {type(x).__name__}{'' if not isinstance(x, Tensor) else f' ({x.layout})'}")
         return csr_matmul(self.like(x).adj, x)
 
     __matmul__ = matmul
@@ -190,6 +199,7 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
         :class:`NormalizedGraph`, differentiable in ``edge_weight`` when it requires grad.
     """
     check_choice("norm", norm, NORMS)
+    remove_self_loops = check_bool("remove_self_loops", remove_self_loops)
     num_nodes = check_edge_index(edge_index, num_nodes)
     num_edges = edge_index.size(1)
     check_edge_weight(edge_weight, num_edges)

@@ -153,6 +153,10 @@ def csr_matmul(a: CSRMatrix, x: Tensor) -> Tensor:
         - **input:** ``[N, F]`` or ``[*, N, F]``
         - **output:** ``[M, F]`` or ``[*, M, F]``
     """
+    if not isinstance(x, Tensor) or x.layout not in (torch.strided, torch.sparse_csr):
+        got = f"a {x.layout} tensor" if isinstance(x, Tensor) else type(x).__name__
+        raise TypeError(f"csr_matmul multiplies by a dense or sparse CSR x [N, F] / [*, N, F], got {got}; "
+                        f"NormalizedGraph.matmul and gcnkit.functional.propagate take any sparse features")
     if x.dim() < 2:
         raise ValueError(f"csr_matmul expects x of shape [N, F] or [*, N, F], got {tuple(x.shape)}")
     refuse_functorch()

@@ -57,6 +57,14 @@ def check_real(name: str, value) -> float:
     return float(value)
 
 
+def check_self_loop_weight(value) -> float:
+    """A layer's ``self_loop_weight``: a finite number >= 0 (not ``True``, ``"2"`` or NaN)."""
+    value = check_real("self_loop_weight", value)
+    if not 0.0 <= value < float("inf"):
+        raise ValueError(f"self_loop_weight must be a finite number >= 0, got {value}")
+    return value
+
+
 def capturing(t: Tensor) -> bool:
     """Whether ``t`` is a CUDA tensor and the current stream is capturing a CUDA graph: then the
     values a graph will see are not there yet (each replay brings new ones), and reading one
@@ -109,6 +117,9 @@ def check_edge_weight(edge_weight: Optional[Tensor], num_edges: int) -> None:
         return
     if not isinstance(edge_weight, Tensor):
         raise TypeError(f"edge_weight must be a Tensor of shape [E], got {type(edge_weight).__name__}")
+    if edge_weight.layout != torch.strided:
+        raise TypeError(f"edge_weight must be a dense [E] tensor, got layout {edge_weight.layout}; pass "
+                        f"edge_weight.to_dense(), or the graph as one sparse adjacency (its values the weights)")
     if not edge_weight.is_floating_point():
         raise TypeError(f"edge_weight must be a floating-point tensor, got {edge_weight.dtype}")
     if edge_weight.dim() != 1 or edge_weight.numel() != num_edges:

@@ -20,7 +20,7 @@ from torch import Tensor
 from gcnkit.functional.features import row_normalize_features
 from gcnkit.functional.graph_input import resolve_graph
 from gcnkit.functional.sparse import CSRMatrix
-from gcnkit.functional.validation import check_device, check_int, check_real
+from gcnkit.functional.validation import check_bool, check_device, check_finite, check_int, check_real
 from gcnkit.nn.conv.registry import CONV_REGISTRY
 from gcnkit.nn.models.gcn import GCN
 
@@ -45,8 +45,8 @@ class TrainConfig:
 
     def __post_init__(self):
         check_device("device", self.device)
-        if not isinstance(self.cuda_graph, bool):
-            raise TypeError(f"cuda_graph must be True or False, got {self.cuda_graph!r}")
+        for name in ("cuda_graph", "sparse_features", "bias"):  # bool("no") would be True
+            setattr(self, name, check_bool(name, getattr(self, name)))
         if self.cuda_graph and torch.device(self.device).type != "cuda":
             raise ValueError(f"cuda_graph needs a CUDA device, not device={self.device!r}")
         if self.feature_norm not in ("auto", "row", "none"):
@@ -82,6 +82,7 @@ class PreparedData:
 
     def __init__(self, data, config: TrainConfig):
         device = torch.device(config.device)
+        _check_data(data)
         x = data.x.float()
         sparse_input = x.layout != torch.strided
         if config.sparse_features or sparse_input:
@@ -121,6 +122,36 @@ class PreparedData:
                                               norm=key[0], self_loop_weight=key[1],
                                               remove_self_loops=key[2], cache=None)
         return self._graphs[key]
+
+
+def _check_data(data) -> None:
+    """What a run needs of ``data``: finite features, one class label in ``[0, num_classes)`` per
+    node, and boolean masks over the nodes, with training nodes (NaN features or labels out of
+    range would train into NaN or be scored silently wrong)."""
+    n = int(data.num_nodes)
+    x = data.x
+    if x.dim() != 2 or x.size(0) != n:
+        raise ValueError(f"data.x must have shape [num_nodes={n}, F], got {tuple(x.shape)}")
+    if x.layout == torch.strided:
+        check_finite("data.x", x)
+    elif x.layout in (torch.sparse_coo, torch.sparse_csr):
+        check_finite("data.x", (x.coalesce() if x.layout == torch.sparse_coo else x).values())
+    y = data.y
+    if y is None or y.dim() != 1 or y.size(0) != n or y.is_floating_point() or y.dtype == torch.bool:
+        got = None if y is None else f"{tuple(y.shape)} {y.dtype}"
+        raise ValueError(f"data.y must hold one integer class label per node ([{n}]), got {got}")
+    num_classes = getattr(data, "num_classes", None)
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or (num_classes is not None and high >= int(num_classes)):
+        raise ValueError(f"data.y has labels in [{low}, {high}], outside [0, num_classes"
+                         f"{'' if num_classes is None else f'={int(num_classes)}'})")
+    for name in ("train_mask", "val_mask", "test_mask"):
+        mask = getattr(data, name, None)
+        if mask is None or mask.dtype != torch.bool or mask.shape != (n,):
+            got = None if mask is None else f"{tuple(mask.shape)} {mask.dtype}"
+            raise ValueError(f"data.{name} must be a boolean mask over the {n} nodes, got {got}")
+        if name == "train_mask" and not bool(mask.any()):
+            raise ValueError("data.train_mask selects no node: there is nothing to train on")
 
 
 def _accuracy(logp: Tensor, y: Tensor) -> float:
@@ -210,6 +241,10 @@ def train_once(prepared: PreparedData, config: TrainConfig, seed: int) -> RunRes
     """One run: seed, Glorot init, Adam, early stopping on validation loss (Kipf's rule: stop when
     the loss exceeds the mean of the previous ``early_stopping`` epochs); test accuracy at the
     stopping epoch."""
+    seed = check_int("seed", seed, 0)
+    if config.early_stopping and prepared.val_idx.numel() == 0:
+        raise ValueError(f"early_stopping={config.early_stopping} needs validation nodes and the validation "
+                         f"mask selects none; pass early_stopping=0 to train all {config.epochs} epochs")
     torch.manual_seed(seed)
     model = build_model(prepared, config)
     epoch_fn = make_epoch(model, make_optimizer(model, config), prepared, config)
@@ -218,19 +253,30 @@ def train_once(prepared: PreparedData, config: TrainConfig, seed: int) -> RunRes
     epoch = 0
     for epoch in range(1, config.epochs + 1):
         val_losses.append(epoch_fn())
+        if not math.isfinite(val_losses[-1]) and prepared.val_idx.numel():  # (NaN over no node)
+            raise RuntimeError(_diverged(f"the validation loss is {val_losses[-1]} at epoch {epoch}", seed, config))
         if should_stop(val_losses, config.early_stopping):
             break
     elapsed = time.perf_counter() - start
     model.eval()
     with torch.no_grad():
         logits = model(prepared.x, prepared.graph_for(model))
+        if not bool(torch.isfinite(logits).all()):  # NaN logits would score the share of class 0
+            raise RuntimeError(_diverged(f"the model predicts NaN or inf after epoch {epoch}", seed, config))
         y = prepared.y
         test_acc = float(_accuracy(logits[prepared.test_idx], y[prepared.test_idx]))
         val_acc = float(_accuracy(logits[prepared.val_idx], y[prepared.val_idx]))
     return RunResult(seed, 100.0 * test_acc, 100.0 * val_acc, epoch, 1000.0 * elapsed / epoch)
 
 
+def _diverged(what: str, seed: int, config: TrainConfig) -> str:
+    return (f"training diverged: {what} (seed {seed}, model={config.model}, num_layers={config.num_layers}, "
+            f"lr={config.lr}); lower the learning rate or use fewer layers")
+
+
 def summarize(results: List[RunResult]) -> Dict[str, float]:
+    if not results:
+        raise ValueError("summarize needs at least one run, got none")
     accs = torch.tensor([r.test_acc for r in results], dtype=torch.float64)
     return {
         "test_acc_mean": float(accs.mean()),

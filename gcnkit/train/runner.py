@@ -8,6 +8,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from gcnkit.functional.validation import check_int
 from gcnkit.train.checkpoint import check_output_folder
 from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, train_once
 
@@ -189,8 +190,13 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     from gcnkit.data import dataset_name
 
     config = config or TrainConfig()
+    for name, value in (("datasets", datasets), ("models", models), ("seeds", seeds)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):  # "cora" would be c, o, r, a
+            raise TypeError(f"{name} must be a list{' of names' if name != 'seeds' else ' (e.g. range(10))'}, "
+                            f"got {value!r}")
     datasets = unique(dataset_name(d) for d in datasets)
-    models, seeds = unique(models), unique(seeds)
+    models = unique(replace(config, model=m).model for m in models)  # unknown names: refused now
+    seeds = unique(check_int("seed", s, 0) for s in seeds)
     out_dir = check_output_folder(out_dir)
     for d in datasets:  # fail early (missing files, bad names) before writing or spawning anything
         prepare(d, config, root)

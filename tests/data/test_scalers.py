@@ -96,3 +96,47 @@ def test_scaler_errors(series):
         MaxScaler().fit(series, steps=[0, 1])
     torch.testing.assert_close(MaxScaler().fit(series, steps=slice(None, 10)).transform(series),
                                MaxScaler().fit(series, steps=range(10)).transform(series))
+
+
+@pytest.mark.parametrize("make", [lambda: StandardScaler(), lambda: StandardScaler("global"),
+                                  lambda: MaxScaler("node"), lambda: MaxScaler()])
+def test_statistics_follow_the_input_device(series, make):
+    # the fitted (CPU) statistics are moved to the input's device; "meta" stands in for CUDA
+    sc = make().fit(series)
+    x = torch.empty(7, 6, device="meta")
+    assert sc.transform(x).device.type == "meta"  # was: "Tensor on device cpu is not on ... meta"
+    assert sc.inverse_transform(x).device.type == "meta"
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_inputs_are_scaled_in_float32(dtype):
+    s = torch.rand(30, 4, generator=torch.Generator().manual_seed(0))
+    sc = MaxScaler().fit(s * 1e5)  # a maximum above float16's 65504
+    x = (s * 6e4).to(dtype)
+    out = sc.transform(x)
+    assert out.dtype == dtype  # the input's dtype, not zeros / NaN from an inf maximum
+    torch.testing.assert_close(out.float(), x.float() / float(sc.max_), atol=0, rtol=1e-2)
+    torch.testing.assert_close(StandardScaler().fit(s * 1e5).transform(x).float(),
+                               StandardScaler().fit(s * 1e5).transform(x.float()), atol=2e-2, rtol=1e-2)
+
+
+def test_low_precision_results_out_of_range_are_an_error():
+    sc = MaxScaler().fit(torch.full((4, 3), 1e5))
+    with pytest.raises(ValueError, match=r"inverse_transform: 6 of 6 results .* exceed the range of "
+                                         r"torch.float16 .*pass the input as float32"):
+        sc.inverse_transform(torch.ones(2, 3, dtype=torch.float16))  # 1e5: was inf silently
+    assert sc.inverse_transform(torch.ones(2, 3)).dtype == torch.float32  # float32: fine
+
+
+def test_feature_is_checked():
+    sc = StandardScaler().fit(torch.randn(20, 4, 3))
+    y = torch.zeros(5, 4)
+    with pytest.raises(ValueError, match=r"feature=5 is out of range: the scaler was fitted on 3 "
+                                         r"features \(valid: 0 to 2\)"):
+        sc.transform(y, feature=5)  # was: a raw IndexError
+    with pytest.raises(ValueError, match="feature=-1 is out of range"):
+        sc.inverse_transform(y, feature=-1)
+    for bad in (True, 1.0, "0"):  # True was taken as a mask: a misleading shape error
+        with pytest.raises(TypeError, match=f"feature must be an integer, got {bad!r}"):
+            sc.transform(y, feature=bad)
+    torch.testing.assert_close(sc.transform(y, feature=torch.tensor(2)), sc.transform(y, feature=2))

@@ -159,3 +159,35 @@ def test_karate_bad_split_sizes(kwargs, match):
 
     with pytest.raises(ValueError, match=match):
         karate_club(**kwargs)
+
+
+def test_numpy_and_tensor_seeds_are_plain_seeds():
+    import numpy as np
+
+    small = dict(num_nodes=120, num_classes=2, num_features=8)
+    ref = csbm(seed=3, **small)
+    for seed in (np.int64(3), torch.tensor(3)):  # np.int64: was "an integer is required"
+        other = csbm(seed=seed, **small)
+        assert all(torch.equal(ref[k], other[k]) for k in KEYS)
+    assert torch.equal(karate_club(seed=np.int64(2)).train_mask, karate_club(seed=2).train_mask)
+    with pytest.raises(TypeError, match="seed must be an integer, got 1.5"):
+        karate_club(seed=1.5)  # was: a raw RuntimeError
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+        karate_club(seed=-1)  # was: accepted
+    with pytest.raises(TypeError, match="seed must be an integer, got True"):
+        planetoid_masks(torch.tensor([0, 1] * 10), 2, 1, 1, 1, seed=True)
+
+
+def test_planetoid_masks_labels_must_fit_num_classes():
+    y = torch.tensor([0, 1, 2] * 20)
+    with pytest.raises(ValueError, match=r"y has labels 0 to 2 but num_classes=2 \(labels must be in "
+                                         r"\[0, 2\)\)"):
+        planetoid_masks(y, 2)  # was: class 2 silently left out of training
+    with pytest.raises(ValueError, match="y has labels -1 to 1"):
+        planetoid_masks(y - 1, 3)
+    with pytest.raises(TypeError, match="y must be a 1-d integer tensor of class labels, got torch.float32"):
+        planetoid_masks(y.float(), 3)
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 1, got 2.0"):
+        planetoid_masks(y, 2.0)
+    train, _, _ = planetoid_masks(y, 3)
+    assert torch.bincount(y[train]).tolist() == [1, 1, 1]

@@ -156,3 +156,42 @@ def test_a_root_that_is_a_file_is_named_as_one(tmp_path, no_network):
     with pytest.raises(FileNotFoundError, match="temporal' is a file, not a folder") as e:
         load_temporal("chickenpox", root=tmp_path)
     assert "read-only" not in str(e.value) and no_network == []
+
+
+# -- TemporalSignal's own checks and a folder in place of a file ---------------
+
+def _signal_args(**changes):
+    args = dict(series=torch.rand(5, 3), edge_index=torch.tensor([[0, 1], [1, 2]]),
+                edge_weight=torch.ones(2), name="toy", num_nodes=3)
+    return {**args, **changes}
+
+
+@pytest.mark.parametrize("changes, error, match", [
+    (dict(num_nodes=3.0), TypeError, "toy: num_nodes must be an integer, got 3.0"),  # was: accepted
+    (dict(num_nodes=True), TypeError, "toy: num_nodes must be an integer, got True"),
+    (dict(edge_weight=torch.tensor([1, 2])), TypeError,
+     "toy: edge_weight must be a floating-point tensor, got torch.int64"),  # was: accepted
+    (dict(edge_weight=torch.tensor([1.0, float("nan")])), ValueError,
+     r"toy: edge_weight has 1 non-finite values \(1 NaN, 0 inf\)"),  # was: accepted
+    (dict(series=[[1.0, 2.0, 3.0]]), TypeError, "toy: series must be a torch.Tensor or a NumPy array, got list"),
+    (dict(edge_index=[[0, 1], [1, 2]]), TypeError, "toy: edge_index must be a torch.Tensor or a NumPy array"),
+])
+def test_temporal_signal_checks_its_fields(changes, error, match):
+    with pytest.raises(error, match=match):
+        TemporalSignal(**_signal_args(**changes))
+
+
+def test_temporal_signal_converts_numpy_arrays():
+    series = np.random.default_rng(0).random((5, 3)).astype(np.float32)
+    s = TemporalSignal(**_signal_args(series=series, edge_index=np.array([[0, 1], [1, 2]]),
+                                      edge_weight=np.ones(2, dtype=np.float32), num_nodes=np.int64(3)))
+    assert isinstance(s.series, torch.Tensor) and torch.equal(s.series, torch.from_numpy(series))
+    assert s.edge_index.dtype == torch.long and s.edge_weight.dtype == torch.float32
+    assert type(s.num_nodes) is int and s.num_timesteps == 5  # series.dim(): was an AttributeError
+
+
+def test_a_folder_in_place_of_a_data_file_is_named_as_one(tmp_path, no_network):
+    (tmp_path / "temporal" / "pedalme_london.json").mkdir(parents=True)
+    with pytest.raises(IsADirectoryError, match=r"pedalme_london.json' is a directory, not a file") as e:
+        load_temporal("pedalme", root=tmp_path)  # was: "raw files missing", after a download try
+    assert "missing" not in str(e.value) and no_network == []

@@ -81,8 +81,8 @@ def test_split_gap_and_errors():
         chronological_split(8, 0.5, 0.1)
     with pytest.raises(ValueError, match=r"No test samples.*n=20, train_ratio=0.8, val_ratio=0.1, gap=1"):
         chronological_split(20, 0.8, 0.1, gap=1)
-    with pytest.raises(ValueError, match="train_ratio"):
-        chronological_split(10, True)
+    with pytest.raises(TypeError, match="train_ratio must be a number, got True"):
+        chronological_split(10, True)  # check_real's TypeError, as for "0.8"
     assert chronological_split(10, 1.0).test == range(10, 10)  # all for training: asked for
     with pytest.raises(ValueError, match=r"the gap before the validation part leaves 3 of its 5 samples"):
         chronological_split(10, 0.5, 0.5, gap=2)  # used to return 3 validation samples silently
@@ -113,3 +113,42 @@ def test_node_lag_features_takes_arrays_and_lists_as_make_windows_does():
     assert torch.equal(x, x2) and torch.equal(y, y2)
     torch.testing.assert_close(node_lag_features(series.tolist(), lags=2)[1], y)
     assert torch.equal(x[0], torch.tensor(series[0:2].T))  # features[i] = X[i:i+lags].T
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(n=10, train_ratio="0.8"), TypeError, "train_ratio must be a number, got '0.8'"),
+    (dict(n=10, train_ratio=0.8, val_ratio=None), TypeError, "val_ratio must be a number, got None"),
+    (dict(n=10, train_ratio=0.8, gap=1.5), TypeError, "gap must be an integer, got 1.5"),
+    (dict(n=10, train_ratio=0.8, gap=True), TypeError, "gap must be an integer, got True"),  # was: gap=1
+    (dict(n=10, train_ratio=0.8, gap=-1), ValueError, "gap must be >= 0, got -1"),
+    (dict(n=10.0, train_ratio=0.8), TypeError, "n must be an integer, got 10.0"),
+    (dict(n="10", train_ratio=0.8), TypeError, "n must be an integer, got '10'"),
+    (dict(n=torch.tensor(10.0), train_ratio=0.8), TypeError, r"n must be an integer, got tensor\(10.\)"),
+    (dict(n=10, train_ratio=float("nan")), ValueError, "train_ratio"),
+])
+def test_split_arguments_are_checked(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        chronological_split(**kwargs)
+
+
+def test_split_takes_integer_scalars_and_arrays():
+    import numpy as np
+
+    expected = chronological_split(10, 0.8)
+    for n in (torch.tensor(10), np.array(10), np.int64(10), np.zeros((10, 3)), torch.zeros(10, 2)):
+        assert chronological_split(n, 0.8) == expected  # torch.tensor(10): was "len() of a 0-d tensor"
+
+
+def test_samples_to_time_range_ends_at_the_last_sample_in_the_range():
+    # samples 0, 2, 4, 6, 8: the last one's target is step 8 + 4 = 12 (was range(0, 14))
+    assert samples_to_time_range(range(0, 10, 2), 4, 1) == range(0, 13)
+    assert samples_to_time_range(range(0, 9, 2), 4, 1) == range(0, 13)
+    assert samples_to_time_range(range(8, -1, -2), 4, 1) == range(0, 13)
+    for name, bad in (("lags", -1), ("lags", 0), ("horizon", 0), ("stride", 1.5)):  # lags=-1: accepted
+        args = {"lags": 4, "horizon": 1, name: bad}
+        with pytest.raises(ValueError, match=f"{name} must be a positive integer, got {bad}"):
+            samples_to_time_range(range(0, 10), **args)
+    with pytest.raises(ValueError, match="sample indices >= 0"):
+        samples_to_time_range(range(-1, 3), 4, 1)
+    with pytest.raises(TypeError, match="samples must be a range"):
+        samples_to_time_range([0, 1, 2], 4, 1)

@@ -252,3 +252,66 @@ def test_an_empty_validation_split_gives_nan_not_a_crash():
     cfg = TrainConfig(epochs=5, early_stopping=0)
     r = train_once(PreparedData(d, cfg), cfg, 0)
     assert math.isnan(r.val_acc) and 0 <= r.test_acc <= 100
+
+
+def test_a_diverged_run_is_an_error_not_the_share_of_class_0():
+    # NaN logits used to be scored: argmax of NaN is class 0, so the run reported the share of
+    # class 0 among the test nodes as its accuracy, and early stopping never fired on NaN losses
+    from gcnkit.data.synthetic import csbm
+    from gcnkit.train.node_classification import PreparedData
+
+    d = csbm(num_nodes=200, num_features=8)
+    cfg = TrainConfig(lr=1e30, epochs=5)
+    with pytest.raises(RuntimeError, match=r"training diverged: the validation loss is nan at epoch 1 "
+                                           r"\(seed 0, model=kipf, num_layers=2, lr=1e\+30\)"):
+        train_once(PreparedData(d, cfg), cfg, 0)
+    d.val_mask[:] = False  # no validation loss to watch: caught on the final predictions
+    cfg = TrainConfig(lr=1e30, epochs=5, early_stopping=0)
+    with pytest.raises(RuntimeError, match="training diverged: the model predicts NaN or inf after epoch 5"):
+        train_once(PreparedData(d, cfg), cfg, 0)
+
+
+def _bad(d, **changes):
+    for key, value in changes.items():
+        setattr(d, key, value)
+    return d
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: d.x.__setitem__((3, 1), float("nan")), r"data.x has 1 non-finite values \(1 NaN"),
+    (lambda d: d.y.__setitem__(5, 4), r"data.y has labels in \[0, 4\], outside \[0, num_classes=2\)"),
+    (lambda d: d.y.__setitem__(5, -1), r"data.y has labels in \[-1, 1\]"),
+    (lambda d: _bad(d, y=d.y.float()), "data.y must hold one integer class label per node"),
+    (lambda d: _bad(d, train_mask=d.train_mask[:10]), r"data.train_mask must be a boolean mask over the 34 nodes, "
+                                                      r"got \(10,\) torch.bool"),
+    (lambda d: _bad(d, test_mask=d.test_mask.long()), "data.test_mask must be a boolean mask"),
+    (lambda d: d.train_mask.zero_(), "data.train_mask selects no node"),
+])
+def test_bad_data_is_refused_before_training(change, match):
+    from gcnkit.data import load_dataset
+    from gcnkit.train.node_classification import PreparedData
+
+    d = load_dataset("karate")
+    change(d)
+    with pytest.raises(ValueError, match=match):
+        PreparedData(d, TrainConfig())
+
+
+def test_early_stopping_needs_validation_nodes_and_summaries_need_runs():
+    from gcnkit.data import load_dataset
+    from gcnkit.train.node_classification import PreparedData, summarize
+
+    d = load_dataset("karate")
+    d.val_mask[:] = False
+    with pytest.raises(ValueError, match="early_stopping=10 needs validation nodes"):
+        train_once(PreparedData(d, TrainConfig()), TrainConfig(), 0)  # would never stop (NaN < NaN)
+    with pytest.raises(ValueError, match="at least one run"):
+        summarize([])
+    with pytest.raises(TypeError, match="seed must be an integer, got 1.5"):
+        train_once(PreparedData(load_dataset("karate"), TrainConfig()), TrainConfig(), 1.5)
+
+
+@pytest.mark.parametrize("field", ["bias", "sparse_features", "cuda_graph"])
+def test_config_flags_are_bools(field):
+    with pytest.raises(TypeError, match=f"{field} must be True or False, got 'no'"):
+        TrainConfig(**{field: "no"})  # bool("no") is True

@@ -115,3 +115,26 @@ def test_a_protocol_written_before_the_cuda_graph_toggle_resumes(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({**saved, "cuda_graph": True}))  # a CUDA-graph run's
     with pytest.raises(ValueError, match="cuda_graph=True there, False now"):
         ablate(["karate"], ["kipf"], [2], tmp_path, cfg, progress=False)
+
+
+def test_bad_names_and_seeds_are_refused_before_anything_is_written(tmp_path):
+    import pytest
+
+    out = tmp_path / "out"
+    cfg = TrainConfig(epochs=1)
+    with pytest.raises(ValueError, match="unknown model='KIPF'"):  # was found at the first run, files written
+        ablate(["karate"], ["KIPF"], [0], out, cfg, progress=False)
+    with pytest.raises(TypeError, match="models must be a list of names, got 'kipf'"):  # was k, i, p, f
+        ablate(["karate"], "kipf", [0], out, cfg, progress=False)
+    with pytest.raises(TypeError, match="datasets must be a list of names, got 'cora'"):
+        ablate("cora", ["kipf"], [0], out, cfg, progress=False)
+    with pytest.raises(TypeError, match=r"seeds must be a list \(e.g. range\(10\)\), got 3"):
+        ablate(["karate"], ["kipf"], 3, out, cfg, progress=False)
+    for bad in ("0", 1.7):
+        with pytest.raises(TypeError, match="seed must be an integer"):
+            ablate(["karate"], ["kipf"], [bad], out, cfg, progress=False)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        ablate(["karate"], ["kipf"], [-1], out, cfg, progress=False)
+    assert not out.exists()
+    rows = ablate(("karate",), iter(["kipf"]), range(1), out, cfg, progress=False)  # any iterables
+    assert [(r["model"], r["seed"]) for r in rows] == [("kipf", 0)]

@@ -186,7 +186,7 @@ class GraphConvBase(MessagePassing):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.cached = check_bool("cached", cached)
-        if bias:
+        if check_bool("bias", bias):
             self.bias = torch.nn.Parameter(torch.empty(self.out_channels))
         else:
             self.register_parameter("bias", None)

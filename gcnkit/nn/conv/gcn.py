@@ -8,7 +8,7 @@ from torch import Tensor
 from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import linear
 from gcnkit.functional.normalize import NORMS, Norm
-from gcnkit.functional.validation import check_bool, check_choice
+from gcnkit.functional.validation import check_bool, check_choice, check_self_loop_weight
 from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear, weight_of
 from gcnkit.nn.conv.node_dim import nodes_on_node_dim
 
@@ -53,9 +53,10 @@ class GeneralGCNConv(GraphConvBase):
                  self_loop_weight: float = 1.0, add_identity: bool = False, bias: bool = True,
                  cached: bool = True, **kwargs):
         check_choice("norm", norm, NORMS)
+        self_loop_weight = check_self_loop_weight(self_loop_weight)
         super().__init__(in_channels, out_channels, bias=bias, cached=cached, **kwargs)
         self.norm = norm
-        self.self_loop_weight = float(self_loop_weight)
+        self.self_loop_weight = self_loop_weight
         self.add_identity = check_bool("add_identity", add_identity)
         self.lin = glorot_linear(self.in_channels, self.out_channels)
         self.reset_parameters()

@@ -9,6 +9,7 @@ from torch import Tensor
 from gcnkit.functional.features import dropout, sparse_dropout
 from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.functional.validation import check_int, check_real
 from gcnkit.nn.conv.base import as_features
 from gcnkit.nn.conv.registry import make_conv
 
@@ -31,15 +32,15 @@ class GCN(torch.nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, *, conv: str = "kipf",
                  num_layers: int = 2, dropout: float = 0.5, bias: bool = False, **conv_kwargs):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        num_layers = check_int("num_layers", num_layers, 1)
+        dropout = check_real("dropout", dropout)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.convs = torch.nn.ModuleList(
             make_conv(conv, widths[i], widths[i + 1], bias=bias, **conv_kwargs) for i in range(num_layers))
         self.conv_name = conv
-        self.dropout = float(dropout)
+        self.dropout = dropout
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

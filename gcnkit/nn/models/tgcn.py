@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 import torch
 
-from gcnkit.functional.validation import check_choice
+from gcnkit.functional.validation import check_choice, check_self_loop_weight
 from gcnkit.nn.models.recurrent_model import RecurrentGraphModel
 from gcnkit.nn.recurrent.gru import GRUCell
 
@@ -70,7 +70,7 @@ class TGCN(RecurrentGraphModel):
     def __init__(self, in_channels: int, hidden_channels: int, *, out_channels: Optional[int] = None,
                  variant: TGCNVariant = "paper", self_loop_weight: float = 1.0, bias: bool = True):
         check_choice("variant", variant, ("paper", "pygt"))
-        gcn = {"self_loop_weight": float(self_loop_weight)}
+        gcn = {"self_loop_weight": check_self_loop_weight(self_loop_weight)}
         cell = GRUCell(in_channels, hidden_channels, reset="before", input_operator="gcn",
                        hidden_operator="gcn" if variant == "paper" else "linear", bias=bias,
                        recurrent_bias=False,

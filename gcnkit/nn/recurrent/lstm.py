@@ -6,6 +6,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from gcnkit.functional.validation import check_bool
 from gcnkit.nn.recurrent.base import Activation, RecurrentCellBase, activation
 from gcnkit.nn.recurrent.lstm_gates import lstm_gates
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, apply_operator
@@ -52,7 +53,7 @@ class LSTMCell(RecurrentCellBase):
                          input_kwargs=input_kwargs, hidden_kwargs=hidden_kwargs)
         activation(cell_activation)  # validates the name
         self.cell_activation = cell_activation
-        self.peephole = bool(peephole)
+        self.peephole = check_bool("peephole", peephole)
         self.hidden_map = self.hidden_operator(4 * self.hidden_channels)
         if self.peephole:
             self.peephole_weight = torch.nn.Parameter(torch.empty(3, self.hidden_channels))

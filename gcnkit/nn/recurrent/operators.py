@@ -28,6 +28,7 @@ from gcnkit.functional.cache import GraphCache, graph_cache
 from gcnkit.functional.graph_input import GraphInput, normalization_dtype, resolve_graph
 from gcnkit.functional.linear import linear
 from gcnkit.functional.normalize import NormalizedGraph
+from gcnkit.functional.validation import check_bool, check_int
 from gcnkit.nn.conv import CONV_REGISTRY, ChebyshevConv, GraphConvBase, KipfGCNConv, make_conv
 from gcnkit.nn.conv.base import weight_of
 
@@ -94,8 +95,9 @@ class DenseOperator(torch.nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True):
         super().__init__()
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.lin = torch.nn.Linear(self.in_channels, self.out_channels, bias=bias)
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        self.out_channels = check_int("out_channels", out_channels, 1)
+        self.lin = torch.nn.Linear(self.in_channels, self.out_channels, bias=check_bool("bias", bias))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

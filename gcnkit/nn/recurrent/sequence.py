@@ -28,7 +28,7 @@ from torch.nn.utils import parametrize
 from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.linear import shared_weights
 from gcnkit.functional.spmm import finite_operands
-from gcnkit.functional.validation import check_finite, check_real
+from gcnkit.functional.validation import check_bool, check_finite, check_real
 from gcnkit.nn.recurrent.base import RecurrentCellBase, State
 from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator, _called_through_hooks
 
@@ -105,6 +105,7 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
         last one ``[B, N, H]`` with ``return_sequence=False``; and the final state, to pass to
         the next call.
     """
+    return_sequence = check_bool("return_sequence", return_sequence)
     T = check_sequence_input(x, cell, edge_index, edge_weight)
     if detach_every is not None and (not isinstance(detach_every, int) or isinstance(detach_every, bool)
                                      or detach_every < 1):

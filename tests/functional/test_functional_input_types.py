@@ -1,0 +1,113 @@
+"""Options and inputs of the functional API that used to be coerced or silently misread."""
+import numpy as np
+import pytest
+import torch
+
+from gcnkit.functional import (CSRMatrix, chebyshev_basis, chebyshev_combine, csr_matmul, laplacian_lambda_max,
+                               normalize_adjacency, propagate, resolve_graph)
+from gcnkit.functional.chebyshev import laplacian_lambda_max_per_graph, lambda_max_per_node, scaled_laplacian
+from gcnkit.nn.conv import ChebyshevConv, KipfGCNConv
+
+EI = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])  # a path 0-1-2-3, both directions
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1, None])
+def test_remove_self_loops_must_be_a_bool(value):
+    # was: "no" stored (and applied) True
+    with pytest.raises(TypeError, match=f"remove_self_loops must be True or False, got {value!r}"):
+        normalize_adjacency(EI, remove_self_loops=value)
+    with pytest.raises(TypeError, match=f"remove_self_loops must be True or False, got {value!r}"):
+        resolve_graph(EI, remove_self_loops=value, cache=None)
+    assert normalize_adjacency(EI, remove_self_loops=np.bool_(True)).remove_self_loops is True
+
+
+def test_resolve_graph_checks_self_loop_weight_for_a_normalized_graph():
+    g = normalize_adjacency(EI, self_loop_weight=2.0)
+    # was: float("2") == 2.0 accepted the graph
+    with pytest.raises(TypeError, match="self_loop_weight must be a number, got '2'"):
+        resolve_graph(g, self_loop_weight="2")
+    assert resolve_graph(g, self_loop_weight=np.float64(2.0)) is g
+
+
+@pytest.mark.parametrize("kwargs, made", [
+    ({}, "norm='sym', self_loop_weight=1.0"),  # normalize_adjacency's defaults add self-loops
+    ({"norm": "row", "self_loop_weight": 0.0}, "norm='row', self_loop_weight=0.0"),
+    ({"norm": "sym", "self_loop_weight": 2.0}, "norm='sym', self_loop_weight=2.0"),
+])
+def test_chebyshev_functions_refuse_another_normalization(kwargs, made):
+    # was: silently the lambda_max of another operator (here 1.229 with the defaults' self-loops, 0.898
+    # with self_loop_weight=2, instead of the path's 2; a row-normalized graph is not symmetric)
+    g = normalize_adjacency(EI, num_nodes=4, **kwargs)
+    x = torch.randn(4, 2)
+    calls = {"laplacian_lambda_max": lambda: laplacian_lambda_max(g),
+             "laplacian_lambda_max_per_graph":
+                 lambda: laplacian_lambda_max_per_graph(g, torch.zeros(4, dtype=torch.long)),
+             "lambda_max_per_node": lambda: lambda_max_per_node(g, None, 2.0),
+             "scaled_laplacian": lambda: scaled_laplacian(g, 2.0),
+             "chebyshev_basis": lambda: chebyshev_basis(g, x, 0, 2.0),
+             "chebyshev_combine": lambda: chebyshev_combine(g, [x, x], 2.0)}
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=rf"{name} needs the graph of L = I - D\^-1/2 A D\^-1/2.*{made}.*"
+                                             rf"normalize_adjacency\(.*norm='sym', self_loop_weight=0.0"):
+            call()
+
+
+def test_chebyshev_functions_take_the_graph_chebyshev_conv_builds():
+    g = normalize_adjacency(EI, num_nodes=4, norm="sym", self_loop_weight=0.0, remove_self_loops=True)
+    lam = laplacian_lambda_max(g)
+    assert lam == pytest.approx(2.0, abs=1e-6)  # a path is bipartite: the largest eigenvalue of L is 2
+    x = torch.randn(4, 3)
+    conv = ChebyshevConv(3, 2, 2, lambda_max="eig")
+    basis = chebyshev_basis(g, x, 2, lam)
+    expected = sum(b @ lin.weight.t() for b, lin in zip(basis, conv.lins)) + conv.bias
+    torch.testing.assert_close(conv(x, EI), expected)
+    torch.testing.assert_close(conv(x, g), expected)  # the NormalizedGraph itself
+
+
+@pytest.mark.parametrize("K, exc", [(-1, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)])
+def test_chebyshev_basis_K(K, exc):
+    # was: K=-1 gave two terms (T_0 X, T_1 X), True one propagation
+    g = normalize_adjacency(EI, num_nodes=4, self_loop_weight=0.0)
+    with pytest.raises(exc, match="K must be"):
+        chebyshev_basis(g, torch.randn(4, 2), K, 2.0)
+    assert len(chebyshev_basis(g, torch.randn(4, 2), np.int64(2), 2.0)) == 3
+
+
+@pytest.mark.parametrize("make", [torch.Tensor.to_sparse, torch.Tensor.to_sparse_csr,
+                                  lambda x: CSRMatrix.from_torch(x.to_sparse())],
+                         ids=["coo", "csr", "CSRMatrix"])
+def test_propagate_takes_sparse_features_as_the_layers_do(make):
+    # was: "addmm: ... not implemented for Sparse + SparseCsr @ Sparse" (COO) and an AttributeError
+    # (CSRMatrix); torch CSR features gave a sparse CSR product, and all three do now
+    g = normalize_adjacency(EI, num_nodes=4)
+    x = torch.randn(4, 3).relu()
+    out = propagate(g, make(x))
+    assert out.layout == torch.sparse_csr
+    torch.testing.assert_close(out.to_dense(), propagate(g, x))
+    torch.testing.assert_close(g.matmul(make(x)).to_dense(), g.matmul(x))
+
+
+def test_csr_matmul_and_propagate_refuse_what_is_not_a_feature_matrix():
+    g = normalize_adjacency(EI, num_nodes=4)
+    with pytest.raises(TypeError, match=r"csr_matmul multiplies by a dense or sparse CSR x.*got a torch.sparse_coo"):
+        csr_matmul(g.adj, torch.randn(4, 3).to_sparse())
+    with pytest.raises(TypeError, match=r"x must be a dense tensor.*got list"):
+        propagate(g, [[1.0]] * 4)
+
+
+def test_sparse_edge_weight_is_a_clear_error():
+    # was: NotImplementedError from isfinite on a sparse tensor
+    w = torch.ones(6).to_sparse()
+    with pytest.raises(TypeError, match=r"edge_weight must be a dense \[E\] tensor, got layout torch.sparse_coo"):
+        normalize_adjacency(EI, w, 4)
+    with pytest.raises(TypeError, match=r"edge_weight must be a dense \[E\] tensor"):
+        KipfGCNConv(2, 3)(torch.randn(4, 2), EI, w)
+
+
+def test_complex_sparse_adjacency_is_refused():
+    # was: the imaginary part silently dropped (a ComplexWarning at most)
+    adj = torch.sparse_coo_tensor(EI.flip(0), torch.full((6,), 1 + 2j), (4, 4))
+    with pytest.raises(TypeError, match="sparse adjacency must have real values.*complex64"):
+        KipfGCNConv(2, 3)(torch.randn(4, 2), adj)
+    with pytest.raises(TypeError, match="sparse adjacency must have real values"):
+        resolve_graph(adj.to_sparse_csr(), cache=None)
