@@ -96,7 +96,8 @@ def add_parsers(sub) -> None:
     a.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     a.add_argument("--out", default="runs/ablation", help="output directory (default runs/ablation)")
     a.add_argument("--workers", type=int, default=None,
-                   help="parallel worker processes, 1 thread each (default: number of CPU cores)")
+                   help="parallel worker processes on the CPU, --threads each (default: number of CPU "
+                        "cores); with a CUDA --device the runs go one after another in one process")
     a.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _protocol_args(a, "torch threads per worker (default 1)")
     a.set_defaults(run=run_ablate)
