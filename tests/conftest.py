@@ -4,6 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
+
+# Hypothesis draws the same examples on every run (a failure reproduces; CI is not a lottery)
+settings.register_profile("gcnkit", derandomize=True)
+settings.load_profile("gcnkit")
 
 
 def pytest_configure(config):

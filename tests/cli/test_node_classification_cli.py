@@ -128,6 +128,10 @@ def test_ablate_canonical_names_and_repeats_run_once(tmp_path, capsys):
     assert summary["std"][0] == pytest.approx(runs["test_acc"].std(ddof=1))
     assert main([*args, "--datasets", "Karate"]) == 0  # same dataset, nothing redone
     assert len(pd.read_csv(out / "runs.csv")) == 2
+    # --first-seed 1 --seeds 2: seeds 1 and 2, so only seed 2 is new
+    assert main([*args, "--datasets", "karate", "--first-seed", "1"]) == 0
+    assert sorted(pd.read_csv(out / "runs.csv")["seed"]) == [0, 1, 2]
+    (out / "runs.csv").write_text("\n".join((out / "runs.csv").read_text().splitlines()[:3]) + "\n")
     # rows of older versions under another spelling count as the same dataset
     from gcnkit.train.runner import RunLog
     lines = (out / "runs.csv").read_text().splitlines()

@@ -138,3 +138,23 @@ def test_bad_names_and_seeds_are_refused_before_anything_is_written(tmp_path):
     assert not out.exists()
     rows = ablate(("karate",), iter(["kipf"]), range(1), out, cfg, progress=False)  # any iterables
     assert [(r["model"], r["seed"]) for r in rows] == [("kipf", 0)]
+
+
+def test_parallel_workers_give_the_runs_of_one_process_and_resume(tmp_path):
+    # the CLI's default is one worker process per core: every task must run, once, with the
+    # numbers one process gives (each run is seeded), and a rerun must find them all logged
+    import csv
+
+    cfg = TrainConfig(epochs=3)
+    one = ablate(["karate"], ["kipf", "mlp"], [0, 1, 2], tmp_path / "one", cfg, workers=1, progress=False)
+    two = ablate(["karate"], ["kipf", "mlp"], [0, 1, 2], tmp_path / "two", cfg, workers=2, progress=False)
+    key = lambda r: (r["model"], r["seed"])  # noqa: E731
+    assert sorted(map(key, two)) == sorted(map(key, one)) and len(two) == 6
+    for a, b in zip(sorted(one, key=key), sorted(two, key=key)):
+        assert (a["test_acc"], a["val_acc"], a["epochs"]) == (b["test_acc"], b["val_acc"], b["epochs"])
+    with open(tmp_path / "two" / "runs.csv") as f:
+        assert len(list(csv.DictReader(f))) == 6
+    seen = []
+    again = ablate(["karate"], ["kipf", "mlp"], [0, 1, 2], tmp_path / "two", cfg, workers=2, progress=False,
+                   on_result=seen.append)
+    assert seen == [] and sorted(map(key, again)) == sorted(map(key, two))  # nothing rerun

@@ -102,7 +102,8 @@ def test_windows_protocol_trains_and_picks_the_best_validation_epoch():
     cfg = TemporalConfig(dataset="losloop", model="tgcn", lags=6, horizon=2, hidden=8, epochs=4,
                          batch_size=8, lr=0.01, progress=False, val_ratio=0.2)
     records = []
-    res = train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()), on_epoch=records.append)
+    data = prepare_data(cfg.resolved(), signal=_signal())
+    res = train_temporal(cfg, data=data, on_epoch=records.append)
     assert len(records) == 4 == res.epochs and res.ms_per_epoch > 0
     assert records[-1]["train_loss"] < 0.8 * records[0]["train_loss"]  # it trains
     best = min(records, key=lambda r: r["val_rmse"])
@@ -113,6 +114,58 @@ def test_windows_protocol_trains_and_picks_the_best_validation_epoch():
         assert key in s
     assert set(s["baselines"]) == {"zero", "last_value", "linear_ar"}
     assert res.metrics["rmse"] < s["baselines"]["zero"]["rmse"]  # unscaled values (~50)
+    _check_unscaled_metrics_and_train_fitted_baselines(data, res)
+
+
+def _check_unscaled_metrics_and_train_fitted_baselines(data, res):
+    """The test metrics are those of the raw test targets against predictions brought back to
+    the raw scale, and the baselines are fitted on the training windows only (checked against a
+    computation written here, not gcnkit's)."""
+    y_true = data.y_raw[data.test]
+    torch.testing.assert_close(res.y_true, y_true)
+    assert res.metrics == regression_metrics(y_true, res.y_pred)
+    # the synthetic series is 50 + 10 sin(.) + noise; the model sees it z-scored (mean ~0, std ~1):
+    # predictions on the raw scale have the series' level, scaled ones would be near 0
+    level = float(y_true.mean())
+    assert 40 < level < 60 and abs(float(res.y_pred.mean()) - level) < 5
+    assert abs(float(data.y[data.test].mean())) < 5  # (the scaled targets are far from the level)
+    assert float(res.y_pred.std()) > 3  # the raw spread (~7), not the z-scored one (~1)
+
+    x_tr, y_tr = data.x_raw[data.train, :, :, 0].double(), data.y_raw[data.train].double()  # [S, L, N], [S, H, N]
+    x_te = data.x_raw[data.test, :, :, 0].double()
+    horizon = y_true.size(1)
+    zero = torch.zeros_like(y_true)
+    last_value = x_te[:, -1:, :].expand(-1, horizon, -1)  # the last input step of each test window
+
+    def ar_fit(x, y):  # least squares on (window, node) rows: lags then a constant -> horizon steps
+        rows = torch.cat([x.transpose(1, 2).reshape(-1, x.size(1)), torch.ones(x.size(0) * x.size(2), 1,
+                                                                                dtype=x.dtype)], 1)
+        return torch.linalg.lstsq(rows, y.transpose(1, 2).reshape(-1, y.size(1))).solution  # [L + 1, H]
+
+    def ar_predict(coef, x):
+        return torch.einsum("sln,lh->shn", x, coef[:-1]) + coef[-1][None, :, None]
+
+    coef = ar_fit(x_tr, y_tr)
+    # the fit is a least-squares one: its residuals are orthogonal to every training feature
+    resid = y_tr - ar_predict(coef, x_tr)
+    assert float(torch.einsum("sln,shn->lh", x_tr, resid).abs().max()) < 1e-6 * float(x_tr.abs().sum())
+    expected = {"zero": zero, "last_value": last_value, "linear_ar": ar_predict(coef, x_te)}
+    assert set(res.baselines) == set(expected)
+    for name, pred in expected.items():
+        want = regression_metrics(y_true, pred)
+        for metric, value in want.items():
+            assert res.baselines[name][metric] == pytest.approx(value, rel=1e-4, abs=1e-6), (name, metric)
+    # the same with gcnkit's function, given the training part: the predictions themselves
+    from gcnkit.train.baselines import baseline_forecasts
+
+    got = baseline_forecasts(data.x_raw[data.train], data.y_raw[data.train], data.x_raw[data.test])
+    for name, pred in expected.items():
+        torch.testing.assert_close(got[name].double(), pred.double(), rtol=1e-4, atol=1e-4)
+    # not vacuous: an AR fitted on the test windows (or on all of them) scores differently
+    for leak in (data.test, range(0, data.test.stop)):
+        other = regression_metrics(y_true, ar_predict(ar_fit(data.x_raw[leak, :, :, 0].double(),
+                                                             data.y_raw[leak].double()), x_te))
+        assert abs(other["rmse"] - res.baselines["linear_ar"]["rmse"]) > 1e-3 * other["rmse"]
 
 
 def test_windows_protocol_resumes_from_its_checkpoint(tmp_path):
