@@ -84,9 +84,9 @@ class _Scaler:
                 raise ValueError("feature= is only valid for a scaler fitted "
                                  "on a [T, N, F] series.")
             num_features = stat.size(-1)
-            if not 0 <= feature < num_features:
+            if not -num_features <= feature < num_features:  # -1: the last, as Python's indexing
                 raise ValueError(f"feature={feature} is out of range: the scaler was fitted on "
-                                 f"{num_features} features (valid: 0 to {num_features - 1}).")
+                                 f"{num_features} features (valid: {-num_features} to {num_features - 1}).")
             stat = stat[..., feature]
         k = stat.dim()
         if k and tuple(x.shape[x.dim() - k:]) != tuple(stat.shape):

@@ -27,9 +27,14 @@ def check_device(name: str, device) -> None:
 
 
 def check_bool(name: str, value) -> bool:
-    """``value`` as a plain ``bool``: ``True`` or ``False`` (NumPy's too), not a string such as
-    ``"no"`` that ``bool()`` would turn into ``True``."""
+    """``value`` as a plain ``bool``: ``True`` or ``False`` (NumPy's, a 0-d bool tensor, and the
+    integers 0 and 1 too, as ``torch.nn.Linear(bias=0)`` takes them), not a string such as ``"no"``,
+    ``None`` or another number, which ``bool()`` would silently turn into a flag."""
     if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, Tensor) and value.dim() == 0 and value.dtype == torch.bool:
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
         return bool(value)
     raise TypeError(f"{name} must be True or False, got {value!r}")
 

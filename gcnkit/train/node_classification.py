@@ -140,18 +140,22 @@ def _check_data(data) -> None:
     if y is None or y.dim() != 1 or y.size(0) != n or y.is_floating_point() or y.dtype == torch.bool:
         got = None if y is None else f"{tuple(y.shape)} {y.dtype}"
         raise ValueError(f"data.y must hold one integer class label per node ([{n}]), got {got}")
-    num_classes = getattr(data, "num_classes", None)
-    low, high = int(y.min()), int(y.max())
-    if low < 0 or (num_classes is not None and high >= int(num_classes)):
-        raise ValueError(f"data.y has labels in [{low}, {high}], outside [0, num_classes"
-                         f"{'' if num_classes is None else f'={int(num_classes)}'})")
+    used = torch.zeros(n, dtype=torch.bool, device=y.device)
     for name in ("train_mask", "val_mask", "test_mask"):
-        mask = getattr(data, name, None)
-        if mask is None or mask.dtype != torch.bool or mask.shape != (n,):
+        mask = getattr(data, name, None)  # bool, or uint8 0/1 as older PyG and DGL exports have
+        if mask is None or mask.dtype not in (torch.bool, torch.uint8) or mask.shape != (n,) \
+                or (mask.dtype == torch.uint8 and bool((mask > 1).any())):
             got = None if mask is None else f"{tuple(mask.shape)} {mask.dtype}"
             raise ValueError(f"data.{name} must be a boolean mask over the {n} nodes, got {got}")
         if name == "train_mask" and not bool(mask.any()):
             raise ValueError("data.train_mask selects no node: there is nothing to train on")
+        used |= mask.bool().to(y.device)
+    # the labels the run reads (other nodes may hold -1 for "unlabelled", a common convention)
+    num_classes = getattr(data, "num_classes", None)
+    low, high = int(y[used].min()), int(y[used].max())
+    if low < 0 or (num_classes is not None and high >= int(num_classes)):
+        raise ValueError(f"data.y has labels in [{low}, {high}] on the masked nodes, outside [0, num_classes"
+                         f"{'' if num_classes is None else f'={int(num_classes)}'})")
 
 
 def _accuracy(logp: Tensor, y: Tensor) -> float:

@@ -132,10 +132,12 @@ def test_feature_is_checked():
     sc = StandardScaler().fit(torch.randn(20, 4, 3))
     y = torch.zeros(5, 4)
     with pytest.raises(ValueError, match=r"feature=5 is out of range: the scaler was fitted on 3 "
-                                         r"features \(valid: 0 to 2\)"):
+                                         r"features \(valid: -3 to 2\)"):
         sc.transform(y, feature=5)  # was: a raw IndexError
-    with pytest.raises(ValueError, match="feature=-1 is out of range"):
-        sc.inverse_transform(y, feature=-1)
+    with pytest.raises(ValueError, match="feature=-4 is out of range"):
+        sc.inverse_transform(y, feature=-4)
+    # -1 is the last feature, as Python's indexing (and as before the range check)
+    torch.testing.assert_close(sc.inverse_transform(y, feature=-1), sc.inverse_transform(y, feature=2))
     for bad in (True, 1.0, "0"):  # True was taken as a mask: a misleading shape error
         with pytest.raises(TypeError, match=f"feature must be an integer, got {bad!r}"):
             sc.transform(y, feature=bad)

@@ -280,8 +280,10 @@ def _bad(d, **changes):
 
 @pytest.mark.parametrize("change, match", [
     (lambda d: d.x.__setitem__((3, 1), float("nan")), r"data.x has 1 non-finite values \(1 NaN"),
-    (lambda d: d.y.__setitem__(5, 4), r"data.y has labels in \[0, 4\], outside \[0, num_classes=2\)"),
-    (lambda d: d.y.__setitem__(5, -1), r"data.y has labels in \[-1, 1\]"),
+    (lambda d: d.y.__setitem__(int(d.test_mask.nonzero()[0]), 4),
+     r"data.y has labels in \[0, 4\] on the masked nodes, outside \[0, num_classes=2\)"),
+    (lambda d: d.y.__setitem__(int(d.train_mask.nonzero()[0]), -1), r"data.y has labels in \[-1, 1\]"),
+    (lambda d: _bad(d, val_mask=d.val_mask.to(torch.uint8) * 2), "data.val_mask must be a boolean mask"),
     (lambda d: _bad(d, y=d.y.float()), "data.y must hold one integer class label per node"),
     (lambda d: _bad(d, train_mask=d.train_mask[:10]), r"data.train_mask must be a boolean mask over the 34 nodes, "
                                                       r"got \(10,\) torch.bool"),
@@ -296,6 +298,25 @@ def test_bad_data_is_refused_before_training(change, match):
     change(d)
     with pytest.raises(ValueError, match=match):
         PreparedData(d, TrainConfig())
+
+
+def test_unlabelled_nodes_outside_the_masks_and_uint8_masks_are_taken():
+    # y = -1 on nodes no mask selects (a common "unlabelled" mark) and uint8 masks (older PyG and
+    # DGL exports) trained before the data checks; they still do, with the same numbers
+    from gcnkit.data import load_dataset
+    from gcnkit.train.node_classification import PreparedData
+
+    d = load_dataset("karate")
+    outside = ~(d.train_mask | d.val_mask | d.test_mask)
+    if not bool(outside.any()):
+        d.test_mask[int(d.test_mask.nonzero()[-1])] = False
+        outside = ~(d.train_mask | d.val_mask | d.test_mask)
+    ref = train_once(PreparedData(d, TrainConfig()), TrainConfig(epochs=5), 0)
+    d.y[outside] = -1
+    for name in ("train_mask", "val_mask", "test_mask"):
+        setattr(d, name, getattr(d, name).to(torch.uint8))
+    got = train_once(PreparedData(d, TrainConfig()), TrainConfig(epochs=5), 0)
+    assert (got.test_acc, got.val_acc, got.epochs) == (ref.test_acc, ref.val_acc, ref.epochs)
 
 
 def test_early_stopping_needs_validation_nodes_and_summaries_need_runs():

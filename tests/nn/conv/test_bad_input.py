@@ -103,8 +103,8 @@ def test_constructor_arguments_are_not_coerced(kwargs, match):
         ChebyshevConv(K=1, **args)
     with pytest.raises(TypeError, match="add_identity must be True or False, got 'no'"):
         GeneralGCNConv(4, 3, add_identity="no")
-    with pytest.raises(TypeError, match="remove_self_loops must be True or False, got 0"):
-        ChebyshevConv(4, 3, 1, remove_self_loops=0)
+    with pytest.raises(TypeError, match="remove_self_loops must be True or False, got 2"):
+        ChebyshevConv(4, 3, 1, remove_self_loops=2)
     import numpy as np
     assert KipfGCNConv(np.int64(4), 3, cached=np.bool_(True)).in_channels == 4  # NumPy's are whole numbers
 

@@ -206,8 +206,9 @@ def test_widths_are_integers_not_coerced(width):
 def test_bias_flags_are_bools():
     with pytest.raises(TypeError, match="bias must be True or False, got 'no'"):
         GRUCell(F, H, bias="no")  # bool("no") is True
-    with pytest.raises(TypeError, match="recurrent_bias must be True or False"):
-        ElmanCell(F, H, recurrent_bias=0)
+    with pytest.raises(TypeError, match="recurrent_bias must be True or False, got 2"):
+        ElmanCell(F, H, recurrent_bias=2)
+    assert ElmanCell(F, H, recurrent_bias=0).recurrent_bias is False  # 0 and 1, as torch.nn.Linear
     assert GRUCell(F, H, bias=np.bool_(False)).input_map.bias is None
 
 
