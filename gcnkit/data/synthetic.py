@@ -44,7 +44,7 @@ def planetoid_masks(
             labels outside :obj:`[0, num_classes)` (a class left out of
             training).
     """
-    seed = _check_seed("seed", seed)
+    seed = check_int("seed", seed, 0)
     _check_labels(y, num_classes)
     n = y.numel()
     wanted = TRAIN_PER_CLASS * num_classes + NUM_VAL + NUM_TEST
@@ -108,15 +108,6 @@ def _check_sizes(**sizes) -> None:
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-def _check_seed(name: str, seed) -> int:
-    """A seed as a plain ``int`` >= 0 (NumPy's and 0-d integer tensors too), as
-    ``torch.Generator().manual_seed`` and ``numpy.random.default_rng`` need it."""
-    seed = check_int(name, seed)
-    if seed < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {seed!r}")
-    return seed
 
 
 def _sample_edges(y: np.ndarray, num_classes: int, num_edges: int,
@@ -219,7 +210,7 @@ def csbm(
         :obj:`name="csbm"`.
     """
     _check_sizes(num_nodes=num_nodes, num_classes=num_classes, num_features=num_features)
-    seed = _check_seed("seed", seed)  # a plain int: torch's manual_seed refuses NumPy's
+    seed = check_int("seed", seed, 0)  # a plain int: torch's manual_seed refuses NumPy's
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2 (got {num_classes}).")
     if num_nodes < 2 * num_classes:
@@ -280,7 +271,7 @@ def karate_club(num_train_per_class: int = 4, num_val: int = 10,
     """
     import networkx as nx
 
-    seed = _check_seed("seed", seed)
+    seed = check_int("seed", seed, 0)
     g = nx.karate_club_graph()
     n = g.number_of_nodes()
     y = torch.tensor([0 if g.nodes[i]["club"] == "Mr. Hi" else 1

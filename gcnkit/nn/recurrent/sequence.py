@@ -56,11 +56,7 @@ def _is_sequence(obj) -> bool:
 
 def check_sequence_input(x: Tensor, cell: RecurrentCellBase, edge_index, edge_weight) -> int:
     """Validates a sequence input and returns ``T``; raises a clear error otherwise."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a Tensor of shape [B, T, N, F] or [T, N, F], got {type(x).__name__}")
-    if x.dim() < 3:
-        raise ValueError(f"x must have shape [B, T, N, F] or [T, N, F] (time is the third axis from "
-                         f"the end), got {tuple(x.shape)}")
+    check_sequence_shape(x)
     cell.check_input(x)
     check_finite("x", x)
     T = x.size(-3)
@@ -68,6 +64,15 @@ def check_sequence_input(x: Tensor, cell: RecurrentCellBase, edge_index, edge_we
         raise ValueError("x has T=0 time steps")
     check_step_graphs(edge_index, edge_weight, T)
     return T
+
+
+def check_sequence_shape(x: Tensor) -> None:
+    """``x`` is a tensor ``[B, T, N, F]`` or ``[T, N, F]`` (time the third axis from the end)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a Tensor of shape [B, T, N, F] or [T, N, F], got {type(x).__name__}")
+    if x.dim() < 3:
+        raise ValueError(f"x must have shape [B, T, N, F] or [T, N, F] (time is the third axis from "
+                         f"the end), got {tuple(x.shape)}")
 
 
 def check_step_graphs(edge_index, edge_weight, T: int) -> None:
@@ -220,12 +225,9 @@ def tbptt_backward(model: Callable[..., Tuple[Tensor, State]], x: Tensor, target
     """
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    for name, t in (("x", x), ("target", target)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name} must be a Tensor, got {type(t).__name__}")
-    if x.dim() < 3:
-        raise ValueError(f"x must have shape [B, T, N, F] or [T, N, F] (time is the third axis from "
-                         f"the end), got {tuple(x.shape)}")
+    check_sequence_shape(x)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"target must be a Tensor, got {type(target).__name__}")
     axis = x.dim() - 3
     T = x.size(axis)
     if target.dim() <= axis or target.size(axis) != T:
