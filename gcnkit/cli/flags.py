@@ -8,9 +8,10 @@ from typing import Dict, Iterator, Tuple, Type
 
 
 def as_flags(message: str, flags: Dict[str, str]) -> str:
-    """``message`` with each field of ``flags`` renamed where it is followed by ``=`` or opens it."""
+    """``message`` with each field of ``flags`` renamed where it is followed by ``=`` or a
+    comparison (``val_ratio > 0``), or opens it."""
     names = "|".join(sorted(map(re.escape, flags), key=len, reverse=True))
-    return re.sub(rf"\b({names})\b(?==)|^({names})\b", lambda m: flags[m.group(0)], message)
+    return re.sub(rf"\b({names})\b(?==| ?[<>])|^({names})\b", lambda m: flags[m.group(0)], message)
 
 
 @contextmanager

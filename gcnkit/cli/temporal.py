@@ -90,7 +90,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 _FLAGS = {name: "--" + name.replace("_", "-") for name in (
     "lags", "horizon", "hidden", "epochs", "lr", "weight_decay", "batch_size", "train_ratio", "val_ratio",
     "protocol", "scaler", "K", "tbptt", "clip", "patience", "lr_schedule", "self_loops", "self_loop_weight",
-    "seed", "device", "cuda_graph")}
+    "seed", "device", "cuda_graph", "model", "dataset")}
 
 
 def config_from_args(args):

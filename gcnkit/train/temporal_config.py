@@ -116,7 +116,8 @@ class TemporalConfig:
         loops = {k: getattr(self, k) for k in ("self_loops", "self_loop_weight")
                  if getattr(self, k) not in (None, defaults[k])}
         if loops and not cfg.model.startswith("tgcn"):
-            raise ValueError(f"{', '.join(f'{k}={v}' for k, v in loops.items())} apply to tgcn and tgcn_pygt, "
+            raise ValueError(f"{', '.join(f'{k}={v}' for k, v in loops.items())} "
+                             f"{'apply' if len(loops) > 1 else 'applies'} to tgcn and tgcn_pygt, "
                              f"not {cfg.model}: its Chebyshev operator builds the Laplacian of A without "
                              f"self-loops, so they would change nothing")
         if cfg.patience and cfg.val_ratio == 0:
@@ -126,6 +127,8 @@ class TemporalConfig:
             raise ValueError(f"tbptt={cfg.tbptt} applies to the sequence protocol, not {cfg.protocol!r} "
                              f"(windows are short sequences, back-propagated whole)")
         check_device("device", cfg.device)
+        if torch.device(cfg.device).type == "cpu":  # "cpu:0" is the CPU too: one spelling, so a
+            cfg = replace(cfg, device="cpu")  # resumed run or its folder does not depend on it
         cfg = replace(cfg, cuda_graph=check_bool("cuda_graph", cfg.cuda_graph))
         if cfg.cuda_graph and torch.device(cfg.device).type != "cuda":
             raise ValueError(f"cuda_graph needs a CUDA device, not device={cfg.device!r}")

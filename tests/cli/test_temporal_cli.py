@@ -153,3 +153,15 @@ def test_interrupted_run_resumes_to_the_uninterrupted_numbers(tmp_path, capsys, 
     assert json.loads(capsys.readouterr().out)["rmse"] == whole["rmse"]
     assert main(["temporal", *common, "--out", str(out), "--lr", "0.05"]) == 1
     assert "checkpoint of another configuration (--lr=0.01 there, 0.05 now)" in capsys.readouterr().err
+    # "cpu:0" is the same device: the finished run is reused, not refused as another configuration
+    assert main(["temporal", *common, "--out", str(out), "--device", "cpu:0"]) == 0
+    assert json.loads(capsys.readouterr().out)["rmse"] == whole["rmse"]
+    # the messages name flags, --model too
+    assert main(["temporal", *common, "--out", str(out), "--model", "tgcn_pygt"]) == 1
+    assert "--model='tgcn' there, 'tgcn_pygt' now" in capsys.readouterr().err
+
+
+def test_messages_name_flags_before_comparisons(tmp_path):
+    args = _parse(["--dataset", "chickenpox", *_common(tmp_path), "--val-ratio", "0", "--patience", "3"])
+    with pytest.raises(ValueError, match=r"needs a validation part \(--val-ratio > 0\)"):
+        cli.run(args)

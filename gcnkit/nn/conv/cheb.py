@@ -1,6 +1,7 @@
 r"""Chebyshev spectral graph convolutions and their first-order/zero-order presets."""
 from __future__ import annotations
 
+import numbers
 from typing import Literal, Optional, Sequence, Tuple, Union
 
 import torch
@@ -73,9 +74,10 @@ class ChebyshevConv(GraphConvBase):
 
     def __init__(self, in_channels: int, out_channels: int, K: int, *, lambda_max: LambdaMax = 2.0,
                  remove_self_loops: bool = True, bias: bool = True, cached: bool = True, **kwargs):
-        if not isinstance(K, int) or isinstance(K, bool) or K < 0:
+        if not isinstance(K, numbers.Integral) or isinstance(K, bool) or K < 0:  # NumPy's integers too
             raise ValueError(f"K must be a non-negative integer (the polynomial degree), got {K!r}")
-        if not (lambda_max == "eig" or (isinstance(lambda_max, (int, float)) and not isinstance(lambda_max, bool)
+        K = int(K)
+        if not (lambda_max == "eig" or (isinstance(lambda_max, numbers.Real) and not isinstance(lambda_max, bool)
                                         and 0 < lambda_max < float("inf"))):
             raise ValueError(f"lambda_max must be a positive finite number or 'eig', got {lambda_max!r}")
         super().__init__(in_channels, out_channels, bias=bias, cached=cached, **kwargs)

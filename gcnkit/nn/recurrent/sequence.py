@@ -71,8 +71,10 @@ def check_sequence_shape(x: Tensor) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"x must be a Tensor of shape [B, T, N, F] or [T, N, F], got {type(x).__name__}")
     if x.dim() < 3:
+        hint = ("; for one snapshot [N, F] (PyTorch Geometric Temporal's loop) pass x[None], a sequence "
+                "of T=1, and the returned state to the next call") if x.dim() == 2 else ""
         raise ValueError(f"x must have shape [B, T, N, F] or [T, N, F] (time is the third axis from "
-                         f"the end), got {tuple(x.shape)}")
+                         f"the end), got {tuple(x.shape)}{hint}")
 
 
 def check_step_graphs(edge_index, edge_weight, T: int) -> None:

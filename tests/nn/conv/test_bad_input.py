@@ -145,6 +145,15 @@ def test_bad_K(K):
         ChebyshevConv(F_IN, 3, K)
 
 
+def test_numpy_K_and_lambda_max_are_accepted():
+    """K and lambda_max read from a NumPy array or config (np.int64, np.float32) are numbers too."""
+    import numpy as np
+
+    conv = ChebyshevConv(F_IN, 3, np.int64(2), lambda_max=np.float32(2.0))
+    assert conv.K == 2 and type(conv.K) is int and len(conv.lins) == 3
+    assert conv.lambda_max == 2.0 and type(conv.lambda_max) is float
+
+
 @pytest.mark.parametrize("lambda_max", [-1, 0, 0.0, -2.0, "foo", None, math.inf, math.nan, True, "max"])
 def test_bad_lambda_max(lambda_max):
     with pytest.raises(ValueError, match=rf"lambda_max must be a positive finite number or 'eig', got {lambda_max!r}"):

@@ -243,6 +243,8 @@ def test_clear_errors(small_graph):
         tbptt_backward(lambda *a, **k: None, x, torch.zeros(2), ei, k=2, loss_fn=None)
     with pytest.raises(ValueError, match=r"x must have shape \[B, T, N, F\] or \[T, N, F\].*got \(5, 4\)"):
         tbptt_backward(lambda *a, **k: None, torch.zeros(5, 4), torch.zeros(5, 4), ei, k=2, loss_fn=None)
+    with pytest.raises(ValueError, match=r"got \(5, 4\); for one snapshot \[N, F\] .* pass x\[None\]"):
+        run_sequence(cell, torch.zeros(5, 4), ei)
 
 
 @pytest.mark.parametrize("steps", [3, 5])
