@@ -14,7 +14,7 @@ from torch import Tensor
 
 from gcnkit.functional.cache import GraphCache, graph_cache
 from gcnkit.functional.normalize import NormalizedGraph, normalize_adjacency
-from gcnkit.functional.validation import check_bool, check_real
+from gcnkit.functional.validation import check_bool, check_finite, check_real
 
 GraphInput = Union[Tensor, NormalizedGraph]
 
@@ -43,6 +43,8 @@ def adjacency_to_edge_index(adj) -> tuple:
         raise TypeError(f"a sparse adjacency must have real values (its edge weights), got {value.dtype}")
     if value is not None and not value.is_floating_point():  # e.g. an integer adjacency: its counts
         value = value.to(torch.get_default_dtype())
+    if value is not None:  # named as what the caller passed, not as the edge_weight it becomes
+        check_finite("the sparse adjacency (its values, the edge weights)", value)
     return torch.stack([col.long(), row.long()]), value, n
 
 

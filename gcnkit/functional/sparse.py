@@ -19,8 +19,11 @@ from torch import Tensor
 from gcnkit.functional._blocks import reserve_blocks
 from gcnkit.functional.cache import _version
 
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+# torch's notices about its sparse tensors, silenced where gcnkit's own code triggers them only
+# (a filter's ``module`` is the module of the Python frame that triggered the warning): a user's
+# own sparse tensors still warn as torch intends
+for _message in ("Sparse CSR tensor support is in beta state", "Sparse invariant checks are implicitly disabled"):
+    warnings.filterwarnings("ignore", message=_message, module=r"gcnkit(\.|$)")
 
 _LOW_PRECISION = (torch.bfloat16, torch.float16)
 

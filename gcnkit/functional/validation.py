@@ -101,6 +101,10 @@ def check_edge_index(edge_index, num_nodes: Optional[int]) -> int:
     if edge_index.is_sparse or edge_index.layout != torch.strided:
         raise TypeError("edge_index must be a dense [2, E] index tensor; pass sparse adjacency "
                         "matrices to the layers, which accept them directly")
+    if edge_index.dim() == 2 and edge_index.size(0) == edge_index.size(1) != 2:
+        raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}: a dense adjacency "
+                         f"matrix? pass adj.t().to_sparse_csr() (PyG's adj_t, rows = targets) or the edge list "
+                         f"of torch_geometric.utils.dense_to_sparse(adj)")
     if edge_index.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"edge_index must have dtype torch.long (or int32), got {edge_index.dtype}")
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
@@ -135,6 +139,9 @@ def check_edge_weight(edge_weight: Optional[Tensor], num_edges: int) -> None:
 
 def check_features(x, in_channels: int, num_nodes: Optional[int] = None, name: str = "x") -> None:
     """Checks a feature matrix ``[N, F]`` / ``[*, N, F]`` (dense or torch.sparse)."""
+    if isinstance(x, tuple) and len(x) == 2:
+        raise TypeError(f"{name} must be a torch.Tensor, got a pair: gcnkit's convolutions take one feature "
+                        f"matrix of the graph's nodes, not PyG's bipartite (x_src, x_dst)")
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() < 2:

@@ -350,3 +350,23 @@ def test_from_torch_refuses_an_unchecked_invalid_csr_tensor(crow, col, message):
                                 check_invariants=False)
     with pytest.raises(ValueError, match=message):
         CSRMatrix.from_torch(a)
+
+
+def test_torch_sparse_notices_are_silenced_for_gcnkit_only():
+    """gcnkit's own CSR tensors do not print torch's beta notice, but importing gcnkit does not
+    silence it for a user's sparse tensors (a fresh process: torch warns once per process)."""
+    import subprocess
+    import sys
+
+    code = """
+import warnings, torch
+from gcnkit.nn.conv import KipfGCNConv
+with warnings.catch_warnings(record=True) as w:
+    KipfGCNConv(3, 2)(torch.randn(4, 3), torch.tensor([[0, 1, 2], [1, 2, 3]]))  # CSR operators inside
+    print("gcnkit", sum("Sparse CSR" in str(m.message) for m in w))
+    torch.randn(3, 3).to_sparse_csr()
+    torch.sparse_csr_tensor(torch.tensor([0, 1]), torch.tensor([0]), torch.ones(1), (1, 1))
+    print("user", sum("Sparse" in str(m.message) for m in w))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[:3] == ["gcnkit", "0", "user"] and int(out[3]) >= 1, out

@@ -240,10 +240,16 @@ class GraphConvBase(MessagePassing):
                 f"torch_geometric.explain.algorithm.utils.clear_masks(model) to unflag the other layers")
         num_nodes = x.shape[0] if isinstance(x, CSRMatrix) else x.size(-2)
         dtype = x.dtype if isinstance(x, CSRMatrix) or x.is_floating_point() else None
-        g = resolve_graph(edge_index, edge_weight, num_nodes, norm=norm, self_loop_weight=self_loop_weight,
-                          remove_self_loops=remove_self_loops,
-                          cache=graph_cache if self.cached else None,
-                          dtype=normalization_dtype(edge_index, edge_weight, dtype))
+        try:
+            g = resolve_graph(edge_index, edge_weight, num_nodes, norm=norm, self_loop_weight=self_loop_weight,
+                              remove_self_loops=remove_self_loops,
+                              cache=graph_cache if self.cached else None,
+                              dtype=normalization_dtype(edge_index, edge_weight, dtype))
+        except ValueError as e:  # num_nodes came from x, not from the caller: say so
+            if not str(e).startswith("edge_index refers to node"):
+                raise
+            raise ValueError(f"{str(e).split(' but ')[0]} but x has {num_nodes} nodes (shape "
+                             f"{tuple(x.shape)}): indices must be < {num_nodes}") from None
         if g.num_nodes != num_nodes:
             raise ValueError(f"x has {num_nodes} nodes but the graph has {g.num_nodes}")
         return g.to(x.device, dtype)

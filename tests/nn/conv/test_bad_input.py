@@ -22,7 +22,9 @@ BAD_GRAPHS = [
     ("dtype_bool", TypeError, r"edge_index must have dtype torch.long.*torch.bool", EI.bool(), None),
     ("not_a_tensor", TypeError, r"edge_index must be a torch.Tensor.*list", EI.tolist(), None),
     ("negative_index", ValueError, r"negative node ind.*-1", torch.tensor([[0, -1], [1, 2]]), None),
-    ("out_of_range", ValueError, r"edge_index refers to node 7 but num_nodes=5", torch.tensor([[0, 7], [1, 2]]),
+    # (a layer takes the number of nodes from x, and says so)
+    ("out_of_range", ValueError, r"edge_index refers to node 7 but (num_nodes=5|x has 5 nodes \(shape \(5, 4\)\))",
+     torch.tensor([[0, 7], [1, 2]]),
      None),
     ("weight_length", ValueError, r"edge_weight must have shape \[E\] = \[5\].*\(4,\)", EI, torch.ones(4)),
     ("weight_2d", ValueError, r"edge_weight must have shape \[E\] = \[5\].*\(5, 1\)", EI, torch.ones(5, 1)),
@@ -55,9 +57,21 @@ def test_num_nodes_smaller_than_the_largest_index():
         normalize_adjacency(EI, None, 3)
     with pytest.raises(ValueError, match=r"num_nodes must be >= 0"):
         normalize_adjacency(EI, None, -1)
-    # through a layer, the number of nodes is x's
-    with pytest.raises(ValueError, match=r"edge_index refers to node 4 but num_nodes=3"):
+    # through a layer, the number of nodes is x's, and the message says so (not num_nodes, which
+    # the caller never passed)
+    with pytest.raises(ValueError, match=r"edge_index refers to node 4 but x has 3 nodes \(shape \(3, 4\)\): "
+                                         r"indices must be < 3$"):
         KipfGCNConv(F_IN, 2)(torch.randn(3, F_IN), EI)
+
+
+def test_common_porting_mistakes_are_named():
+    conv = KipfGCNConv(F_IN, 2)
+    x = torch.randn(6, F_IN)
+    for adj in (torch.eye(6), torch.eye(6, dtype=torch.long)):  # a dense adjacency in place of edge_index
+        with pytest.raises(ValueError, match=r"got \(6, 6\): a dense adjacency matrix\? pass adj.t\(\).to_sparse_csr"):
+            conv(x, adj)
+    with pytest.raises(TypeError, match=r"not PyG's bipartite \(x_src, x_dst\)"):
+        conv((x, x), EI)
 
 
 @pytest.mark.parametrize("layer_name_", ["kipf", "cheb2", "mlp", "first_order"])
@@ -119,7 +133,7 @@ def test_bad_sparse_adjacency():
     with pytest.raises(ValueError, match=r"x has 6 nodes but the sparse adjacency is 5 x 5"):
         layer(torch.randn(N + 1, F_IN), adj)
     bad = torch.sparse_coo_tensor(EI.flip(0), torch.tensor([1.0, math.nan, 1.0, 1.0, 1.0]), (N, N))
-    with pytest.raises(ValueError, match=r"edge_weight has 1 non-finite"):
+    with pytest.raises(ValueError, match=r"the sparse adjacency \(its values, the edge weights\) has 1 non-finite"):
         layer(torch.randn(N, F_IN), bad)
 
 
