@@ -3,8 +3,8 @@
 Node classification: :func:`load_dataset` (Cora, CiteSeer, PubMed, CSBM,
 Karate club). Temporal signals: :func:`load_temporal` (Chickenpox, PedalMe,
 Los-loop) with :func:`make_windows`, :func:`chronological_split` and the
-scalers. Data root: :func:`resolve_root` (argument > ``$GCNKIT_DATA`` >
-``./datasets``).
+scalers; PyG Temporal's snapshot signals as one sequence: :func:`from_snapshots`.
+Data root: :func:`resolve_root` (argument > ``$GCNKIT_DATA`` > ``./datasets``).
 
 Importing this package is cheap: submodules (and torch / torch_geometric)
 are imported on first attribute access.
@@ -37,6 +37,8 @@ _EXPORTS: Dict[str, str] = {
     "edge_homophily": "synthetic",
     # temporal
     "TemporalSignal": "signal",
+    "from_snapshots": "snapshots",
+    "SnapshotSequence": "snapshots",
     "load_temporal": "temporal",
     "list_temporal_datasets": "temporal",
     "make_windows": "windows",
