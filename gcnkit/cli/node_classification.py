@@ -59,6 +59,8 @@ def _make_config(TrainConfig, args, model: str):
 def _seeds(n: int, first: int):
     if n < 1:
         raise ValueError(f"--seeds must be >= 1, got {n}")
+    if first < 0:
+        raise ValueError(f"--first-seed must be >= 0, got {first}")
     return list(range(first, first + n))
 
 

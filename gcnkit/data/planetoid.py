@@ -31,6 +31,7 @@ from torch_geometric.datasets import Planetoid
 from torch_geometric.io import read_planetoid_data
 
 from gcnkit.data.atomic import atomic_torch_save
+from gcnkit.data.lock import folder_lock
 from gcnkit.data.checksum import expected_sha256, verify_file
 from gcnkit.data.download import ensure_files
 from gcnkit.data.root import resolve_root, writable_dir
@@ -186,17 +187,22 @@ class PlanetoidDataset(Planetoid):
     # cache (possibly shared by several read-only roots) is served only for
     # raw files that check out, and only if it was made with the same
     # ``pre_transform`` / ``pre_filter`` (PyG warns and serves it anyway).
+    # Processes that load the same cache take turns (a folder lock): two writers with different
+    # pre_transforms could otherwise leave one's marker beside the other's data.
     def _process(self) -> None:
         self.verify_raw()
-        if not self.force_reload and osp.exists(self.processed_paths[0]) and self._cache_matches():
-            return
-        self.process()
+        with folder_lock(self.processed_dir):
+            if not self.force_reload and osp.exists(self.processed_paths[0]) and self._cache_matches():
+                return
+            self.process()
 
     def _cache_matches(self) -> bool:
-        try:  # a damaged cache (truncated, overwritten) is rebuilt from the verified raw files
-            torch.load(self.processed_paths[0], weights_only=False)
+        try:  # a damaged cache (truncated, overwritten, another file) is rebuilt from the raw files
+            out = torch.load(self.processed_paths[0], weights_only=False)
         except Exception:
             return False
+        if not (isinstance(out, tuple) and len(out) in (2, 3) and isinstance(out[0], dict)):
+            return False  # what PyG's InMemoryDataset.load reads (it asserts, with a traceback)
         for file_name, obj in (("pre_transform.pt", self.pre_transform), ("pre_filter.pt", self.pre_filter)):
             path = osp.join(self.processed_dir, file_name)
             try:

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from gcnkit.functional.validation import check_int
+from gcnkit.functional.validation import check_int, check_real
 
 #: Planetoid public split sizes.
 TRAIN_PER_CLASS, NUM_VAL, NUM_TEST = 20, 500, 1000
@@ -49,12 +49,18 @@ def planetoid_masks(
     n = y.numel()
     wanted = TRAIN_PER_CLASS * num_classes + NUM_VAL + NUM_TEST
     scale = min(1.0, n / wanted)
+    auto = (num_val is None, num_test is None)
     if num_train_per_class is None:
         num_train_per_class = max(1, int(TRAIN_PER_CLASS * scale))
     if num_val is None:
         num_val = max(1, int(NUM_VAL * scale))
     if num_test is None:
         num_test = max(1, int(NUM_TEST * scale))
+    left = n - num_train_per_class * num_classes  # the floors of one node each can overshoot a tiny graph
+    if auto[1] and num_val + num_test > left:
+        num_test = max(1, left - num_val)
+    if auto[0] and num_val + num_test > left:
+        num_val = max(1, left - num_test)
     check_split_sizes(y, num_classes, num_train_per_class, num_val, num_test)
 
     gen = torch.Generator().manual_seed(seed)
@@ -216,6 +222,8 @@ def csbm(
     if num_nodes < 2 * num_classes:
         raise ValueError(f"num_nodes={num_nodes} is too small for "
                          f"{num_classes} classes.")
+    homophily, avg_degree, snr = (check_real(k, v) for k, v in
+                                  (("homophily", homophily), ("avg_degree", avg_degree), ("snr", snr)))
     if not 0.0 <= homophily <= 1.0:
         raise ValueError(f"homophily must be in [0, 1] (got {homophily}).")
     if not 0 <= avg_degree <= num_nodes / num_classes - 1:  # NaN fails too

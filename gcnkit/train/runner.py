@@ -8,6 +8,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from gcnkit.data.lock import FolderBusy, folder_lock
 from gcnkit.functional.validation import check_int
 from gcnkit.train.checkpoint import check_output_folder
 from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, train_once
@@ -185,8 +186,6 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     their canonical spelling (``cora`` and ``Cora`` are one dataset); repeated names, models and
     seeds run once.
     """
-    from tqdm.auto import tqdm
-
     from gcnkit.data import dataset_name
 
     config = config or TrainConfig()
@@ -201,6 +200,19 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     for d in datasets:  # fail early (missing files, bad names) before writing or spawning anything
         prepare(d, config, root)
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:  # a second ablate on the same folder would run every missing run again and log it twice
+        with folder_lock(out_dir, wait=False):
+            return _ablate_locked(datasets, models, seeds, out_dir, config, root, workers, threads, progress,
+                                  on_result)
+    except FolderBusy:
+        raise ValueError(f"{out_dir} is in use by another gcnkit ablate (it holds the folder's lock); wait for "
+                         f"it to finish, or use another --out folder") from None
+
+
+def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, root, workers: int,
+                   threads: int, progress: bool, on_result) -> List[dict]:
+    from tqdm.auto import tqdm
+
     cfg_path = out_dir / "config.json"
     cfg = {k: v for k, v in asdict(config).items() if k != "model"}
     log = RunLog(out_dir / "runs.csv")

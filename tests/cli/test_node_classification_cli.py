@@ -131,6 +131,8 @@ def test_ablate_canonical_names_and_repeats_run_once(tmp_path, capsys):
     # --first-seed 1 --seeds 2: seeds 1 and 2, so only seed 2 is new
     assert main([*args, "--datasets", "karate", "--first-seed", "1"]) == 0
     assert sorted(pd.read_csv(out / "runs.csv")["seed"]) == [0, 1, 2]
+    assert main([*args, "--datasets", "karate", "--first-seed", "-5"]) == 1  # named as the flag
+    assert "--first-seed must be >= 0, got -5" in capsys.readouterr().err
     (out / "runs.csv").write_text("\n".join((out / "runs.csv").read_text().splitlines()[:3]) + "\n")
     # rows of older versions under another spelling count as the same dataset
     from gcnkit.train.runner import RunLog

@@ -81,8 +81,8 @@ def test_writable_root_keeps_processed_next_to_raw(writable_copy, no_network):
     ds = PlanetoidDataset(writable_copy, "Cora")
     proc = writable_copy / "planetoid/Cora/processed"
     assert Path(ds.processed_dir) == proc
-    assert sorted(p.name for p in proc.iterdir()) == [
-        "data.pt", "pre_filter.pt", "pre_transform.pt"]
+    assert sorted(p.name for p in proc.iterdir()) == [  # and the lock that loads take turns on
+        ".gcnkit.lock", "data.pt", "pre_filter.pt", "pre_transform.pt"]
 
 
 def test_offline_error(tmp_path, no_network):
@@ -271,14 +271,39 @@ def test_cache_made_with_another_pre_transform_is_remade(writable_copy, no_netwo
     assert set(raw.unique().tolist()) == {0.0, 1.0} and float(raw.sum(1).max()) > 1
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign"])
 def test_damaged_processed_cache_is_rebuilt(writable_copy, no_network, damage):
     reference = load_dataset("cora", root=writable_copy)
     cached = writable_copy / "planetoid/Cora/processed/data.pt"
     if damage == "truncate":
         cached.write_bytes(cached.read_bytes()[:1000])
-    else:
+    elif damage == "garbage":
         cached.write_bytes(bytes(range(256)) * 12)
+    else:  # a readable file of another shape: PyG's loader used to fail on an assert
+        torch.save({"a": 1}, cached)
     again = load_dataset("cora", root=writable_copy)  # remade from the verified raw files
     assert torch.equal(again.x, reference.x) and torch.equal(again.edge_index, reference.edge_index)
     torch.load(cached, weights_only=False)  # and the cache is whole again
+
+
+def test_concurrent_loads_with_different_pre_transforms_keep_each_its_own(writable_copy, no_network):
+    """Two processes loading one cache with different pre_transforms take turns (a folder lock):
+    each gets its own data, and the cache left behind matches its marker."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, time, torch
+from gcnkit.data import PlanetoidDataset
+class Slow:
+    def __call__(self, d):
+        time.sleep(1.5); d.tag = torch.ones(1); return d
+    def __repr__(self): return 'Slow()'
+d = PlanetoidDataset(sys.argv[1], 'cora', pre_transform=Slow() if sys.argv[2] == 'slow' else None)[0]
+print(hasattr(d, 'tag'))
+"""
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(writable_copy), kind], stdout=subprocess.PIPE,
+                              text=True) for kind in ("slow", "plain", "slow", "plain")]
+    outs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert outs == [["True"], ["False"], ["True"], ["False"]]
+    assert not hasattr(PlanetoidDataset(writable_copy, "cora")[0], "tag")

@@ -191,3 +191,17 @@ def test_planetoid_masks_labels_must_fit_num_classes():
         planetoid_masks(y, 2.0)
     train, _, _ = planetoid_masks(y, 3)
     assert torch.bincount(y[train]).tolist() == [1, 1, 1]
+
+
+def test_automatic_split_sizes_fit_a_tiny_graph():
+    # 8 nodes, 4 classes: the scaled-down defaults (1 per class, 2 val, 5 test) used to exceed n
+    d = csbm(num_nodes=8, num_classes=4, num_features=4, avg_degree=1)
+    sizes = [int(m.sum()) for m in (d.train_mask, d.val_mask, d.test_mask)]
+    assert sizes[0] == 4 and sum(sizes) <= 8 and min(sizes) >= 1
+
+
+@pytest.mark.parametrize("kw", [dict(homophily="0.5"), dict(homophily=True), dict(avg_degree=True),
+                                dict(snr=None)])
+def test_csbm_real_parameters_must_be_numbers(kw):
+    with pytest.raises(TypeError, match="must be a number"):
+        csbm(**kw)

@@ -158,3 +158,19 @@ def test_parallel_workers_give_the_runs_of_one_process_and_resume(tmp_path):
     again = ablate(["karate"], ["kipf", "mlp"], [0, 1, 2], tmp_path / "two", cfg, workers=2, progress=False,
                    on_result=seen.append)
     assert seen == [] and sorted(map(key, again)) == sorted(map(key, two))  # nothing rerun
+
+
+def test_a_second_ablation_on_a_busy_folder_is_refused(tmp_path):
+    # two ablations on one --out used to run every missing run twice and log each twice; the
+    # second is refused while the first holds the folder's lock, and the folder works afterwards
+    import pytest
+
+    from gcnkit.data.lock import folder_lock
+
+    cfg = TrainConfig(epochs=2)
+    tmp_path.mkdir(exist_ok=True)
+    with folder_lock(tmp_path):  # as a running ablation holds it (flock: per open file, so in-process too)
+        with pytest.raises(ValueError, match="is in use by another gcnkit ablate"):
+            ablate(["karate"], ["kipf"], [0], tmp_path, cfg, progress=False)
+    assert not (tmp_path / "runs.csv").exists()
+    assert len(ablate(["karate"], ["kipf"], [0], tmp_path, cfg, progress=False)) == 1
