@@ -73,8 +73,9 @@ def _positive(name: str, value):
 def add_parsers(sub) -> None:
     models = ", ".join(CONV_REGISTRY)
     p = sub.add_parser("train", help="train one propagation model on one dataset over several seeds",
-                       description="Train a 2-layer GCN-type model with Kipf & Welling's protocol and report "
-                                   "mean +- std test accuracy over seeds, epochs run and ms per epoch. "
+                       description="Train a GCN-type model (2 layers unless --layers) with Kipf & Welling's "
+                                   "protocol and report mean +- std test accuracy over seeds, epochs run and ms per "
+                                   "epoch. "
                                    f"Models: {models}. Datasets: cora, citeseer, pubmed, csbm, karate.")
     p.add_argument("--dataset", default="Cora", help="dataset name (default Cora)")
     p.add_argument("--model", default="kipf", type=str.lower, choices=list(CONV_REGISTRY), metavar="MODEL",

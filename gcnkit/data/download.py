@@ -112,6 +112,11 @@ def ensure_files(
     def fail(reason: str) -> FileNotFoundError:
         still = missing_files(folder, list(urls))
         tried = "\n".join(f"  {n}: {', '.join(urls[n])}" for n in still)
+        # PyG's layout (<root>/Cora/raw) where gcnkit's is <root>/planetoid/Cora/raw: say where they are
+        elsewhere = folder.parents[2] / folder.parent.name / folder.name if len(folder.parents) > 2 else None
+        if elsewhere is not None and elsewhere != folder and any((elsewhere / n).is_file() for n in still):
+            reason += (f"\nThey are in '{elsewhere}' (PyTorch Geometric's layout): gcnkit reads "
+                       f"'{folder}'; move or link that folder there.")
         return FileNotFoundError(
             f"{dataset}: raw files missing in '{folder}': {still}.\n"
             f"Expected files there: {list(urls)}.\n{reason}\n"

@@ -85,6 +85,15 @@ def test_writable_root_keeps_processed_next_to_raw(writable_copy, no_network):
         ".gcnkit.lock", "data.pt", "pre_filter.pt", "pre_transform.pt"]
 
 
+def test_offline_error_points_at_files_in_pygs_layout(shared_data_root, tmp_path, no_network):
+    import shutil
+
+    shutil.copytree(shared_data_root / "planetoid" / "Cora" / "raw", tmp_path / "Cora" / "raw")  # <root>/Cora/raw
+    with pytest.raises(FileNotFoundError, match=r"They are in '.*Cora/raw' \(PyTorch Geometric's layout\): "
+                                                r"gcnkit reads '.*planetoid/Cora/raw'"):
+        load_dataset("cora", root=tmp_path)
+
+
 def test_offline_error(tmp_path, no_network):
     with pytest.raises(FileNotFoundError) as info:
         load_dataset("cora", root=tmp_path)
