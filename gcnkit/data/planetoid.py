@@ -31,9 +31,9 @@ from torch_geometric.datasets import Planetoid
 from torch_geometric.io import read_planetoid_data
 
 from gcnkit.data.atomic import atomic_torch_save
-from gcnkit.data.lock import folder_lock
 from gcnkit.data.checksum import expected_sha256, verify_file
 from gcnkit.data.download import ensure_files
+from gcnkit.data.lock import folder_lock
 from gcnkit.data.root import resolve_root, writable_dir
 from gcnkit.data.synthetic import _check_sizes, check_split_sizes
 from gcnkit.functional.validation import check_int

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gcnkit.data.signal import _tensor
+
 
 class SnapshotSequence(NamedTuple):
     """What :func:`from_snapshots` returns: unpack as ``x, y, edge_index, edge_weight``."""
@@ -37,11 +39,8 @@ class SnapshotSequence(NamedTuple):
 
 
 def _as_tensor(value: Any, what: str, t: int) -> Optional[Tensor]:
-    if value is None or isinstance(value, Tensor):
-        return value
-    if isinstance(value, np.ndarray):
-        return torch.as_tensor(value)
-    raise TypeError(f"snapshot {t}: {what} must be a tensor or a NumPy array, got {type(value).__name__}")
+    """A snapshot's field as a tensor (NumPy arrays converted, as TemporalSignal does), or None."""
+    return None if value is None else _tensor(what, value, f"snapshot {t}")
 
 
 def _weights(value: Optional[Tensor], num_edges: int, t: int) -> Optional[Tensor]:

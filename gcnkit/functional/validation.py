@@ -94,6 +94,15 @@ def check_finite(name: str, t: Tensor) -> None:
                              f"{int(bad.sum()) - n_nan} inf) of {t.numel()}")
 
 
+class NodeIndexError(ValueError):
+    """An ``edge_index`` refers to a node ``>= num_nodes`` (``max_index``, ``num_nodes`` kept, so
+    that a caller that took ``num_nodes`` from the features can say so)."""
+
+    def __init__(self, max_index: int, num_nodes: int, message: str):
+        super().__init__(message)
+        self.max_index, self.num_nodes = max_index, num_nodes
+
+
 def check_edge_index(edge_index, num_nodes: Optional[int]) -> int:
     """Validates an ``edge_index`` of shape ``[2, E]`` and returns the number of nodes."""
     if not isinstance(edge_index, Tensor):
@@ -116,8 +125,8 @@ def check_edge_index(edge_index, num_nodes: Optional[int]) -> int:
         return max_index + 1
     num_nodes = check_int("num_nodes", num_nodes, 0)
     if max_index >= num_nodes:
-        raise ValueError(f"edge_index refers to node {max_index} but num_nodes={num_nodes} "
-                         f"(indices must be < num_nodes)")
+        raise NodeIndexError(max_index, num_nodes, f"edge_index refers to node {max_index} but num_nodes="
+                                                   f"{num_nodes} (indices must be < num_nodes)")
     return num_nodes
 
 

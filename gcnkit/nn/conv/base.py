@@ -15,7 +15,8 @@ from gcnkit.functional.graph_input import GraphInput, normalization_dtype, resol
 from gcnkit.functional.normalize import NormalizedGraph
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul
-from gcnkit.functional.validation import check_bool, check_choice, check_dtype_matches, check_features, check_int
+from gcnkit.functional.validation import (NodeIndexError, check_bool, check_choice, check_dtype_matches,
+                                         check_features, check_int)
 
 #: Sparse features seen by any layer, converted to :class:`CSRMatrix` (with the transpose the
 #: backward pass needs) once per feature tensor.
@@ -245,11 +246,10 @@ class GraphConvBase(MessagePassing):
                               remove_self_loops=remove_self_loops,
                               cache=graph_cache if self.cached else None,
                               dtype=normalization_dtype(edge_index, edge_weight, dtype))
-        except ValueError as e:  # num_nodes came from x, not from the caller: say so
-            if not str(e).startswith("edge_index refers to node"):
-                raise
-            raise ValueError(f"{str(e).split(' but ')[0]} but x has {num_nodes} nodes (shape "
-                             f"{tuple(x.shape)}): indices must be < {num_nodes}") from None
+        except NodeIndexError as e:  # num_nodes came from x, not from the caller: say so
+            raise NodeIndexError(e.max_index, num_nodes, f"edge_index refers to node {e.max_index} but x has "
+                                 f"{num_nodes} nodes (shape {tuple(x.shape)}): indices must be < {num_nodes}"
+                                 ) from None
         if g.num_nodes != num_nodes:
             raise ValueError(f"x has {num_nodes} nodes but the graph has {g.num_nodes}")
         return g.to(x.device, dtype)
