@@ -37,6 +37,9 @@ def _protocol_args(p: argparse.ArgumentParser, threads_help: str = "torch thread
     g.add_argument("--cuda-graph", action="store_true",
                    help="with a CUDA --device: replay each epoch as one CUDA graph after 3 eager epochs "
                         "(fewer kernel launches; ms/epoch includes the eager epochs and the capture)")
+    p.add_argument("--seed-batch", type=int, default=10,
+                   help="seeds trained together as one stacked model, each with its own weights, dropout "
+                        "and early stopping (default 10; 1: one model at a time)")
     p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
     p.add_argument("--threads", type=int, default=None, help=threads_help)
 
@@ -120,7 +123,8 @@ def run_train(args) -> int:
     config = _config(args, args.model)
     dataset = dataset_name(args.dataset)  # as ablate's files spell it (cora -> Cora)
     results = run_seeds(dataset, config, _seeds(args.seeds, args.first_seed), root=args.root,
-                        progress=not args.json and sys.stderr.isatty())
+                        progress=not args.json and sys.stderr.isatty(),
+                        seed_batch=_positive("--seed-batch", args.seed_batch))
     out = {"dataset": dataset, "model": args.model, "seeds": len(results), **summarize(results),
            "paper": paper_value(args.model, dataset), "protocol_changes": protocol_changes(config),
            "threads": torch.get_num_threads(), "device": config.device, "cuda_graph": config.cuda_graph,
@@ -153,7 +157,7 @@ def run_ablate(args) -> int:
     config = _config(args)
     rows = ablate(datasets, models, _seeds(args.seeds, args.first_seed), Path(args.out),
                   config=config, root=args.root, workers=workers, threads=threads,
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, seed_batch=_positive("--seed-batch", args.seed_batch))
     note = protocol_note(config)
     paths = write_reports(rows, Path(args.out), models, datasets, note=note)
     print(ablation_table(summary_frame(rows), models, datasets).to_string())

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Union
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -26,7 +26,8 @@ def row_normalize_features(x: Union[Tensor, CSRMatrix]) -> Union[Tensor, CSRMatr
     return x * degree_power(sums, -1.0)
 
 
-def sparse_dropout(x: CSRMatrix, p: float, training: bool = True) -> CSRMatrix:
+def sparse_dropout(x: CSRMatrix, p: float, training: bool = True,
+                   generator: Optional[torch.Generator] = None) -> CSRMatrix:
     """Dropout on the stored values of a sparse matrix (Kipf's ``sparse_dropout``): the pattern,
     and so the cached transpose for the backward pass, is shared with ``x``."""
     p = check_real("dropout probability", p)
@@ -34,27 +35,44 @@ def sparse_dropout(x: CSRMatrix, p: float, training: bool = True) -> CSRMatrix:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     if not check_bool("training", training) or p == 0.0:
         return x
-    return x.with_values(dropout(x.value, p, True))
+    return x.with_values(dropout(x.value, p, True, generator))
 
 
-def _keep_mask(shape, p: float, device) -> Tensor:
+def stacked_dropout(x: Tensor, p: float, generators: Sequence[Optional[torch.Generator]]) -> Tensor:
+    """:func:`dropout` of ``S`` stacked models' inputs ``x`` ``[S, *]``: model ``s``'s mask drawn from
+    ``generators[s]`` (``None``: torch's default), the same mask and the same values as
+    ``dropout(x[s], p, True, generators[s])``."""
+    p = check_real("dropout probability", p)
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if x.dim() < 1 or x.size(0) != len(generators):
+        raise ValueError(f"x must have one row per generator ([{len(generators)}, *]), got shape {tuple(x.shape)}")
+    if p == 0.0:
+        return x
+    mask = torch.stack([_keep_mask(x.shape[1:], p, x.device, g) for g in generators])
+    return x * mask * (1.0 / (1.0 - p))
+
+
+def _keep_mask(shape, p: float, device, generator: Optional[torch.Generator] = None) -> Tensor:
     """A Bernoulli(1 - p) mask. When ``256 p`` is an integer (0.5, 0.25, 0.1875, ...) it compares
     random bytes with ``256 p`` (8 draws per 64-bit random word: exact, ~4x faster than
     ``torch.rand`` on CPU); otherwise ``torch.rand(shape) >= p``."""
     n = math.prod(shape)
     threshold = p * 256.0
     if threshold == int(threshold):
-        words = torch.randint(-(2**63), 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64, device=device)
+        words = torch.randint(-(2**63), 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64, device=device,
+                              generator=generator)
         return (words.view(torch.uint8)[:n] >= int(threshold)).view(shape)
-    return torch.rand(shape, device=device) >= p
+    return torch.rand(shape, device=device, generator=generator) >= p
 
 
-def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
+def dropout(x: Tensor, p: float, training: bool = True, generator: Optional[torch.Generator] = None) -> Tensor:
     """Inverted dropout, equal in distribution to ``torch.nn.functional.dropout`` (keep each entry
-    with probability ``1 - p``, scale by ``1 / (1 - p)``), with a cheaper mask on CPU."""
+    with probability ``1 - p``, scale by ``1 / (1 - p)``), with a cheaper mask on CPU; the mask
+    drawn from ``generator`` (on ``x``'s device) when given, else from torch's default one."""
     p = check_real("dropout probability", p)
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     if not check_bool("training", training) or p == 0.0:
         return x
-    return x * _keep_mask(x.shape, p, x.device) * (1.0 / (1.0 - p))
+    return x * _keep_mask(x.shape, p, x.device, generator) * (1.0 / (1.0 - p))

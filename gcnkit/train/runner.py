@@ -12,10 +12,14 @@ from gcnkit.data.lock import FolderBusy, folder_lock
 from gcnkit.functional.validation import check_int
 from gcnkit.train.checkpoint import check_output_folder
 from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, train_once
+from gcnkit.train.seed_batch import train_seeds
 
 #: TrainConfig fields added after run logs were written, with the value those runs had: a
 #: config.json without them resumes.
 _ADDED_FIELDS = {"cuda_graph": False}
+
+#: Seeds trained together as one stacked model by default (``--seed-batch``).
+DEFAULT_SEED_BATCH = 10
 
 RUN_FIELDS = ("dataset", "model", "seed", "test_acc", "val_acc", "epochs", "ms_per_epoch")
 
@@ -34,14 +38,31 @@ def prepare(dataset: str, config: TrainConfig, root: Optional[str] = None, **dat
 
 
 def run_seeds(dataset: str, config: TrainConfig, seeds: Iterable[int], root: Optional[str] = None,
-              progress: bool = True, **dataset_kwargs) -> List[RunResult]:
-    """Trains ``config`` on ``dataset`` once per seed."""
+              progress: bool = True, seed_batch: int = DEFAULT_SEED_BATCH, **dataset_kwargs) -> List[RunResult]:
+    """Trains ``config`` on ``dataset`` once per seed, ``seed_batch`` seeds at a time as one stacked
+    model (:func:`~gcnkit.train.seed_batch.train_seeds`; 1: one plain model after another,
+    :func:`~gcnkit.train.node_classification.train_once`)."""
     from tqdm.auto import tqdm
 
+    seed_batch = check_int("seed_batch", seed_batch, 1)
     prepared = prepare(dataset, config, root, **dataset_kwargs)
     seeds = list(seeds)
-    return [train_once(prepared, config, s)
-            for s in tqdm(seeds, desc=f"{dataset}/{config.model}", disable=not progress, leave=False)]
+    results: List[RunResult] = []
+    with tqdm(total=len(seeds), desc=f"{dataset}/{config.model}", disable=not progress, leave=False) as bar:
+        for chunk in _chunks(seeds, seed_batch):
+            results += _train(prepared, config, chunk)
+            bar.update(len(chunk))
+    return results
+
+
+def _chunks(items: list, size: int) -> List[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _train(prepared: PreparedData, config: TrainConfig, seeds: List[int]) -> List[RunResult]:
+    if len(seeds) == 1:
+        return [train_once(prepared, config, seeds[0])]
+    return train_seeds(prepared, config, seeds)
 
 
 def _canonical(dataset: str) -> str:
@@ -158,13 +179,24 @@ def _pool_worker_init(threads: int) -> None:
     _worker_init(threads)
 
 
-def _worker_run(task: Tuple[str, str, int, TrainConfig, Optional[str]]) -> dict:
-    dataset, model, seed, config, root = task
+def _worker_run(task: Tuple[str, str, List[int], TrainConfig, Optional[str]]) -> List[dict]:
+    dataset, model, seeds, config, root = task
     try:
-        result = train_once(prepare(dataset, config, root), replace(config, model=model), seed)
+        results = _train(prepare(dataset, config, root), replace(config, model=model), seeds)
     except Exception as e:  # re-raised as a plain RuntimeError: any exception crosses processes
-        raise RuntimeError(f"run {dataset}/{model}/seed {seed} failed: {type(e).__name__}: {e}") from None
-    return {"dataset": dataset, "model": model, **asdict(result)}
+        which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+        raise RuntimeError(f"run {dataset}/{model}/{which} failed: {type(e).__name__}: {e}") from None
+    return [{"dataset": dataset, "model": model, **asdict(r)} for r in results]
+
+
+def _cost(task: tuple) -> float:
+    """A rough cost of a task, to start the long ones first (so that no worker is left with one
+    long task at the end): stored feature entries times the propagated terms of the first layer."""
+    dataset, model, seeds, config, root = task
+    x = prepare(dataset, config, root).x
+    nnz = x.nnz if hasattr(x, "nnz") else x.numel()
+    terms = {"cheb3": 4, "cheb2": 3, "first_order": 2}.get(model, 1)
+    return float(nnz * terms * len(seeds))
 
 
 def unique(items: Iterable) -> list:
@@ -175,13 +207,16 @@ def unique(items: Iterable) -> list:
 def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int], out_dir: Path,
            config: Optional[TrainConfig] = None, root: Optional[str] = None, workers: int = 1,
            threads: int = 1, progress: bool = True,
-           on_result: Optional[Callable[[dict], None]] = None) -> List[dict]:
+           on_result: Optional[Callable[[dict], None]] = None, seed_batch: int = DEFAULT_SEED_BATCH) -> List[dict]:
     """Runs every (dataset, model, seed) not yet in ``out_dir/runs.csv`` and returns the rows of
     the requested runs (those of this call and those found in the log; other runs the log holds
     are left out), in log order.
 
-    Each run is appended to ``runs.csv`` as it finishes, so an interrupted ablation resumes where
-    it stopped when called again with the same ``out_dir``. ``config.json`` in ``out_dir`` records
+    The runs of a (dataset, model) go ``seed_batch`` seeds at a time, trained together as one
+    stacked model (:func:`~gcnkit.train.seed_batch.train_seeds`; 1: one plain model per run), the
+    groups of all pairs spread over ``workers`` processes, longest first. Each run is appended to
+    ``runs.csv`` as its group finishes, so an interrupted ablation resumes where it stopped (an
+    unfinished group is redone) when called again with the same ``out_dir``. ``config.json`` in ``out_dir`` records
     the training protocol; resuming with a different one is refused. Dataset names are keyed by
     their canonical spelling (``cora`` and ``Cora`` are one dataset); repeated names, models and
     seeds run once.
@@ -196,6 +231,7 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     datasets = unique(dataset_name(d) for d in datasets)
     models = unique(replace(config, model=m).model for m in models)  # unknown names: refused now
     seeds = unique(check_int("seed", s, 0) for s in seeds)
+    seed_batch = check_int("seed_batch", seed_batch, 1)
     out_dir = check_output_folder(out_dir)
     for d in datasets:  # fail early (missing files, bad names) before writing or spawning anything
         prepare(d, config, root)
@@ -203,14 +239,14 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     try:  # a second ablate on the same folder would run every missing run again and log it twice
         with folder_lock(out_dir, wait=False):
             return _ablate_locked(datasets, models, seeds, out_dir, config, root, workers, threads, progress,
-                                  on_result)
+                                  on_result, seed_batch)
     except FolderBusy:
         raise ValueError(f"{out_dir} is in use by another gcnkit ablate (it holds the folder's lock); wait for "
                          f"it to finish, or use another --out folder") from None
 
 
 def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, root, workers: int,
-                   threads: int, progress: bool, on_result) -> List[dict]:
+                   threads: int, progress: bool, on_result, seed_batch: int) -> List[dict]:
     from tqdm.auto import tqdm
 
     cfg_path = out_dir / "config.json"
@@ -238,9 +274,10 @@ def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, 
     else:  # nothing run yet: (re)write the protocol
         cfg_path.write_text(json.dumps(cfg, indent=2))
     done = {(r["dataset"], r["model"], r["seed"]) for r in finished}
-    tasks = [(d, m, s, config, root) for d in datasets for m in models for s in seeds
-             if (d, m, s) not in done]
-    bar = tqdm(total=len(tasks), desc="ablation runs", disable=not progress)
+    tasks = [(d, m, chunk, config, root) for d in datasets for m in models
+             for chunk in _chunks([s for s in seeds if (d, m, s) not in done], seed_batch)]
+    tasks.sort(key=_cost, reverse=True)  # (stable: equal costs keep their order)
+    bar = tqdm(total=sum(len(t[2]) for t in tasks), desc="ablation runs", disable=not progress)
 
     def record(row: dict) -> None:
         log.append(row)
@@ -257,7 +294,8 @@ def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, 
         _worker_init(threads)
         try:
             for t in tasks:
-                record(_worker_run(t))
+                for row in _worker_run(t):
+                    record(row)
         finally:
             torch.set_num_threads(caller_threads)
     else:
@@ -265,8 +303,9 @@ def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, 
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         with ctx.Pool(workers, initializer=_pool_worker_init, initargs=(threads,)) as pool:
-            for row in pool.imap_unordered(_worker_run, tasks):
-                record(row)
+            for rows in pool.imap_unordered(_worker_run, tasks):
+                for row in rows:
+                    record(row)
     bar.close()
     wanted = {(d, m, s) for d in datasets for m in models for s in seeds}
     return [r for r in log.read() if (r["dataset"], r["model"], r["seed"]) in wanted]

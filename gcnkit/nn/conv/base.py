@@ -294,6 +294,21 @@ class GraphConvBase(MessagePassing):
         ``ChebyshevConv`` does); the recurrent cells' maps of the state use it."""
         return self.transform(self.propagate_only(x, edge_index, edge_weight), add=add)
 
+    # ----------------------------------------------------------------- weights first
+    def fused_weight(self) -> Tensor:
+        r"""All weight matrices of the layer stacked on the output axis, ``[m F_out, F_in]``
+        (``m`` terms, as :meth:`propagate_weighted` takes them): ``forward(x)`` equals
+        ``propagate_weighted(x @ fused_weight().T) + bias``. Independent models stacked into one
+        (:class:`~gcnkit.nn.models.StackedGCN`) multiply each by its own weights this way and
+        share the propagation."""
+        raise NotImplementedError(f"{type(self).__name__} has no weights-first form")
+
+    def propagate_weighted(self, z: Tensor, edge_index: Optional[GraphInput] = None,
+                           edge_weight: Optional[Tensor] = None) -> Tensor:
+        r"""The propagation applied after the weights: ``z = X W^\top`` with
+        ``W = fused_weight()``, dense ``[*, N, m F_out]``, to ``[*, N, F_out]`` (bias not added)."""
+        raise NotImplementedError(f"{type(self).__name__} has no weights-first form")
+
     # ----------------------------------------------------------------- PyG message passing
     def message(self, x_j: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
         return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j

@@ -1,0 +1,156 @@
+"""Several independent GCN models of one architecture, evaluated as one module (many seeds at once)."""
+from __future__ import annotations
+
+import copy
+from typing import List, Optional, Sequence, Union
+
+import torch
+from torch import Tensor
+
+from gcnkit.functional.features import stacked_dropout
+from gcnkit.functional.graph_input import GraphInput
+from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.functional.spmm import csr_matmul
+from gcnkit.functional.stacked import stacked_csr_linear
+from gcnkit.nn.conv.base import as_features
+from gcnkit.nn.models.gcn import GCN
+
+
+class StackedGCN(torch.nn.Module):
+    r"""``S`` independent :class:`GCN` models of one architecture (say, one per seed) as one module:
+    layer :math:`l` holds the models' weights stacked, :math:`W^{(l)} \in \mathbb{R}^{S \times
+    F_{in} \times m F_{out}}` (each model's :meth:`~gcnkit.nn.conv.GraphConvBase.fused_weight`,
+    transposed), and computes for every model :math:`s`
+
+    .. math::
+        H_s^{(l+1)} = \mathcal{P}\big(\mathrm{dropout}_s(H_s^{(l)})\, W_s^{(l)}\big) + b_s^{(l)},
+
+    with :math:`\mathcal{P}` the layer's propagation
+    (:meth:`~gcnkit.nn.conv.GraphConvBase.propagate_weighted`: :math:`\hat{A} Z`, or the Chebyshev
+    sum by Clenshaw's recurrence) shared by all models: one sparse matmul over ``[S, N, C]`` per
+    propagation, one batched product per layer (on sparse input features, the ``S`` sparse
+    products :math:`X_s W_s` with each model's own sparse dropout are one call of
+    :func:`~gcnkit.functional.stacked.stacked_csr_linear`), one optimizer step for all. ReLU
+    between layers, as :class:`GCN`.
+
+    Model :math:`s` computes what ``models[s]`` computes (to float rounding), and with
+    ``generators[s]`` holding the random state its own training would have, it draws the same
+    dropout masks (:func:`~gcnkit.train.seed_batch.train_seeds` trains seeds this way). The
+    ``models`` given are copied, not shared: :meth:`to_models` returns the trained ones. The
+    propagation uses a copy of the first model's layers without their weights.
+
+    Shapes:
+        - **input:** ``x`` :math:`(|\mathcal{V}|, F_{in})` dense or sparse, shared by the models;
+          a graph accepted by the layers
+        - **output:** :math:`(S, |\mathcal{V}|, C)` logits, one block per model
+    """
+
+    def __init__(self, models: Sequence[GCN]):
+        super().__init__()
+        models = list(models)
+        if not models or not all(isinstance(m, GCN) for m in models):
+            raise TypeError(f"StackedGCN takes a non-empty list of GCN models, got "
+                            f"{[type(m).__name__ for m in models] or 'none'}")
+        first = models[0]
+        for i, m in enumerate(models[1:], 1):
+            if repr(m) != repr(first):
+                raise ValueError(f"models[{i}] differs in architecture from models[0]:\n{m}\nagainst\n{first}")
+        template = copy.deepcopy(first)
+        object.__setattr__(self, "_template", template)  # propagation only: not a submodule
+        self.dropout = first.dropout
+        self.conv_name = first.conv_name
+        self.num_models = len(models)
+        with torch.no_grad():
+            self.weights = torch.nn.ParameterList(
+                torch.stack([m.convs[i].fused_weight().t() for m in models]).contiguous()
+                for i in range(len(first.convs)))
+            self.biases = torch.nn.ParameterList(
+                torch.stack([m.convs[i].bias for m in models]).unsqueeze(1).clone()
+                for i in range(len(first.convs)) if first.convs[i].bias is not None)
+
+    def forward(self, x: Union[Tensor, CSRMatrix], edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
+                generators: Optional[Sequence[Optional[torch.Generator]]] = None) -> Tensor:
+        s = self.weights[0].size(0)
+        if generators is None:
+            generators = [None] * s
+        elif len(generators) != s:
+            raise ValueError(f"generators must hold one generator (or None) per model ({s}), got {len(generators)}")
+        if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
+            x = as_features(x)
+        p = self.dropout if self.training else 0.0
+        convs = self._template.convs
+        bias = iter(self.biases)
+        h = x
+        for i, (conv, weight) in enumerate(zip(convs, self.weights)):
+            if i == 0 and p == 0.0:  # the models share the input: one product [N, F] x [F, S C]
+                f, c = weight.size(1), weight.size(2)
+                wide = weight.transpose(0, 1).reshape(f, s * c)
+                z = csr_matmul(x.to(dtype=wide.dtype), wide) if isinstance(x, CSRMatrix) else x @ wide
+                z = z.view(z.size(0), s, c).transpose(0, 1)
+            elif i == 0 and isinstance(x, CSRMatrix):
+                values = x.value.to(weight.dtype).expand(s, -1)
+                z = stacked_csr_linear(x, stacked_dropout(values, p, generators), weight)
+            elif i == 0:
+                z = torch.bmm(stacked_dropout(x.expand(s, *x.shape), p, generators), weight)
+            else:
+                z = torch.bmm(stacked_dropout(h, p, generators), weight)
+            h = conv.propagate_weighted(z, edge_index, edge_weight)
+            if conv.bias is not None:
+                h = h + next(bias)
+            if i < len(convs) - 1:
+                h = h.relu()
+        return h
+
+    @torch.no_grad()
+    def select_(self, keep: Union[Sequence[int], Tensor], optimizer: Optional[torch.optim.Optimizer] = None
+                ) -> "StackedGCN":
+        """Keeps only the models ``keep`` (in place; the optimizer's per-parameter state, such as
+        Adam's moments, is cut to match), so models that are done cost nothing more."""
+        keep = torch.as_tensor(keep, dtype=torch.long, device=self.weights[0].device)
+        s = self.weights[0].size(0)
+        renamed = {}
+        for params in (self.weights, self.biases):
+            for i, old in enumerate(params):  # new Parameters: autograd keeps each leaf's shape
+                new = torch.nn.Parameter(old.detach().index_select(0, keep), requires_grad=old.requires_grad)
+                params[i] = new
+                renamed[old] = new
+        if optimizer is not None:
+            for group in optimizer.param_groups:
+                group["params"] = [renamed.get(p, p) for p in group["params"]]
+            for old, new in renamed.items():
+                state = optimizer.state.pop(old, None)
+                if state is not None:
+                    optimizer.state[new] = {k: v.index_select(0, keep) if isinstance(v, Tensor) and v.dim() > 0
+                                            and v.size(0) == s else v for k, v in state.items()}
+        self.num_models = int(keep.numel())
+        return self
+
+    def first_layer_parameters(self) -> List[torch.nn.Parameter]:
+        """The first layer's weights (and bias): those Kipf's protocol applies L2 to."""
+        has_bias = self._template.convs[0].bias is not None
+        return [self.weights[0]] + ([self.biases[0]] if has_bias else [])
+
+    def other_parameters(self) -> List[torch.nn.Parameter]:
+        first = {id(p) for p in self.first_layer_parameters()}
+        return [p for p in self.parameters() if id(p) not in first]
+
+    @torch.no_grad()
+    def to_models(self) -> List[GCN]:
+        """The stacked models as separate :class:`GCN` modules (copies of the current weights)."""
+        out = []
+        for s in range(self.weights[0].size(0)):
+            m = copy.deepcopy(self._template).to(self.weights[0].device)
+            bias = iter(self.biases)
+            for conv, weight in zip(m.convs, self.weights):
+                fused = weight[s].t()
+                rows = 0
+                for p in (p for p in conv.parameters() if p is not conv.bias):
+                    p.copy_(fused[rows:rows + p.size(0)])
+                    rows += p.size(0)
+                if conv.bias is not None:
+                    conv.bias.copy_(next(bias)[s, 0])
+            out.append(m)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"num_models={self.num_models}, conv={self.conv_name}, dropout={self.dropout}"

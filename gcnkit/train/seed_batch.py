@@ -1,0 +1,117 @@
+"""Many seeds of Kipf's protocol trained at once, as one :class:`~gcnkit.nn.models.StackedGCN`.
+
+Each seed's model is initialized as :func:`~gcnkit.train.node_classification.train_once`
+initializes it, and draws its dropout masks from a generator holding the random state its own
+run would have, so it follows the same trajectory (to float rounding; the products are summed in
+another order) and stops by the same rule. What is shared: one sparse product per propagation for
+all seeds, one optimizer step, one host synchronisation per epoch. A seed that stops leaves the
+stack (its weights and Adam moments are cut out), so the others do not pay for it.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from gcnkit.functional.validation import check_int
+from gcnkit.nn.models.stacked_gcn import StackedGCN
+from gcnkit.train.node_classification import (PreparedData, RunResult, TrainConfig, _accuracy, _diverged,
+                                              build_model, make_optimizer, should_stop, train_once)
+
+
+def _generator_after_init(seed: int, device: torch.device) -> torch.Generator:
+    """A generator in the state torch's default one has after ``manual_seed(seed)`` and the model's
+    initialization (on the CPU), i.e. the state from which a lone run draws its dropout masks."""
+    if device.type == "cpu":
+        g = torch.Generator()
+        g.set_state(torch.get_rng_state())
+    else:  # the model was initialized on the CPU: the device's generator is untouched since the seed
+        g = torch.Generator(device=device)
+        g.manual_seed(seed)
+    return g
+
+
+def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int]) -> List[RunResult]:
+    """One run per seed, as :func:`~gcnkit.train.node_classification.train_once` (same protocol,
+    same initialization and dropout masks per seed, test accuracy at each seed's stopping epoch),
+    all seeds trained together. ``ms_per_epoch`` is a seed's share: each epoch's time divided
+    among the seeds still training. With ``config.cuda_graph`` the seeds run one at a time."""
+    seeds = [check_int("seed", s, 0) for s in seeds]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds repeat: {seeds}")
+    if not seeds:
+        return []
+    if config.cuda_graph:  # each run is its own captured graph
+        return [train_once(prepared, config, s) for s in seeds]
+    if config.early_stopping and prepared.val_idx.numel() == 0:
+        train_once(prepared, config, seeds[0])  # raises its error
+    device = torch.device(config.device)
+    models, generators = [], []
+    for s in seeds:
+        torch.manual_seed(s)
+        models.append(build_model(prepared, config))
+        generators.append(_generator_after_init(s, device))
+    graph = prepared.graph_for(models[0])
+    stacked = StackedGCN(models)
+    del models
+    opt = make_optimizer(stacked, config)
+    step = opt.step
+    if hasattr(type(opt).step, "__wrapped__"):  # without the profiler/hook wrapper (see make_epoch)
+        step = type(opt).step.__wrapped__.__get__(opt)
+    x, y = prepared.x, prepared.y
+    tr, va = prepared.train_idx, prepared.val_idx
+    y_tr, y_va = y[tr], y[va]
+    half_decay = 0.5 * config.weight_decay
+    active = list(range(len(seeds)))
+    val_losses: List[List[float]] = [[] for _ in seeds]
+    spent = [0.0] * len(seeds)
+    results: List[Optional[RunResult]] = [None] * len(seeds)
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        n = len(active)
+        stacked.train()
+        for p in stacked.parameters():
+            p.grad = None
+        logits = stacked(x, graph, generators=[generators[i] for i in active])
+        c = logits.size(-1)
+        # the sum of the seeds' mean losses: each seed's gradient is its own run's
+        loss = F.cross_entropy(logits[:, tr].reshape(-1, c), y_tr.repeat(n), reduction="sum") / tr.numel()
+        loss.backward()
+        step()
+        stacked.eval()
+        with torch.no_grad():
+            logits = stacked(x, graph)
+            l2 = sum(torch.linalg.vector_norm(p.flatten(1), dim=1).square() for p in stacked.first_layer_parameters())
+            l2 = l2 * half_decay
+            val = F.cross_entropy(logits[:, va].reshape(-1, c), y_va.repeat(n), reduction="none")
+            val = (val.view(n, -1).mean(1) + l2).tolist()  # the epoch's one host synchronisation
+        share = (time.perf_counter() - start) / n
+        done = []
+        for j, i in enumerate(active):
+            spent[i] += share
+            val_losses[i].append(val[j])
+            if not math.isfinite(val[j]) and va.numel():
+                raise RuntimeError(_diverged(f"the validation loss is {val[j]} at epoch {epoch}", seeds[i], config))
+            if epoch == config.epochs or should_stop(val_losses[i], config.early_stopping):
+                results[i] = _result(logits[j], prepared, seeds[i], config, epoch, spent[i])
+                done.append(j)
+        if len(done) == n:
+            break
+        if done:
+            keep = [j for j in range(n) if j not in done]
+            stacked.select_(keep, opt)
+            active = [active[j] for j in keep]
+    return results  # type: ignore[return-value]
+
+
+def _result(logits: torch.Tensor, prepared: PreparedData, seed: int, config: TrainConfig, epoch: int,
+            seconds: float) -> RunResult:
+    if not bool(torch.isfinite(logits).all()):  # NaN logits would score the share of class 0
+        raise RuntimeError(_diverged(f"the model predicts NaN or inf after epoch {epoch}", seed, config))
+    y = prepared.y
+    test_acc = _accuracy(logits[prepared.test_idx], y[prepared.test_idx])
+    val_acc = _accuracy(logits[prepared.val_idx], y[prepared.val_idx])
+    return RunResult(seed, 100.0 * test_acc, 100.0 * val_acc, epoch, 1000.0 * seconds / epoch)

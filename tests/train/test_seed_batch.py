@@ -1,0 +1,77 @@
+"""train_seeds: many seeds as one stacked model, each run the run train_once gives."""
+import math
+
+import pytest
+
+from gcnkit.train.node_classification import PreparedData, TrainConfig, train_once
+from gcnkit.train.runner import prepare, run_seeds
+from gcnkit.train.seed_batch import train_seeds
+
+
+@pytest.fixture(scope="module")
+def cora(shared_data_root):
+    return prepare("cora", TrainConfig(), str(shared_data_root))
+
+
+def _same(a, b):
+    # the same masks, initialization and stopping rule: the same run (the products sum in another
+    # order, so the logits agree to float rounding; 180 of 180 ablation runs matched exactly)
+    assert (a.seed, a.epochs) == (b.seed, b.epochs)
+    assert abs(a.test_acc - b.test_acc) <= 0.2 and abs(a.val_acc - b.val_acc) <= 0.2
+    assert a.ms_per_epoch > 0 and math.isfinite(b.ms_per_epoch) and b.ms_per_epoch > 0
+
+
+@pytest.mark.parametrize("model, epochs", [("kipf", 40), ("cheb2", 200), ("mlp", 60)])
+def test_each_seed_is_the_run_train_once_gives(cora, single_thread, model, epochs):
+    cfg = TrainConfig(model=model, epochs=epochs)
+    seeds = [0, 1, 2]
+    batched = train_seeds(cora, cfg, seeds)
+    for a, b in zip((train_once(cora, cfg, s) for s in seeds), batched):
+        _same(a, b)
+    if model == "cheb2":  # stopped early, at different epochs: the stack shrank on the way
+        assert len({r.epochs for r in batched}) > 1 and max(r.epochs for r in batched) < 200
+
+
+def test_a_seed_does_not_depend_on_its_batch_mates_and_repeats(cora):
+    cfg = TrainConfig(epochs=30)
+    alone = train_seeds(cora, cfg, [5])[0]
+    among = train_seeds(cora, cfg, [3, 5, 7])
+    again = train_seeds(cora, cfg, [3, 5, 7])
+    assert [(r.test_acc, r.val_acc, r.epochs) for r in among] == [(r.test_acc, r.val_acc, r.epochs) for r in again]
+    assert (alone.test_acc, alone.val_acc, alone.epochs) == (among[1].test_acc, among[1].val_acc, among[1].epochs)
+    assert [r.seed for r in among] == [3, 5, 7]
+
+
+def test_run_seeds_gives_the_same_runs_in_batches_of_any_size(cora, shared_data_root):
+    cfg = TrainConfig(epochs=25, early_stopping=5)
+    ones = [train_once(cora, cfg, s) for s in range(4)]
+    for size in (3, 10):
+        for a, b in zip(ones, run_seeds("cora", cfg, range(4), root=str(shared_data_root), progress=False,
+                                        seed_batch=size)):
+            _same(a, b)
+    with pytest.raises(ValueError, match="seed_batch must be"):
+        run_seeds("cora", cfg, range(4), root=str(shared_data_root), progress=False, seed_batch=0)
+
+
+def test_bad_seeds_and_diverged_runs_are_named():
+    from gcnkit.data.synthetic import csbm
+
+    d = csbm(num_nodes=200, num_features=8)
+    cfg = TrainConfig(epochs=5)
+    prepared = PreparedData(d, cfg)
+    with pytest.raises(ValueError, match=r"seeds repeat: \[1, 1\]"):
+        train_seeds(prepared, cfg, [1, 1])
+    with pytest.raises(ValueError, match="seed must be"):
+        train_seeds(prepared, cfg, [0, -1])
+    assert train_seeds(prepared, cfg, []) == []
+    bad = TrainConfig(lr=1e30, epochs=5)
+    with pytest.raises(RuntimeError, match=r"training diverged: the validation loss is nan at epoch 1 \(seed 3, "):
+        train_seeds(PreparedData(d, bad), bad, [3, 4])
+    d.val_mask[:] = False
+    with pytest.raises(ValueError, match="early_stopping=10 needs validation nodes"):
+        train_seeds(PreparedData(d, cfg), cfg, [0, 1])
+    bad = TrainConfig(lr=1e30, epochs=5, early_stopping=0)
+    with pytest.raises(RuntimeError, match="training diverged: the model predicts NaN or inf after epoch 5"):
+        train_seeds(PreparedData(d, bad), bad, [0, 1])
+    ok = TrainConfig(epochs=5, early_stopping=0)  # no validation nodes, no early stopping: a NaN val_acc
+    assert all(math.isnan(r.val_acc) for r in train_seeds(PreparedData(d, ok), ok, [0, 1]))
