@@ -9,7 +9,12 @@ validation forward pass for early stopping.
   features, ``edge_index``, the default ``cached=False``.
 - ``pyg_fastest``: ``GCNConv(cached=True)`` with sparse CSR features (sparse dropout on values)
   and the fused Adam that gcnkit's training uses (where the device has one).
-- ``gcnkit``: ``gcnkit.nn.models.GCN`` as ``gcnkit train`` runs it.
+- ``gcnkit``: ``gcnkit.nn.models.GCN`` as ``gcnkit train --seed-batch 1`` runs it.
+- ``gcnkit_stacked`` (``--stacked-seeds S``, default 10; 0 leaves it out): ``S`` seeds' models
+  trained together as one ``StackedGCN``, as ``gcnkit train`` and ``gcnkit ablate`` run them
+  (each seed its own weights, dropout masks and Adam moments); its time per epoch is reported
+  per seed (the epoch of all ``S`` divided by ``S``), the cost of a seed's epoch in a multi-seed
+  run, which PyG runs one seed after another.
 
 With ``--cuda-graph`` (on a CUDA ``--device``) two more: ``pyg_fastest+graph`` and
 ``gcnkit+graph``, the same epochs replayed as one CUDA graph each (``gcnkit.train.cuda_graph``;
@@ -88,7 +93,7 @@ def pyg_epoch(net, opt, x, graph, y, train_idx, val_idx, cuda_graph=False):
     return lambda: float(on_device())
 
 
-def contenders(data, device="cpu", cuda_graph=False):
+def contenders(data, device="cpu", cuda_graph=False, stacked_seeds=0):
     from gcnkit.train.node_classification import (PreparedData, TrainConfig, build_model, make_epoch,
                                                   make_optimizer)
 
@@ -105,6 +110,18 @@ def contenders(data, device="cpu", cuda_graph=False):
     prepared = PreparedData(data, cfg)
     model = build_model(prepared, cfg)
     out["gcnkit"] = make_epoch(model, make_optimizer(model, cfg), prepared, cfg)  # as `gcnkit train` runs it
+    if stacked_seeds:
+        from gcnkit.nn.models import StackedGCN
+        from gcnkit.train.seed_batch import make_stacked_epoch
+
+        models = []
+        for s in range(stacked_seeds):
+            torch.manual_seed(s)
+            models.append(build_model(prepared, cfg))
+        stacked = StackedGCN(models)
+        epoch = make_stacked_epoch(stacked, make_optimizer(stacked, cfg), prepared, cfg)
+        gens = [torch.Generator(device=device).manual_seed(s) for s in range(stacked_seeds)]
+        out["gcnkit_stacked"] = lambda: epoch(gens)
     failed = {}
     if cuda_graph:
         net, opt = pyg_model(x.size(1), c, cached=True, device=device, fused=True, capturable=True)
@@ -142,6 +159,8 @@ def main(argv=None) -> int:
                    "epoch ends in a host read of the validation loss, so wall-clock times are complete")
     p.add_argument("--cuda-graph", action="store_true", help="also time PyG at its fastest and gcnkit with "
                    "each epoch replayed as one CUDA graph (CUDA devices only)")
+    p.add_argument("--stacked-seeds", type=int, default=10, help="seeds of the gcnkit_stacked contender (default "
+                   "10; 0 leaves it out)")
     p.add_argument("--out", default="runs/bench_kipf.json", help="JSON output (default runs/bench_kipf.json)")
     args = p.parse_args(argv)
     if args.cuda_graph and not str(args.device).startswith("cuda"):
@@ -154,18 +173,23 @@ def main(argv=None) -> int:
         for threads in args.threads:
             torch.set_num_threads(threads)
             torch.manual_seed(0)
-            fns, failed = contenders(data, args.device, args.cuda_graph)
+            fns, failed = contenders(data, args.device, args.cuda_graph, args.stacked_seeds)
             for fn in fns.values():  # warm-up (caches, allocator, PyG's cached normalization)
                 time_epochs(fn, 10)
             per = {k: [] for k in fns}
             for _ in range(args.rounds):
                 for k, fn in fns.items():
-                    n = max(3, args.epochs // 10) if k == "pyg_example" else args.epochs
+                    n = max(3, args.epochs // 10) if k in ("pyg_example", "gcnkit_stacked") else args.epochs
                     per[k].append(1000 * statistics.median(time_epochs(fn, n)))
             ms = {k: statistics.median(v) for k, v in per.items()}
+            if "gcnkit_stacked" in ms:  # per seed
+                ms["gcnkit_stacked"] /= args.stacked_seeds
             row = {"dataset": name, "device": args.device, "threads": threads, **{f"{k}_ms": v for k, v in ms.items()},
                    "speedup_vs_pyg_example": ms["pyg_example"] / ms["gcnkit"],
                    "speedup_vs_pyg_fastest": ms["pyg_fastest"] / ms["gcnkit"]}
+            if "gcnkit_stacked" in ms:
+                row["stacked_seeds"] = args.stacked_seeds
+                row["stacked_speedup_vs_pyg_fastest"] = ms["pyg_fastest"] / ms["gcnkit_stacked"]
             if args.cuda_graph:
                 best_peer = min(v for k, v in ms.items() if k.startswith("pyg_fastest"))
                 row["capture_failed"] = failed
@@ -179,7 +203,9 @@ def main(argv=None) -> int:
             print(f"{name:9s} {args.device} threads={threads}: PyG example {ms['pyg_example']:8.2f} ms | PyG fastest "
                   f"{ms['pyg_fastest']:6.2f} ms | gcnkit {ms['gcnkit']:6.2f} ms | "
                   f"{row['speedup_vs_pyg_example']:6.1f}x vs example, {row['speedup_vs_pyg_fastest']:4.2f}x "
-                  f"vs fastest", flush=True)
+                  f"vs fastest" + (f" | gcnkit {args.stacked_seeds} seeds stacked {ms['gcnkit_stacked']:6.2f} ms per "
+                                   f"seed, {row['stacked_speedup_vs_pyg_fastest']:4.2f}x vs fastest"
+                                   if "gcnkit_stacked" in ms else ""), flush=True)
     meta = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "cpus": os.cpu_count(),
             "gpu": torch.cuda.get_device_name(torch.device(args.device)) if str(args.device).startswith("cuda")
             else None, "torch_geometric": torch_geometric.__version__,

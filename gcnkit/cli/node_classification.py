@@ -128,6 +128,7 @@ def run_train(args) -> int:
     out = {"dataset": dataset, "model": args.model, "seeds": len(results), **summarize(results),
            "paper": paper_value(args.model, dataset), "protocol_changes": protocol_changes(config),
            "threads": torch.get_num_threads(), "device": config.device, "cuda_graph": config.cuda_graph,
+           "seed_batch": args.seed_batch,
            "runs": [vars(r) for r in results]}
     if args.json:
         print(json.dumps(out))

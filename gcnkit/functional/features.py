@@ -38,18 +38,20 @@ def sparse_dropout(x: CSRMatrix, p: float, training: bool = True,
     return x.with_values(dropout(x.value, p, True, generator))
 
 
-def stacked_dropout(x: Tensor, p: float, generators: Sequence[Optional[torch.Generator]]) -> Tensor:
-    """:func:`dropout` of ``S`` stacked models' inputs ``x`` ``[S, *]``: model ``s``'s mask drawn from
-    ``generators[s]`` (``None``: torch's default), the same mask and the same values as
-    ``dropout(x[s], p, True, generators[s])``."""
+def stacked_dropout(x: Tensor, p: float, generators: Sequence[Optional[torch.Generator]], dim: int = 0) -> Tensor:
+    """:func:`dropout` of ``S`` stacked models' inputs, the models on axis ``dim`` of ``x``: model
+    ``s``'s mask drawn from ``generators[s]`` (``None``: torch's default), the same mask and the
+    same values as ``dropout(x.select(dim, s), p, True, generators[s])``."""
     p = check_real("dropout probability", p)
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-    if x.dim() < 1 or x.size(0) != len(generators):
-        raise ValueError(f"x must have one row per generator ([{len(generators)}, *]), got shape {tuple(x.shape)}")
+    if x.dim() < 1 or x.size(dim) != len(generators):
+        raise ValueError(f"x must have one entry per generator ({len(generators)}) on axis {dim}, got shape "
+                         f"{tuple(x.shape)}")
     if p == 0.0:
         return x
-    mask = torch.stack([_keep_mask(x.shape[1:], p, x.device, g) for g in generators])
+    shape = x.shape[:dim] + x.shape[dim + 1:] if dim >= 0 else x.shape[:dim] + x.shape[x.dim() + dim + 1:]
+    mask = torch.stack([_keep_mask(shape, p, x.device, g) for g in generators], dim=dim)
     return x * mask * (1.0 / (1.0 - p))
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from torch import Generator, Tensor
 
 from gcnkit.functional.validation import check_int
 from gcnkit.nn.models.stacked_gcn import StackedGCN
@@ -54,17 +55,11 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
         torch.manual_seed(s)
         models.append(build_model(prepared, config))
         generators.append(_generator_after_init(s, device))
-    graph = prepared.graph_for(models[0])
     stacked = StackedGCN(models)
     del models
     opt = make_optimizer(stacked, config)
-    step = opt.step
-    if hasattr(type(opt).step, "__wrapped__"):  # without the profiler/hook wrapper (see make_epoch)
-        step = type(opt).step.__wrapped__.__get__(opt)
-    x, y = prepared.x, prepared.y
-    tr, va = prepared.train_idx, prepared.val_idx
-    y_tr, y_va = y[tr], y[va]
-    half_decay = 0.5 * config.weight_decay
+    epoch_fn = make_stacked_epoch(stacked, opt, prepared, config)
+    va = prepared.val_idx
     active = list(range(len(seeds)))
     val_losses: List[List[float]] = [[] for _ in seeds]
     spent = [0.0] * len(seeds)
@@ -72,22 +67,7 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         n = len(active)
-        stacked.train()
-        for p in stacked.parameters():
-            p.grad = None
-        logits = stacked(x, graph, generators=[generators[i] for i in active])
-        c = logits.size(-1)
-        # the sum of the seeds' mean losses: each seed's gradient is its own run's
-        loss = F.cross_entropy(logits[:, tr].reshape(-1, c), y_tr.repeat(n), reduction="sum") / tr.numel()
-        loss.backward()
-        step()
-        stacked.eval()
-        with torch.no_grad():
-            logits = stacked(x, graph)
-            l2 = sum(torch.linalg.vector_norm(p.flatten(1), dim=1).square() for p in stacked.first_layer_parameters())
-            l2 = l2 * half_decay
-            val = F.cross_entropy(logits[:, va].reshape(-1, c), y_va.repeat(n), reduction="none")
-            val = (val.view(n, -1).mean(1) + l2).tolist()  # the epoch's one host synchronisation
+        logits, val = epoch_fn([generators[i] for i in active])
         share = (time.perf_counter() - start) / n
         done = []
         for j, i in enumerate(active):
@@ -105,6 +85,44 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
             stacked.select_(keep, opt)
             active = [active[j] for j in keep]
     return results  # type: ignore[return-value]
+
+
+def make_stacked_epoch(stacked: StackedGCN, opt: torch.optim.Optimizer, prepared: PreparedData,
+                       config: TrainConfig) -> Callable[[Sequence[Optional[Generator]]], Tuple[Tensor, List[float]]]:
+    """One epoch of Kipf's protocol for every model of ``stacked`` (as
+    :func:`~gcnkit.train.node_classification.make_epoch` for one): a training step on the sum of
+    the models' mean training losses (so each model gets its own run's gradient), one optimizer
+    step, and a validation pass. Called with the models' generators (one each, for their dropout
+    masks), it returns the validation pass's logits ``[S, N, C]`` and each model's validation loss
+    with its first layer's L2 term, read to the host at once: the epoch's one synchronisation.
+    After :meth:`StackedGCN.select_` (given ``opt``) it trains the models kept."""
+    graph = prepared.graph_for(stacked.template)
+    step = opt.step
+    if hasattr(type(opt).step, "__wrapped__"):  # without the profiler/hook wrapper (see make_epoch)
+        step = type(opt).step.__wrapped__.__get__(opt)
+    x, y = prepared.x, prepared.y
+    tr, va = prepared.train_idx, prepared.val_idx
+    y_tr, y_va = y[tr], y[va]
+    half_decay = 0.5 * config.weight_decay
+
+    def epoch(generators: Sequence[Optional[Generator]]) -> Tuple[Tensor, List[float]]:
+        n = len(generators)
+        stacked.train()
+        for p in stacked.parameters():
+            p.grad = None
+        logits = stacked(x, graph, generators=generators)
+        c = logits.size(-1)
+        loss = F.cross_entropy(logits[:, tr].reshape(-1, c), y_tr.repeat(n), reduction="sum") / tr.numel()
+        loss.backward()
+        step()
+        stacked.eval()
+        with torch.no_grad():
+            logits = stacked(x, graph)
+            l2 = sum(torch.linalg.vector_norm(p.flatten(1), dim=1).square() for p in stacked.first_layer_parameters())
+            val = F.cross_entropy(logits[:, va].reshape(-1, c), y_va.repeat(n), reduction="none")
+            return logits, (val.view(n, -1).mean(1) + l2 * half_decay).tolist()
+
+    return epoch
 
 
 def _result(logits: torch.Tensor, prepared: PreparedData, seed: int, config: TrainConfig, epoch: int,

@@ -30,7 +30,13 @@ def test_train_json_on_cora(shared_data_root, capsys):
     assert out["seeds"] == 2 and out["epochs_mean"] == 5
     assert 30 < out["test_acc_mean"] <= 100  # 5 epochs train (about 45%); without training about 20%
     assert out["paper"] == 81.5 and out["protocol_changes"] == ["epochs=5"]
-    assert out["device"] == "cpu" and out["cuda_graph"] is False
+    assert out["device"] == "cpu" and out["cuda_graph"] is False and out["seed_batch"] == 10
+    # one model at a time gives the same runs
+    assert main(["train", "--dataset", "Cora", "--seeds", "2", "--epochs", "5", "--root",
+                 str(shared_data_root), "--json", "--threads", "1", "--seed-batch", "1"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["seed_batch"] == 1
+    assert [(r["test_acc"], r["epochs"]) for r in one["runs"]] == [(r["test_acc"], r["epochs"]) for r in out["runs"]]
 
 
 def test_train_text_says_when_the_protocol_is_not_the_papers(shared_data_root, capsys):
@@ -167,6 +173,8 @@ def test_ablate_failed_start_does_not_lock_the_folder(tmp_path, capsys):
     (["train", "--dataset", "karate", "--layers", "0"], "--layers must be >= 1"),
     (["train", "--dataset", "karate", "--threads", "0"], "--threads must be >= 1"),
     (["ablate", "--datasets", "karate", "--workers", "0"], "--workers must be >= 1"),
+    (["train", "--dataset", "karate", "--seed-batch", "0"], "--seed-batch must be >= 1"),
+    (["ablate", "--datasets", "karate", "--seed-batch", "-1"], "--seed-batch must be >= 1"),
 ])
 def test_negative_or_zero_settings_are_rejected(argv, match, tmp_path, capsys):
     assert main([*argv, "--epochs", "2"] + (["--out", str(tmp_path / "o")] if argv[0] == "ablate" else [])) == 1

@@ -70,6 +70,10 @@ def test_stacked_dropout_is_each_models_dropout_with_its_generator(p):
     g = torch.Generator().manual_seed(1)
     values = stacked_dropout(feats.value.expand(2, -1), p, [g, torch.Generator().manual_seed(2)])
     assert torch.equal(values[0], sparse_dropout(feats, p, True, torch.Generator().manual_seed(1)).value)
-    with pytest.raises(ValueError, match=r"one row per generator \(\[2, \*\]\)"):
+    with pytest.raises(ValueError, match=r"one entry per generator \(2\) on axis 0"):
         stacked_dropout(x, p, gens[:2])
+    # the models on another axis (node-major activations [N, S, C])
+    out = stacked_dropout(x.transpose(0, 1).contiguous(), p, [torch.Generator().manual_seed(s) for s in (4, 5, 6)],
+                          dim=1)
+    assert torch.equal(out.transpose(0, 1), torch.stack(refs))
     assert stacked_dropout(x, 0.0, gens) is x

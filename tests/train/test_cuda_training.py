@@ -32,6 +32,18 @@ def test_kipf_on_cuda_reaches_the_papers_accuracy(cora_cuda):
     assert all(1 <= r.epochs <= 200 for r in results)
 
 
+@pytest.mark.parametrize("model", ["kipf", "cheb2"])
+def test_seed_batched_runs_on_cuda_are_the_lone_runs(cora_cuda, model):
+    # the stacked model's dropout masks come from per-seed CUDA generators seeded as torch.manual_seed
+    # seeds the default one: the same masks, so the same runs (to float rounding)
+    from gcnkit.train.seed_batch import train_seeds
+
+    cfg = TrainConfig(device="cuda", model=model, epochs=60)
+    batched = train_seeds(cora_cuda, cfg, [0, 1, 2])
+    for a, b in zip((train_once(cora_cuda, cfg, s) for s in range(3)), batched):
+        assert a.epochs == b.epochs and abs(a.test_acc - b.test_acc) <= 0.3, (a, b)
+
+
 def test_kipf_on_cuda_syncs_once_per_epoch(cora_cuda, cuda_syncs):
     cfg = TrainConfig(device="cuda")
     torch.manual_seed(0)

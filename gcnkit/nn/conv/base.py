@@ -304,10 +304,23 @@ class GraphConvBase(MessagePassing):
         raise NotImplementedError(f"{type(self).__name__} has no weights-first form")
 
     def propagate_weighted(self, z: Tensor, edge_index: Optional[GraphInput] = None,
-                           edge_weight: Optional[Tensor] = None) -> Tensor:
+                           edge_weight: Optional[Tensor] = None, *, copies: int = 1) -> Tensor:
         r"""The propagation applied after the weights: ``z = X W^\top`` with
-        ``W = fused_weight()``, dense ``[*, N, m F_out]``, to ``[*, N, F_out]`` (bias not added)."""
+        ``W = fused_weight()``, dense ``[*, N, m F_out]``, to ``[*, N, F_out]`` (bias not added).
+        With ``copies``, ``z`` holds that many models side by side, term by term (the ``m`` blocks
+        of ``copies F_out`` columns, each the models' ``X W_k^\top`` in turn), and the output is
+        ``[*, N, copies F_out]``: one wide sparse product per propagation for all of them."""
         raise NotImplementedError(f"{type(self).__name__} has no weights-first form")
+
+    def _term_width(self, z: Tensor, terms: int, copies: int) -> int:
+        """Checks ``propagate_weighted``'s ``z``; returns the width of one term's block."""
+        copies = check_int("copies", copies, 1)
+        width = terms * copies * self.out_channels
+        if not isinstance(z, Tensor) or z.layout != torch.strided or z.dim() < 2 or z.size(-1) != width:
+            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+            raise ValueError(f"z must be dense [*, N, terms * copies * out_channels = {terms} * {copies} * "
+                             f"{self.out_channels} = {width}] (x @ fused_weight().T), got {got}")
+        return copies * self.out_channels
 
     # ----------------------------------------------------------------- PyG message passing
     def message(self, x_j: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:

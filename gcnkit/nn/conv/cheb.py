@@ -166,18 +166,14 @@ class ChebyshevConv(GraphConvBase):
         return torch.cat([weight_of(lin) for lin in self.lins], 0)
 
     def propagate_weighted(self, z: Tensor, edge_index: Optional[GraphInput] = None,
-                           edge_weight: Optional[Tensor] = None) -> Tensor:
+                           edge_weight: Optional[Tensor] = None, *, copies: int = 1) -> Tensor:
         r""":math:`\sum_k T_k(\tilde{L}) Z_k` for ``z = [X\Theta_0, ..., X\Theta_K]`` (by Clenshaw's
         recurrence); see :meth:`GraphConvBase.propagate_weighted`."""
-        width = (self.K + 1) * self.out_channels
-        if not isinstance(z, Tensor) or z.layout != torch.strided or z.dim() < 2 or z.size(-1) != width:
-            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise ValueError(f"z must be dense [*, N, (K + 1) * out_channels = {width}] (x @ fused_weight().T), "
-                             f"got {got}")
+        block = self._term_width(z, self.K + 1, copies)
         if self.K == 0:
             return z
         graph, lam = self._graph_and_lambda(z, edge_index, edge_weight)
-        return chebyshev_combine(graph, z.split(self.out_channels, dim=-1), lam)
+        return chebyshev_combine(graph, z.split(block, dim=-1), lam)
 
     def extra_repr(self) -> str:
         s = f"K={self.K}, lambda_max={self.lambda_max}"

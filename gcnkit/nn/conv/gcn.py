@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple, Union
 
-import torch
 from torch import Tensor
 
 from gcnkit.functional.graph_input import GraphInput
@@ -90,12 +89,9 @@ class GeneralGCNConv(GraphConvBase):
         return weight_of(self.lin)
 
     def propagate_weighted(self, z: Tensor, edge_index: Optional[GraphInput] = None,
-                           edge_weight: Optional[Tensor] = None) -> Tensor:
+                           edge_weight: Optional[Tensor] = None, *, copies: int = 1) -> Tensor:
         r""":math:`(\hat{A} + c I) Z` for ``z = X W^\top``; see :meth:`GraphConvBase.propagate_weighted`."""
-        if not isinstance(z, Tensor) or z.layout != torch.strided or z.dim() < 2 or z.size(-1) != self.out_channels:
-            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise ValueError(f"z must be dense [*, N, out_channels={self.out_channels}] (x @ fused_weight().T), "
-                             f"got {got}")
+        self._term_width(z, 1, copies)
         graph = self.graph(edge_index, edge_weight, z, norm=self.norm, self_loop_weight=self.self_loop_weight)
         return self._propagate(graph, z)
 

@@ -16,6 +16,20 @@ from gcnkit.nn.conv.base import as_features
 from gcnkit.nn.models.gcn import GCN
 
 
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward makes the gradient contiguous: the transposed product's gradient
+    would otherwise reach dropout and ReLU in another layout than their saved tensors, and
+    elementwise kernels over mismatched layouts take ~10x as long."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad.contiguous()
+
+
 class StackedGCN(torch.nn.Module):
     r"""``S`` independent :class:`GCN` models of one architecture (say, one per seed) as one module:
     layer :math:`l` holds the models' weights stacked, :math:`W^{(l)} \in \mathbb{R}^{S \times
@@ -68,6 +82,13 @@ class StackedGCN(torch.nn.Module):
                 torch.stack([m.convs[i].bias for m in models]).unsqueeze(1).clone()
                 for i in range(len(first.convs)) if first.convs[i].bias is not None)
 
+    @property
+    def template(self) -> GCN:
+        """A :class:`GCN` of the models' architecture (a copy of the first model, whose layers do the
+        propagation; its weights are not the stacked ones): what per-architecture code reads,
+        such as which normalized graph the layers need."""
+        return self._template
+
     def forward(self, x: Union[Tensor, CSRMatrix], edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
                 generators: Optional[Sequence[Optional[torch.Generator]]] = None) -> Tensor:
         s = self.weights[0].size(0)
@@ -78,28 +99,40 @@ class StackedGCN(torch.nn.Module):
         if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
             x = as_features(x)
         p = self.dropout if self.training else 0.0
-        convs = self._template.convs
+        convs = self.template.convs
         bias = iter(self.biases)
+        n = x.shape[0] if isinstance(x, CSRMatrix) else x.size(0)
+        # one term per layer (the GCN family): activations node-major [N, S, C], the models' columns side
+        # by side, so that a propagation is one wide sparse product; several terms (Chebyshev): model-major
+        # [S, N, C], where each term's block stays contiguous per model
+        node_major = all(w.size(2) == conv.out_channels for conv, w in zip(convs, self.weights))
         h = x
         for i, (conv, weight) in enumerate(zip(convs, self.weights)):
-            if i == 0 and p == 0.0:  # the models share the input: one product [N, F] x [F, S C]
-                f, c = weight.size(1), weight.size(2)
-                wide = weight.transpose(0, 1).reshape(f, s * c)
+            f, mc, c = weight.size(1), weight.size(2), conv.out_channels
+            if i == 0 and p == 0.0:  # the models share the input: one product [N, F] x [F, S m C]
+                wide = weight.transpose(0, 1).reshape(f, s * mc)
                 z = csr_matmul(x.to(dtype=wide.dtype), wide) if isinstance(x, CSRMatrix) else x @ wide
-                z = z.view(z.size(0), s, c).transpose(0, 1)
-            elif i == 0 and isinstance(x, CSRMatrix):
-                values = x.value.to(weight.dtype).expand(s, -1)
-                z = stacked_csr_linear(x, stacked_dropout(values, p, generators), weight)
+                z = z.view(n, s, mc).transpose(0, 1)
+            elif i == 0 and isinstance(x, CSRMatrix):  # each model's sparse dropout, one product
+                values = stacked_dropout(x.value.to(weight.dtype).expand(s, -1), p, generators)
+                z = stacked_csr_linear(x, values, weight)
             elif i == 0:
                 z = torch.bmm(stacked_dropout(x.expand(s, *x.shape), p, generators), weight)
+            elif node_major:  # W^T h^T: the transposed product is the faster one for narrow outputs
+                hs = _ContiguousGrad.apply(stacked_dropout(h, p, generators, dim=1))
+                z = torch.bmm(weight.transpose(1, 2), hs.permute(1, 2, 0)).transpose(1, 2)
             else:
                 z = torch.bmm(stacked_dropout(h, p, generators), weight)
-            h = conv.propagate_weighted(z, edge_index, edge_weight)
+            if node_major:  # z [S, N, C] -> [N, S C]
+                h = conv.propagate_weighted(z.transpose(0, 1).reshape(n, s * c), edge_index, edge_weight, copies=s)
+                h = h.view(n, s, c)
+            else:
+                h = conv.propagate_weighted(z, edge_index, edge_weight)
             if conv.bias is not None:
-                h = h + next(bias)
+                h = h + (next(bias).transpose(0, 1) if node_major else next(bias))
             if i < len(convs) - 1:
                 h = h.relu()
-        return h
+        return h.transpose(0, 1) if node_major else h
 
     @torch.no_grad()
     def select_(self, keep: Union[Sequence[int], Tensor], optimizer: Optional[torch.optim.Optimizer] = None

@@ -26,3 +26,18 @@ def test_propagate_weighted_refuses_the_wrong_width(name, graph_zoo, layers):
         layer.propagate_weighted(torch.randn(n, width + 1), ei, ew)
     with pytest.raises(ValueError, match="z must be dense"):
         layer.propagate_weighted(torch.randn(n, width).to_sparse(), ei, ew)
+
+
+def test_copies_side_by_side_are_each_models_propagation(layer_name, graph_zoo, layers):
+    ei, ew, n = graph_zoo["kitchen_sink"]
+    models = [layers.build(layer_name, 5, 3).double() for _ in range(3)]
+    x = torch.randn(n, 5, dtype=torch.float64)
+    zs = [x @ m.fused_weight().t() for m in models]  # [N, m * 3] each, term-major
+    terms = zs[0].size(1) // 3
+    side = torch.cat([z[:, k * 3:(k + 1) * 3] for k in range(terms) for z in zs], 1)  # per term, model by model
+    out = models[0].propagate_weighted(side, ei, ew, copies=3)
+    assert out.shape == (n, 9)
+    for i, (m, z) in enumerate(zip(models, zs)):
+        torch.testing.assert_close(out[:, 3 * i:3 * (i + 1)], m.propagate_weighted(z, ei, ew))
+    with pytest.raises(ValueError, match=rf"= {terms} \* 2 \* 3 = {terms * 6}\]"):
+        models[0].propagate_weighted(side, ei, ew, copies=2)
