@@ -11,8 +11,9 @@ from gcnkit.functional.chebyshev import check_batch, chebyshev_basis, chebyshev_
 from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import derived, linear, linear_sum
 from gcnkit.functional.validation import check_bool
-from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear, weight_of
+from gcnkit.nn.conv.base import Features, GraphConvBase
 from gcnkit.nn.conv.node_dim import nodes_on_node_dim
+from gcnkit.nn.conv.weights import glorot_linear, sparse_aware_linear, weight_of
 
 LambdaMax = Union[float, Literal["eig"]]
 

@@ -9,8 +9,9 @@ from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import linear
 from gcnkit.functional.normalize import NORMS, Norm
 from gcnkit.functional.validation import check_bool, check_choice, check_self_loop_weight
-from gcnkit.nn.conv.base import Features, GraphConvBase, glorot_linear, sparse_aware_linear, weight_of
+from gcnkit.nn.conv.base import Features, GraphConvBase
 from gcnkit.nn.conv.node_dim import nodes_on_node_dim
+from gcnkit.nn.conv.weights import glorot_linear, sparse_aware_linear, weight_of
 
 
 class GeneralGCNConv(GraphConvBase):

@@ -51,7 +51,11 @@ class StackedGCN(torch.nn.Module):
     ``generators[s]`` holding the random state its own training would have, it draws the same
     dropout masks (:func:`~gcnkit.train.seed_batch.train_seeds` trains seeds this way). The
     ``models`` given are copied, not shared: :meth:`to_models` returns the trained ones. The
-    propagation uses a copy of the first model's layers without their weights.
+    propagation runs through a copy of the first model's layers (:attr:`template`, whose own
+    weights are not used). Layers with one weight matrix (the GCN family) keep the activations
+    node-major, ``[N, S, C]``, so that each propagation is one product at ``S C`` columns; the
+    Chebyshev layers keep them model-major, ``[S, N, C]``, where each of their ``K + 1`` terms
+    stays contiguous per model.
 
     Shapes:
         - **input:** ``x`` :math:`(|\mathcal{V}|, F_{in})` dense or sparse, shared by the models;
@@ -91,6 +95,8 @@ class StackedGCN(torch.nn.Module):
 
     def forward(self, x: Union[Tensor, CSRMatrix], edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
                 generators: Optional[Sequence[Optional[torch.Generator]]] = None) -> Tensor:
+        """The models' logits ``[S, N, C]``; in training mode model ``s`` draws its dropout masks from
+        ``generators[s]`` (``None``, or no list: torch's default generator)."""
         s = self.weights[0].size(0)
         if generators is None:
             generators = [None] * s
@@ -160,7 +166,7 @@ class StackedGCN(torch.nn.Module):
 
     def first_layer_parameters(self) -> List[torch.nn.Parameter]:
         """The first layer's weights (and bias): those Kipf's protocol applies L2 to."""
-        has_bias = self._template.convs[0].bias is not None
+        has_bias = self.template.convs[0].bias is not None
         return [self.weights[0]] + ([self.biases[0]] if has_bias else [])
 
     def other_parameters(self) -> List[torch.nn.Parameter]:
@@ -172,7 +178,7 @@ class StackedGCN(torch.nn.Module):
         """The stacked models as separate :class:`GCN` modules (copies of the current weights)."""
         out = []
         for s in range(self.weights[0].size(0)):
-            m = copy.deepcopy(self._template).to(self.weights[0].device)
+            m = copy.deepcopy(self.template).to(self.weights[0].device)
             bias = iter(self.biases)
             for conv, weight in zip(m.convs, self.weights):
                 fused = weight[s].t()

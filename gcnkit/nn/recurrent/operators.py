@@ -30,7 +30,7 @@ from gcnkit.functional.linear import linear
 from gcnkit.functional.normalize import NormalizedGraph
 from gcnkit.functional.validation import check_bool, check_int
 from gcnkit.nn.conv import CONV_REGISTRY, ChebyshevConv, GraphConvBase, KipfGCNConv, make_conv
-from gcnkit.nn.conv.base import weight_of
+from gcnkit.nn.conv.weights import weight_of
 
 #: ``(norm, self_loop_weight)`` or ``(norm, self_loop_weight, remove_self_loops)``.
 GraphOptions = Union[Tuple[str, float], Tuple[str, float, bool]]

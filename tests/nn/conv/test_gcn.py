@@ -142,7 +142,7 @@ def test_sparse_feature_gradients_equal_dense(graph_zoo, layers):
 
 
 def test_sparse_features_are_converted_once_and_multiplied_sparsely(graph_zoo, monkeypatch):
-    import gcnkit.nn.conv.base as base
+    import gcnkit.nn.conv.weights as weights
     from gcnkit.functional import CSRMatrix
 
     ei, ew, n = graph_zoo["kitchen_sink"]
@@ -150,8 +150,8 @@ def test_sparse_features_are_converted_once_and_multiplied_sparsely(graph_zoo, m
     from_torch = CSRMatrix.from_torch.__func__
     monkeypatch.setattr(CSRMatrix, "from_torch", classmethod(lambda cls, a: (conversions.append(1),
                                                                             from_torch(cls, a))[1]))
-    csr_matmul = base.csr_matmul
-    monkeypatch.setattr(base, "csr_matmul", lambda a, x: (products.append((type(a), a.shape)), csr_matmul(a, x))[1])
+    csr_matmul = weights.csr_matmul
+    monkeypatch.setattr(weights, "csr_matmul", lambda a, x: (products.append((type(a), a.shape)), csr_matmul(a, x))[1])
     layer = KipfGCNConv(6, 3)
     x = (torch.randn(n, 6) * (torch.rand(n, 6) < 0.3)).to_sparse_csr()
     for _ in range(3):  # e.g. three training epochs on the same feature matrix
