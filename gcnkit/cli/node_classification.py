@@ -39,7 +39,8 @@ def _protocol_args(p: argparse.ArgumentParser, threads_help: str = "torch thread
                         "(fewer kernel launches; ms/epoch includes the eager epochs and the capture)")
     p.add_argument("--seed-batch", type=int, default=10,
                    help="seeds trained together as one stacked model, each with its own weights, dropout "
-                        "and early stopping (default 10; 1: one model at a time)")
+                        "and early stopping, the same runs as alone (default 10; 1: one model at a time, as "
+                        "are --dense-features and --cuda-graph runs)")
     p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
     p.add_argument("--threads", type=int, default=None, help=threads_help)
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Generator, Tensor
 
+from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.validation import check_int
 from gcnkit.nn.models.stacked_gcn import StackedGCN
 from gcnkit.train.node_classification import (PreparedData, RunResult, TrainConfig, _accuracy, _diverged,
@@ -39,13 +40,16 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
     """One run per seed, as :func:`~gcnkit.train.node_classification.train_once` (same protocol,
     same initialization and dropout masks per seed, test accuracy at each seed's stopping epoch),
     all seeds trained together. ``ms_per_epoch`` is a seed's share: each epoch's time divided
-    among the seeds still training. With ``config.cuda_graph`` the seeds run one at a time."""
+    among the seeds still training. With ``config.cuda_graph``, or dense features
+    (``sparse_features=False``), the seeds run one at a time."""
     seeds = [check_int("seed", s, 0) for s in seeds]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds repeat: {seeds}")
     if not seeds:
         return []
-    if config.cuda_graph:  # each run is its own captured graph
+    if config.cuda_graph or not isinstance(prepared.x, CSRMatrix):
+        # each run is its own captured graph; dense features (sparse_features=False) would be
+        # dropped out and kept for the backward pass once per seed, [S, N, F] (CiteSeer: 0.5 GB)
         return [train_once(prepared, config, s) for s in seeds]
     if config.early_stopping and prepared.val_idx.numel() == 0:
         train_once(prepared, config, seeds[0])  # raises its error

@@ -75,3 +75,16 @@ def test_bad_seeds_and_diverged_runs_are_named():
         train_seeds(PreparedData(d, bad), bad, [0, 1])
     ok = TrainConfig(epochs=5, early_stopping=0)  # no validation nodes, no early stopping: a NaN val_acc
     assert all(math.isnan(r.val_acc) for r in train_seeds(PreparedData(d, ok), ok, [0, 1]))
+
+
+def test_dense_features_run_one_seed_at_a_time(monkeypatch):
+    # stacking would keep a dropped-out [N, F] matrix per seed for the backward pass
+    from gcnkit.data.synthetic import csbm
+    from gcnkit.train import seed_batch
+
+    monkeypatch.setattr(seed_batch, "StackedGCN", None)  # not built
+    cfg = TrainConfig(epochs=8, sparse_features=False)
+    prepared = PreparedData(csbm(num_nodes=120, num_features=8), cfg)
+    runs = train_seeds(prepared, cfg, [0, 1])
+    assert [(r.test_acc, r.epochs) for r in runs] == [(r.test_acc, r.epochs) for r in
+                                                      (train_once(prepared, cfg, s) for s in (0, 1))]
