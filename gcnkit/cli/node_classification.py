@@ -39,8 +39,8 @@ def _protocol_args(p: argparse.ArgumentParser, threads_help: str = "torch thread
                         "(fewer kernel launches; ms/epoch includes the eager epochs and the capture)")
     p.add_argument("--seed-batch", type=int, default=10,
                    help="seeds trained together as one stacked model, each with its own weights, dropout "
-                        "and early stopping, the same runs as alone (default 10; 1: one model at a time, as "
-                        "are --dense-features and --cuda-graph runs)")
+                        "and early stopping, the same runs as alone up to float rounding (default 10; 1: one "
+                        "model at a time, as are --dense-features and --cuda-graph runs)")
     p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
     p.add_argument("--threads", type=int, default=None, help=threads_help)
 
@@ -129,7 +129,7 @@ def run_train(args) -> int:
     out = {"dataset": dataset, "model": args.model, "seeds": len(results), **summarize(results),
            "paper": paper_value(args.model, dataset), "protocol_changes": protocol_changes(config),
            "threads": torch.get_num_threads(), "device": config.device, "cuda_graph": config.cuda_graph,
-           "seed_batch": args.seed_batch,
+           "seed_batch": 1 if args.dense_features or args.cuda_graph else args.seed_batch,  # (as they ran)
            "runs": [vars(r) for r in results]}
     if args.json:
         print(json.dumps(out))

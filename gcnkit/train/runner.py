@@ -184,7 +184,7 @@ def _worker_run(task: Tuple[str, str, List[int], TrainConfig, Optional[str]]) ->
     try:
         results = _train(prepare(dataset, config, root), replace(config, model=model), seeds)
     except Exception as e:  # re-raised as a plain RuntimeError: any exception crosses processes
-        which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+        which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
         raise RuntimeError(f"run {dataset}/{model}/{which} failed: {type(e).__name__}: {e}") from None
     return [{"dataset": dataset, "model": model, **asdict(r)} for r in results]
 

@@ -42,9 +42,7 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
     all seeds trained together. ``ms_per_epoch`` is a seed's share: each epoch's time divided
     among the seeds still training. With ``config.cuda_graph``, or dense features
     (``sparse_features=False``), the seeds run one at a time."""
-    seeds = [check_int("seed", s, 0) for s in seeds]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds repeat: {seeds}")
+    seeds = [check_int("seed", s, 0) for s in seeds]  # (a repeated seed is trained again, as alone)
     if not seeds:
         return []
     if config.cuda_graph or not isinstance(prepared.x, CSRMatrix):

@@ -6,6 +6,7 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
+from torch.nn.utils import parametrize
 
 from gcnkit.functional.features import stacked_dropout
 from gcnkit.functional.graph_input import GraphInput
@@ -70,21 +71,37 @@ class StackedGCN(torch.nn.Module):
             raise TypeError(f"StackedGCN takes a non-empty list of GCN models, got "
                             f"{[type(m).__name__ for m in models] or 'none'}")
         first = models[0]
-        for i, m in enumerate(models[1:], 1):
-            if repr(m) != repr(first):
+        p0 = next(first.parameters())
+        for i, m in enumerate(models):
+            if i and repr(m) != repr(first):
                 raise ValueError(f"models[{i}] differs in architecture from models[0]:\n{m}\nagainst\n{first}")
+            for name, module in m.named_modules():
+                if parametrize.is_parametrized(module) or module._forward_pre_hooks or module._forward_hooks:
+                    raise ValueError(f"models[{i}].{name} has a parametrization or hooks (pruning, weight norm, ...): "
+                                     f"StackedGCN stacks plain weights and would drop them; train such models alone")
+            for p in m.parameters():
+                if (p.dtype, p.device) != (p0.dtype, p0.device):
+                    raise ValueError(f"models[{i}] has a {p.dtype} parameter on {p.device}, models[0] {p0.dtype} on "
+                                     f"{p0.device}: put all models on one dtype and device")
         template = copy.deepcopy(first)
         object.__setattr__(self, "_template", template)  # propagation only: not a submodule
         self.dropout = first.dropout
         self.conv_name = first.conv_name
         self.num_models = len(models)
         with torch.no_grad():
-            self.weights = torch.nn.ParameterList(
-                torch.stack([m.convs[i].fused_weight().t() for m in models]).contiguous()
-                for i in range(len(first.convs)))
-            self.biases = torch.nn.ParameterList(
-                torch.stack([m.convs[i].bias for m in models]).unsqueeze(1).clone()
+            self.weights = torch.nn.ParameterList(torch.nn.Parameter(
+                torch.stack([m.convs[i].fused_weight().t() for m in models]).contiguous(),
+                requires_grad=all(p.requires_grad for m in models for p in m.convs[i].parameters()
+                                  if p is not m.convs[i].bias)) for i in range(len(first.convs)))
+            self.biases = torch.nn.ParameterList(torch.nn.Parameter(
+                torch.stack([m.convs[i].bias for m in models]).unsqueeze(1).clone(),
+                requires_grad=all(m.convs[i].bias.requires_grad for m in models))
                 for i in range(len(first.convs)) if first.convs[i].bias is not None)
+
+    def _apply(self, fn, *args, **kwargs):  # .to(), .double(), ...: the template follows
+        super()._apply(fn, *args, **kwargs)
+        self._template._apply(fn, *args, **kwargs)
+        return self
 
     @property
     def template(self) -> GCN:
@@ -104,6 +121,7 @@ class StackedGCN(torch.nn.Module):
             raise ValueError(f"generators must hold one generator (or None) per model ({s}), got {len(generators)}")
         if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
             x = as_features(x)
+        self._check_features(x)
         p = self.dropout if self.training else 0.0
         convs = self.template.convs
         bias = iter(self.biases)
@@ -140,13 +158,31 @@ class StackedGCN(torch.nn.Module):
                 h = h.relu()
         return h.transpose(0, 1) if node_major else h
 
+    def _check_features(self, x: Union[Tensor, CSRMatrix]) -> None:
+        """The errors a lone GCN gives (instead of a product's shape mismatch)."""
+        weight = self.weights[0]
+        if not isinstance(x, (Tensor, CSRMatrix)) or (isinstance(x, Tensor) and x.dim() != 2):
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x must be node features [N, F] (dense or sparse), shared by the models; got {got}")
+        if x.shape[1] != weight.size(1):
+            raise ValueError(f"x has {x.shape[1]} features per node but the models expect in_channels="
+                             f"{weight.size(1)} (shape {tuple(x.shape)})")
+        if isinstance(x, Tensor) and x.dtype != weight.dtype:
+            raise TypeError(f"x is {x.dtype} but the models' parameters are {weight.dtype}; cast x "
+                            f"(x.to({weight.dtype})) or the models")
+
     @torch.no_grad()
     def select_(self, keep: Union[Sequence[int], Tensor], optimizer: Optional[torch.optim.Optimizer] = None
                 ) -> "StackedGCN":
         """Keeps only the models ``keep`` (in place; the optimizer's per-parameter state, such as
         Adam's moments, is cut to match), so models that are done cost nothing more."""
-        keep = torch.as_tensor(keep, dtype=torch.long, device=self.weights[0].device)
         s = self.weights[0].size(0)
+        keep = torch.as_tensor(keep, device=self.weights[0].device)
+        if keep.dtype == torch.bool or keep.is_floating_point() or keep.dim() != 1 or keep.numel() == 0:
+            raise ValueError(f"keep must be a non-empty list of model indices (not a mask), got {keep.tolist()}")
+        if int(keep.min()) < 0 or int(keep.max()) >= s:
+            raise ValueError(f"keep holds indices outside [0, {s}): {keep.tolist()}")
+        keep = keep.long()
         renamed = {}
         for params in (self.weights, self.biases):
             for i, old in enumerate(params):  # new Parameters: autograd keeps each leaf's shape

@@ -103,3 +103,48 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match=r"one generator \(or None\) per model \(2\), got 1"):
         StackedGCN(_models("kipf", 2))(x, ei, generators=[None])
     assert "num_models=2, conv=kipf, dropout=0.5" in repr(StackedGCN(_models("kipf", 2)))
+
+
+def test_inputs_and_models_it_cannot_stack_are_named():
+    x, ei = _graph()
+    stacked = StackedGCN(_models("kipf", 3))
+    with pytest.raises(ValueError, match=r"x has 11 features per node but the models expect in_channels=12"):
+        stacked(x[:, :11], ei)
+    with pytest.raises(ValueError, match="x has 11 features per node"):
+        stacked(CSRMatrix.from_torch(x[:, :11].to_sparse_csr()), ei)
+    with pytest.raises(TypeError, match=r"x is torch.float64 but the models' parameters are torch.float32"):
+        stacked(x.double(), ei)
+    with pytest.raises(ValueError, match=r"not a mask"):
+        stacked.select_(torch.tensor([True, False, True]))
+    with pytest.raises(ValueError, match=r"not a mask"):
+        stacked.select_([])
+    with pytest.raises(ValueError, match=r"outside \[0, 3\): \[-1\]"):
+        stacked.select_([-1])
+    assert stacked.num_models == 3
+    pruned = _models("kipf", 2)
+    from torch.nn.utils import prune
+
+    prune.l1_unstructured(pruned[1].convs[0].lin, "weight", amount=0.5)
+    with pytest.raises(ValueError, match=r"models\[1\].convs.0.lin has a parametrization or hooks"):
+        StackedGCN(pruned)
+    mixed = _models("kipf", 2)
+    mixed[1].double()
+    with pytest.raises(ValueError, match="put all models on one dtype and device"):
+        StackedGCN(mixed)
+
+
+def test_dtype_changes_reach_the_models_it_returns():
+    x, ei = _graph()
+    stacked = StackedGCN(_models("cheb2", 2)).double().eval()
+    out = stacked(x.double(), ei)
+    models = stacked.to_models()
+    assert all(p.dtype == torch.float64 for m in models for p in m.parameters())
+    torch.testing.assert_close(out[1], models[1].eval()(x.double(), ei))
+
+
+def test_frozen_weights_stay_frozen():
+    models = _models("kipf", 2)
+    for m in models:
+        m.convs[0].lin.weight.requires_grad_(False)
+    stacked = StackedGCN(models)
+    assert not stacked.weights[0].requires_grad and stacked.weights[1].requires_grad
