@@ -26,13 +26,18 @@ def row_normalize_features(x: Union[Tensor, CSRMatrix]) -> Union[Tensor, CSRMatr
     return x * degree_power(sums, -1.0)
 
 
+def _probability(p: float) -> float:
+    p = check_real("dropout probability", p)
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    return p
+
+
 def sparse_dropout(x: CSRMatrix, p: float, training: bool = True,
                    generator: Optional[torch.Generator] = None) -> CSRMatrix:
     """Dropout on the stored values of a sparse matrix (Kipf's ``sparse_dropout``): the pattern,
     and so the cached transpose for the backward pass, is shared with ``x``."""
-    p = check_real("dropout probability", p)
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    p = _probability(p)
     if not check_bool("training", training) or p == 0.0:
         return x
     return x.with_values(dropout(x.value, p, True, generator))
@@ -42,15 +47,14 @@ def stacked_dropout(x: Tensor, p: float, generators: Sequence[Optional[torch.Gen
     """:func:`dropout` of ``S`` stacked models' inputs, the models on axis ``dim`` of ``x``: model
     ``s``'s mask drawn from ``generators[s]`` (``None``: torch's default), the same mask and the
     same values as ``dropout(x.select(dim, s), p, True, generators[s])``."""
-    p = check_real("dropout probability", p)
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    p = _probability(p)
     if x.dim() < 1 or x.size(dim) != len(generators):
         raise ValueError(f"x must have one entry per generator ({len(generators)}) on axis {dim}, got shape "
                          f"{tuple(x.shape)}")
     if p == 0.0:
         return x
-    shape = x.shape[:dim] + x.shape[dim + 1:] if dim >= 0 else x.shape[:dim] + x.shape[x.dim() + dim + 1:]
+    dim %= x.dim()
+    shape = x.shape[:dim] + x.shape[dim + 1:]
     mask = torch.stack([_keep_mask(shape, p, x.device, g) for g in generators], dim=dim)
     return x * mask * (1.0 / (1.0 - p))
 
@@ -72,9 +76,7 @@ def dropout(x: Tensor, p: float, training: bool = True, generator: Optional[torc
     """Inverted dropout, equal in distribution to ``torch.nn.functional.dropout`` (keep each entry
     with probability ``1 - p``, scale by ``1 / (1 - p)``), with a cheaper mask on CPU; the mask
     drawn from ``generator`` (on ``x``'s device) when given, else from torch's default one."""
-    p = check_real("dropout probability", p)
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    p = _probability(p)
     if not check_bool("training", training) or p == 0.0:
         return x
     return x * _keep_mask(x.shape, p, x.device, generator) * (1.0 / (1.0 - p))

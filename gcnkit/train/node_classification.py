@@ -175,10 +175,7 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
     or a :class:`~gcnkit.nn.models.StackedGCN`). Uses the fused
     implementation where the device supports it (2x faster per step on CPU); capturable in a CUDA
     graph with ``config.cuda_graph``."""
-    if isinstance(model, GCN):
-        first, rest = list(model.convs[0].parameters()), [p for c in model.convs[1:] for p in c.parameters()]
-    else:  # a StackedGCN
-        first, rest = model.first_layer_parameters(), model.other_parameters()
+    first, rest = model.first_layer_parameters(), model.other_parameters()
     groups = [{"params": first, "weight_decay": config.weight_decay}]
     if rest:
         groups.append({"params": rest, "weight_decay": 0.0})
@@ -203,11 +200,9 @@ def make_epoch(model: GCN, opt: torch.optim.Optimizer, prepared: PreparedData,
     """
     graph = prepared.graph_for(model)
     params = list(model.parameters())
-    first = list(model.convs[0].parameters())
+    first = model.first_layer_parameters()
     modules = list(model.modules())
-    step = opt.step
-    if hasattr(type(opt).step, "__wrapped__"):
-        step = type(opt).step.__wrapped__.__get__(opt)
+    step = _optimizer_step(opt)
     x, y = prepared.x, prepared.y
     tr, va = prepared.train_idx, prepared.val_idx
     y_tr, y_va = y[tr], y[va]
@@ -250,9 +245,7 @@ def train_once(prepared: PreparedData, config: TrainConfig, seed: int) -> RunRes
     the loss exceeds the mean of the previous ``early_stopping`` epochs); test accuracy at the
     stopping epoch."""
     seed = check_int("seed", seed, 0)
-    if config.early_stopping and prepared.val_idx.numel() == 0:
-        raise ValueError(f"early_stopping={config.early_stopping} needs validation nodes and the validation "
-                         f"mask selects none; pass early_stopping=0 to train all {config.epochs} epochs")
+    _check_early_stopping(prepared, config)
     torch.manual_seed(seed)
     model = build_model(prepared, config)
     epoch_fn = make_epoch(model, make_optimizer(model, config), prepared, config)
@@ -261,20 +254,42 @@ def train_once(prepared: PreparedData, config: TrainConfig, seed: int) -> RunRes
     epoch = 0
     for epoch in range(1, config.epochs + 1):
         val_losses.append(epoch_fn())
-        if not math.isfinite(val_losses[-1]) and prepared.val_idx.numel():  # (NaN over no node)
-            raise RuntimeError(_diverged(f"the validation loss is {val_losses[-1]} at epoch {epoch}", seed, config))
+        _check_val_loss(val_losses[-1], epoch, seed, prepared, config)
         if should_stop(val_losses, config.early_stopping):
             break
     elapsed = time.perf_counter() - start
     model.eval()
     with torch.no_grad():
-        logits = model(prepared.x, prepared.graph_for(model))
-        if not bool(torch.isfinite(logits).all()):  # NaN logits would score the share of class 0
-            raise RuntimeError(_diverged(f"the model predicts NaN or inf after epoch {epoch}", seed, config))
-        y = prepared.y
-        test_acc = float(_accuracy(logits[prepared.test_idx], y[prepared.test_idx]))
-        val_acc = float(_accuracy(logits[prepared.val_idx], y[prepared.val_idx]))
-    return RunResult(seed, 100.0 * test_acc, 100.0 * val_acc, epoch, 1000.0 * elapsed / epoch)
+        return _score(model(prepared.x, prepared.graph_for(model)), prepared, seed, config, epoch, elapsed)
+
+
+def _optimizer_step(opt: torch.optim.Optimizer) -> Callable[[], object]:
+    """``opt.step`` without the profiler/hook wrapper that ``torch.optim`` adds around it."""
+    if hasattr(type(opt).step, "__wrapped__"):
+        return type(opt).step.__wrapped__.__get__(opt)
+    return opt.step
+
+
+def _check_early_stopping(prepared: PreparedData, config: TrainConfig) -> None:
+    if config.early_stopping and prepared.val_idx.numel() == 0:
+        raise ValueError(f"early_stopping={config.early_stopping} needs validation nodes and the validation "
+                         f"mask selects none; pass early_stopping=0 to train all {config.epochs} epochs")
+
+
+def _check_val_loss(value: float, epoch: int, seed: int, prepared: PreparedData, config: TrainConfig) -> None:
+    if not math.isfinite(value) and prepared.val_idx.numel():  # (NaN over no node)
+        raise RuntimeError(_diverged(f"the validation loss is {value} at epoch {epoch}", seed, config))
+
+
+def _score(logits: Tensor, prepared: PreparedData, seed: int, config: TrainConfig, epoch: int,
+           seconds: float) -> RunResult:
+    """A run's result from its final logits (test accuracy at the stopping epoch)."""
+    if not bool(torch.isfinite(logits).all()):  # NaN logits would score the share of class 0
+        raise RuntimeError(_diverged(f"the model predicts NaN or inf after epoch {epoch}", seed, config))
+    y = prepared.y
+    test_acc = _accuracy(logits[prepared.test_idx], y[prepared.test_idx])
+    val_acc = _accuracy(logits[prepared.val_idx], y[prepared.val_idx])
+    return RunResult(seed, 100.0 * test_acc, 100.0 * val_acc, epoch, 1000.0 * seconds / epoch)
 
 
 def _diverged(what: str, seed: int, config: TrainConfig) -> str:

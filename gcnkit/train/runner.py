@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 from dataclasses import asdict, replace
@@ -195,8 +196,15 @@ def _cost(task: tuple) -> float:
     dataset, model, seeds, config, root = task
     x = prepare(dataset, config, root).x
     nnz = x.nnz if hasattr(x, "nnz") else x.numel()
-    terms = {"cheb3": 4, "cheb2": 3, "first_order": 2}.get(model, 1)
-    return float(nnz * terms * len(seeds))
+    return float(nnz * _terms(model) * len(seeds))
+
+
+@functools.lru_cache(maxsize=None)
+def _terms(model: str) -> int:
+    """Weight matrices per layer of a registered model (K + 1 for Chebyshev)."""
+    from gcnkit.nn.conv.registry import make_conv
+
+    return make_conv(model, 1, 1).fused_weight().size(0)
 
 
 def unique(items: Iterable) -> list:

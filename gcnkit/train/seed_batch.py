@@ -9,7 +9,6 @@ stack (its weights and Adam moments are cut out), so the others do not pay for i
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -20,8 +19,9 @@ from torch import Generator, Tensor
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.validation import check_int
 from gcnkit.nn.models.stacked_gcn import StackedGCN
-from gcnkit.train.node_classification import (PreparedData, RunResult, TrainConfig, _accuracy, _diverged,
-                                              build_model, make_optimizer, should_stop, train_once)
+from gcnkit.train.node_classification import (PreparedData, RunResult, TrainConfig, _check_early_stopping,
+                                              _check_val_loss, _optimizer_step, _score, build_model,
+                                              make_optimizer, should_stop, train_once)
 
 
 def _generator_after_init(seed: int, device: torch.device) -> torch.Generator:
@@ -49,8 +49,7 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
         # each run is its own captured graph; dense features (sparse_features=False) would be
         # dropped out and kept for the backward pass once per seed, [S, N, F] (CiteSeer: 0.5 GB)
         return [train_once(prepared, config, s) for s in seeds]
-    if config.early_stopping and prepared.val_idx.numel() == 0:
-        train_once(prepared, config, seeds[0])  # raises its error
+    _check_early_stopping(prepared, config)
     device = torch.device(config.device)
     models, generators = [], []
     for s in seeds:
@@ -61,7 +60,6 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
     del models
     opt = make_optimizer(stacked, config)
     epoch_fn = make_stacked_epoch(stacked, opt, prepared, config)
-    va = prepared.val_idx
     active = list(range(len(seeds)))
     val_losses: List[List[float]] = [[] for _ in seeds]
     spent = [0.0] * len(seeds)
@@ -75,10 +73,9 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
         for j, i in enumerate(active):
             spent[i] += share
             val_losses[i].append(val[j])
-            if not math.isfinite(val[j]) and va.numel():
-                raise RuntimeError(_diverged(f"the validation loss is {val[j]} at epoch {epoch}", seeds[i], config))
+            _check_val_loss(val[j], epoch, seeds[i], prepared, config)
             if epoch == config.epochs or should_stop(val_losses[i], config.early_stopping):
-                results[i] = _result(logits[j], prepared, seeds[i], config, epoch, spent[i])
+                results[i] = _score(logits[j], prepared, seeds[i], config, epoch, spent[i])
                 done.append(j)
         if len(done) == n:
             break
@@ -99,9 +96,7 @@ def make_stacked_epoch(stacked: StackedGCN, opt: torch.optim.Optimizer, prepared
     with its first layer's L2 term, read to the host at once: the epoch's one synchronisation.
     After :meth:`StackedGCN.select_` (given ``opt``) it trains the models kept."""
     graph = prepared.graph_for(stacked.template)
-    step = opt.step
-    if hasattr(type(opt).step, "__wrapped__"):  # without the profiler/hook wrapper (see make_epoch)
-        step = type(opt).step.__wrapped__.__get__(opt)
+    step = _optimizer_step(opt)
     x, y = prepared.x, prepared.y
     tr, va = prepared.train_idx, prepared.val_idx
     y_tr, y_va = y[tr], y[va]
@@ -126,12 +121,3 @@ def make_stacked_epoch(stacked: StackedGCN, opt: torch.optim.Optimizer, prepared
 
     return epoch
 
-
-def _result(logits: torch.Tensor, prepared: PreparedData, seed: int, config: TrainConfig, epoch: int,
-            seconds: float) -> RunResult:
-    if not bool(torch.isfinite(logits).all()):  # NaN logits would score the share of class 0
-        raise RuntimeError(_diverged(f"the model predicts NaN or inf after epoch {epoch}", seed, config))
-    y = prepared.y
-    test_acc = _accuracy(logits[prepared.test_idx], y[prepared.test_idx])
-    val_acc = _accuracy(logits[prepared.val_idx], y[prepared.val_idx])
-    return RunResult(seed, 100.0 * test_acc, 100.0 * val_acc, epoch, 1000.0 * seconds / epoch)

@@ -100,8 +100,7 @@ class ChebyshevConv(GraphConvBase):
         if isinstance(x, Tensor) and self.out_channels >= self.in_channels:
             # the basis [T_0 X, ..., T_K X] at the input width, then its weights (_basis_linear)
             return self._basis_linear(chebyshev_basis(graph, x, self.K, lam))
-        weight = torch.cat([weight_of(lin) for lin in self.lins], 0)  # one fused matmul
-        z = sparse_aware_linear(x, weight).split(self.out_channels, dim=-1)
+        z = sparse_aware_linear(x, self.fused_weight()).split(self.out_channels, dim=-1)  # one fused matmul
         return self.add_bias(chebyshev_combine(graph, z, lam))
 
     def _graph_and_lambda(self, x: Features, edge_index: Optional[GraphInput], edge_weight: Optional[Tensor],

@@ -12,6 +12,7 @@ from torch_geometric.nn.dense.linear import Linear
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul
 
+
 def sparse_aware_linear(x: Union[Tensor, CSRMatrix], weight: Tensor) -> Tensor:
     r""":math:`X W^\top` for dense ``x`` ``[*, N, in]`` or a :class:`CSRMatrix` ``[N, in]``
     (then a sparse matmul whose backward uses the cached transpose)."""

@@ -1,7 +1,7 @@
 """A GCN node classifier built from any registered propagation model."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 import torch
 from torch import Tensor
@@ -60,6 +60,13 @@ class GCN(torch.nn.Module):
             if i < len(self.convs) - 1:
                 x = x.relu()
         return x
+
+    def first_layer_parameters(self) -> List[torch.nn.Parameter]:
+        """The first layer's parameters: those Kipf's protocol applies L2 to."""
+        return list(self.convs[0].parameters())
+
+    def other_parameters(self) -> List[torch.nn.Parameter]:
+        return [p for conv in self.convs[1:] for p in conv.parameters()]
 
     def extra_repr(self) -> str:
         return f"conv={self.conv_name}, dropout={self.dropout}"
