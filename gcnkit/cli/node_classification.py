@@ -37,6 +37,9 @@ def _protocol_args(p: argparse.ArgumentParser, threads_help: str = "torch thread
     g.add_argument("--cuda-graph", action="store_true",
                    help="with a CUDA --device: replay each epoch as one CUDA graph after 3 eager epochs "
                         "(fewer kernel launches; ms/epoch includes the eager epochs and the capture)")
+    p.add_argument("--whole-graph", action="store_true",
+                   help="compute every node in each pass (default: only the receptive field of the nodes a pass "
+                        "scores, the training or validation nodes; the same runs)")
     p.add_argument("--seed-batch", type=int, default=10,
                    help="seeds trained together as one stacked model, each with its own weights, dropout "
                         "and early stopping, the same runs as alone up to float rounding (default 10; 1: one "
@@ -57,7 +60,7 @@ def _make_config(TrainConfig, args, model: str):
                        lr=args.lr, weight_decay=args.weight_decay, epochs=args.epochs,
                        early_stopping=args.early_stopping, bias=args.bias,
                        feature_norm=args.feature_norm, sparse_features=not args.dense_features,
-                       device=args.device, cuda_graph=args.cuda_graph)
+                       device=args.device, cuda_graph=args.cuda_graph, receptive_field=not args.whole_graph)
 
 
 def _seeds(n: int, first: int):
@@ -130,6 +133,7 @@ def run_train(args) -> int:
            "paper": paper_value(args.model, dataset), "protocol_changes": protocol_changes(config),
            "threads": torch.get_num_threads(), "device": config.device, "cuda_graph": config.cuda_graph,
            "seed_batch": 1 if args.dense_features or args.cuda_graph else args.seed_batch,  # (as they ran)
+           "receptive_field": config.receptive_field,
            "runs": [vars(r) for r in results]}
     if args.json:
         print(json.dumps(out))

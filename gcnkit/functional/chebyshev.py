@@ -43,6 +43,8 @@ def laplacian_lambda_max(graph: NormalizedGraph) -> float:
     include :math:`\partial \lambda_{max} / \partial w` (as PyG's ``LaplacianLambdaMax``); pass
     a number to differentiate through a fixed scaling."""
     check_laplacian_graph(graph, "laplacian_lambda_max")
+    if graph.parent is not None:  # a restriction (receptive field): the whole graph's value
+        return laplacian_lambda_max(graph.parent)
     if "lambda_max" not in graph.extras:  # (shared by every device/dtype copy of the graph)
         lap = _scipy_laplacian(graph)
         graph.extras["lambda_max"] = _block_lambda_max(lap, graph._source.dtype)
@@ -148,6 +150,9 @@ def lambda_max_per_node(graph: NormalizedGraph, batch: Optional[Tensor],
             raise ValueError(f"lambda_max must be a positive finite number, a tensor or 'eig', got {lambda_max!r}")
         if batch is None:
             return laplacian_lambda_max(graph)
+        if graph.parent is not None:
+            raise ValueError("lambda_max='eig' per graph of batch is not defined on a restricted graph (a "
+                             "receptive field): compute each graph's value on the whole graph and pass it")
         key = _batch_key(batch)
         per_graph = _lambda_max_per_graph(graph, batch, key)
         if per_graph.numel() <= 1:  # one graph: the whole graph's value, as without batch

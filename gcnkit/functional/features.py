@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -10,6 +10,16 @@ from torch import Tensor
 from gcnkit.functional._degree import degree_power
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.validation import check_bool, check_real
+
+
+class Rows(NamedTuple):
+    """Entries ``index`` (of the first axis) out of ``total``: dropout on a part of a tensor (a
+    :class:`~gcnkit.functional.receptive_field.ReceptiveField`'s nodes, or the stored values of its
+    feature rows) draws the whole tensor's mask, as a run on the whole graph would, and keeps
+    these entries, so both runs see the same masks."""
+
+    index: Tensor
+    total: int
 
 
 def row_normalize_features(x: Union[Tensor, CSRMatrix]) -> Union[Tensor, CSRMatrix]:
@@ -34,19 +44,21 @@ def _probability(p: float) -> float:
 
 
 def sparse_dropout(x: CSRMatrix, p: float, training: bool = True,
-                   generator: Optional[torch.Generator] = None) -> CSRMatrix:
+                   generator: Optional[torch.Generator] = None, rows: Optional[Rows] = None) -> CSRMatrix:
     """Dropout on the stored values of a sparse matrix (Kipf's ``sparse_dropout``): the pattern,
-    and so the cached transpose for the backward pass, is shared with ``x``."""
+    and so the cached transpose for the backward pass, is shared with ``x``. ``rows``: ``x``'s
+    values are these of a larger matrix's (see :class:`Rows`)."""
     p = _probability(p)
     if not check_bool("training", training) or p == 0.0:
         return x
-    return x.with_values(dropout(x.value, p, True, generator))
+    return x.with_values(dropout(x.value, p, True, generator, rows))
 
 
-def stacked_dropout(x: Tensor, p: float, generators: Sequence[Optional[torch.Generator]], dim: int = 0) -> Tensor:
+def stacked_dropout(x: Tensor, p: float, generators: Sequence[Optional[torch.Generator]], dim: int = 0,
+                    rows: Optional[Rows] = None) -> Tensor:
     """:func:`dropout` of ``S`` stacked models' inputs, the models on axis ``dim`` of ``x``: model
     ``s``'s mask drawn from ``generators[s]`` (``None``: torch's default), the same mask and the
-    same values as ``dropout(x.select(dim, s), p, True, generators[s])``."""
+    same values as ``dropout(x.select(dim, s), p, True, generators[s], rows)``."""
     p = _probability(p)
     if x.dim() < 1 or x.size(dim) != len(generators):
         raise ValueError(f"x must have one entry per generator ({len(generators)}) on axis {dim}, got shape "
@@ -55,14 +67,21 @@ def stacked_dropout(x: Tensor, p: float, generators: Sequence[Optional[torch.Gen
         return x
     dim %= x.dim()
     shape = x.shape[:dim] + x.shape[dim + 1:]
-    mask = torch.stack([_keep_mask(shape, p, x.device, g) for g in generators], dim=dim)
+    mask = torch.stack([_keep_mask(shape, p, x.device, g, rows) for g in generators], dim=dim)
     return x * mask * (1.0 / (1.0 - p))
 
 
-def _keep_mask(shape, p: float, device, generator: Optional[torch.Generator] = None) -> Tensor:
+def _keep_mask(shape, p: float, device, generator: Optional[torch.Generator] = None,
+               rows: Optional[Rows] = None) -> Tensor:
     """A Bernoulli(1 - p) mask. When ``256 p`` is an integer (0.5, 0.25, 0.1875, ...) it compares
     random bytes with ``256 p`` (8 draws per 64-bit random word: exact, ~4x faster than
-    ``torch.rand`` on CPU); otherwise ``torch.rand(shape) >= p``."""
+    ``torch.rand`` on CPU); otherwise ``torch.rand(shape) >= p``. With ``rows``: the mask of
+    ``rows.total`` entries on the first axis, of which ``rows.index`` are kept."""
+    if rows is not None:
+        if len(shape) == 0 or shape[0] != rows.index.numel():
+            raise ValueError(f"dropout on {rows.index.numel()} rows of {rows.total} got a tensor of shape "
+                             f"{tuple(shape)}")
+        return _keep_mask((rows.total, *shape[1:]), p, device, generator).index_select(0, rows.index)
     n = math.prod(shape)
     threshold = p * 256.0
     if threshold == int(threshold):
@@ -72,11 +91,13 @@ def _keep_mask(shape, p: float, device, generator: Optional[torch.Generator] = N
     return torch.rand(shape, device=device, generator=generator) >= p
 
 
-def dropout(x: Tensor, p: float, training: bool = True, generator: Optional[torch.Generator] = None) -> Tensor:
+def dropout(x: Tensor, p: float, training: bool = True, generator: Optional[torch.Generator] = None,
+            rows: Optional[Rows] = None) -> Tensor:
     """Inverted dropout, equal in distribution to ``torch.nn.functional.dropout`` (keep each entry
     with probability ``1 - p``, scale by ``1 / (1 - p)``), with a cheaper mask on CPU; the mask
-    drawn from ``generator`` (on ``x``'s device) when given, else from torch's default one."""
+    drawn from ``generator`` (on ``x``'s device) when given, else from torch's default one.
+    ``rows``: ``x`` holds these rows of a larger tensor, whose mask is drawn (see :class:`Rows`)."""
     p = _probability(p)
     if not check_bool("training", training) or p == 0.0:
         return x
-    return x * _keep_mask(x.shape, p, x.device, generator) * (1.0 / (1.0 - p))
+    return x * _keep_mask(x.shape, p, x.device, generator, rows) * (1.0 / (1.0 - p))

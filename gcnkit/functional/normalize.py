@@ -39,15 +39,19 @@ class NormalizedGraph:
         num_nodes (int), norm (str), self_loop_weight (float), remove_self_loops (bool).
         deg (Tensor): the weighted degrees used (row sums of :math:`\tilde{A}`, or column sums
             for ``norm="col"``).
+        parent (NormalizedGraph or None): for the restriction of a graph to some of its nodes
+            (:func:`~gcnkit.functional.receptive_field.restrict_graph`), the whole graph, from which
+            whole-graph quantities such as :math:`\lambda_{max}` are taken.
     """
 
     def __init__(self, adj: CSRMatrix, norm: str, self_loop_weight: float, deg: Tensor,
-                 remove_self_loops: bool = False):
+                 remove_self_loops: bool = False, parent: Optional["NormalizedGraph"] = None):
         self.adj = adj
         self.norm = norm
         self.self_loop_weight = float(self_loop_weight)
         self.remove_self_loops = bool(remove_self_loops)
         self.deg = deg
+        self.parent = parent
         self._copies: Dict[Tuple[torch.device, torch.dtype], "NormalizedGraph"] = {}
         self._source: "NormalizedGraph" = self  # copies are always made from the original
         self.extras: Dict[str, object] = {}  # per-graph derived quantities (e.g. lambda_max)
@@ -94,7 +98,7 @@ class NormalizedGraph:
         out = None if src.adj.value.requires_grad else self._copies.get(key)
         if out is None:
             out = NormalizedGraph(src.adj.to(device, dtype), self.norm, self.self_loop_weight,
-                                  src.deg.to(device), self.remove_self_loops)
+                                  src.deg.to(device), self.remove_self_loops, self.parent)
             out.extras = self.extras  # derived quantities do not depend on device or dtype
             out._copies = self._copies
             out._source = src
@@ -146,6 +150,7 @@ class NormalizedGraph:
         return (f"NormalizedGraph(num_nodes={self.num_nodes}, nnz={self.num_edges}, norm={self.norm}, "
                 f"self_loop_weight={self.self_loop_weight}"
                 + (", remove_self_loops=True" if self.remove_self_loops else "")
+                + (f", restricted from {self.parent.num_nodes} nodes" if self.parent is not None else "")
                 + f", dtype={self.dtype}, device={self.device})")
 
 

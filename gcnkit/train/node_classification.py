@@ -4,7 +4,11 @@ Fast path: the graph is normalized once per dataset (one :class:`NormalizedGraph
 layers and epochs), features are row-normalized once and kept as a :class:`CSRMatrix` whose
 transpose (for the backward pass) is built once, sparse dropout reuses that pattern, the training
 / validation indices live on the device, and nothing is copied to the host per epoch except the
-validation loss the early-stopping rule needs.
+validation loss the early-stopping rule needs. The training pass computes only the receptive field
+of the training nodes and the validation pass that of the validation nodes
+(:mod:`gcnkit.functional.receptive_field`: on Cora 1,664 and 2,335 of 2,708 nodes for the 2-layer
+GCN, 140 and 500 for the MLP), with the whole graph's dropout masks, so the runs are the
+whole-graph runs (``TrainConfig(receptive_field=False)`` computes every node).
 """
 from __future__ import annotations
 
@@ -17,12 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gcnkit.functional.features import row_normalize_features
-from gcnkit.functional.graph_input import resolve_graph
-from gcnkit.functional.sparse import CSRMatrix
-from gcnkit.functional.validation import check_bool, check_device, check_finite, check_int, check_real
+from gcnkit.functional.receptive_field import ReceptiveField, whole_graph
+from gcnkit.functional.validation import check_bool, check_device, check_int, check_real
 from gcnkit.nn.conv.registry import CONV_REGISTRY
 from gcnkit.nn.models.gcn import GCN
+from gcnkit.train.prepared import PreparedData
 
 
 @dataclass
@@ -42,10 +45,12 @@ class TrainConfig:
     bias: bool = False  # Kipf's layers have no bias
     device: str = "cpu"
     cuda_graph: bool = False  # on CUDA: each epoch replayed as one CUDA graph after 3 eager epochs
+    # each pass computes the receptive field of the nodes it scores only (exact; False: every node)
+    receptive_field: bool = True
 
     def __post_init__(self):
         check_device("device", self.device)
-        for name in ("cuda_graph", "sparse_features", "bias"):  # bool("no") would be True
+        for name in ("cuda_graph", "sparse_features", "bias", "receptive_field"):  # bool("no") would be True
             setattr(self, name, check_bool(name, getattr(self, name)))
         if self.cuda_graph and torch.device(self.device).type != "cuda":
             raise ValueError(f"cuda_graph needs a CUDA device, not device={self.device!r}")
@@ -74,88 +79,6 @@ class RunResult:
     val_acc: float
     epochs: int
     ms_per_epoch: float
-
-
-class PreparedData:
-    """A dataset prepared once for many runs: features (row-normalized, sparse), masks as index
-    tensors, one normalized graph per propagation rule (built lazily, kept)."""
-
-    def __init__(self, data, config: TrainConfig):
-        device = torch.device(config.device)
-        _check_data(data)
-        x = data.x.float()
-        sparse_input = x.layout != torch.strided
-        if config.sparse_features or sparse_input:
-            x = CSRMatrix.from_torch(x if sparse_input else x.to_sparse_csr())
-        norm = config.feature_norm
-        if norm == "auto":  # bag-of-words features (Planetoid) are row-normalized, as Kipf does
-            norm = "row" if bool(((x.value if isinstance(x, CSRMatrix) else x) >= 0).all()) else "none"
-        self.feature_norm = norm
-        if config.sparse_features:
-            x = row_normalize_features(x) if norm == "row" else x
-            x = x.to(device)
-            x.t()  # build the transpose for the backward pass once
-        else:
-            x = x.to_dense() if isinstance(x, CSRMatrix) else x
-            x = (row_normalize_features(x) if norm == "row" else x).to(device)
-        self.x = x
-        self.y = data.y.to(device)
-        self.num_nodes = int(data.num_nodes)
-        self.num_features = int(data.x.size(1))
-        self.num_classes = int(getattr(data, "num_classes", None) or int(data.y.max()) + 1)
-        self.edge_index = data.edge_index.to(device)
-        self.edge_weight = getattr(data, "edge_weight", None)
-        if self.edge_weight is not None:
-            self.edge_weight = self.edge_weight.to(device)
-        self.train_idx = data.train_mask.nonzero().view(-1).to(device)
-        self.val_idx = data.val_mask.nonzero().view(-1).to(device)
-        self.test_idx = data.test_mask.nonzero().view(-1).to(device)
-        self._graphs: Dict[tuple, object] = {}
-
-    def graph_for(self, model: torch.nn.Module):
-        """The normalized graph each layer of ``model`` needs (computed once per rule)."""
-        conv = model.convs[-1]
-        key = (getattr(conv, "norm", "sym"), float(getattr(conv, "self_loop_weight", 0.0)),
-               bool(getattr(conv, "remove_self_loops", False)))
-        if key not in self._graphs:
-            self._graphs[key] = resolve_graph(self.edge_index, self.edge_weight, self.num_nodes,
-                                              norm=key[0], self_loop_weight=key[1],
-                                              remove_self_loops=key[2], cache=None)
-        return self._graphs[key]
-
-
-def _check_data(data) -> None:
-    """What a run needs of ``data``: finite features, one class label in ``[0, num_classes)`` per
-    node, and boolean masks over the nodes, with training nodes (NaN features or labels out of
-    range would train into NaN or be scored silently wrong)."""
-    n = int(data.num_nodes)
-    x = data.x
-    if x.dim() != 2 or x.size(0) != n:
-        raise ValueError(f"data.x must have shape [num_nodes={n}, F], got {tuple(x.shape)}")
-    if x.layout == torch.strided:
-        check_finite("data.x", x)
-    elif x.layout in (torch.sparse_coo, torch.sparse_csr):
-        check_finite("data.x", (x.coalesce() if x.layout == torch.sparse_coo else x).values())
-    y = data.y
-    if y is None or y.dim() != 1 or y.size(0) != n or y.is_floating_point() or y.dtype == torch.bool:
-        got = None if y is None else f"{tuple(y.shape)} {y.dtype}"
-        raise ValueError(f"data.y must hold one integer class label per node ([{n}]), got {got}")
-    used = torch.zeros(n, dtype=torch.bool, device=y.device)
-    for name in ("train_mask", "val_mask", "test_mask"):
-        mask = getattr(data, name, None)  # bool, or uint8 0/1 as older PyG and DGL exports have
-        if mask is None or mask.dtype not in (torch.bool, torch.uint8) or mask.shape != (n,) \
-                or (mask.dtype == torch.uint8 and bool((mask > 1).any())):
-            got = None if mask is None else f"{tuple(mask.shape)} {mask.dtype}"
-            raise ValueError(f"data.{name} must be a boolean mask over the {n} nodes, got {got}")
-        if name == "train_mask" and not bool(mask.any()):
-            raise ValueError("data.train_mask selects no node: there is nothing to train on")
-        used |= mask.bool().to(y.device)
-    # the labels the run reads (other nodes may hold -1 for "unlabelled", a common convention)
-    num_classes = getattr(data, "num_classes", None)
-    low, high = int(y[used].min()), int(y[used].max())
-    if low < 0 or (num_classes is not None and high >= int(num_classes)):
-        raise ValueError(f"data.y has labels in [{low}, {high}] on the masked nodes, outside [0, num_classes"
-                         f"{'' if num_classes is None else f'={int(num_classes)}'})")
 
 
 def _accuracy(logp: Tensor, y: Tensor) -> float:
@@ -198,14 +121,14 @@ def make_epoch(model: GCN, opt: torch.optim.Optimizer, prepared: PreparedData,
     ``config.cuda_graph`` the epoch (training step and validation loss, all on the device) is
     replayed as one CUDA graph after three eager epochs (:mod:`gcnkit.train.cuda_graph`).
     """
-    graph = prepared.graph_for(model)
     params = list(model.parameters())
     first = model.first_layer_parameters()
     modules = list(model.modules())
     step = _optimizer_step(opt)
-    x, y = prepared.x, prepared.y
-    tr, va = prepared.train_idx, prepared.val_idx
-    y_tr, y_va = y[tr], y[va]
+    fields = _fields(prepared, model, config)
+    (x_tr, g_tr, f_tr), (x_va, g_va, f_va) = [(f.x, f.graph, f) for f in fields]
+    y_tr, y_va = prepared.y[prepared.train_idx], prepared.y[prepared.val_idx]
+    tr, va = f_tr.targets, f_va.targets
     half_decay = 0.5 * config.weight_decay
 
     def set_training(flag: bool) -> None:
@@ -216,18 +139,27 @@ def make_epoch(model: GCN, opt: torch.optim.Optimizer, prepared: PreparedData,
         set_training(True)
         for p in params:
             p.grad = None
-        F.cross_entropy(model(x, graph)[tr], y_tr).backward()
+        F.cross_entropy(model(x_tr, g_tr, field=f_tr)[tr], y_tr).backward()
         step()
         set_training(False)
         with torch.no_grad():
             l2 = sum(p.pow(2).sum() for p in first) * half_decay
-            return F.cross_entropy(model(x, graph)[va], y_va) + l2
+            return F.cross_entropy(model(x_va, g_va, field=f_va)[va], y_va) + l2
 
     if config.cuda_graph:
         from gcnkit.train.cuda_graph import graphed
 
         on_device = graphed(on_device, device=config.device)
     return lambda: float(on_device())
+
+
+def _fields(prepared: PreparedData, model: torch.nn.Module, config: TrainConfig) -> List[ReceptiveField]:
+    """The training and validation passes' receptive fields (the whole graph for both with
+    ``config.receptive_field=False``)."""
+    if config.receptive_field:
+        return [prepared.field_for(model, split) for split in ("train", "val")]
+    graph = prepared.graph_for(model)
+    return [whole_graph(graph, prepared.x, idx) for idx in (prepared.train_idx, prepared.val_idx)]
 
 
 def should_stop(val_losses: List[float], window: int) -> bool:

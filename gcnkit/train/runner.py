@@ -258,7 +258,8 @@ def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, 
     from tqdm.auto import tqdm
 
     cfg_path = out_dir / "config.json"
-    cfg = {k: v for k, v in asdict(config).items() if k != "model"}
+    # (receptive_field is how the runs are computed, not which runs: the same either way)
+    cfg = {k: v for k, v in asdict(config).items() if k not in ("model", "receptive_field")}
     log = RunLog(out_dir / "runs.csv")
     finished = log.read()
     if finished and not cfg_path.exists():

@@ -10,17 +10,17 @@ stack (its weights and Adam moments are cut out), so the others do not pay for i
 from __future__ import annotations
 
 import time
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Generator, Tensor
+from torch import Generator
 
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.validation import check_int
 from gcnkit.nn.models.stacked_gcn import StackedGCN
 from gcnkit.train.node_classification import (PreparedData, RunResult, TrainConfig, _check_early_stopping,
-                                              _check_val_loss, _optimizer_step, _score, build_model,
+                                              _check_val_loss, _fields, _optimizer_step, _score, build_model,
                                               make_optimizer, should_stop, train_once)
 
 
@@ -67,7 +67,7 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         n = len(active)
-        logits, val = epoch_fn([generators[i] for i in active])
+        val = epoch_fn([generators[i] for i in active])
         share = (time.perf_counter() - start) / n
         done = []
         for j, i in enumerate(active):
@@ -75,8 +75,13 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
             val_losses[i].append(val[j])
             _check_val_loss(val[j], epoch, seeds[i], prepared, config)
             if epoch == config.epochs or should_stop(val_losses[i], config.early_stopping):
-                results[i] = _score(logits[j], prepared, seeds[i], config, epoch, spent[i])
                 done.append(j)
+        if done:  # the stopping models' logits on every node, for their scores
+            with torch.no_grad():
+                logits = stacked(prepared.x, prepared.graph_for(stacked.template))
+            for j in done:
+                i = active[j]
+                results[i] = _score(logits[j], prepared, seeds[i], config, epoch, spent[i])
         if len(done) == n:
             break
         if done:
@@ -87,37 +92,37 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
 
 
 def make_stacked_epoch(stacked: StackedGCN, opt: torch.optim.Optimizer, prepared: PreparedData,
-                       config: TrainConfig) -> Callable[[Sequence[Optional[Generator]]], Tuple[Tensor, List[float]]]:
+                       config: TrainConfig) -> Callable[[Sequence[Optional[Generator]]], List[float]]:
     """One epoch of Kipf's protocol for every model of ``stacked`` (as
     :func:`~gcnkit.train.node_classification.make_epoch` for one): a training step on the sum of
     the models' mean training losses (so each model gets its own run's gradient), one optimizer
-    step, and a validation pass. Called with the models' generators (one each, for their dropout
-    masks), it returns the validation pass's logits ``[S, N, C]`` and each model's validation loss
-    with its first layer's L2 term, read to the host at once: the epoch's one synchronisation.
-    After :meth:`StackedGCN.select_` (given ``opt``) it trains the models kept."""
-    graph = prepared.graph_for(stacked.template)
+    step, and a validation pass (each pass on the receptive field of the nodes it scores, as
+    ``make_epoch``). Called with the models' generators (one each, for their dropout masks), it
+    returns each model's validation loss with its first layer's L2 term, read to the host at
+    once: the epoch's one synchronisation. After :meth:`StackedGCN.select_` (given ``opt``) it
+    trains the models kept."""
     step = _optimizer_step(opt)
-    x, y = prepared.x, prepared.y
-    tr, va = prepared.train_idx, prepared.val_idx
-    y_tr, y_va = y[tr], y[va]
+    f_tr, f_va = _fields(prepared, stacked.template, config)
+    y_tr, y_va = prepared.y[prepared.train_idx], prepared.y[prepared.val_idx]
+    tr, va = f_tr.targets, f_va.targets
     half_decay = 0.5 * config.weight_decay
 
-    def epoch(generators: Sequence[Optional[Generator]]) -> Tuple[Tensor, List[float]]:
+    def epoch(generators: Sequence[Optional[Generator]]) -> List[float]:
         n = len(generators)
         stacked.train()
         for p in stacked.parameters():
             p.grad = None
-        logits = stacked(x, graph, generators=generators)
+        logits = stacked(f_tr.x, f_tr.graph, generators=generators, field=f_tr)
         c = logits.size(-1)
         loss = F.cross_entropy(logits[:, tr].reshape(-1, c), y_tr.repeat(n), reduction="sum") / tr.numel()
         loss.backward()
         step()
         stacked.eval()
         with torch.no_grad():
-            logits = stacked(x, graph)
+            logits = stacked(f_va.x, f_va.graph, field=f_va)
             l2 = sum(torch.linalg.vector_norm(p.flatten(1), dim=1).square() for p in stacked.first_layer_parameters())
             val = F.cross_entropy(logits[:, va].reshape(-1, c), y_va.repeat(n), reduction="none")
-            return logits, (val.view(n, -1).mean(1) + l2 * half_decay).tolist()
+            return (val.view(n, -1).mean(1) + l2 * half_decay).tolist()
 
     return epoch
 

@@ -16,14 +16,14 @@ def test_kipf_contenders_train_on_a_tiny_graph(single_thread):
     from gcnkit.data import load_dataset
 
     fns, failed = bench_kipf.contenders(load_dataset("karate"))
-    assert set(fns) == {"pyg_example", "pyg_fastest", "gcnkit"} and failed == {}
+    assert set(fns) == {"pyg_example", "pyg_fastest", "gcnkit", "gcnkit_whole"} and failed == {}
     for name, epoch in fns.items():
         losses = [epoch() for _ in range(3)]
         assert all(0 < v < 10 for v in losses), name  # validation losses as floats
     assert len(bench_kipf.time_epochs(fns["gcnkit"], 2)) == 2
     fns, _ = bench_kipf.contenders(load_dataset("karate"), stacked_seeds=3)
-    logits, losses = fns["gcnkit_stacked"]()  # three seeds' epoch: their logits and validation losses
-    assert logits.shape == (3, 34, 2) and len(losses) == 3 and all(0 < v < 10 for v in losses)
+    losses = fns["gcnkit_stacked"]()  # three seeds' epoch: their validation losses
+    assert len(losses) == 3 and all(0 < v < 10 for v in losses)
 
 
 def test_temporal_steps_run_without_the_peer(single_thread):

@@ -37,6 +37,12 @@ def test_train_json_on_cora(shared_data_root, capsys):
     one = json.loads(capsys.readouterr().out)
     assert one["seed_batch"] == 1
     assert [(r["test_acc"], r["epochs"]) for r in one["runs"]] == [(r["test_acc"], r["epochs"]) for r in out["runs"]]
+    # and so does computing every node in each pass
+    assert main(["train", "--dataset", "Cora", "--seeds", "2", "--epochs", "5", "--root",
+                 str(shared_data_root), "--json", "--threads", "1", "--whole-graph"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert whole["receptive_field"] is False and out["receptive_field"] is True
+    assert [(r["test_acc"], r["epochs"]) for r in whole["runs"]] == [(r["test_acc"], r["epochs"]) for r in out["runs"]]
 
 
 def test_train_text_says_when_the_protocol_is_not_the_papers(shared_data_root, capsys):

@@ -88,3 +88,27 @@ def test_dense_features_run_one_seed_at_a_time(monkeypatch):
     runs = train_seeds(prepared, cfg, [0, 1])
     assert [(r.test_acc, r.epochs) for r in runs] == [(r.test_acc, r.epochs) for r in
                                                       (train_once(prepared, cfg, s) for s in (0, 1))]
+
+
+@pytest.mark.parametrize("model", ["kipf", "cheb2", "mlp"])
+def test_receptive_fields_give_the_whole_graphs_runs(cora, single_thread, model):
+    """Each pass on the receptive field of the nodes it scores (the default) is the whole-graph
+    run, alone and stacked: same masks, same stopping epoch, same accuracies."""
+    fields = TrainConfig(model=model, epochs=60)
+    whole = TrainConfig(model=model, epochs=60, receptive_field=False)
+    for s in (0, 1):
+        _same(train_once(cora, whole, s), train_once(cora, fields, s))
+    for a, b in zip(train_seeds(cora, whole, [0, 1]), train_seeds(cora, fields, [0, 1])):
+        _same(a, b)
+
+
+def test_the_fields_of_cora(cora):
+    from gcnkit.nn.models import GCN
+
+    sizes = {}
+    for conv in ("kipf", "mlp", "cheb3"):
+        model = GCN(cora.num_features, 16, cora.num_classes, conv=conv)
+        sizes[conv] = [cora.field_for(model, split).nodes.numel() for split in ("train", "val")]
+        assert cora.field_for(model, "train") is cora.field_for(model, "train")  # built once
+    # the nodes within 2 hops of Cora's 140 training / 500 validation nodes; an MLP needs only those
+    assert sizes == {"kipf": [1664, 2335], "mlp": [140, 500], "cheb3": [2531, 2594]}

@@ -240,6 +240,12 @@ class GraphConvBase(MessagePassing):
         ``ChebyshevConv`` does); the recurrent cells' maps of the state use it."""
         return self.transform(self.propagate_only(x, edge_index, edge_weight), add=add)
 
+    @property
+    def hops(self) -> int:
+        """How many propagations :meth:`forward` applies: an output depends on the nodes at most
+        this many edges upstream (see :mod:`gcnkit.functional.receptive_field`)."""
+        return 1
+
     # ----------------------------------------------------------------- weights first
     def fused_weight(self) -> Tensor:
         r"""All weight matrices of the layer stacked on the output axis, ``[m F_out, F_in]``

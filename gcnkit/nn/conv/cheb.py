@@ -162,6 +162,10 @@ class ChebyshevConv(GraphConvBase):
         weight = weight_of(self.lins[0]) if self.K == 0 else torch.cat([weight_of(lin) for lin in self.lins], 1)
         return linear(z, weight, self.bias, split, add=add)
 
+    @property
+    def hops(self) -> int:
+        return self.K
+
     def fused_weight(self) -> Tensor:
         return torch.cat([weight_of(lin) for lin in self.lins], 0)
 

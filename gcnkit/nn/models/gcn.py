@@ -8,6 +8,7 @@ from torch import Tensor
 
 from gcnkit.functional.features import dropout, sparse_dropout
 from gcnkit.functional.graph_input import GraphInput
+from gcnkit.functional.receptive_field import ReceptiveField
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.validation import check_int, check_real
 from gcnkit.nn.conv.base import as_features
@@ -48,18 +49,31 @@ class GCN(torch.nn.Module):
             conv.reset_parameters()
 
     def forward(self, x: Union[Tensor, CSRMatrix], edge_index: GraphInput,
-                edge_weight: Optional[Tensor] = None) -> Tensor:
+                edge_weight: Optional[Tensor] = None, *, field: Optional[ReceptiveField] = None) -> Tensor:
+        """With ``field`` (a :class:`~gcnkit.functional.receptive_field.ReceptiveField` of at least
+        :attr:`hops` hops), ``x`` and ``edge_index`` are ``field.x`` and ``field.graph``: rows
+        ``field.targets`` of the output are the whole graph's at the targets, dropout masks
+        included (each drawn at the whole graph's size)."""
         if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
             x = as_features(x)  # a cached CSRMatrix: sparse dropout, the transpose built once
+        node_rows = value_rows = None
+        if field is not None:
+            field.check(x, self.hops)
+            node_rows, value_rows = field.node_rows, field.value_rows
         for i, conv in enumerate(self.convs):
             if isinstance(x, CSRMatrix):
-                x = sparse_dropout(x, self.dropout, self.training)
+                x = sparse_dropout(x, self.dropout, self.training, rows=value_rows)
             else:
-                x = dropout(x, self.dropout, self.training)
+                x = dropout(x, self.dropout, self.training, rows=node_rows)
             x = conv(x, edge_index, edge_weight)
             if i < len(self.convs) - 1:
                 x = x.relu()
         return x
+
+    @property
+    def hops(self) -> int:
+        """Propagations from input to output: the radius of an output's receptive field."""
+        return sum(conv.hops for conv in self.convs)
 
     def first_layer_parameters(self) -> List[torch.nn.Parameter]:
         """The first layer's parameters: those Kipf's protocol applies L2 to."""

@@ -10,6 +10,7 @@ from torch.nn.utils import parametrize
 
 from gcnkit.functional.features import stacked_dropout
 from gcnkit.functional.graph_input import GraphInput
+from gcnkit.functional.receptive_field import ReceptiveField
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul
 from gcnkit.functional.stacked import stacked_csr_linear
@@ -111,9 +112,11 @@ class StackedGCN(torch.nn.Module):
         return self._template
 
     def forward(self, x: Union[Tensor, CSRMatrix], edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
-                generators: Optional[Sequence[Optional[torch.Generator]]] = None) -> Tensor:
+                generators: Optional[Sequence[Optional[torch.Generator]]] = None, *,
+                field: Optional[ReceptiveField] = None) -> Tensor:
         """The models' logits ``[S, N, C]``; in training mode model ``s`` draws its dropout masks from
-        ``generators[s]`` (``None``, or no list: torch's default generator)."""
+        ``generators[s]`` (``None``, or no list: torch's default generator). ``field``: ``x`` and
+        ``edge_index`` are a receptive field's, as for :meth:`GCN.forward`."""
         s = self.weights[0].size(0)
         if generators is None:
             generators = [None] * s
@@ -122,6 +125,10 @@ class StackedGCN(torch.nn.Module):
         if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
             x = as_features(x)
         self._check_features(x)
+        node_rows = value_rows = None
+        if field is not None:
+            field.check(x, self.template.hops)
+            node_rows, value_rows = field.node_rows, field.value_rows
         p = self.dropout if self.training else 0.0
         convs = self.template.convs
         bias = iter(self.biases)
@@ -138,15 +145,15 @@ class StackedGCN(torch.nn.Module):
                 z = csr_matmul(x.to(dtype=wide.dtype), wide) if isinstance(x, CSRMatrix) else x @ wide
                 z = z.view(n, s, mc).transpose(0, 1)
             elif i == 0 and isinstance(x, CSRMatrix):  # each model's sparse dropout, one product
-                values = stacked_dropout(x.value.to(weight.dtype).expand(s, -1), p, generators)
+                values = stacked_dropout(x.value.to(weight.dtype).expand(s, -1), p, generators, rows=value_rows)
                 z = stacked_csr_linear(x, values, weight)
             elif i == 0:
-                z = torch.bmm(stacked_dropout(x.expand(s, *x.shape), p, generators), weight)
+                z = torch.bmm(stacked_dropout(x.expand(s, *x.shape), p, generators, rows=node_rows), weight)
             elif node_major:  # W^T h^T: the transposed product is the faster one for narrow outputs
-                hs = _ContiguousGrad.apply(stacked_dropout(h, p, generators, dim=1))
+                hs = _ContiguousGrad.apply(stacked_dropout(h, p, generators, dim=1, rows=node_rows))
                 z = torch.bmm(weight.transpose(1, 2), hs.permute(1, 2, 0)).transpose(1, 2)
             else:
-                z = torch.bmm(stacked_dropout(h, p, generators), weight)
+                z = torch.bmm(stacked_dropout(h, p, generators, rows=node_rows), weight)
             if node_major:  # z [S, N, C] -> [N, S C]
                 h = conv.propagate_weighted(z.transpose(0, 1).reshape(n, s * c), edge_index, edge_weight, copies=s)
                 h = h.view(n, s, c)

@@ -16,7 +16,7 @@ def test_torch_sparse_input_gets_sparse_dropout_and_equals_dense_in_eval(monkeyp
     model = GCN(30, 8, 3)
     calls = []
     real = gcn_module.sparse_dropout
-    monkeypatch.setattr(gcn_module, "sparse_dropout", lambda a, p, t: calls.append(a.nnz) or real(a, p, t))
+    monkeypatch.setattr(gcn_module, "sparse_dropout", lambda a, p, t, **kw: calls.append(a.nnz) or real(a, p, t, **kw))
     model.train()
     model(x.to_sparse(), ei).sum().backward()
     assert calls == [int(x.count_nonzero())]  # on the stored values, not a dense N x F mask
