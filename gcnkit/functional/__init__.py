@@ -3,6 +3,7 @@ from gcnkit.functional.cache import GraphCache, graph_cache
 from gcnkit.functional.chebyshev import chebyshev_basis, chebyshev_combine, laplacian_lambda_max
 from gcnkit.functional.graph_input import resolve_graph
 from gcnkit.functional.normalize import NORMS, NormalizedGraph, normalize_adjacency
+from gcnkit.functional.receptive_field import ReceptiveField, receptive_field
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul, finite_operands
 
@@ -15,5 +16,5 @@ def propagate(graph: NormalizedGraph, x):
 __all__ = [
     "NORMS", "NormalizedGraph", "normalize_adjacency", "propagate", "CSRMatrix", "csr_matmul", "finite_operands",
     "GraphCache", "graph_cache", "resolve_graph", "chebyshev_basis", "chebyshev_combine",
-    "laplacian_lambda_max",
+    "laplacian_lambda_max", "ReceptiveField", "receptive_field",
 ]

@@ -146,7 +146,7 @@ class RunLog:
             self._mend_last_line()
         new = not self.path.exists() or self.path.stat().st_size == 0
         with open(self.path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=RUN_FIELDS)
+            w = csv.DictWriter(f, fieldnames=RUN_FIELDS, lineterminator="\n")  # (csv's default is \r\n)
             if new:
                 w.writeheader()
             w.writerow({k: row[k] for k in RUN_FIELDS})

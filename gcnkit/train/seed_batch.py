@@ -88,7 +88,17 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
             keep = [j for j in range(n) if j not in done]
             stacked.select_(keep, opt)
             active = [active[j] for j in keep]
+    _leave_default_generator(generators[-1], device)
     return results  # type: ignore[return-value]
+
+
+def _leave_default_generator(last: Generator, device: torch.device) -> None:
+    """Torch's default generator (of the device the masks came from) as the seeds run one after
+    another leave it: in the state the last seed's masks left its generator in."""
+    if device.type == "cpu":
+        torch.set_rng_state(last.get_state())
+    elif device.type == "cuda":
+        torch.cuda.set_rng_state(last.get_state(), device)
 
 
 def make_stacked_epoch(stacked: StackedGCN, opt: torch.optim.Optimizer, prepared: PreparedData,

@@ -39,8 +39,8 @@ class HistoryWriter:
         with self.path.open("a", newline="") as f:
             if self._fields is None:
                 self._fields = list(record)
-                csv.writer(f).writerow(self._fields)
-            csv.writer(f).writerow([record.get(k, "") for k in self._fields])
+                csv.writer(f, lineterminator="\n").writerow(self._fields)
+            csv.writer(f, lineterminator="\n").writerow([record.get(k, "") for k in self._fields])
 
 
 def results_frame(summary: dict):

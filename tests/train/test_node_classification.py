@@ -239,9 +239,10 @@ def test_accuracies_are_exact_fractions_of_the_test_and_validation_nodes():
     r = train_once(p, TrainConfig(epochs=20), 0)
     for acc, n in ((r.test_acc, len(p.test_idx)), (r.val_acc, len(p.val_idx))):
         correct = round(acc * n / 100)
-        # the exact fraction correct / n in float64, in percent; not a float32 mean
-        # (81.00000023841858 for 81.0). (100 * correct / n would round differently for some n)
-        assert acc == 100.0 * (correct / n)
+        # the percentage 100 correct / n rounded once in float64: not a float32 mean
+        # (81.00000023841858 for 81.0), nor 100 * (correct / n) (79.60000000000001 for 796 / 1000)
+        assert acc == 100.0 * correct / n
+    assert 100.0 * 796 / 1000 == 79.6 != 100.0 * (796 / 1000)
 
 
 def test_an_empty_validation_split_gives_nan_not_a_crash():
@@ -412,7 +413,7 @@ def test_test_accuracy_is_that_of_the_stopping_epoch():
     model.eval()
     with torch.no_grad():
         logits = model(p.x, p.graph_for(model))
-    assert r.test_acc == 100.0 * _accuracy(logits[p.test_idx], p.y[p.test_idx])
+    assert r.test_acc == _accuracy(logits[p.test_idx], p.y[p.test_idx])
 
 
 def test_summary_statistics_are_the_sample_mean_and_std():

@@ -23,3 +23,13 @@ def test_plot_title_says_when_the_protocol_changed(tmp_path, monkeypatch, note):
         assert labels == ["paper (its protocol)"] and note in (tmp_path / "summary.md").read_text()
     else:
         assert titles == ["Propagation models (Kipf & Welling 2017, Table 3)"] and labels == ["paper"]
+
+
+def test_summary_means_do_not_print_the_float_sums_tail(tmp_path):
+    import json
+
+    rows = [{**ROWS[0], "seed": s, "test_acc": a} for s, a in enumerate((69.0, 69.1, 68.993))]
+    assert sum(r["test_acc"] for r in rows) / 3 != 69.031  # 69.03099999999999
+    write_reports(rows, tmp_path, ["kipf"], ["karate"])
+    assert "karate,kipf,69.031," in (tmp_path / "summary.csv").read_text()
+    assert json.loads((tmp_path / "summary.json").read_text())[0]["mean"] == 69.031

@@ -2,6 +2,7 @@
 import math
 
 import pytest
+import torch
 
 from gcnkit.train.node_classification import PreparedData, TrainConfig, train_once
 from gcnkit.train.runner import prepare, run_seeds
@@ -112,3 +113,11 @@ def test_the_fields_of_cora(cora):
         assert cora.field_for(model, "train") is cora.field_for(model, "train")  # built once
     # the nodes within 2 hops of Cora's 140 training / 500 validation nodes; an MLP needs only those
     assert sizes == {"kipf": [1664, 2335], "mlp": [140, 500], "cheb3": [2531, 2594]}
+
+
+def test_torch_random_state_afterwards_is_as_after_the_runs_one_by_one(cora):
+    cfg = TrainConfig(model="cheb2", epochs=30)
+    one_by_one = [train_once(cora, cfg, s) for s in (4, 2, 9)]
+    after_alone = torch.rand(4)
+    together = train_seeds(cora, cfg, [4, 2, 9])
+    assert torch.equal(torch.rand(4), after_alone) and [r.epochs for r in together] == [r.epochs for r in one_by_one]
