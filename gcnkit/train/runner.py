@@ -9,10 +9,12 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+import torch
+
 from gcnkit.data.lock import FolderBusy, folder_lock
 from gcnkit.functional.validation import check_int
 from gcnkit.train.checkpoint import check_output_folder
-from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, train_once
+from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, _fields, build_model, train_once
 from gcnkit.train.seed_batch import train_seeds
 
 #: TrainConfig fields added after run logs were written, with the value those runs had: a
@@ -192,10 +194,15 @@ def _worker_run(task: Tuple[str, str, List[int], TrainConfig, Optional[str]]) ->
 
 def _cost(task: tuple) -> float:
     """A rough cost of a task, to start the long ones first (so that no worker is left with one
-    long task at the end): stored feature entries times the propagated terms of the first layer."""
+    long task at the end): the stored feature entries its passes read (the receptive fields'
+    rows) times the propagated terms of the first layer."""
     dataset, model, seeds, config, root = task
-    x = prepare(dataset, config, root).x
-    nnz = x.nnz if hasattr(x, "nnz") else x.numel()
+    prepared = prepare(dataset, config, root)
+    config = replace(config, model=model)
+    with torch.random.fork_rng(devices=[]):  # a model to ask for its fields: its init draws leave no trace
+        template = build_model(prepared, config)
+    nnz = sum(x.nnz if hasattr(x, "nnz") else x.numel()
+              for x in (f.x for f in _fields(prepared, template, config)))
     return float(nnz * _terms(model) * len(seeds))
 
 
