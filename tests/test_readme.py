@@ -29,3 +29,15 @@ def test_readme_commands_are_what_ci_runs():
     text = README.read_text()
     for cmd in ('python -m pip install "torch==2.13.0" -e ".[test]"', "python -m pytest -q"):
         assert cmd in text and cmd in ci
+
+
+def test_readme_receptive_field_snippet_runs(tmp_path):
+    m = re.search(r"<!-- readme-snippet: receptive-field -->\s*```python\n(.*?)```", README.read_text(), re.S)
+    assert m, "README lost its receptive-field snippet"
+    script = tmp_path / "field.py"
+    script.write_text(m.group(1))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(README.parent),
+                                                                   os.environ.get("PYTHONPATH")])))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"ReceptiveField\(hops=2, targets=\d+, nodes=\d+ of 2000\)", r.stdout), r.stdout
