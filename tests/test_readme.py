@@ -8,10 +8,10 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_pyg_model_snippet_runs(tmp_path):
-    text = README.read_text()
-    m = re.search(r"<!-- readme-snippet: pyg-model -->\s*```python\n(.*?)```", text, re.S)
-    assert m, "README lost its PyG model snippet"
+def _run_snippet(tag: str, tmp_path) -> subprocess.CompletedProcess:
+    """README's snippet marked ``<!-- readme-snippet: tag -->``, run as a user script."""
+    m = re.search(rf"<!-- readme-snippet: {tag} -->\s*```python\n(.*?)```", README.read_text(), re.S)
+    assert m, f"README lost its {tag} snippet"
     script = tmp_path / "snippet.py"
     script.write_text(m.group(1))
     # the repository first on the path, so that the script finds this checkout's gcnkit also where
@@ -20,8 +20,18 @@ def test_readme_pyg_model_snippet_runs(tmp_path):
                                                                    os.environ.get("PYTHONPATH")])))
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_readme_pyg_model_snippet_runs(tmp_path):
+    r = _run_snippet("pyg-model", tmp_path)
     # once: PyG's Sequential imports the calling script, which must not run the example again
     assert r.stdout.count("KipfGCNConv(8, 16, norm=sym, self_loop_weight=1.0)") == 1, r.stdout
+
+
+def test_readme_receptive_field_snippet_runs(tmp_path):
+    r = _run_snippet("receptive-field", tmp_path)
+    assert re.search(r"ReceptiveField\(hops=2, targets=\d+, nodes=\d+ of 2000\)", r.stdout), r.stdout
 
 
 def test_readme_commands_are_what_ci_runs():
@@ -30,14 +40,3 @@ def test_readme_commands_are_what_ci_runs():
     for cmd in ('python -m pip install "torch==2.13.0" -e ".[test]"', "python -m pytest -q"):
         assert cmd in text and cmd in ci
 
-
-def test_readme_receptive_field_snippet_runs(tmp_path):
-    m = re.search(r"<!-- readme-snippet: receptive-field -->\s*```python\n(.*?)```", README.read_text(), re.S)
-    assert m, "README lost its receptive-field snippet"
-    script = tmp_path / "field.py"
-    script.write_text(m.group(1))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(README.parent),
-                                                                   os.environ.get("PYTHONPATH")])))
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 0, r.stderr
-    assert re.search(r"ReceptiveField\(hops=2, targets=\d+, nodes=\d+ of 2000\)", r.stdout), r.stdout
