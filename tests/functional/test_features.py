@@ -71,3 +71,17 @@ def test_row_normalized_features_sum_to_one(sparse):
     out = row_normalize_features(CSRMatrix.from_torch(x.to_sparse_csr()) if sparse else x)
     dense = out.to_dense() if sparse else out
     torch.testing.assert_close(dense, torch.tensor([[0.25, 0.75, 0.0], [0.0, 0.0, 0.0], [0.25, 0.25, 0.5]]))
+
+
+@pytest.mark.parametrize("p", [0.25, 0.5, 0.75])
+def test_the_byte_mask_keeps_the_draws_at_or_above_256_p(p):
+    """The mask is the random bytes compared with 256 p (p = 0.5 reads their sign bit): the same
+    masks as every earlier version, so seeded runs keep their numbers."""
+    from gcnkit.functional.features import _keep_mask
+
+    for shape in [(1001, 7), (13,), (3, 4, 5)]:
+        n = math.prod(shape)
+        words = torch.randint(-(2**63), 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64,
+                              generator=torch.Generator().manual_seed(n))
+        expected = (words.view(torch.uint8)[:n] >= int(256 * p)).view(shape)
+        assert torch.equal(_keep_mask(shape, p, "cpu", torch.Generator().manual_seed(n)), expected)
