@@ -113,7 +113,8 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
 def make_epoch(model: GCN, opt: torch.optim.Optimizer, prepared: PreparedData,
                config: TrainConfig) -> Callable[[], float]:
     """One epoch of Kipf's protocol as a closure: a training step (forward, backward, Adam step)
-    and a validation forward pass; returns the validation loss including the first layer's L2 term
+    and a validation forward pass, each on the receptive field of the nodes it scores (with
+    ``config.receptive_field``); returns the validation loss including the first layer's L2 term
     (Kipf's code stops on ``model.loss``, which includes it).
 
     Per-epoch bookkeeping skips generic overheads that are measurable at ~1 ms epochs: mode flags

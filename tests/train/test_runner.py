@@ -117,6 +117,17 @@ def test_a_protocol_written_before_the_cuda_graph_toggle_resumes(tmp_path):
         ablate(["karate"], ["kipf"], [2], tmp_path, cfg, progress=False)
 
 
+def test_a_folder_resumes_with_or_without_receptive_fields(tmp_path):
+    # how the runs are computed, not which runs: not part of the protocol in config.json
+    import json
+
+    ablate(["karate"], ["kipf"], [0], tmp_path, TrainConfig(epochs=2), progress=False)
+    assert "receptive_field" not in json.loads((tmp_path / "config.json").read_text())
+    rows = ablate(["karate"], ["kipf"], [0, 1], tmp_path, TrainConfig(epochs=2, receptive_field=False),
+                  progress=False)
+    assert [r["seed"] for r in rows] == [0, 1]
+
+
 def test_bad_names_and_seeds_are_refused_before_anything_is_written(tmp_path):
     import pytest
 
