@@ -80,6 +80,7 @@ def receptive_nodes(graph: NormalizedGraph, targets: Tensor, hops: int) -> Tenso
     """A boolean mask ``[N]`` of the nodes at most ``hops`` edges upstream of ``targets`` (the
     targets included), following the operator's stored pattern."""
     hops = check_int("hops", hops, 0)
+    _check_graph(graph)
     n = graph.num_nodes
     targets = _check_targets(targets, n)
     mask = torch.zeros(n, dtype=torch.bool, device=graph.device)
@@ -123,9 +124,10 @@ def select_rows(x: CSRMatrix, index: Tensor) -> Tuple[CSRMatrix, Tensor]:
 
 
 def receptive_field(graph: NormalizedGraph, x: Features, targets: Tensor, hops: int) -> ReceptiveField:
-    """The receptive field of ``targets`` (node ids) for a model of ``hops`` propagations over
-    ``graph``, with ``x`` (features of every node) restricted to it. When the field covers every
-    node (or there are no targets), it is the whole graph, unrestricted."""
+    """The receptive field of ``targets`` (node ids, or a boolean mask over the nodes) for a model
+    of ``hops`` propagations over ``graph``, with ``x`` (features of every node) restricted to it.
+    When the field covers every node (or there are no targets), it is the whole graph, unrestricted."""
+    _check_graph(graph)
     n = graph.num_nodes
     hops = check_int("hops", hops, 0)
     if x.shape[0] != n:
@@ -152,10 +154,20 @@ def whole_graph(graph: NormalizedGraph, x: Features, targets: Tensor, hops: int 
     return ReceptiveField(hops, torch.arange(graph.num_nodes, device=graph.device), targets, x, graph, None, None)
 
 
+def _check_graph(graph) -> None:
+    if not isinstance(graph, NormalizedGraph):
+        raise TypeError(f"a receptive field is taken in a NormalizedGraph (the operator the model multiplies by: "
+                        f"resolve_graph(edge_index, edge_weight, num_nodes, norm=..., self_loop_weight=...) with "
+                        f"the model's normalization), got {type(graph).__name__}")
+
+
 def _check_targets(targets: Tensor, n: int) -> Tensor:
+    """Node ids ``[T]``, from ids or a boolean mask over the ``n`` nodes (PyG's ``train_mask``)."""
+    if isinstance(targets, Tensor) and targets.dtype == torch.bool and targets.shape == (n,):
+        return targets.nonzero().view(-1)
     if not isinstance(targets, Tensor) or targets.dim() != 1 or targets.is_floating_point() \
             or targets.dtype == torch.bool:
-        raise ValueError(f"targets must be a 1-D tensor of node ids, got "
+        raise ValueError(f"targets must be a 1-D tensor of node ids or a boolean mask over the {n} nodes, got "
                          f"{tuple(targets.shape) if isinstance(targets, Tensor) else type(targets).__name__}"
                          f"{f' {targets.dtype}' if isinstance(targets, Tensor) else ''}")
     if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= n):

@@ -134,8 +134,14 @@ def test_a_field_too_small_for_the_model_or_other_inputs_are_refused(csbm):
         model(prep.x, graph, field=field)
     with pytest.raises(ValueError, match="targets hold node ids outside"):
         receptive_field(graph, prep.x, torch.tensor([prep.num_nodes]), 2)
-    with pytest.raises(ValueError, match="1-D tensor of node ids"):
+    with pytest.raises(ValueError, match="1-D tensor of node ids or a boolean mask over the 2000 nodes"):
         receptive_field(graph, prep.x, torch.tensor([0.0]), 2)
+    with pytest.raises(ValueError, match="1-D tensor of node ids or a boolean mask"):
+        receptive_field(graph, prep.x, torch.ones(5, dtype=torch.bool), 2)  # a mask of another length
+    with pytest.raises(TypeError, match="taken in a NormalizedGraph"):
+        receptive_field(prep.edge_index, prep.x, prep.train_idx, 2)
+    by_mask = receptive_field(graph, prep.x, csbm.train_mask, 2)  # PyG's masks work as node sets
+    assert torch.equal(by_mask.nodes, receptive_field(graph, prep.x, prep.train_idx, 2).nodes)
     with pytest.raises(ValueError, match="x has 3 nodes but the graph has"):
         receptive_field(graph, torch.rand(3, prep.num_features), prep.train_idx, 2)
 
