@@ -85,3 +85,14 @@ def test_the_byte_mask_keeps_the_draws_at_or_above_256_p(p):
                               generator=torch.Generator().manual_seed(n))
         expected = (words.view(torch.uint8)[:n] >= int(256 * p)).view(shape)
         assert torch.equal(_keep_mask(shape, p, "cpu", torch.Generator().manual_seed(n)), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("p", [0.5, 0.3, 0.25])
+def test_dropout_values_are_x_times_mask_times_the_scale_exactly(dtype, p):
+    from gcnkit.functional.features import _keep_mask
+
+    x = torch.randn(1000, 16, generator=torch.Generator().manual_seed(0)).to(dtype)
+    out = dropout(x, p, generator=torch.Generator().manual_seed(1))
+    mask = _keep_mask(x.shape, p, "cpu", torch.Generator().manual_seed(1))
+    assert out.dtype == dtype and torch.equal(out, x * mask * (1.0 / (1.0 - p)))
