@@ -174,12 +174,34 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _pool_worker_init(threads: int) -> None:
-    """Pool workers leave Ctrl-C to the parent, which ends the pool (no worker tracebacks)."""
+def _pool_worker_init(threads: int, parent: Optional[int] = None) -> None:
+    """Pool workers leave Ctrl-C to the parent, which ends the pool (no worker tracebacks), and
+    end with the parent when it is killed outright (see :func:`_die_with_parent`)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        _die_with_parent(parent)
     _worker_init(threads)
+
+
+def _die_with_parent(parent: int) -> None:
+    """On Linux, a worker whose parent is killed (``kill -9``, the OOM killer) is killed too,
+    instead of training its group to the end and failing to send it back with a BrokenPipeError
+    traceback (the parent's log holds every finished run; the next command redoes the rest)."""
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(0)
 
 
 def _worker_run(task: Tuple[str, str, List[int], TrainConfig, Optional[str]]) -> List[dict]:
@@ -318,7 +340,7 @@ def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, 
         import multiprocessing as mp
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, initializer=_pool_worker_init, initargs=(threads,)) as pool:
+        with ctx.Pool(workers, initializer=_pool_worker_init, initargs=(threads, os.getpid())) as pool:
             for rows in pool.imap_unordered(_worker_run, tasks):
                 for row in rows:
                     record(row)
