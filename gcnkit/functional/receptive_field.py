@@ -127,9 +127,12 @@ def receptive_field(graph: NormalizedGraph, x: Features, targets: Tensor, hops: 
     """The receptive field of ``targets`` (node ids, or a boolean mask over the nodes) for a model
     of ``hops`` propagations over ``graph``, with ``x`` (features of every node) restricted to it.
     When the field covers every node (or there are no targets), it is the whole graph, unrestricted."""
-    _check_graph(graph)
+    _check_graph(graph, whole=True)
     n = graph.num_nodes
     hops = check_int("hops", hops, 0)
+    if not isinstance(x, (Tensor, CSRMatrix)) or len(x.shape) != 2:
+        got = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+        raise ValueError(f"x must be one graph's node features [N, F] (dense or a CSRMatrix), got {got}")
     if x.shape[0] != n:
         raise ValueError(f"x has {x.shape[0]} nodes but the graph has {n}")
     targets = _check_targets(targets, n).to(graph.device)
@@ -144,27 +147,34 @@ def receptive_field(graph: NormalizedGraph, x: Features, targets: Tensor, hops: 
         sub_x.t()  # the transpose for the backward pass, built once
         value_rows = Rows(positions, x.nnz)
     else:
-        sub_x, value_rows = x.index_select(-2, nodes.to(x.device)), None
+        sub_x, value_rows = x.index_select(0, nodes.to(x.device)), None
     return ReceptiveField(hops, nodes, position[targets], sub_x, sub_graph, Rows(nodes, n), value_rows)
 
 
 def whole_graph(graph: NormalizedGraph, x: Features, targets: Tensor, hops: int = 0) -> ReceptiveField:
     """The whole graph as a field of ``targets``: nothing restricted (for any number of hops)."""
+    _check_graph(graph, whole=True)
     targets = _check_targets(targets, graph.num_nodes).to(graph.device)
     return ReceptiveField(hops, torch.arange(graph.num_nodes, device=graph.device), targets, x, graph, None, None)
 
 
-def _check_graph(graph) -> None:
+def _check_graph(graph, whole: bool = False) -> None:
     if not isinstance(graph, NormalizedGraph):
         raise TypeError(f"a receptive field is taken in a NormalizedGraph (the operator the model multiplies by: "
                         f"resolve_graph(edge_index, edge_weight, num_nodes, norm=..., self_loop_weight=...) with "
                         f"the model's normalization), got {type(graph).__name__}")
+    if whole and graph.parent is not None:  # its masks and "whole" would be the restriction's, not the graph's
+        raise ValueError(f"graph is already restricted (a receptive field's graph, {graph.num_nodes} of "
+                         f"{graph.parent.num_nodes} nodes): take the field in the whole graph")
 
 
 def _check_targets(targets: Tensor, n: int) -> Tensor:
     """Node ids ``[T]``, from ids or a boolean mask over the ``n`` nodes (PyG's ``train_mask``)."""
     if isinstance(targets, Tensor) and targets.dtype == torch.bool and targets.shape == (n,):
         return targets.nonzero().view(-1)
+    if isinstance(targets, Tensor) and targets.dtype == torch.uint8:  # ids, or an old-style 0/1 mask?
+        raise ValueError("targets as uint8 are ambiguous (node ids, or a 0/1 mask as older PyG exports have): "
+                         "pass ids as int64 or a mask as bool (mask.bool())")
     if not isinstance(targets, Tensor) or targets.dim() != 1 or targets.is_floating_point() \
             or targets.dtype == torch.bool:
         raise ValueError(f"targets must be a 1-D tensor of node ids or a boolean mask over the {n} nodes, got "

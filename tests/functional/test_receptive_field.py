@@ -140,6 +140,14 @@ def test_a_field_too_small_for_the_model_or_other_inputs_are_refused(csbm):
         receptive_field(graph, prep.x, torch.ones(5, dtype=torch.bool), 2)  # a mask of another length
     with pytest.raises(TypeError, match="taken in a NormalizedGraph"):
         receptive_field(prep.edge_index, prep.x, prep.train_idx, 2)
+    with pytest.raises(ValueError, match="uint8 are ambiguous"):
+        receptive_field(graph, prep.x, csbm.train_mask.to(torch.uint8), 2)
+    with pytest.raises(ValueError, match=r"one graph's node features \[N, F\]"):
+        receptive_field(graph, torch.rand(3, prep.num_nodes, prep.num_features), prep.train_idx, 2)
+    with pytest.raises(ValueError, match="graph is already restricted"):  # masks and "whole" would be its own
+        receptive_field(field.graph, field.x, field.targets, 2)
+    with pytest.raises(ValueError, match="graph is already restricted"):
+        whole_graph(field.graph, field.x, field.targets)
     by_mask = receptive_field(graph, prep.x, csbm.train_mask, 2)  # PyG's masks work as node sets
     assert torch.equal(by_mask.nodes, receptive_field(graph, prep.x, prep.train_idx, 2).nodes)
     with pytest.raises(ValueError, match="x has 3 nodes but the graph has"):
