@@ -48,10 +48,8 @@ def sparse_dropout(x: CSRMatrix, p: float, training: bool = True,
     """Dropout on the stored values of a sparse matrix (Kipf's ``sparse_dropout``): the pattern,
     and so the cached transpose for the backward pass, is shared with ``x``. ``rows``: ``x``'s
     values are these of a larger matrix's (see :class:`Rows`)."""
-    p = _probability(p)
-    if not check_bool("training", training) or p == 0.0:
-        return x
-    return x.with_values(dropout(x.value, p, True, generator, rows))
+    value = dropout(x.value, p, training, generator, rows)
+    return x if value is x.value else x.with_values(value)
 
 
 def stacked_dropout(x: Tensor, p: float, generators: Sequence[Optional[torch.Generator]], dim: int = 0,

@@ -76,6 +76,16 @@ class ReceptiveField:
                 f"nodes={self.nodes.numel()} of {total})")
 
 
+def dropout_rows(field: Optional[ReceptiveField], x: Features, hops: int) -> Tuple[Optional[Rows], Optional[Rows]]:
+    """What a model called with ``field=`` passes to its dropout: the field's node rows and (sparse
+    ``x``) value rows, after checking ``x`` and the model's ``hops`` against it; ``(None, None)``
+    without a field."""
+    if field is None:
+        return None, None
+    field.check(x, hops)
+    return field.node_rows, field.value_rows
+
+
 def receptive_nodes(graph: NormalizedGraph, targets: Tensor, hops: int) -> Tensor:
     """A boolean mask ``[N]`` of the nodes at most ``hops`` edges upstream of ``targets`` (the
     targets included), following the operator's stored pattern."""

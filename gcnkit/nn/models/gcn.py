@@ -8,7 +8,7 @@ from torch import Tensor
 
 from gcnkit.functional.features import dropout, sparse_dropout
 from gcnkit.functional.graph_input import GraphInput
-from gcnkit.functional.receptive_field import ReceptiveField
+from gcnkit.functional.receptive_field import ReceptiveField, dropout_rows
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.validation import check_int, check_real
 from gcnkit.nn.conv.base import as_features
@@ -56,10 +56,7 @@ class GCN(torch.nn.Module):
         included (each drawn at the whole graph's size)."""
         if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
             x = as_features(x)  # a cached CSRMatrix: sparse dropout, the transpose built once
-        node_rows = value_rows = None
-        if field is not None:
-            field.check(x, self.hops)
-            node_rows, value_rows = field.node_rows, field.value_rows
+        node_rows, value_rows = dropout_rows(field, x, self.hops)
         for i, conv in enumerate(self.convs):
             if isinstance(x, CSRMatrix):
                 x = sparse_dropout(x, self.dropout, self.training, rows=value_rows)

@@ -10,7 +10,7 @@ from torch.nn.utils import parametrize
 
 from gcnkit.functional.features import stacked_dropout
 from gcnkit.functional.graph_input import GraphInput
-from gcnkit.functional.receptive_field import ReceptiveField
+from gcnkit.functional.receptive_field import ReceptiveField, dropout_rows
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul
 from gcnkit.functional.stacked import stacked_csr_linear
@@ -125,10 +125,7 @@ class StackedGCN(torch.nn.Module):
         if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
             x = as_features(x)
         self._check_features(x)
-        node_rows = value_rows = None
-        if field is not None:
-            field.check(x, self.template.hops)
-            node_rows, value_rows = field.node_rows, field.value_rows
+        node_rows, value_rows = dropout_rows(field, x, self.template.hops)
         p = self.dropout if self.training else 0.0
         convs = self.template.convs
         bias = iter(self.biases)
