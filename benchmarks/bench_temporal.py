@@ -213,10 +213,48 @@ def losloop_steps(data, pygt, hidden: int = 64, device="cpu", cuda_graph=False) 
                     hs.append(_hidden(state))
                 return F.mse_loss(lin(torch.stack(hs)), y)
             steps[f"pygt/{name}"] = (pair, loss)
+    # each model's dense products alone, timed beside the contenders (see gemm_floor)
+    floors = {"floor/" + name.split("/", 1)[1]: gemm_floor(model.cell, rows=x.size(0) * x.size(2),
+                                                           steps=x.size(1) - 1, device=device)
+              for name, (model, _) in steps.items() if name.startswith("gcnkit/")}
     if cuda_graph:  # the peers' one-window-at-a-time loops are not worth capturing
         return {k: v for k, v in _with_graphs(steps, True, device).items()
-                if not (k.startswith("pygt/gconv") and k.endswith("+graph") and "@fastest" not in k)}
-    return _with_graphs(steps, False)
+                if not (k.startswith("pygt/gconv") and k.endswith("+graph") and "@fastest" not in k)} | floors
+    return _with_graphs(steps, False) | floors
+
+
+def recurrent_gemms(cell: torch.nn.Module):
+    """``(K, N)`` of each recurrent map's dense product ``[M, K] x [K, N]``: its 2-D weights' input
+    widths summed (a Chebyshev map multiplies the basis ``[h, L h, ...]``), by their output width."""
+    shapes = []
+    for name, child in cell.named_children():
+        weights = [w for w in child.parameters() if w.dim() == 2]
+        if name != "input_map" and weights:
+            shapes.append((sum(w.size(1) for w in weights), weights[0].size(0)))
+    return shapes
+
+
+def gemm_floor(cell: torch.nn.Module, rows: int, steps: int, device="cpu") -> Callable[[], None]:
+    """The dense products that any implementation of ``cell`` computes in one training step, and
+    nothing else: per recurrent map and per step with a state (the first step's zero state needs
+    none), the forward ``A W``, and backward ``G W^T`` and ``A^T G``, on preallocated tensors
+    already in memory (no allocation, no sparse product, no gate arithmetic). Its time is a lower
+    bound of a training step on this machine, so ``peer / floor`` bounds the speed-up any
+    implementation of the same arithmetic could show against the peer."""
+    g = torch.Generator(device=device).manual_seed(0)
+    mats = []
+    for k, n in recurrent_gemms(cell):
+        a, w, grad = (torch.randn(*s, generator=g, device=device) for s in ((rows, k), (k, n), (rows, n)))
+        mats.append((a, w, grad, torch.empty(rows, n, device=device), torch.empty(rows, k, device=device),
+                     torch.empty(k, n, device=device)))
+
+    def step():
+        for _ in range(steps):
+            for a, w, grad, out, grad_a, grad_w in mats:
+                torch.mm(a, w, out=out)
+                torch.mm(grad, w.t(), out=grad_a)
+                torch.mm(a.t(), grad, out=grad_w)
+    return step
 
 
 # ---------------------------------------------------------------------------- main
@@ -294,6 +332,11 @@ def main(argv=None) -> int:
                 row = {"dataset": dataset, "model": model, "device": args.device, "threads": n, "unit": unit,
                        "gcnkit_s": ours, "pygt_s": peer, "speedup": None if peer is None else peer / ours,
                        "pygt_fastest_s": fastest, "speedup_fastest": None if fastest is None else fastest / ours}
+                floor = times.get(f"floor/{model}")
+                if floor is not None:  # the GEMMs alone: what no implementation of the model avoids
+                    row.update(gemm_floor_s=floor, gcnkit_over_floor=ours / floor,
+                               speedup_bound=None if peer is None else peer / floor,
+                               speedup_bound_fastest=None if fastest is None else fastest / floor)
                 if args.cuda_graph:
                     peer_all = [t for k, t in times.items() if k.split("+")[0].split("@")[0] == peer_name]
                     peer_graph = [t for k, t in times.items()
@@ -308,6 +351,12 @@ def main(argv=None) -> int:
                                                        f"fastest {fastest * 1000:8.1f} ms  x{fastest / ours:5.1f}")
                 print(f"[{args.device} {n} thr] {dataset:10s} {model:9s} per {unit}: gcnkit {ours * 1000:8.1f} ms, "
                       f"PyG Temporal {peer_txt}", flush=True)
+                if floor is not None:
+                    bound = "" if peer is None else (f"; no implementation of these products beats the peer by "
+                                                     f"more than x{peer / floor:5.1f} (x{fastest / floor:5.1f} "
+                                                     f"at its fastest)")
+                    print(f"    its GEMMs alone {floor * 1000:8.1f} ms ({ours / floor:4.2f}x of them in gcnkit's "
+                          f"step){bound}", flush=True)
                 if args.cuda_graph and row["gcnkit_graph_s"]:
                     pg = row["pygt_graph_s"]
                     print(f"    CUDA graphs: gcnkit {row['gcnkit_graph_s'] * 1000:8.1f} ms, PyG Temporal "

@@ -35,11 +35,38 @@ def test_temporal_steps_run_without_the_peer(single_thread):
     los = (torch.randn(2, 3, n, 1, generator=g), torch.randn(2, n, 3, generator=g), ei, ew)
     steps = {**bench_temporal.chickenpox_steps(chick, None, hidden=4),
              **{"los/" + k: v for k, v in bench_temporal.losloop_steps(los, None, hidden=4).items()}}
-    assert len(steps) == 2 * len(bench_temporal.MODELS)
+    # each model's step, and on Los-loop also its GEMMs alone
+    assert len(steps) == 3 * len(bench_temporal.MODELS)
+    assert {k for k in steps if "floor/" in k} == {f"los/floor/{m}" for m in bench_temporal.MODELS}
     times = bench_temporal.timed_interleaved(steps, repeat=1)
     assert set(times) == set(steps) and all(t > 0 for t in times.values())
     mem = bench_temporal.tbptt_memory(20, 5, N=n, hidden=4)
     assert mem["saved_tensor_peak_mib"] > 0 and "cuda_peak_mib" not in mem
+
+
+def test_the_gemm_floor_multiplies_each_recurrent_map_as_the_model_does():
+    from gcnkit.nn.models import TGCN, GConvGRU, GConvLSTM
+
+    # [M, K] x [K, N] per recurrent map: K the state's basis width ([h] or [h, L h, ...]), N the gates'
+    assert bench_temporal.recurrent_gemms(TGCN(1, 8).cell) == [(8, 16), (8, 8)]
+    assert bench_temporal.recurrent_gemms(TGCN(1, 8, variant="pygt").cell) == [(8, 16), (8, 8)]
+    assert bench_temporal.recurrent_gemms(GConvGRU(1, 8, K=2).cell) == [(24, 16), (24, 8)]
+    assert bench_temporal.recurrent_gemms(GConvLSTM(1, 8, K=1).cell) == [(16, 32)]
+    calls = []
+    real_mm = torch.mm
+
+    def mm(a, b, *, out):
+        calls.append((tuple(a.shape), tuple(b.shape)))
+        return real_mm(a, b, out=out)
+    floor = bench_temporal.gemm_floor(GConvGRU(1, 8, K=1).cell, rows=10, steps=3)
+    torch.mm = mm
+    try:
+        floor()
+    finally:
+        torch.mm = real_mm
+    per_step = [((10, 16), (16, 16)), ((10, 16), (16, 16)), ((16, 10), (10, 16)),  # gates: A W, G W^T, A^T G
+                ((10, 16), (16, 8)), ((10, 8), (8, 16)), ((16, 10), (10, 8))]  # candidate
+    assert calls == per_step * 3
 
 
 def test_a_pygt_source_folder_that_does_not_load_is_an_error(tmp_path):
