@@ -27,6 +27,13 @@ are one product), the like-for-like comparison; ``tgcn`` is gcnkit's default, th
 (Â applied to ``[x, h]``), which does more work per step than the peer (two sparse products with
 the state per step).
 
+On Los-loop each gcnkit model's dense products are also timed alone (``floor/<model>``,
+:func:`gemm_floor`): per recurrent map and per step with a state, its forward ``A W`` and the two
+backward products, on preallocated tensors, nothing else. No implementation of the same
+arithmetic does less, so the rows add ``gemm_floor_s``, ``gcnkit_over_floor`` (gcnkit's step over
+its GEMMs) and ``speedup_bound`` / ``speedup_bound_fastest`` (the peer over the floor: the largest
+speed-up any implementation could show on this machine without removing arithmetic).
+
 Each is timed with 1 thread and with all threads (median of ``--repeat`` runs after a warm-up);
 the script prints ratios and writes JSON. It also reports the peak memory of a truncated-BPTT
 training step (k = 10) at T = 100 and T = 1000, against full BPTT: the peak bytes of tensors
