@@ -84,7 +84,7 @@ def _largest_eigenvalue(lap, v0: np.ndarray) -> float:
     from scipy.sparse.linalg import eigs, eigsh
 
     n = lap.shape[0]
-    symmetric = n <= 2 or abs(lap - lap.T).max() < 1e-10
+    symmetric = n <= 1 or abs(lap - lap.T).max() < 1e-10
     if n > 64:
         ncv = min(n - 1, 40)
         try:

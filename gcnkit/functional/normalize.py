@@ -218,7 +218,10 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
     if dtype in (torch.bfloat16, torch.float16):
         dtype = torch.float32  # degrees are summed in float32 at least; .to() casts afterwards
     # Copies, not views: the returned graph (and the cache) must not alias the caller's tensors,
-    # which may later be modified in place.
+    # which may later be modified in place. A subclass (PyG's EdgeIndex) is read as a plain
+    # tensor: its rows keep the subclass, whose arithmetic fails on graphs of 0 or 1 edges.
+    if type(edge_index) is not Tensor:
+        edge_index = edge_index.as_tensor() if hasattr(edge_index, "as_tensor") else edge_index.as_subclass(Tensor)
     src, dst = edge_index[0].clone().long(), edge_index[1].clone().long()
     w = torch.ones(num_edges, dtype=dtype, device=device) if edge_weight is None else edge_weight.to(dtype)
     if w is edge_weight:

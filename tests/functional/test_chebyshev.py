@@ -283,3 +283,19 @@ def test_functional_chebyshev_takes_lambda_max_zero_and_other_dtypes():
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
     out = chebyshev_combine(g32, [x64, x64, x64], 2.0)
     torch.testing.assert_close(out, chebyshev_combine(g64, [x64, x64, x64], 2.0), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("ei, ew, remove", [
+    ([[0, 1], [1, 0]], [1.0, 3.0], True),  # a weighted pair: in-degrees 3 and 1
+    ([[0, 0], [1, 0]], None, False),  # a directed edge and a kept self-loop (the cheb2/cheb3 presets)
+])
+def test_lambda_max_of_a_two_node_graph_whose_laplacian_is_not_symmetric(oracle, ei, ew, remove):
+    # was: every graph of two nodes was taken as symmetric and eigvalsh read one triangle of L
+    # (1.577 and 1.618 instead of 2 and 1); an isolated third node gave the right value
+    ei = torch.tensor(ei)
+    ew = None if ew is None else torch.tensor(ew, dtype=torch.float64)
+    for n in (2, 3):  # an isolated node (eigenvalue 1) does not change it
+        g = normalize_adjacency(ei, ew, n, norm="sym", self_loop_weight=0.0, remove_self_loops=remove)
+        lap = np.eye(n) - g.to_dense().double().numpy()
+        assert not np.allclose(lap, lap.T)
+        assert laplacian_lambda_max(g) == pytest.approx(np.linalg.eigvals(lap).real.max(), abs=1e-9)

@@ -307,3 +307,21 @@ def test_torch_compile_does_not_recompile_per_new_graph():
     run(12)
     assert dynamo_utils.counters["stats"]["unique_graphs"] == graphs
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("edges", [[[], []], [[0], [1]], [[0, 2], [1, 2]], [[0, 1, 1], [1, 0, 2]]])
+@pytest.mark.parametrize("name", ["kipf", "naive", "cheb2", "first_order", "single_parameter", "row"])
+def test_pyg_edge_index_of_few_edges_is_read_as_a_plain_index(name, edges):
+    # was: an EdgeIndex of 0 or 1 edges (after self-loops were dropped or none added) failed inside
+    # PyG's Index arithmetic (an AssertionError without a message)
+    from torch_geometric import EdgeIndex
+
+    torch.manual_seed(0)
+    conv = make_conv(name, 4, 2)
+    x = torch.randn(3, 4)
+    plain = torch.tensor(edges, dtype=torch.long).view(2, -1)
+    expected = conv(x, plain)
+    assert torch.equal(conv(x, EdgeIndex(plain, sparse_size=(3, 3))), expected)
+    g = normalize_adjacency(EdgeIndex(plain, sparse_size=(3, 3)), num_nodes=3, self_loop_weight=0.0)
+    assert type(g.edge_index) is torch.Tensor and torch.equal(g.to_dense(), normalize_adjacency(
+        plain, num_nodes=3, self_loop_weight=0.0).to_dense())
