@@ -122,16 +122,22 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
     series = signal.series.float()
     x_raw, y_raw = make_windows(series, cfg.lags, cfg.horizon)  # checks the horizon and NaNs
     S, gap = x_raw.size(0), cfg.horizon - 1
+
+    def too_few(at: str) -> ValueError:
+        return ValueError(f"{cfg.dataset}: its {series.size(0)} time steps give {S} window{'s' * (S != 1)} of "
+                          f"lags={cfg.lags} in and horizon={cfg.horizon} ahead"
+                          + (f", and {gap} windows (horizon - 1) are dropped between the parts so that no "
+                             f"target is shared" if gap else "")
+                          + f": too few for a training and a test part {at}; use a shorter horizon or "
+                            f"fewer lags")
+    if S < gap + 2:  # one window to train, the gap, one to test: no train_ratio helps
+        raise too_few("at any train_ratio")
     try:
         fit, _, test = chronological_split(S, cfg.train_ratio, 0.0, gap=gap)
     except ValueError as e:
         if gap == 0 or "No test samples" not in str(e):
             raise
-        raise ValueError(f"{cfg.dataset}: its {series.size(0)} time steps give {S} windows of lags={cfg.lags} "
-                         f"in and horizon={cfg.horizon} ahead, and {gap} windows (horizon - 1) are dropped "
-                         f"between the parts so that no target is shared: too few for a training and a "
-                         f"test part at train_ratio={cfg.train_ratio}; use a shorter horizon or fewer "
-                         f"lags") from e
+        raise too_few(f"at train_ratio={cfg.train_ratio}") from e
     n_val = int(cfg.val_ratio * len(fit))
     if cfg.val_ratio > 0 and n_val == 0:  # as chronological_split: never drop validation silently
         raise ValueError(f"{cfg.dataset}: val_ratio={cfg.val_ratio} of the {len(fit)} training windows "

@@ -231,6 +231,14 @@ def test_bad_inputs_give_clear_errors():
     with pytest.raises(ValueError, match=r"60 time steps give 27 windows.*horizon=30.*29 windows \(horizon - 1\)"
                                          r".*use a shorter horizon or fewer lags"):
         prepare_data(cfg, signal=_signal(T=60))
+    # one window (lags + horizon = T), or too few for the gap: no train_ratio helps, so the error
+    # names lags and horizon (was: "train_ratio=0.8 of n=1 leaves no training samples")
+    for lags, horizon, windows in ((4, 56, 1), (56, 4, 1), (30, 30, 1), (1, 58, 2), (59, 1, 1)):
+        cfg = TemporalConfig(dataset="losloop", lags=lags, horizon=horizon).resolved()
+        with pytest.raises(ValueError, match=rf"60 time steps give {windows} windows? of lags={lags} in and "
+                                             rf"horizon={horizon} ahead.*at any train_ratio; use a shorter "
+                                             rf"horizon or fewer lags"):
+            prepare_data(cfg, signal=_signal(T=60))
     # other split errors keep their own message (no advice about the horizon)
     cfg = TemporalConfig(dataset="losloop", lags=4, horizon=1, train_ratio=0.001, val_ratio=0.0).resolved()
     with pytest.raises(ValueError, match=r"^train_ratio=0.001 of n=56 leaves no training samples"):
