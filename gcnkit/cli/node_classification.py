@@ -144,7 +144,7 @@ def run_train(args) -> int:
             paper = (f" (paper: {out['paper']:.1f}" + (f", with its protocol; here {', '.join(changes)})"
                                                         if changes else ")"))
         print(f"{dataset} / {args.model}: test accuracy {out['test_acc_mean']:.2f} ± "
-              f"{out['test_acc_std']:.2f} %{paper} over {len(results)} seeds; "
+              f"{out['test_acc_std']:.2f} %{paper} over {len(results)} seed{'s' * (len(results) != 1)}; "
               f"{out['epochs_mean']:.1f} epochs; {out['ms_per_epoch']:.2f} ms/epoch")
     return 0
 

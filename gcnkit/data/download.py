@@ -115,8 +115,12 @@ def ensure_files(
         # PyG's layout (<root>/Cora/raw) where gcnkit's is <root>/planetoid/Cora/raw: say where they are
         elsewhere = folder.parents[2] / folder.parent.name / folder.name if len(folder.parents) > 2 else None
         if elsewhere is not None and elsewhere != folder and any((elsewhere / n).is_file() for n in still):
+            given, kind = folder.parents[2], folder.parents[1].name  # <root>, and 'planetoid'
+            fix = (f"pass its parent '{given.parent}' as the data root (--root, the 'root' argument or "
+                   f"${DATA_ENV}), which holds {kind}/{folder.parent.name}/raw" if given.name == kind
+                   else "move or link that folder there")
             reason += (f"\nThey are in '{elsewhere}' (PyTorch Geometric's layout): gcnkit reads "
-                       f"'{folder}'; move or link that folder there.")
+                       f"'{folder}'; {fix}.")
         return FileNotFoundError(
             f"{dataset}: raw files missing in '{folder}': {still}.\n"
             f"Expected files there: {list(urls)}.\n{reason}\n"

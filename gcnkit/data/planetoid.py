@@ -34,7 +34,7 @@ from gcnkit.data.atomic import atomic_torch_save
 from gcnkit.data.checksum import expected_sha256, verify_file
 from gcnkit.data.download import ensure_files
 from gcnkit.data.lock import folder_lock
-from gcnkit.data.root import resolve_root, writable_dir
+from gcnkit.data.root import CACHE_ENV, is_writable, resolve_root, writable_dir
 from gcnkit.data.synthetic import _check_sizes, check_split_sizes
 from gcnkit.functional.validation import check_int
 
@@ -66,6 +66,9 @@ def _repr(obj: Any) -> str:  # same as torch_geometric.data.dataset._repr
         return "None"
     return re.sub("(<.*?)\\s.*(>)", r"\1\2", str(obj))
 
+
+#: What a processed Planetoid cache holds (PyG's file and the two markers gcnkit checks).
+_CACHE_FILES = ("data.pt", "pre_transform.pt", "pre_filter.pt")
 
 class PlanetoidDataset(Planetoid):
     r"""PyG's :class:`~torch_geometric.datasets.Planetoid` with gcnkit's data
@@ -128,7 +131,7 @@ class PlanetoidDataset(Planetoid):
         self.allow_download = download
         self._processed_dir = writable_dir(
             self.data_root / "planetoid" / name / "processed",
-            Path("planetoid") / name / "processed")
+            Path("planetoid") / name / "processed", made=_CACHE_FILES)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(split_seed)  # PyG's random split: global RNG
             super().__init__(str(self.data_root / "planetoid"), name,
@@ -194,6 +197,11 @@ class PlanetoidDataset(Planetoid):
         with folder_lock(self.processed_dir):
             if not self.force_reload and osp.exists(self.processed_paths[0]) and self._cache_matches():
                 return
+            if not is_writable(self.processed_dir):  # a read-only cache, served only as it is
+                why = ("force_reload=True asks to rebuild it" if self.force_reload else
+                       "it is damaged or was made with another pre_transform / pre_filter")
+                raise RuntimeError(f"The processed files in '{self.processed_dir}' are read-only and {why}; "
+                                   f"set ${CACHE_ENV} to a writable folder")
             self.process()
 
     def _cache_matches(self) -> bool:
@@ -205,9 +213,9 @@ class PlanetoidDataset(Planetoid):
             return False  # what PyG's InMemoryDataset.load reads (it asserts, with a traceback)
         for file_name, obj in (("pre_transform.pt", self.pre_transform), ("pre_filter.pt", self.pre_filter)):
             path = osp.join(self.processed_dir, file_name)
-            try:
+            try:  # damaged too (PyG writes these in place): rebuilt, as data.pt
                 stored = torch.load(path, weights_only=False)
-            except (OSError, RuntimeError, EOFError):
+            except Exception:
                 return False
             if stored != _repr(obj):
                 return False

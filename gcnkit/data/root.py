@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -89,14 +89,16 @@ def is_writable(path: PathLike) -> bool:
     return os.access(p, os.W_OK | os.X_OK)
 
 
-def writable_dir(preferred: PathLike, cache_subdir: PathLike) -> Path:
+def writable_dir(preferred: PathLike, cache_subdir: PathLike, made: Sequence[str] = ()) -> Path:
     r"""Picks a writable folder for processed files.
 
     Returns :obj:`preferred` if it is writable (see :func:`is_writable`),
-    else :obj:`resolve_cache_root() / cache_subdir`.
+    else :obj:`resolve_cache_root() / cache_subdir`; when neither is, the first
+    of them that already holds every file of :obj:`made` (a read-only cache
+    that is only read: its caller must refuse to rebuild it there).
 
     Raises:
-        RuntimeError: If neither location is writable.
+        RuntimeError: If neither location is writable (nor holds the files).
     """
     preferred = Path(preferred)
     if is_writable(preferred):
@@ -104,6 +106,9 @@ def writable_dir(preferred: PathLike, cache_subdir: PathLike) -> Path:
     fallback = resolve_cache_root() / cache_subdir
     if is_writable(fallback):
         return fallback
+    for folder in (preferred, fallback):
+        if made and all((folder / name).is_file() for name in made):
+            return folder
     raise RuntimeError(
         f"No writable location for processed files: '{preferred}' (below the "
         f"data root) and '{fallback}' (cache root) are both read-only. Set "

@@ -55,7 +55,12 @@ def write_reports(rows: List[dict], out_dir: Path, models: Sequence[str], datase
     out_dir = Path(out_dir)
     if not rows:
         raise ValueError(f"no finished runs to report in {out_dir}")
+    # in the order asked (datasets, then models), not the order the runs finished in (parallel
+    # workers finish in any order): the same files however the runs were scheduled or resumed
+    order = {key: i for i, key in enumerate((d, m) for d in datasets for m in models)}
     summary = summary_frame(rows)
+    summary = summary.iloc[sorted(range(len(summary)), key=lambda i: order.get(
+        (summary["dataset"].iat[i], summary["model"].iat[i]), len(order)))].reset_index(drop=True)
     table = ablation_table(summary, models, datasets)
     paths = {"runs": out_dir / "runs.csv", "summary_csv": out_dir / "summary.csv",
              "summary_json": out_dir / "summary.json", "markdown": out_dir / "summary.md",
@@ -100,7 +105,7 @@ def plot_ablation(summary, models: Sequence[str], datasets: Sequence[str], path:
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.legend(fontsize=8)
-    ax.set_title("Propagation models, another protocol than Kipf & Welling's (see summary.md)" if changed
+    ax.set_title("Propagation models\n(another protocol than Kipf & Welling's: see summary.md)" if changed
                  else "Propagation models (Kipf & Welling 2017, Table 3)", fontsize=10 if changed else None)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -50,7 +50,7 @@ def test_train_text_says_when_the_protocol_is_not_the_papers(shared_data_root, c
     assert main(args + ["--epochs", "3", "--hidden", "8"]) == 0
     assert "(paper: 81.5, with its protocol; here hidden=8, epochs=3)" in capsys.readouterr().out
     assert main(args + ["--early-stopping", "10"]) == 0  # the paper's protocol, spelled out
-    assert "(paper: 81.5) over 1 seeds" in capsys.readouterr().out
+    assert "(paper: 81.5) over 1 seed;" in capsys.readouterr().out
 
 
 def test_train_table_on_csbm(capsys):

@@ -77,6 +77,36 @@ def test_read_only_copy(shared_data_root, tmp_path, monkeypatch, no_network):
             p.chmod(0o755 if p.is_dir() else 0o644)
 
 
+def _set_writable(root, writable: bool) -> None:
+    for p in [root, *root.rglob("*")]:
+        p.chmod((0o755 if p.is_dir() else 0o644) if writable else (0o555 if p.is_dir() else 0o444))
+
+
+@pytest.mark.parametrize("where", ["root", "cache"])
+def test_a_complete_read_only_cache_is_read(writable_copy, tmp_path, monkeypatch, no_network, where):
+    # was: "No writable location for processed files" although nothing had to be written
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GCNKIT_CACHE", str(cache))
+    if where == "cache":  # processed files in the cache root, beside a read-only data root
+        _set_writable(writable_copy, False)
+    reference = load_dataset("cora", root=writable_copy)
+    made = (writable_copy if where == "root" else cache) / "planetoid/Cora/processed"
+    assert (made / "data.pt").is_file()
+    _set_writable(writable_copy, False)
+    cache.mkdir(exist_ok=True)
+    _set_writable(cache, False)
+    try:
+        again = load_dataset("cora", root=writable_copy)
+        assert torch.equal(again.x, reference.x) and torch.equal(again.y, reference.y)
+        (made / "pre_transform.pt").chmod(0o644)
+        (made / "pre_transform.pt").write_bytes(b"garbage")  # damaged, in a read-only folder: not rebuilt
+        with pytest.raises(RuntimeError, match=r"read-only and it is damaged.*GCNKIT_CACHE"):
+            load_dataset("cora", root=writable_copy)
+    finally:
+        _set_writable(writable_copy, True)
+        _set_writable(cache, True)
+
+
 def test_writable_root_keeps_processed_next_to_raw(writable_copy, no_network):
     ds = PlanetoidDataset(writable_copy, "Cora")
     proc = writable_copy / "planetoid/Cora/processed"
@@ -90,8 +120,15 @@ def test_offline_error_points_at_files_in_pygs_layout(shared_data_root, tmp_path
 
     shutil.copytree(shared_data_root / "planetoid" / "Cora" / "raw", tmp_path / "Cora" / "raw")  # <root>/Cora/raw
     with pytest.raises(FileNotFoundError, match=r"They are in '.*Cora/raw' \(PyTorch Geometric's layout\): "
-                                                r"gcnkit reads '.*planetoid/Cora/raw'"):
+                                                r"gcnkit reads '.*planetoid/Cora/raw'; move or link"):
         load_dataset("cora", root=tmp_path)
+    # the folder named planetoid given as the root (PyG's root): its parent is gcnkit's
+    # (was: "move or link that folder there", impossible in a read-only copy)
+    pyg_root = tmp_path / "data" / "planetoid"
+    shutil.copytree(tmp_path / "Cora", pyg_root / "Cora")
+    with pytest.raises(FileNotFoundError, match=rf"pass its parent '{tmp_path / 'data'}' as the data root"):
+        load_dataset("cora", root=pyg_root)
+    assert load_dataset("cora", root=tmp_path / "data").num_nodes == 2708
 
 
 def test_offline_error(tmp_path, no_network):
@@ -293,6 +330,18 @@ def test_damaged_processed_cache_is_rebuilt(writable_copy, no_network, damage):
     again = load_dataset("cora", root=writable_copy)  # remade from the verified raw files
     assert torch.equal(again.x, reference.x) and torch.equal(again.edge_index, reference.edge_index)
     torch.load(cached, weights_only=False)  # and the cache is whole again
+
+
+@pytest.mark.parametrize("marker", ["pre_transform.pt", "pre_filter.pt"])
+@pytest.mark.parametrize("content", [b"garbage", b"\x80\x02X", b""])
+def test_damaged_cache_marker_is_rebuilt(writable_copy, no_network, marker, content):
+    # was: an UnpicklingError traceback (or "invalid literal for int()") at every later load
+    reference = load_dataset("cora", root=writable_copy)
+    path = writable_copy / "planetoid/Cora/processed" / marker
+    path.write_bytes(content)
+    again = load_dataset("cora", root=writable_copy)
+    assert torch.equal(again.x, reference.x) and torch.equal(again.edge_index, reference.edge_index)
+    assert torch.load(path, weights_only=False) == "None"  # the marker is whole again (no transform)
 
 
 def test_concurrent_loads_with_different_pre_transforms_keep_each_its_own(writable_copy, no_network):
