@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional, Tuple
 
+import torch
 from torch import Tensor
 
 from gcnkit.nn.recurrent.base import RecurrentCellBase, activation
@@ -43,7 +44,10 @@ class ElmanCell(RecurrentCellBase):
 
     def step(self, ux: Tuple[Tensor, ...], state: Tensor, graphs: Optional[GraphSet], *,
              zero_state: bool = False) -> Tensor:
-        return self._act(apply_operator(self.hidden_map, state, graphs, ux[0], zero_input=zero_state))
+        h = self._act(apply_operator(self.hidden_map, state, graphs, ux[0], zero_input=zero_state))
+        # autocast: the products (and so the gates) in low precision, the state in its own (as the
+        # GRU's and LSTM's), so that it can be passed back in
+        return h if h.dtype == state.dtype else h.to(torch.promote_types(h.dtype, state.dtype))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", nonlinearity={self.nonlinearity}"

@@ -276,17 +276,27 @@ def test_one_step_from_no_state_still_gives_the_recurrent_weights_a_gradient(sma
         assert hidden and all(p.grad.abs().sum() == 0 for p in hidden if p.dim() == 2)
 
 
-def test_zero_first_state_under_autocast_keeps_the_autocast_dtype(small_graph):
+@pytest.mark.parametrize("operator", ["linear", "gcn"])
+def test_elman_state_under_autocast_stays_in_its_dtype_and_can_be_carried(small_graph, operator):
+    # the products run in bfloat16 under autocast, the state stays float32 as the GRU's and the
+    # LSTM's (was: a bfloat16 state, refused when passed back in: "state is torch.bfloat16 ...")
     from gcnkit.nn.recurrent import ElmanCell, run_sequence
 
     ei, ew, n = small_graph
-    cell = ElmanCell(3, 4)  # dense maps: their products run in bfloat16 under autocast
-    x = torch.randn(2, n, 3)
+    torch.manual_seed(0)
+    cell = ElmanCell(3, 4, input_operator=operator, hidden_operator=operator)
+    x = torch.randn(4, n, 3)
+    ref, _ = run_sequence(cell, x, ei, ew)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        fresh, _ = run_sequence(cell, x)
-        zeros, _ = run_sequence(cell, x, state=torch.zeros(n, 4))
-    assert fresh.dtype == zeros.dtype == torch.bfloat16
+        fresh, _ = run_sequence(cell, x, ei, ew)
+        zeros, _ = run_sequence(cell, x, ei, ew, state=torch.zeros(n, 4))  # the zero-state skip: the same
+        first, state = run_sequence(cell, x[:2], ei, ew)
+        rest, state = run_sequence(cell, x[2:], ei, ew, state=state)  # carried across calls
+        one = cell(x[0], ei, ew, state=state)
+    assert fresh.dtype == zeros.dtype == state.dtype == one.dtype == torch.float32
     torch.testing.assert_close(fresh, zeros)
+    torch.testing.assert_close(torch.cat([first, rest]), fresh)
+    torch.testing.assert_close(fresh, ref, atol=3e-2, rtol=3e-2)  # bfloat16 products
 
 
 def test_pruned_recurrent_bias_from_no_state(small_graph):
