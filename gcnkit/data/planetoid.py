@@ -70,6 +70,7 @@ def _repr(obj: Any) -> str:  # same as torch_geometric.data.dataset._repr
 #: What a processed Planetoid cache holds (PyG's file and the two markers gcnkit checks).
 _CACHE_FILES = ("data.pt", "pre_transform.pt", "pre_filter.pt")
 
+
 class PlanetoidDataset(Planetoid):
     r"""PyG's :class:`~torch_geometric.datasets.Planetoid` with gcnkit's data
     root layout, checksums, read-only roots and clear offline errors.

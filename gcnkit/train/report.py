@@ -59,8 +59,9 @@ def write_reports(rows: List[dict], out_dir: Path, models: Sequence[str], datase
     # workers finish in any order): the same files however the runs were scheduled or resumed
     order = {key: i for i, key in enumerate((d, m) for d in datasets for m in models)}
     summary = summary_frame(rows)
-    summary = summary.iloc[sorted(range(len(summary)), key=lambda i: order.get(
-        (summary["dataset"].iat[i], summary["model"].iat[i]), len(order)))].reset_index(drop=True)
+    rank = [order.get(key, len(order)) for key in zip(summary["dataset"], summary["model"])]
+    summary = summary.assign(_rank=rank).sort_values("_rank", kind="stable").drop(columns="_rank")
+    summary = summary.reset_index(drop=True)
     table = ablation_table(summary, models, datasets)
     paths = {"runs": out_dir / "runs.csv", "summary_csv": out_dir / "summary.csv",
              "summary_json": out_dir / "summary.json", "markdown": out_dir / "summary.md",
