@@ -185,6 +185,22 @@ def _pool_worker_init(threads: int, parent: Optional[int] = None) -> None:
     _worker_init(threads)
 
 
+def _start_method() -> str:
+    """``fork`` where the platform has it and no accelerator is present (the workers start at once,
+    sharing the parent's imports), else ``spawn``: once a process on a machine with a GPU has run a
+    backward pass, autograd's device threads make every forked child fail ("Unable to handle
+    autograd's threading in combination with fork-based multiprocessing")."""
+    import multiprocessing as mp
+
+    import torch
+
+    if "fork" not in mp.get_all_start_methods():
+        return "spawn"
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6; CUDA's check before that
+    present = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
+    return "spawn" if present else "fork"
+
+
 def _die_with_parent(parent: int) -> None:
     """On Linux, a worker whose parent is killed (``kill -9``, the OOM killer) is killed too,
     instead of training its group to the end and failing to send it back with a BrokenPipeError
@@ -339,7 +355,7 @@ def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, 
     else:
         import multiprocessing as mp
 
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        ctx = mp.get_context(_start_method())
         with ctx.Pool(workers, initializer=_pool_worker_init, initargs=(threads, os.getpid())) as pool:
             for rows in pool.imap_unordered(_worker_run, tasks):
                 for row in rows:

@@ -171,6 +171,32 @@ def test_parallel_workers_give_the_runs_of_one_process_and_resume(tmp_path):
     assert seen == [] and sorted(map(key, again)) == sorted(map(key, two))  # nothing rerun
 
 
+def test_workers_are_spawned_where_an_accelerator_is_present(tmp_path, monkeypatch):
+    """On a machine with a GPU, a process that has run a backward pass cannot fork workers
+    (autograd's device threads: "Unable to handle autograd's threading in combination with
+    fork-based multiprocessing", seen on an H200 when a second ablate ran in one process); the
+    pool then spawns them, with the numbers of one process."""
+    import multiprocessing as mp
+
+    import torch
+
+    from gcnkit.train import runner
+
+    forks = "fork" in mp.get_all_start_methods() and not torch.accelerator.is_available()
+    assert runner._start_method() == ("fork" if forks else "spawn")
+    methods = []
+    get_context = mp.get_context
+    monkeypatch.setattr(mp, "get_context", lambda m=None: methods.append(m) or get_context(m))
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    cfg = TrainConfig(epochs=3)
+    one = ablate(["karate"], ["kipf", "mlp"], [0, 1], tmp_path / "one", cfg, workers=1, progress=False)
+    two = ablate(["karate"], ["kipf", "mlp"], [0, 1], tmp_path / "two", cfg, workers=2, progress=False)
+    assert methods == ["spawn"]
+    key = lambda r: (r["model"], r["seed"])  # noqa: E731
+    assert [(r["test_acc"], r["val_acc"], r["epochs"]) for r in sorted(two, key=key)] == \
+        [(r["test_acc"], r["val_acc"], r["epochs"]) for r in sorted(one, key=key)]
+
+
 def test_a_second_ablation_on_a_busy_folder_is_refused(tmp_path):
     # two ablations on one --out used to run every missing run twice and log each twice; the
     # second is refused while the first holds the folder's lock, and the folder works afterwards
