@@ -273,6 +273,11 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     the training protocol; resuming with a different one is refused. Dataset names are keyed by
     their canonical spelling (``cora`` and ``Cora`` are one dataset); repeated names, models and
     seeds run once.
+
+    Worker processes are forked, or spawned where an accelerator is present (on a machine with a
+    GPU, a process that has run a backward pass cannot fork workers that train): spawned workers
+    import the calling script again, so a script calls ``ablate(..., workers=n)`` under
+    ``if __name__ == "__main__":``.
     """
     from gcnkit.data import dataset_name
 
