@@ -1,7 +1,6 @@
 """Many seeds, many models, many datasets: runs that save as they go and resume."""
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import os
@@ -15,7 +14,9 @@ from gcnkit.data.lock import FolderBusy, folder_lock
 from gcnkit.functional.validation import check_int
 from gcnkit.train.checkpoint import check_output_folder
 from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, _fields, build_model, train_once
+from gcnkit.train.run_log import RunLog
 from gcnkit.train.seed_batch import train_seeds
+from gcnkit.train.workers import pool_context, pool_worker_init, set_threads
 
 #: TrainConfig fields added after run logs were written, with the value those runs had: a
 #: config.json without them resumes.
@@ -23,8 +24,6 @@ _ADDED_FIELDS = {"cuda_graph": False}
 
 #: Seeds trained together as one stacked model by default (``--seed-batch``).
 DEFAULT_SEED_BATCH = 10
-
-RUN_FIELDS = ("dataset", "model", "seed", "test_acc", "val_acc", "epochs", "ms_per_epoch")
 
 _PREPARED: Dict[tuple, PreparedData] = {}
 
@@ -66,158 +65,6 @@ def _train(prepared: PreparedData, config: TrainConfig, seeds: List[int]) -> Lis
     if len(seeds) == 1:
         return [train_once(prepared, config, seeds[0])]
     return train_seeds(prepared, config, seeds)
-
-
-def _canonical(dataset: str) -> str:
-    from gcnkit.data import dataset_name
-
-    try:
-        return dataset_name(dataset)
-    except ValueError:
-        return dataset
-
-
-class RunLog:
-    """``runs.csv`` appended one row per finished run (flushed and fsynced), read back to resume.
-
-    A torn last line (a crash mid-write) is dropped on reading, so that run is simply redone, and
-    cut off before the next row is appended (so pandas never sees half a run either); a
-    header torn by a crash during the first write (no run in the file yet) is rewritten. A file
-    that does not start with the header, yet has runs in it, is refused rather than read as empty
-    (which would redo every run and append them to it).
-    """
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def _check_header(self) -> bool:
-        """Whether the file holds a header (and maybe runs); ``False``: empty, or only a torn
-        first line, which is removed."""
-        with open(self.path, "rb") as f:
-            first = f.readline()
-            rest = f.read(1)
-        header = first.decode("utf-8", "replace").strip().split(",")
-        if header[:len(RUN_FIELDS)] == list(RUN_FIELDS):
-            return True
-        if not rest and not first.endswith(b"\n"):  # a crash inside the first write: nothing lost
-            self.path.write_text("")
-            return False
-        raise ValueError(f"{self.path} does not start with the run log's header "
-                         f"({','.join(RUN_FIELDS)}) but with {first[:80]!r}: it was damaged or is not a "
-                         f"gcnkit run log; restore its first line to keep its runs, or delete it")
-
-    def read(self) -> List[dict]:
-        if not self.path.exists() or not self._check_header():
-            return []
-        rows, seen = [], set()
-        with open(self.path, newline="", errors="replace") as f:  # a bad byte spoils one line only
-            for row in csv.DictReader(f):
-                r = _parse_run(row)
-                if r is None:
-                    continue  # torn or foreign line
-                key = (r["dataset"], r["model"], r["seed"])
-                if key not in seen:  # a run logged twice counts once
-                    seen.add(key)
-                    rows.append(r)
-        return rows
-
-    def _mend_last_line(self) -> None:
-        """A last line without its newline (a crash mid-write) must not swallow the next row: a
-        row written up to its ``\\r`` gets the ``\\n``, a torn one is cut off (the reader skips
-        it, so that run is redone; pandas would read it as a run with missing or cut values)."""
-        with open(self.path, "rb+") as f:
-            end = f.seek(0, os.SEEK_END)
-            f.seek(max(end - 1, 0))
-            last = f.read(1)
-            if last == b"\r":
-                f.write(b"\n")
-            elif last not in (b"", b"\n"):  # look back (a chunk at a time) for the line's start
-                stop = end
-                while stop > 0:
-                    start = max(stop - 4096, 0)
-                    f.seek(start)
-                    cut = f.read(stop - start).rfind(b"\n")
-                    if cut >= 0:
-                        f.truncate(start + cut + 1)
-                        return
-                    stop = start
-                f.truncate(0)
-
-    def append(self, row: dict) -> None:
-        if self.path.exists():
-            self._mend_last_line()
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        with open(self.path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=RUN_FIELDS, lineterminator="\n")  # (csv's default is \r\n)
-            if new:
-                w.writeheader()
-            w.writerow({k: row[k] for k in RUN_FIELDS})
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def _parse_run(row: dict) -> Optional[dict]:
-    """A row of ``runs.csv`` as typed values, or ``None`` for a torn or foreign line."""
-    try:
-        r = {"dataset": row["dataset"], "model": row["model"], "seed": int(row["seed"]),
-             "test_acc": float(row["test_acc"]), "val_acc": float(row["val_acc"]),
-             "epochs": int(row["epochs"]), "ms_per_epoch": float(row["ms_per_epoch"])}
-    except (KeyError, TypeError, ValueError):
-        return None
-    r["dataset"] = _canonical(r["dataset"])  # logs of older versions: any spelling
-    return r
-
-
-def _worker_init(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def _pool_worker_init(threads: int, parent: Optional[int] = None) -> None:
-    """Pool workers leave Ctrl-C to the parent, which ends the pool (no worker tracebacks), and
-    end with the parent when it is killed outright (see :func:`_die_with_parent`)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if parent is not None:
-        _die_with_parent(parent)
-    _worker_init(threads)
-
-
-def _start_method() -> str:
-    """``fork`` where the platform has it and no accelerator is present (the workers start at once,
-    sharing the parent's imports), else ``spawn``: once a process on a machine with a GPU has run a
-    backward pass, autograd's device threads make every forked child fail ("Unable to handle
-    autograd's threading in combination with fork-based multiprocessing")."""
-    import multiprocessing as mp
-
-    import torch
-
-    if "fork" not in mp.get_all_start_methods():
-        return "spawn"
-    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6; CUDA's check before that
-    present = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
-    return "spawn" if present else "fork"
-
-
-def _die_with_parent(parent: int) -> None:
-    """On Linux, a worker whose parent is killed (``kill -9``, the OOM killer) is killed too,
-    instead of training its group to the end and failing to send it back with a BrokenPipeError
-    traceback (the parent's log holds every finished run; the next command redoes the rest)."""
-    import signal
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(0)
 
 
 def _worker_run(task: Tuple[str, str, List[int], TrainConfig, Optional[str]]) -> List[dict]:
@@ -350,7 +197,7 @@ def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, 
         import torch
 
         caller_threads = torch.get_num_threads()
-        _worker_init(threads)
+        set_threads(threads)
         try:
             for t in tasks:
                 for row in _worker_run(t):
@@ -358,10 +205,7 @@ def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, 
         finally:
             torch.set_num_threads(caller_threads)
     else:
-        import multiprocessing as mp
-
-        ctx = mp.get_context(_start_method())
-        with ctx.Pool(workers, initializer=_pool_worker_init, initargs=(threads, os.getpid())) as pool:
+        with pool_context().Pool(workers, initializer=pool_worker_init, initargs=(threads, os.getpid())) as pool:
             for rows in pool.imap_unordered(_worker_run, tasks):
                 for row in rows:
                     record(row)

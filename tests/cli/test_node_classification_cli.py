@@ -147,7 +147,7 @@ def test_ablate_canonical_names_and_repeats_run_once(tmp_path, capsys):
     assert "--first-seed must be >= 0, got -5" in capsys.readouterr().err
     (out / "runs.csv").write_text("\n".join((out / "runs.csv").read_text().splitlines()[:3]) + "\n")
     # rows of older versions under another spelling count as the same dataset
-    from gcnkit.train.runner import RunLog
+    from gcnkit.train.run_log import RunLog
     lines = (out / "runs.csv").read_text().splitlines()
     renamed = [line.replace("karate", "KarateClub", 1) for line in lines[1:]]
     (out / "runs.csv").write_text("\n".join([lines[0]] + renamed) + "\n")
@@ -155,7 +155,7 @@ def test_ablate_canonical_names_and_repeats_run_once(tmp_path, capsys):
     # a run logged twice (two processes sharing --out) counts once
     with open(out / "runs.csv", "a") as f:
         f.write(open(out / "runs.csv").read().splitlines()[1] + "\n")
-    from gcnkit.train.runner import RunLog
+    from gcnkit.train.run_log import RunLog
     assert len(RunLog(out / "runs.csv").read()) == 2
 
 

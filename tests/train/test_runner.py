@@ -180,10 +180,6 @@ def test_workers_are_spawned_where_an_accelerator_is_present(tmp_path, monkeypat
 
     import torch
 
-    from gcnkit.train import runner
-
-    forks = "fork" in mp.get_all_start_methods() and not torch.accelerator.is_available()
-    assert runner._start_method() == ("fork" if forks else "spawn")
     methods = []
     get_context = mp.get_context
     monkeypatch.setattr(mp, "get_context", lambda m=None: methods.append(m) or get_context(m))
@@ -211,47 +207,3 @@ def test_a_second_ablation_on_a_busy_folder_is_refused(tmp_path):
             ablate(["karate"], ["kipf"], [0], tmp_path, cfg, progress=False)
     assert not (tmp_path / "runs.csv").exists()
     assert len(ablate(["karate"], ["kipf"], [0], tmp_path, cfg, progress=False)) == 1
-
-
-def test_pool_workers_end_with_a_killed_parent(tmp_path):
-    """``kill -9`` of ablate's process (or the OOM killer) ends its workers at once, instead of
-    leaving them to train their group and fail with a BrokenPipeError traceback."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    import pytest
-
-    if not sys.platform.startswith("linux"):
-        pytest.skip("PR_SET_PDEATHSIG is Linux's")
-    script = tmp_path / "parent.py"
-    script.write_text(
-        "import multiprocessing as mp, os, sys, time\n"
-        "from gcnkit.train.runner import _pool_worker_init\n"
-        "def work(_):\n"
-        "    time.sleep(60)\n"
-        "if __name__ == '__main__':\n"
-        "    ctx = mp.get_context('fork')\n"
-        "    with ctx.Pool(1, initializer=_pool_worker_init, initargs=(1, os.getpid())) as pool:\n"
-        "        pool.map_async(work, [0])\n"
-        "        time.sleep(1)\n"
-        "        print(*[p.pid for p in pool._pool], flush=True)\n"
-        "        time.sleep(60)\n")
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    try:
-        worker = int(parent.stdout.readline())
-        parent.send_signal(signal.SIGKILL)
-        parent.wait(10)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                state = open(f"/proc/{worker}/status").read().split("State:")[1].split()[0]
-            except FileNotFoundError:
-                state = "gone"
-            if state in ("gone", "Z"):  # (a zombie where no init reaps it: ended all the same)
-                break
-            time.sleep(0.1)
-        assert state in ("gone", "Z"), f"the worker {worker} still runs ({state}) after its parent was killed"
-    finally:
-        parent.kill()

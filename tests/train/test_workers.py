@@ -1,0 +1,58 @@
+"""gcnkit.train.workers: the ablation's worker processes."""
+import multiprocessing as mp
+
+import torch
+
+from gcnkit.train import workers
+
+
+def test_workers_fork_without_an_accelerator_and_spawn_with_one(monkeypatch):
+    forks = "fork" in mp.get_all_start_methods() and not torch.accelerator.is_available()
+    assert workers.start_method() == ("fork" if forks else "spawn")
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    assert workers.start_method() == "spawn"
+    assert workers.pool_context().get_start_method() == "spawn"
+
+
+def test_pool_workers_end_with_a_killed_parent(tmp_path):
+    """``kill -9`` of ablate's process (or the OOM killer) ends its workers at once, instead of
+    leaving them to train their group and fail with a BrokenPipeError traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pytest
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux's")
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing as mp, os, sys, time\n"
+        "from gcnkit.train.workers import pool_worker_init\n"
+        "def work(_):\n"
+        "    time.sleep(60)\n"
+        "if __name__ == '__main__':\n"
+        "    ctx = mp.get_context('fork')\n"
+        "    with ctx.Pool(1, initializer=pool_worker_init, initargs=(1, os.getpid())) as pool:\n"
+        "        pool.map_async(work, [0])\n"
+        "        time.sleep(1)\n"
+        "        print(*[p.pid for p in pool._pool], flush=True)\n"
+        "        time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                state = open(f"/proc/{worker}/status").read().split("State:")[1].split()[0]
+            except FileNotFoundError:
+                state = "gone"
+            if state in ("gone", "Z"):  # (a zombie where no init reaps it: ended all the same)
+                break
+            time.sleep(0.1)
+        assert state in ("gone", "Z"), f"the worker {worker} still runs ({state}) after its parent was killed"
+    finally:
+        parent.kill()
