@@ -70,8 +70,9 @@ def pyg_model(in_channels, out_channels, cached, device="cpu", fused=False, capt
               dict(params=list(net.conv2.parameters()), weight_decay=0)]
     extra = {"capturable": True} if capturable else {}
     try:
-        opt = torch.optim.Adam(groups, lr=0.01, fused=fused or None, **extra)
-    except (RuntimeError, ValueError):  # no fused Adam for this device in this torch
+        opt = torch.optim.Adam([dict(g) for g in groups], lr=0.01, fused=fused or None, **extra)
+    except (RuntimeError, ValueError):  # no fused Adam for this device in this torch (the copies:
+        # a refused fused Adam has already written fused=True into its groups)
         opt = torch.optim.Adam(groups, lr=0.01, **extra)
     return net, opt
 

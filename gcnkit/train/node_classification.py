@@ -104,9 +104,9 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
     if rest:
         groups.append({"params": rest, "weight_decay": 0.0})
     capturable = {"capturable": True} if config.cuda_graph else {}
-    try:
-        return torch.optim.Adam(groups, lr=config.lr, fused=True, **capturable)
-    except (RuntimeError, TypeError, ValueError):
+    try:  # on copies: a refused fused Adam has already written fused=True into its groups
+        return torch.optim.Adam([dict(g) for g in groups], lr=config.lr, fused=True, **capturable)
+    except (RuntimeError, TypeError, ValueError):  # e.g. no fused CPU Adam before torch 2.4
         return torch.optim.Adam(groups, lr=config.lr, **capturable)
 
 

@@ -29,13 +29,18 @@ def start_method() -> str:
     autograd's threading in combination with fork-based multiprocessing")."""
     import multiprocessing as mp
 
-    import torch
-
     if "fork" not in mp.get_all_start_methods():
         return "spawn"
-    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6; CUDA's check before that
-    present = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
-    return "spawn" if present else "fork"
+    return "spawn" if accelerator_present() else "fork"
+
+
+def accelerator_present() -> bool:
+    """Whether this machine has an accelerator torch can use (``torch.accelerator``, torch >= 2.6;
+    CUDA's check before that)."""
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)
+    return accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
 
 
 def _die_with_parent(parent: int) -> None:

@@ -167,6 +167,28 @@ def test_l2_on_the_first_layer_only():
         {id(q) for c in model.convs[1:] for q in c.parameters()}
 
 
+def test_a_refused_fused_adam_falls_back_to_a_plain_one(monkeypatch):
+    """Where torch has no fused Adam for the device (the CPU before torch 2.4), the plain Adam
+    must get groups without the ``fused=True`` that the refused constructor wrote into them (it
+    did, and every step then failed in ``aten::_fused_adam_``)."""
+    from gcnkit.train import node_classification as nc
+    from gcnkit.train.runner import prepare
+
+    class NoFusedAdam(torch.optim.Adam):  # as torch < 2.4 on the CPU: the groups filled, then refused
+        def __init__(self, params, *args, fused=None, **kwargs):
+            super().__init__(params, *args, fused=fused, **kwargs)
+            if fused:
+                raise RuntimeError("`fused=True` requires all the params to be on a supported device")
+
+    monkeypatch.setattr(nc.torch.optim, "Adam", NoFusedAdam)
+    p = prepare("karate", TrainConfig())
+    model = nc.build_model(p, TrainConfig())
+    opt = nc.make_optimizer(model, TrainConfig())
+    assert not opt.defaults.get("fused") and not any(g.get("fused") for g in opt.param_groups)
+    assert [g["weight_decay"] for g in opt.param_groups] == [5e-4, 0.0]
+    nc.train_once(p, TrainConfig(epochs=2), 0)  # trains with it
+
+
 @pytest.mark.parametrize("window", [1, 2, 5, 10])
 def test_should_stop_only_when_strictly_above_the_window_mean(window):
     # Kipf's rule is ``cost_val[-1] > np.mean(window)``: a loss equal to the mean (a plateau) goes on

@@ -178,12 +178,12 @@ def test_workers_are_spawned_where_an_accelerator_is_present(tmp_path, monkeypat
     pool then spawns them, with the numbers of one process."""
     import multiprocessing as mp
 
-    import torch
+    from gcnkit.train import workers
 
     methods = []
     get_context = mp.get_context
     monkeypatch.setattr(mp, "get_context", lambda m=None: methods.append(m) or get_context(m))
-    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    monkeypatch.setattr(workers, "accelerator_present", lambda: True)
     cfg = TrainConfig(epochs=3)
     one = ablate(["karate"], ["kipf", "mlp"], [0, 1], tmp_path / "one", cfg, workers=1, progress=False)
     two = ablate(["karate"], ["kipf", "mlp"], [0, 1], tmp_path / "two", cfg, workers=2, progress=False)

@@ -7,9 +7,10 @@ from gcnkit.train import workers
 
 
 def test_workers_fork_without_an_accelerator_and_spawn_with_one(monkeypatch):
-    forks = "fork" in mp.get_all_start_methods() and not torch.accelerator.is_available()
+    assert workers.accelerator_present() == torch.cuda.is_available()  # (no other kind in the tests)
+    forks = "fork" in mp.get_all_start_methods() and not workers.accelerator_present()
     assert workers.start_method() == ("fork" if forks else "spawn")
-    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    monkeypatch.setattr(workers, "accelerator_present", lambda: True)
     assert workers.start_method() == "spawn"
     assert workers.pool_context().get_start_method() == "spawn"
 
