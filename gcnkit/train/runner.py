@@ -194,8 +194,6 @@ def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, 
     # one process on an accelerator: a forked worker cannot use CUDA once the parent has
     # (prepare() put the data there), and the runs would share one device anyway
     if workers <= 1 or len(tasks) <= 1 or str(config.device) != "cpu":
-        import torch
-
         caller_threads = torch.get_num_threads()
         set_threads(threads)
         try:
