@@ -19,6 +19,7 @@ its own :math:`\lambda_{max}`: :func:`lambda_max_per_node` gives each node its g
 from __future__ import annotations
 
 import hashlib
+import numbers
 import weakref
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -169,7 +170,7 @@ def lambda_max_per_node(graph: NormalizedGraph, batch: Optional[Tensor],
             raise ValueError(f"lambda_max must be a floating-point tensor of shape [] or [num_graphs], got "
                              f"shape {tuple(lambda_max.shape)} and dtype {lambda_max.dtype}")
         values = lambda_max.detach()
-    elif isinstance(lambda_max, (int, float)) and not isinstance(lambda_max, bool):
+    elif isinstance(lambda_max, numbers.Real) and not isinstance(lambda_max, bool):  # NumPy scalars too
         values = torch.tensor([float(lambda_max)], dtype=torch.float64)
     else:
         raise TypeError(f"lambda_max must be a number or a tensor, got {type(lambda_max).__name__}")

@@ -51,19 +51,22 @@ def clear_caches() -> None:
     _seen_features.clear()
 
 
-def as_features(x: Features, auto: bool = True) -> Features:
+def as_features(x: Features, auto: bool = True, cache: bool = True) -> Features:
     """``torch.sparse`` COO/CSR features become a cached :class:`CSRMatrix` (converted once per
     tensor). With ``auto``, dense 2-D input features (a leaf not requiring grad, such as Cora's bag
     of words, 98.7% zeros) that are at most 10% non-zero are converted too, once per tensor from its
     second use on (identity and version keyed), so ``X W`` and its backward are sparse matmuls;
-    other tensors pass through."""
+    other tensors pass through. Without ``cache`` (a layer built with ``cached=False``) nothing is
+    kept: sparse features are converted at every call and dense ones stay dense."""
     if not isinstance(x, Tensor):
         return x
     if x.layout in (torch.sparse_coo, torch.sparse_csr):
         if x.dim() != 2:
             raise ValueError(f"sparse features must be 2-D [N, F], got shape {tuple(x.shape)}")
+        if not cache:
+            return CSRMatrix.from_torch(x)
         return feature_cache.get((x,), "csr", lambda: CSRMatrix.from_torch(x))
-    if (auto and x.dim() == 2 and x.is_leaf and not x.requires_grad and x.numel() >= _SPARSE_MIN_NUMEL
+    if (auto and cache and x.dim() == 2 and x.is_leaf and not x.requires_grad and x.numel() >= _SPARSE_MIN_NUMEL
             and x.is_floating_point()):
         converted = feature_cache.peek((x,), "auto")
         if converted is None and _seen_features.peek((x,), "seen") is not None:
@@ -160,7 +163,7 @@ class GraphConvBase(MessagePassing):
         if check:
             weight = next(self.parameters(), None)
             auto = weight is None or weight.dtype == x.dtype
-        x = as_features(x, auto)
+        x = as_features(x, auto, cache=self.cached)
         if isinstance(x, CSRMatrix):
             if not x.dtype.is_floating_point:  # (as dense x: it would make an integer graph)
                 raise TypeError(f"x must be a floating-point tensor, got sparse {x.dtype}")

@@ -37,7 +37,9 @@ class GeneralGCNConv(GraphConvBase):
             (0 adds none; 2.0 is PyG's ``improved``).
         add_identity (bool): add :math:`X` to the propagated features (:math:`\hat{A} + I`).
         bias (bool): learn an additive bias.
-        cached (bool): use the graph-keyed normalization cache (safe; disable only to save memory).
+        cached (bool): keep the normalized graph (keyed on the graph tensors: safe) and the CSR
+            copies of sparse input features between calls; ``False`` recomputes both at every
+            call, for memory, or for tensors written behind autograd's version counter.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or :math:`(*, |\mathcal{V}|,

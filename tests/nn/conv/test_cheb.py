@@ -242,6 +242,21 @@ def test_a_loop_free_graph_normalized_keeping_loops_serves_chebyshev(graph_zoo):
         conv(x, looped)
 
 
+def test_forward_lambda_max_takes_numpy_scalars_as_the_constructor_does():
+    import numpy as np
+
+    torch.manual_seed(0)
+    ei = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    x = torch.randn(4, 3)
+    conv = ChebyshevConv(3, 4, 2)
+    expected = conv(x, ei, lambda_max=1.5)
+    for lam in (np.float32(1.5), np.float64(1.5)):
+        torch.testing.assert_close(conv(x, ei, lambda_max=lam), expected)
+    fixed = ChebyshevConv(3, 4, 2, lambda_max=np.float32(1.5))
+    fixed.load_state_dict(conv.state_dict())
+    torch.testing.assert_close(fixed(x, ei), expected)
+
+
 def test_layers_with_different_lambda_max_on_one_graph_do_not_share_a_laplacian():
     """The scaled Laplacian is cached on the graph per lambda_max (a mutation audit found no
     test of the key)."""

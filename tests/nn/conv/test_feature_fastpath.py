@@ -90,6 +90,27 @@ def test_clear_caches_forgets_features_written_behind_the_version_counter():
     torch.testing.assert_close(conv(x, ei), conv(x.clone(), ei))
 
 
+def test_cached_false_keeps_no_feature_copy():
+    """``cached=False`` is the documented remedy for writes behind the version counter (a NumPy
+    buffer refilled by a loader, ``.data``): it must cover the features' CSR copies too."""
+    import numpy as np
+
+    base.clear_caches()
+    ei, x = _graph_and_features()
+    buf = x.numpy()  # shares x's memory
+    conv = KipfGCNConv(300, 16, cached=False)
+    conv(x, ei), conv(x, ei)  # a cached layer would convert x to CSR here and keep it
+    buf[:] = (np.random.default_rng(1).random(buf.shape) < 0.02).astype(np.float32)
+    torch.testing.assert_close(conv(x, ei), conv(x.clone(), ei))
+    x.data[:5] = 7.0
+    torch.testing.assert_close(conv(x, ei), conv(x.clone(), ei))
+    sparse = x.to_sparse_csr()  # torch.sparse features: converted at every call, not kept
+    conv(sparse, ei)
+    sparse.values().data.mul_(2.0)
+    torch.testing.assert_close(conv(sparse, ei), conv(2 * x, ei))
+    assert len(base.feature_cache) == 0 and len(base._seen_features) == 0
+
+
 def test_a_dense_tensor_left_dense_is_not_kept_alive_by_the_cache():
     import gc
     import weakref
