@@ -76,7 +76,8 @@ class RecurrentCellBase(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         for module in self.children():
-            module.reset_parameters()
+            if hasattr(module, "reset_parameters"):  # a custom operator need not have one
+                module.reset_parameters()
 
     # ------------------------------------------------------------------ graph and state
     @property
@@ -188,6 +189,7 @@ class RecurrentCellBase(torch.nn.Module):
                             f"argument, edge_index: torch.nn cells take the state second (cell(x, hx)); here "
                             f"the arguments are (x, edge_index, edge_weight, state): pass cell(x, state=hx)")
         self.check_input(x)
+        check_finite("x", x)  # (a sequence's x is checked once by run_sequence, not per step)
         graphs = self.graphs(edge_index, edge_weight, x)
         fresh = state is None
         if fresh:

@@ -265,9 +265,17 @@ def make_operator(spec: OperatorSpec, in_channels: int, out_channels: int, *, bi
     ``self_loop_weight``), ``"cheb"`` (``ChebyshevConv``, kwargs ``K`` = polynomial degree,
     default 1, and ``lambda_max``), any name of :data:`~gcnkit.nn.conv.CONV_REGISTRY`, or a callable
     ``(in_channels, out_channels) -> module`` (a gcnkit conv is wrapped in :class:`GraphOperator`;
-    any other module must accept ``(x, graphs)`` and set ``graph_options``).
+    any other module must accept ``(x, graphs)`` and set ``graph_options``; its
+    ``reset_parameters()``, if it has one, runs with the cell's). A callable builds the module
+    itself: ``bias=False`` and options are refused there (set them inside the callable).
     """
     if callable(spec) and not isinstance(spec, str):
+        name = getattr(spec, "__name__", type(spec).__name__)
+        if kwargs or not bias:
+            given = sorted(kwargs) + ([] if bias else ["bias=False"])
+            raise TypeError(f"the operator {name} is a callable (in_channels, out_channels) -> module, which "
+                            f"gcnkit cannot pass options to; got {', '.join(given)} for it (from the cell's "
+                            f"bias/recurrent_bias or input_kwargs/hidden_kwargs): set them inside the callable")
         module = spec(in_channels, out_channels)
     elif spec == "linear":
         if kwargs:

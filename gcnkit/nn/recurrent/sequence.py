@@ -224,6 +224,11 @@ def tbptt_backward(model: Callable[..., Tuple[Tensor, State]], x: Tensor, target
 
     Returns:
         ``(loss, state)``: the mean loss (detached) and the final state (detached).
+
+    ``x``'s shape and values (NaN, inf) and the per-step graphs' count are checked before the
+    first chunk. An error in a later chunk (e.g. a per-step graph with a node out of range) or an
+    interrupt leaves no partial gradient behind when ``model`` is an ``nn.Module``: its
+    parameters' ``.grad`` are restored to what they were before the call.
     """
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -232,24 +237,40 @@ def tbptt_backward(model: Callable[..., Tuple[Tensor, State]], x: Tensor, target
         raise TypeError(f"target must be a Tensor, got {type(target).__name__}")
     axis = x.dim() - 3
     T = x.size(axis)
+    if T == 0:
+        raise ValueError("x has T=0 time steps")
     if target.dim() <= axis or target.size(axis) != T:
         got = f"shape {tuple(target.shape)}" if target.dim() <= axis else f"{target.size(axis)} time steps"
         raise ValueError(f"target must have x's T={T} time steps on axis {axis} (x: {tuple(x.shape)}), "
                          f"got {got}")
     check_step_graphs(edge_index, edge_weight, T)  # before any chunk adds to the gradients
+    check_finite("x", x)
+    saved = _saved_grads(model)
     total = x.new_zeros(())
-    for start in range(0, T, k):
-        stop = min(start + k, T)
-        out, state = model(x.narrow(axis, start, stop - start), _chunk_graph(edge_index, start, stop),
-                           _chunk_graph(edge_weight, start, stop), state=state)
-        loss = loss_fn(out, target.narrow(axis, start, stop - start)) * ((stop - start) / T)
-        loss.backward()
-        total = total + loss.detach()
-        state = detach_state(state)
+    try:
+        for start in range(0, T, k):
+            stop = min(start + k, T)
+            out, state = model(x.narrow(axis, start, stop - start), _chunk_graph(edge_index, start, stop),
+                               _chunk_graph(edge_weight, start, stop), state=state)
+            loss = loss_fn(out, target.narrow(axis, start, stop - start)) * ((stop - start) / T)
+            loss.backward()
+            total = total + loss.detach()
+            state = detach_state(state)
+    except BaseException:
+        for p, grad in saved:
+            p.grad = grad
+        raise
     return total, state
 
 
-def clip_grad_norm(parameters: Union[torch.nn.Module, Iterable[Tensor]], max_norm: Optional[float]) -> Tensor:
+def _saved_grads(model) -> List[Tuple[Tensor, Optional[Tensor]]]:
+    """``(parameter, copy of its .grad)`` for a module's parameters (``[]`` for other callables)."""
+    if not isinstance(model, torch.nn.Module):
+        return []
+    return [(p, None if p.grad is None else p.grad.clone()) for p in model.parameters()]
+
+
+def clip_grad_norm(parameters: Union[torch.nn.Module, Tensor, Iterable[Tensor]], max_norm: Optional[float]) -> Tensor:
     """Clips the global gradient norm to ``max_norm`` (no-op for ``None``); returns the norm
     before clipping (a tensor, no host sync). ``max_norm`` must be positive: torch's clipping
     would flip the gradients' sign for a negative one and zero them for 0."""
@@ -257,6 +278,8 @@ def clip_grad_norm(parameters: Union[torch.nn.Module, Iterable[Tensor]], max_nor
         raise ValueError(f"max_norm must be a positive finite gradient norm, got {max_norm}")
     if isinstance(parameters, torch.nn.Module):
         parameters = parameters.parameters()
+    elif isinstance(parameters, Tensor):  # one tensor, as torch.nn.utils.clip_grad_norm_ takes it
+        parameters = [parameters]
     params = [p for p in parameters if p.grad is not None]
     if max_norm is None:
         if not params:

@@ -3,6 +3,7 @@ operator (the sum accumulated by the GEMM for gcnkit's), values and gradients.""
 import pytest
 import torch
 
+from gcnkit.nn.recurrent import GRUCell
 from gcnkit.nn.recurrent.operators import GraphSet, apply_operator, make_operator
 
 
@@ -94,6 +95,10 @@ def test_hooks_on_a_graph_operators_conv_still_fire(small_graph):
 def test_zero_input_is_add_plus_bias(small_graph, spec, kwargs, bias):
     ei, ew, n = small_graph
     torch.manual_seed(0)
+    if callable(spec) and not bias:  # a callable builds its module itself
+        with pytest.raises(TypeError, match="set them inside the callable"):
+            make_operator(spec, 4, 6, bias=bias, **kwargs)
+        return
     op = make_operator(spec, 4, 6, bias=bias, **kwargs).double()
     graphs = GraphSet(ei, ew, n, torch.device("cpu"), torch.float64)
     add = torch.randn(2, n, 6, dtype=torch.float64)
@@ -315,3 +320,36 @@ def test_pruned_recurrent_bias_from_no_state(small_graph):
         opt.step()
         fresh = run_sequence(cell, x)[0]
         torch.testing.assert_close(fresh, run_sequence(cell, x, state=torch.zeros(5, 4))[0])
+
+
+def test_a_callable_operator_refuses_options_it_cannot_take():
+    from gcnkit.nn import ChebyshevConv, KipfGCNConv
+
+    with pytest.raises(TypeError, match=r"got bias=False .* set them inside the callable"):
+        GRUCell(3, 4, input_operator=lambda i, o: KipfGCNConv(i, o), bias=False)
+    with pytest.raises(TypeError, match=r"got K .* set them inside the callable"):
+        GRUCell(3, 4, hidden_operator=lambda i, o: ChebyshevConv(i, o, K=1), hidden_kwargs={"K": 3})
+    with pytest.raises(TypeError, match="got bias=False"):  # recurrent_bias reaches the hidden side only
+        GRUCell(3, 4, hidden_operator=_UserOperator, recurrent_bias=False)
+    GRUCell(3, 4, input_operator=_UserOperator, recurrent_bias=False)  # the input side keeps its bias
+
+
+def test_a_custom_operator_needs_no_reset_parameters(small_graph):
+    class Plain(torch.nn.Module):  # forward(x, graphs) and graph_options only
+        graph_options = None
+
+        def __init__(self, i, o):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.randn(o, i))
+
+        def forward(self, x, graphs=None):
+            return x @ self.w.t()
+
+    torch.manual_seed(0)
+    cell = GRUCell(3, 4, input_operator=Plain, hidden_operator=Plain)
+    x, h = torch.randn(5, 3), torch.randn(5, 4)
+    w_i, w_h = cell.input_map.w, cell.hidden_map.w
+    r, u, n = (x @ w_i.t()).chunk(3, -1)
+    hr, hu, hn = (h @ w_h.t()).chunk(3, -1)
+    r, u = torch.sigmoid(r + hr), torch.sigmoid(u + hu)
+    torch.testing.assert_close(cell(x, state=h), u * h + (1 - u) * torch.tanh(n + r * hn))

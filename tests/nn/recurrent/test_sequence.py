@@ -262,6 +262,55 @@ def test_tbptt_checks_per_step_graphs_before_any_chunk(small_graph, steps):
     assert all(p.grad is None for p in cell.parameters())
 
 
+def test_tbptt_leaves_no_partial_gradient_on_an_error_in_a_later_chunk(small_graph):
+    """NaN in a later chunk's x is refused before the first chunk; an error that only a later
+    chunk finds (a per-step graph naming a node out of range) restores a module's gradients."""
+    from gcnkit.nn.models import TGCN
+
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    model = TGCN(F, H, out_channels=1)
+    x, y = torch.randn(2, 6, n, F), torch.randn(2, 6, n, 1)
+    mse = torch.nn.functional.mse_loss
+    bad = x.clone()
+    bad[:, 5, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=f"x has 2 non-finite values .* of {x.numel()}"):
+        tbptt_backward(model, bad, y, ei, ew, k=2, loss_fn=mse)
+    assert all(p.grad is None for p in model.parameters())
+    far = torch.tensor([[0, n], [n, 0]])  # node n in a graph of n nodes, at the last step
+    graphs, weights = [ei] * 5 + [far], [ew] * 5 + [torch.ones(2)]
+    with pytest.raises(ValueError, match=f"refers to node {n}"):
+        tbptt_backward(model, x, y, graphs, weights, k=2, loss_fn=mse)
+    assert all(p.grad is None for p in model.parameters())
+    tbptt_backward(model, x, y, ei, ew, k=2, loss_fn=mse)  # accumulating: restored, not cleared
+    before = [p.grad.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=f"refers to node {n}"):
+        tbptt_backward(model, x, y, graphs, weights, k=2, loss_fn=mse)
+    for p, g in zip(model.parameters(), before):
+        torch.testing.assert_close(p.grad, g, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="x has T=0 time steps"):
+        tbptt_backward(model, x[:, :0], y[:, :0], ei, ew, k=2, loss_fn=mse)
+
+
+def test_clip_grad_norm_of_one_tensor_as_torch():
+    p = torch.nn.Parameter(torch.randn(3, 4))
+    q = torch.nn.Parameter(p.detach().clone())
+    p.grad, q.grad = torch.full((3, 4), 10.0), torch.full((3, 4), 10.0)
+    norm = clip_grad_norm(p, 1.0)
+    torch.testing.assert_close(norm, torch.nn.utils.clip_grad_norm_(q, 1.0))
+    torch.testing.assert_close(norm, torch.tensor(20 * 3 ** 0.5))  # sqrt(12 * 10²)
+    torch.testing.assert_close(p.grad, q.grad)
+    torch.testing.assert_close(p.grad.norm(), torch.tensor(1.0))
+
+
+def test_one_step_refuses_nan_input_as_the_sequence_runner_does(small_graph):
+    ei, ew, n = small_graph
+    for cell, x in ((GRUCell(2, 4), torch.full((3, 2), float("nan"))),
+                    (GRUCell(2, 4, input_operator="gcn", hidden_operator="gcn"), torch.full((n, 2), float("nan")))):
+        with pytest.raises(ValueError, match="x has 6 non-finite values|x has 10 non-finite values"):
+            cell(x, ei if cell.uses_graph else None)
+
+
 def test_per_step_and_all_steps_input_paths_give_the_same_gradients(small_graph, monkeypatch):
     import copy
 
