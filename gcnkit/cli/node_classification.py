@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gcnkit.cli.flags import naming_flags
 from gcnkit.nn.conv.registry import CONV_REGISTRY
+from gcnkit.functional.validation import MAX_SEED
 
 ABLATION_MODELS = ("cheb3", "cheb2", "first_order", "single_parameter", "kipf", "first_order_term", "mlp",
                    "naive", "row")
@@ -68,6 +69,9 @@ def _seeds(n: int, first: int):
         raise ValueError(f"--seeds must be >= 1, got {n}")
     if first < 0:
         raise ValueError(f"--first-seed must be >= 0, got {first}")
+    if first + n - 1 > MAX_SEED:
+        raise ValueError(f"--first-seed + --seeds - 1 must be <= {MAX_SEED} (seeds are int64), got "
+                         f"{first} + {n} - 1")
     return list(range(first, first + n))
 
 
@@ -161,11 +165,12 @@ def run_ablate(args) -> int:
     threads = _positive("--threads", args.threads) or 1
     datasets, models = unique(dataset_name(d) for d in args.datasets), unique(args.models)
     config = _config(args)
-    rows = ablate(datasets, models, _seeds(args.seeds, args.first_seed), Path(args.out),
+    out = Path(args.out).expanduser()  # (also a quoted "--out=~/x", which the shell leaves as it is)
+    rows = ablate(datasets, models, _seeds(args.seeds, args.first_seed), out,
                   config=config, root=args.root, workers=workers, threads=threads,
                   progress=not args.no_progress, seed_batch=_positive("--seed-batch", args.seed_batch))
     note = protocol_note(config)
-    paths = write_reports(rows, Path(args.out), models, datasets, note=note)
+    paths = write_reports(rows, out, models, datasets, note=note)
     print(ablation_table(summary_frame(rows), models, datasets).to_string())
     if note:
         print(f"\nNote: {note}.")

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from gcnkit.functional.validation import check_int, check_real
+from gcnkit.functional.validation import check_real, check_seed
 
 #: Planetoid public split sizes.
 TRAIN_PER_CLASS, NUM_VAL, NUM_TEST = 20, 500, 1000
@@ -44,7 +44,7 @@ def planetoid_masks(
             labels outside :obj:`[0, num_classes)` (a class left out of
             training).
     """
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
     _check_labels(y, num_classes)
     n = y.numel()
     wanted = TRAIN_PER_CLASS * num_classes + NUM_VAL + NUM_TEST
@@ -216,7 +216,7 @@ def csbm(
         :obj:`name="csbm"`.
     """
     _check_sizes(num_nodes=num_nodes, num_classes=num_classes, num_features=num_features)
-    seed = check_int("seed", seed, 0)  # a plain int: torch's manual_seed refuses NumPy's
+    seed = check_seed("seed", seed)  # a plain int: torch's manual_seed refuses NumPy's
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2 (got {num_classes}).")
     if num_nodes < 2 * num_classes:
@@ -279,7 +279,7 @@ def karate_club(num_train_per_class: int = 4, num_val: int = 10,
     """
     import networkx as nx
 
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
     g = nx.karate_club_graph()
     n = g.number_of_nodes()
     y = torch.tensor([0 if g.nodes[i]["club"] == "Mr. Hi" else 1

@@ -39,9 +39,9 @@ def check_bool(name: str, value) -> bool:
     raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
-def check_int(name: str, value, minimum: Optional[int] = None) -> int:
+def check_int(name: str, value, minimum: Optional[int] = None, maximum: Optional[int] = None) -> int:
     """``value`` as a plain ``int``: an integer (NumPy's, a 0-d integer tensor too), not a bool, float
-    or string."""
+    or string; within ``[minimum, maximum]`` where given."""
     if isinstance(value, Tensor) and value.dim() == 0 and not value.is_floating_point() \
             and value.dtype != torch.bool:
         value = int(value)
@@ -49,7 +49,18 @@ def check_int(name: str, value, minimum: Optional[int] = None) -> int:
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
+
+
+#: The largest seed: seeds become int64 values (torch's generators, tensors of seeds).
+MAX_SEED = 2 ** 63 - 1
+
+
+def check_seed(name: str, value) -> int:
+    """A random seed: an integer in ``0 .. 2**63 - 1``."""
+    return check_int(name, value, 0, MAX_SEED)
 
 
 def check_real(name: str, value) -> float:

@@ -32,8 +32,9 @@ def comparable(config: Dict[str, Any]) -> Dict[str, Any]:
 
 def check_output_folder(path: PathLike) -> Path:
     """``path`` as a :class:`~pathlib.Path`, refused (before any training) when it, or a folder it
-    would be made in, is a file."""
-    path = Path(path)
+    would be made in, is a file. ``~`` is expanded here, once (a quoted ``--out=~/x`` reaches
+    gcnkit unexpanded)."""
+    path = Path(path).expanduser()
     existing = nearest_existing(path)
     if existing is not None and not existing.is_dir():
         if existing == Path(os.path.abspath(path.expanduser())):

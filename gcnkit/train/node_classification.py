@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gcnkit.functional.receptive_field import ReceptiveField, whole_graph
-from gcnkit.functional.validation import check_bool, check_device, check_int, check_real
+from gcnkit.functional.validation import check_bool, check_device, check_int, check_real, check_seed
 from gcnkit.nn.conv.registry import CONV_REGISTRY
 from gcnkit.nn.models.gcn import GCN
 from gcnkit.train.prepared import PreparedData
@@ -178,7 +178,7 @@ def train_once(prepared: PreparedData, config: TrainConfig, seed: int) -> RunRes
     """One run: seed, Glorot init, Adam, early stopping on validation loss (Kipf's rule: stop when
     the loss exceeds the mean of the previous ``early_stopping`` epochs); test accuracy at the
     stopping epoch."""
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
     _check_early_stopping(prepared, config)
     torch.manual_seed(seed)
     model = build_model(prepared, config)

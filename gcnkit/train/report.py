@@ -52,7 +52,7 @@ def write_reports(rows: List[dict], out_dir: Path, models: Sequence[str], datase
     """Writes summary.csv/json/md and ablation.png to ``out_dir``; returns their paths. ``note``
     (e.g. :func:`gcnkit.train.paper.protocol_note`) is added below the Markdown table and to
     every summary.json record (``protocol_note``, null without one)."""
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).expanduser()
     if not rows:
         raise ValueError(f"no finished runs to report in {out_dir}")
     # in the order asked (datasets, then models), not the order the runs finished in (parallel

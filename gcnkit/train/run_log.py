@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 from typing import List, Optional
@@ -50,16 +51,19 @@ class RunLog:
     def read(self) -> List[dict]:
         if not self.path.exists() or not self._check_header():
             return []
-        rows, seen = [], set()
         with open(self.path, newline="", errors="replace") as f:  # a bad byte spoils one line only
-            for row in csv.DictReader(f):
-                r = _parse_run(row)
-                if r is None:
-                    continue  # torn or foreign line
-                key = (r["dataset"], r["model"], r["seed"])
-                if key not in seen:  # a run logged twice counts once
-                    seen.add(key)
-                    rows.append(r)
+            text = f.read()
+        if not text.endswith(("\n", "\r")):  # a torn last line, even one that parses (cut inside
+            text = text[:text.rfind("\n") + 1]  # its last field): not finished, redone
+        rows, seen = [], set()
+        for row in csv.DictReader(io.StringIO(text, newline="")):
+            r = _parse_run(row)
+            if r is None:
+                continue  # torn or foreign line
+            key = (r["dataset"], r["model"], r["seed"])
+            if key not in seen:  # a run logged twice counts once
+                seen.add(key)
+                rows.append(r)
         return rows
 
     def _mend_last_line(self) -> None:

@@ -11,7 +11,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 
 from gcnkit.data.lock import FolderBusy, folder_lock
-from gcnkit.functional.validation import check_int
+from gcnkit.functional.validation import check_int, check_seed
 from gcnkit.train.checkpoint import check_output_folder
 from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, _fields, build_model, train_once
 from gcnkit.train.run_log import RunLog
@@ -135,7 +135,7 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
                             f"got {value!r}")
     datasets = unique(dataset_name(d) for d in datasets)
     models = unique(replace(config, model=m).model for m in models)  # unknown names: refused now
-    seeds = unique(check_int("seed", s, 0) for s in seeds)
+    seeds = unique(check_seed("seed", s) for s in seeds)
     seed_batch = check_int("seed_batch", seed_batch, 1)
     out_dir = check_output_folder(out_dir)
     for d in datasets:  # fail early (missing files, bad names) before writing or spawning anything

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Generator
 
 from gcnkit.functional.sparse import CSRMatrix
-from gcnkit.functional.validation import check_int
+from gcnkit.functional.validation import check_seed
 from gcnkit.nn.models.stacked_gcn import StackedGCN
 from gcnkit.train.node_classification import (PreparedData, RunResult, TrainConfig, _check_early_stopping,
                                               _check_val_loss, _fields, _optimizer_step, _score, build_model,
@@ -42,7 +42,7 @@ def train_seeds(prepared: PreparedData, config: TrainConfig, seeds: Sequence[int
     all seeds trained together. ``ms_per_epoch`` is a seed's share: each epoch's time divided
     among the seeds still training. With ``config.cuda_graph``, or dense features
     (``sparse_features=False``), the seeds run one at a time."""
-    seeds = [check_int("seed", s, 0) for s in seeds]  # (a repeated seed is trained again, as alone)
+    seeds = [check_seed("seed", s) for s in seeds]  # (a repeated seed is trained again, as alone)
     if not seeds:
         return []
     if config.cuda_graph or not isinstance(prepared.x, CSRMatrix):

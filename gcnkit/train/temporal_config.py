@@ -7,7 +7,7 @@ from typing import Dict, Optional
 
 import torch
 
-from gcnkit.functional.validation import check_bool, check_choice, check_device, check_int, check_real
+from gcnkit.functional.validation import check_bool, check_choice, check_device, check_int, check_real, check_seed
 
 TEMPORAL_MODELS = ("tgcn", "tgcn_pygt", "gconvgru", "gconvlstm")
 PROTOCOLS = ("windows", "sequence")
@@ -87,7 +87,7 @@ class TemporalConfig:
         ints = {k: check_int(k, getattr(cfg, k), 1) for k in ("lags", "horizon", "hidden", "epochs", "batch_size")}
         ints.update({k: check_int(k, getattr(cfg, k), 0) for k in ("tbptt", "patience")  # 0 (or None): off
                      if getattr(cfg, k) is not None})
-        ints["seed"] = check_int("seed", cfg.seed, 0)
+        ints["seed"] = check_seed("seed", cfg.seed)
         ints["K"] = check_int("K", cfg.K, 0)  # the Chebyshev degree
         reals = {}
         for k in ("lr", "weight_decay", "train_ratio", "val_ratio", "self_loop_weight", "clip"):

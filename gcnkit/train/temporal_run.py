@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
+from gcnkit.data.lock import FolderBusy, folder_lock
 from gcnkit.train.checkpoint import PathLike, check_output_folder, comparable, load_checkpoint
 from gcnkit.train.temporal import TemporalConfig, TemporalResult, prepare_data, train_temporal
 from gcnkit.train.temporal_report import HistoryWriter, write_temporal_reports
@@ -37,6 +38,12 @@ def run_temporal(config: TemporalConfig, out: Optional[PathLike] = None,
     out = check_output_folder(out if out else default_out(cfg))
     load_checkpoint(out / "checkpoint.pt", asdict(cfg))  # another configuration's: refused now
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    result = train_temporal(cfg, on_epoch=HistoryWriter(out), data=data, checkpoint=out / "checkpoint.pt")
-    return result, write_temporal_reports(result, out, nodes=nodes), out
+    try:  # a second run on the same folder would interleave its epochs with this one's files
+        with folder_lock(out, wait=False):
+            load_checkpoint(out / "checkpoint.pt", asdict(cfg))  # (again: one may have finished meanwhile)
+            (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+            result = train_temporal(cfg, on_epoch=HistoryWriter(out), data=data, checkpoint=out / "checkpoint.pt")
+            return result, write_temporal_reports(result, out, nodes=nodes), out
+    except FolderBusy:
+        raise ValueError(f"{out} is in use by another gcnkit temporal run (it holds the folder's lock); wait "
+                         f"for it to finish, or use another --out folder") from None

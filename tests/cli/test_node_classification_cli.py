@@ -145,6 +145,8 @@ def test_ablate_canonical_names_and_repeats_run_once(tmp_path, capsys):
     assert sorted(pd.read_csv(out / "runs.csv")["seed"]) == [0, 1, 2]
     assert main([*args, "--datasets", "karate", "--first-seed", "-5"]) == 1  # named as the flag
     assert "--first-seed must be >= 0, got -5" in capsys.readouterr().err
+    assert main([*args, "--datasets", "karate", "--first-seed", str(2 ** 64 - 1)]) == 1  # was "Overflow when
+    assert "--first-seed + --seeds - 1 must be <= 9223372036854775807" in capsys.readouterr().err  # unpacking"
     (out / "runs.csv").write_text("\n".join((out / "runs.csv").read_text().splitlines()[:3]) + "\n")
     # rows of older versions under another spelling count as the same dataset
     from gcnkit.train.run_log import RunLog

@@ -96,6 +96,7 @@ def test_main_entry_point(tmp_path, capsys):
                                                 # the flags' names, not TemporalConfig's fields
                                                 ("--train-ratio", "1.5", r"^--train-ratio must be in \(0, 1\)"),
                                                 ("--epochs", "0", "^--epochs must be >= 1"),
+                                                ("--seed", str(2 ** 64), f"^--seed must be <= {2 ** 63 - 1}"),
                                                 ("--self-loop-weight", "-1", "^--self-loop-weight must be"),
                                                 ("--batch-size", "8", "^--batch-size=8 applies to the windows"),
                                                 ("--train-ratio", "0.001", "^--train-ratio=0.001 of n=517 leaves"),
@@ -165,3 +166,25 @@ def test_messages_name_flags_before_comparisons(tmp_path):
     args = _parse(["--dataset", "chickenpox", *_common(tmp_path), "--val-ratio", "0", "--patience", "3"])
     with pytest.raises(ValueError, match=r"needs a validation part \(--val-ratio > 0\)"):
         cli.run(args)
+
+
+def test_a_second_run_on_a_busy_folder_is_refused(tmp_path):
+    # two runs on one --out used to interleave their epochs in history.csv and mix their files
+    from gcnkit.data.lock import folder_lock
+
+    args = _parse(["--dataset", "pedalme", *_common(tmp_path)])
+    out = tmp_path / "out"
+    with folder_lock(out):  # as a running `gcnkit temporal` holds it (flock: per open file)
+        with pytest.raises(ValueError, match="is in use by another gcnkit temporal run"):
+            cli.run(args)
+    assert not (out / "history.csv").exists() and not (out / "config.json").exists()
+    assert cli.run(args) == 0 and (out / "metrics.json").exists()
+
+
+def test_a_quoted_tilde_in_out_is_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    args = _parse(["--dataset", "pedalme", "--root", ROOT, "--out=~/t", "--threads", "1", "--no-progress",
+                   "--epochs", "2", "--hidden", "4"])
+    assert cli.run(args) == 0
+    assert (tmp_path / "home" / "t" / "metrics.json").exists() and not (tmp_path / "~").exists()

@@ -63,6 +63,14 @@ def test_a_torn_last_row_is_cut_off_and_the_run_redone(tmp_path):
         assert log.read_bytes()[:first_row_end] == whole[:first_row_end]
         ref = pd.read_csv(io.BytesIO(whole)).drop(columns="ms_per_epoch")
         pd.testing.assert_frame_equal(frame.drop(columns="ms_per_epoch"), ref)
+        assert log.read_bytes().endswith(b"\n")  # the torn row was redone, not kept with a cut value
+    # a row cut inside its last value parses; counted as finished, it was then cut off by the next
+    # append (another model's run), and the summary lost it
+    log.write_bytes(whole[:len(whole) - 3])
+    rows = ablate(["karate"], ["kipf", "mlp"], [0, 1], tmp_path, cfg, progress=False)
+    frame = pd.read_csv(log)
+    assert sorted(zip(frame["model"], frame["seed"])) == [("kipf", 0), ("kipf", 1), ("mlp", 0), ("mlp", 1)]
+    assert len(rows) == 4
     crlf = whole.replace(b"\n", b"\r\n")  # a log of earlier versions, its last row cut before "\n"
     log.write_bytes(crlf[:-1])
     ablate(["karate"], ["kipf"], [0, 1, 2], tmp_path, cfg, progress=False)  # kept: appends after the "\r"
@@ -146,6 +154,8 @@ def test_bad_names_and_seeds_are_refused_before_anything_is_written(tmp_path):
             ablate(["karate"], ["kipf"], [bad], out, cfg, progress=False)
     with pytest.raises(ValueError, match="seed must be >= 0"):
         ablate(["karate"], ["kipf"], [-1], out, cfg, progress=False)
+    with pytest.raises(ValueError, match=f"seed must be <= {2 ** 63 - 1}"):  # was an overflow from torch
+        ablate(["karate"], ["kipf"], [2 ** 64 - 1], out, cfg, progress=False)
     assert not out.exists()
     rows = ablate(("karate",), iter(["kipf"]), range(1), out, cfg, progress=False)  # any iterables
     assert [(r["model"], r["seed"]) for r in rows] == [("kipf", 0)]
@@ -207,3 +217,16 @@ def test_a_second_ablation_on_a_busy_folder_is_refused(tmp_path):
             ablate(["karate"], ["kipf"], [0], tmp_path, cfg, progress=False)
     assert not (tmp_path / "runs.csv").exists()
     assert len(ablate(["karate"], ["kipf"], [0], tmp_path, cfg, progress=False)) == 1
+
+
+def test_a_quoted_tilde_in_the_output_folder_is_the_home_folder(tmp_path, monkeypatch):
+    # "--out=~/x" reaches gcnkit unexpanded: the runs went to a literal ./~/x and the reports
+    # (pandas expands ~) failed after all the training
+    from gcnkit.cli.main import main
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["ablate", "--datasets", "karate", "--models", "kipf", "--seeds", "1", "--epochs", "2",
+                 "--no-progress", "--out=~/abl"]) == 0
+    assert (tmp_path / "home" / "abl" / "runs.csv").exists() and (tmp_path / "home" / "abl" / "summary.csv").exists()
+    assert not (tmp_path / "~").exists()
