@@ -299,3 +299,15 @@ def test_lambda_max_of_a_two_node_graph_whose_laplacian_is_not_symmetric(oracle,
         lap = np.eye(n) - g.to_dense().double().numpy()
         assert not np.allclose(lap, lap.T)
         assert laplacian_lambda_max(g) == pytest.approx(np.linalg.eigvals(lap).real.max(), abs=1e-9)
+
+
+def test_a_per_node_lambda_max_scales_each_row_by_its_own_value():
+    # the documented L~ = diag(2 / lambda) L - I, checked where lambda varies inside one graph
+    # (within a batch's graphs rows and columns share a value, which cannot tell rows from columns)
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    ew = torch.tensor([1.0, 1.0, 3.0, 3.0], dtype=torch.float64)
+    g = cheb_graph(ei, ew, 3)
+    lam = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)
+    lap = torch.eye(3, dtype=torch.float64) - g.to_dense()
+    expected = torch.diag(2 / lam) @ lap - torch.eye(3, dtype=torch.float64)
+    torch.testing.assert_close(scaled_laplacian(g, lam).to_dense(), expected, rtol=0, atol=1e-12)

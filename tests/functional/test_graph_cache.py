@@ -70,6 +70,32 @@ def test_normalized_graph_does_not_alias_the_input(oracle):
     np.testing.assert_allclose(dense(g.to_dense()), expected)
 
 
+@pytest.mark.parametrize("norm", ["none", "sym", "row", "col"])
+@pytest.mark.parametrize("self_loop_weight", [0.0, 1.0])
+def test_no_normalization_aliases_the_edge_weights(oracle, norm, self_loop_weight):
+    # target-sorted edges with sorted sources in each row: the CSR build keeps the weights' order,
+    # so only an explicit copy keeps the operator from being a view of the caller's edge_weight
+    ei = torch.tensor([[1, 0, 2, 1], [0, 1, 1, 2]])
+    w = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    g = normalize_adjacency(ei, w, 3, norm=norm, self_loop_weight=self_loop_weight)
+    expected = oracle.normalized(ei, w, 3, norm, self_loop_weight)
+    w.mul_(10.0)
+    np.testing.assert_allclose(dense(g.to_dense()), expected, rtol=1e-6)
+
+
+def test_the_cache_keeps_one_graph_per_dtype(fresh_cache):
+    # the precision asked for is part of the key: a float64 request after a float32 one must not
+    # get the float32 operator (float32 rounding, 1e-8) back
+    g = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, 50, (2, 300), generator=g)
+    w = torch.rand(300, generator=g, dtype=torch.float64) + 0.1
+    g32 = resolve_graph(ei, w, 50, dtype=torch.float32)
+    g64 = resolve_graph(ei, w, 50, dtype=torch.float64)
+    assert g32.dtype == torch.float32 and g64.dtype == torch.float64
+    torch.testing.assert_close(g64.to_dense(), normalize_adjacency(ei, w, 50, dtype=torch.float64).to_dense(),
+                               rtol=0, atol=0)
+
+
 def test_differentiable_graph_is_not_cached(fresh_cache, count_normalizations):
     ei = torch.tensor([[0, 1, 2], [1, 2, 0]])
     w = torch.rand(3, requires_grad=True)

@@ -121,3 +121,29 @@ def test_torch_random_state_afterwards_is_as_after_the_runs_one_by_one(cora):
     after_alone = torch.rand(4)
     together = train_seeds(cora, cfg, [4, 2, 9])
     assert torch.equal(torch.rand(4), after_alone) and [r.epochs for r in together] == [r.epochs for r in one_by_one]
+
+
+def test_ms_per_epoch_is_each_runs_time_over_its_own_epochs(monkeypatch):
+    # a fake clock, 1 s per reading: a lone run reads it twice (1 s in all), so ms per epoch is
+    # 1000 / its stopping epoch; a stacked epoch (1 s) is shared by the seeds still training in it
+    from types import SimpleNamespace
+
+    import gcnkit.train.node_classification as nc
+    import gcnkit.train.seed_batch as sb
+
+    def fake_time():
+        clock = iter(range(10 ** 6))
+        return SimpleNamespace(perf_counter=lambda: float(next(clock)))
+
+    data = prepare("karate", TrainConfig())
+    cfg = TrainConfig(epochs=60, early_stopping=2, lr=0.05)
+    monkeypatch.setattr(nc, "time", fake_time())
+    alone = train_once(data, cfg, 0)
+    assert alone.epochs < cfg.epochs and alone.ms_per_epoch == pytest.approx(1000.0 / alone.epochs)
+    monkeypatch.setattr(sb, "time", fake_time())
+    runs = train_seeds(data, cfg, [0, 1, 2, 3])
+    stops = [r.epochs for r in runs]
+    assert len(set(stops)) > 1  # the stack shrank on the way
+    for r in runs:
+        spent = sum(1.0 / sum(e >= t for e in stops) for t in range(1, r.epochs + 1))
+        assert r.ms_per_epoch == pytest.approx(1000.0 * spent / r.epochs)

@@ -353,3 +353,27 @@ def test_a_custom_operator_needs_no_reset_parameters(small_graph):
     hr, hu, hn = (h @ w_h.t()).chunk(3, -1)
     r, u = torch.sigmoid(r + hr), torch.sigmoid(u + hu)
     torch.testing.assert_close(cell(x, state=h), u * h + (1 - u) * torch.tanh(n + r * hn))
+
+
+def test_the_cheb_operator_is_degree_one_unless_told():
+    # GConvGRU/GConvLSTM cells built with operator "cheb" and no K take this default
+    op = make_operator("cheb", 2, 3)
+    assert op.conv.K == 1 and sum(p.numel() for p in op.parameters()) == 2 * 2 * 3 + 3
+    assert make_operator("cheb", 2, 3, K=3).conv.K == 3
+
+
+def test_a_chebyshev_cell_drops_the_graphs_own_self_loops():
+    # as PyG's ChebConv: L is built without the graph's self-loops, so a graph with some gives the
+    # outputs of the same graph without them
+    from gcnkit.nn.recurrent import run_sequence
+
+    chain = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    loops = torch.cat([chain, torch.tensor([[0, 2], [0, 2]])], 1)
+    torch.manual_seed(0)
+    cell = GRUCell(2, 3, input_operator="cheb", hidden_operator="cheb", input_kwargs={"K": 2},
+                   hidden_kwargs={"K": 2})
+    x = torch.randn(5, 4, 2)
+    w = torch.rand(8) + 0.5
+    out, _ = run_sequence(cell, x, loops, w)
+    ref, _ = run_sequence(cell, x, chain, w[:6])
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)

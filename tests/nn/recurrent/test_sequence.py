@@ -154,6 +154,18 @@ def test_detach_every_cuts_the_gradient(small_graph):
     assert g[0].abs().sum() > 0
 
 
+def test_detach_every_keeps_the_last_state_differentiable_when_it_divides_t(small_graph):
+    # T a multiple of k: a cut after the last step would leave the returned state and the last
+    # output without any gradient (a model trained on it would silently not learn)
+    ei, ew, n = small_graph
+    cell = GRUCell(F, H, input_operator="gcn", hidden_operator="gcn")
+    x = torch.randn(6, n, F, requires_grad=True)
+    out, state = run_sequence(cell, x, ei, ew, detach_every=3, return_sequence=False)
+    assert out.requires_grad and state.requires_grad
+    (g,) = torch.autograd.grad(out.sum(), x)
+    assert g[:3].abs().sum() == 0 and (g[3:].abs().sum((-2, -1)) > 0).all()
+
+
 def test_tbptt_backward_chunks_and_full_bptt(small_graph):
     ei, ew, n = small_graph
     torch.manual_seed(0)
