@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from gcnkit.cli.flags import naming_flags
-from gcnkit.nn.conv.registry import CONV_REGISTRY
 from gcnkit.functional.validation import MAX_SEED
+from gcnkit.nn.conv.registry import CONV_REGISTRY
 
 ABLATION_MODELS = ("cheb3", "cheb2", "first_order", "single_parameter", "kipf", "first_order_term", "mlp",
                    "naive", "row")
@@ -165,7 +165,7 @@ def run_ablate(args) -> int:
     threads = _positive("--threads", args.threads) or 1
     datasets, models = unique(dataset_name(d) for d in args.datasets), unique(args.models)
     config = _config(args)
-    out = Path(args.out).expanduser()  # (also a quoted "--out=~/x", which the shell leaves as it is)
+    out = Path(args.out)  # (ablate and write_reports expand a quoted "--out=~/x")
     rows = ablate(datasets, models, _seeds(args.seeds, args.first_seed), out,
                   config=config, root=args.root, workers=workers, threads=threads,
                   progress=not args.no_progress, seed_batch=_positive("--seed-batch", args.seed_batch))

@@ -37,7 +37,7 @@ def check_output_folder(path: PathLike) -> Path:
     path = Path(path).expanduser()
     existing = nearest_existing(path)
     if existing is not None and not existing.is_dir():
-        if existing == Path(os.path.abspath(path.expanduser())):
+        if existing == Path(os.path.abspath(path)):
             raise ValueError(f"the output folder {path} is a file")
         raise ValueError(f"the output folder {path} cannot be made: {existing} is a file")
     return path

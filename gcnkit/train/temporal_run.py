@@ -36,11 +36,10 @@ def run_temporal(config: TemporalConfig, out: Optional[PathLike] = None,
         raise ValueError(f"--nodes must be in 0..{num_nodes - 1} ({cfg.dataset} has {num_nodes} nodes), "
                          f"got {list(nodes)}")
     out = check_output_folder(out if out else default_out(cfg))
-    load_checkpoint(out / "checkpoint.pt", asdict(cfg))  # another configuration's: refused now
     out.mkdir(parents=True, exist_ok=True)
     try:  # a second run on the same folder would interleave its epochs with this one's files
         with folder_lock(out, wait=False):
-            load_checkpoint(out / "checkpoint.pt", asdict(cfg))  # (again: one may have finished meanwhile)
+            load_checkpoint(out / "checkpoint.pt", asdict(cfg))  # another configuration's: refused now
             (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
             result = train_temporal(cfg, on_epoch=HistoryWriter(out), data=data, checkpoint=out / "checkpoint.pt")
             return result, write_temporal_reports(result, out, nodes=nodes), out
