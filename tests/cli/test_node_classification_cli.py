@@ -202,3 +202,20 @@ def test_unusable_out_path_is_an_error_not_a_traceback(tmp_path, capsys):
 def test_python_m_gcnkit_entry_point():
     r = subprocess.run([sys.executable, "-m", "gcnkit", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "ablate" in r.stdout
+
+
+def test_every_protocol_flag_reaches_the_training_config():
+    """Each flag of the training protocol sets its own field of ``TrainConfig``; the defaults are
+    Kipf & Welling's protocol."""
+    from gcnkit.cli.main import build_parser
+    from gcnkit.cli.node_classification import _config
+    from gcnkit.train.node_classification import TrainConfig
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--model", "cheb2", "--hidden", "32", "--layers", "3", "--dropout", "0.3",
+                              "--lr", "0.02", "--weight-decay", "0.001", "--epochs", "50", "--early-stopping", "5",
+                              "--bias", "--feature-norm", "none", "--dense-features", "--whole-graph"])
+    assert _config(args, args.model) == TrainConfig(
+        model="cheb2", hidden=32, num_layers=3, dropout=0.3, lr=0.02, weight_decay=0.001, epochs=50,
+        early_stopping=5, bias=True, feature_norm="none", sparse_features=False, receptive_field=False)
+    assert _config(parser.parse_args(["train"])) == TrainConfig()

@@ -73,6 +73,13 @@ def test_missing_file(tmp_path):
         verify_file(tmp_path / "nope", "0" * 64)
 
 
+def test_sha256_file_in_binary_mode(tmp_path):
+    """``sha256sum -b`` writes ``<digest> *<name>``: the ``*`` marks the mode, not the name."""
+    p = tmp_path / "sums.sha256"
+    p.write_text("AB" * 32 + " *raw/data.json\n" + "cd" * 32 + "  other.csv\n")
+    assert read_sha256_file(p) == {"raw/data.json": "ab" * 32, "other.csv": "cd" * 32}
+
+
 def test_malformed_sha256_file(tmp_path):
     p = tmp_path / "bad.sha256"
     p.write_text("abc  file\n")
@@ -89,6 +96,11 @@ def test_atomic_path(tmp_path):
             tmp.write_bytes(b"half")
             raise KeyError("interrupted")
     assert not target.exists() and list(target.parent.iterdir()) == []
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C while writing leaves no part file either
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert list(target.parent.iterdir()) == []
     with atomic_path(target) as tmp:
         tmp.write_bytes(b"complete")
     assert target.read_bytes() == b"complete"

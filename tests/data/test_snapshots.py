@@ -84,6 +84,21 @@ def test_numpy_snapshots_one_feature_and_column_weights():
     torch.testing.assert_close(seq.edge_weight, torch.as_tensor(sig.edge_weight))  # [E, 1] squeezed
 
 
+def test_weights_that_change_on_a_fixed_graph_stay_per_step():
+    """The same edges with other weights at each step (traffic on a fixed road network) are a
+    changing graph: the weights come back per step, never snapshot 0's for all."""
+    ei = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    snaps = [Data(x=torch.randn(3, 1), edge_index=ei.clone(), edge_attr=torch.full((3,), t + 1.0))
+             for t in range(3)]
+    seq = from_snapshots(snaps)
+    assert isinstance(seq.edge_weight, list) and [w[0].item() for w in seq.edge_weight] == [1.0, 2.0, 3.0]
+    assert all(torch.equal(g, ei) for g in seq.edge_index)
+    torch.manual_seed(0)
+    model = TGCN(1, 4)
+    out, _ = model(seq.x, seq.edge_index, seq.edge_weight)
+    torch.testing.assert_close(out, _loop(model, snaps))
+
+
 def test_targets_absent_everywhere_give_none():
     snaps = [Data(x=s.x, edge_index=s.edge_index) for s in _snapshots()]
     x, y, edge_index, edge_weight = from_snapshots(snaps)

@@ -111,11 +111,25 @@ def test_root_from_env(shared_data_root, monkeypatch):
 def test_parse_chickenpox_small(tmp_path):
     p = tmp_path / "c.json"
     p.write_text(json.dumps({"edges": [[0, 1], [1, 0]],
-                             "node_ids": {"B": 1, "A": 0},
+                             "node_ids": {"A": 1, "B": 0},
                              "FX": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]}))
     s = parse_chickenpox(p)
-    assert s.series.shape == (3, 2) and s.meta["node_names"] == ["A", "B"]
+    assert s.series.shape == (3, 2) and s.meta["node_names"] == ["B", "A"]  # in index order, not by name
     assert s.edge_index.tolist() == [[0, 1], [1, 0]]
+
+
+def test_dense_to_edges_reads_rows_as_sources():
+    """Entry (i, j) of a dense adjacency is the edge i -> j with weight A[i, j] (PyG's
+    ``dense_to_sparse``): an asymmetric matrix keeps its orientation, self-loops stay."""
+    from torch_geometric.utils import dense_to_sparse
+
+    from gcnkit.data.temporal_parsers import dense_to_edges
+
+    adj = np.array([[0.0, 2.0, 0.0], [3.0, 0.0, 0.0], [0.5, 0.0, 1.0]])
+    ei, ew = dense_to_edges(adj)
+    assert ei.tolist() == [[0, 1, 2, 2], [1, 0, 0, 2]] and ew.tolist() == [2.0, 3.0, 0.5, 1.0]
+    ref_ei, ref_ew = dense_to_sparse(torch.from_numpy(adj).float())
+    assert torch.equal(ei, ref_ei) and torch.equal(ew, ref_ew)
 
 
 def test_parse_errors(tmp_path):

@@ -25,6 +25,17 @@ def test_plot_title_says_when_the_protocol_changed(tmp_path, monkeypatch, note):
         assert titles == ["Propagation models (Kipf & Welling 2017, Table 3)"] and labels == ["paper"]
 
 
+def test_summary_std_is_the_sample_standard_deviation():
+    """Over seeds the spread is the sample standard deviation (ddof=1, as pandas and Kipf's
+    reports): 80 and 82 give 1.414, not 1.0; one run has 0, not NaN."""
+    from gcnkit.train.report import summary_frame
+
+    rows = [{**ROWS[0], "seed": s, "test_acc": a} for s, a in enumerate((80.0, 82.0))]
+    out = summary_frame(rows + [{**ROWS[0], "model": "mlp", "test_acc": 50.0}])
+    assert out["std"].tolist() == pytest.approx([2 ** 0.5, 0.0]) and out["mean"].tolist() == [81.0, 50.0]
+    assert out["runs"].tolist() == [2, 1]
+
+
 def test_summary_means_do_not_print_the_float_sums_tail(tmp_path):
     import json
 

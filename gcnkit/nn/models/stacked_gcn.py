@@ -57,7 +57,9 @@ class StackedGCN(torch.nn.Module):
     weights are not used). Layers with one weight matrix (the GCN family) keep the activations
     node-major, ``[N, S, C]``, so that each propagation is one product at ``S C`` columns; the
     Chebyshev layers keep them model-major, ``[S, N, C]``, where each of their ``K + 1`` terms
-    stays contiguous per model.
+    stays contiguous per model. A parameter frozen (``requires_grad=False``) in one model must be
+    frozen in all: each layer's weights are one parameter (a ``ValueError`` names the first that
+    differs).
 
     Shapes:
         - **input:** ``x`` :math:`(|\mathcal{V}|, F_{in})` dense or sparse, shared by the models;
@@ -80,10 +82,14 @@ class StackedGCN(torch.nn.Module):
                 if parametrize.is_parametrized(module) or module._forward_pre_hooks or module._forward_hooks:
                     raise ValueError(f"models[{i}].{name} has a parametrization or hooks (pruning, weight norm, ...): "
                                      f"StackedGCN stacks plain weights and would drop them; train such models alone")
-            for p in m.parameters():
+            for (name, p), q in zip(m.named_parameters(), first.parameters()):
                 if (p.dtype, p.device) != (p0.dtype, p0.device):
                     raise ValueError(f"models[{i}] has a {p.dtype} parameter on {p.device}, models[0] {p0.dtype} on "
                                      f"{p0.device}: put all models on one dtype and device")
+                if p.requires_grad != q.requires_grad:
+                    raise ValueError(f"models[{i}].{name} has requires_grad={p.requires_grad}, models[0]'s "
+                                     f"{q.requires_grad}: the models' weights are stacked into one parameter per "
+                                     f"layer, so freeze the same parameters in every model")
         template = copy.deepcopy(first)
         object.__setattr__(self, "_template", template)  # propagation only: not a submodule
         self.dropout = first.dropout

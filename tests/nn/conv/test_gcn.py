@@ -287,6 +287,23 @@ def test_uncached_layer_gives_the_same_result(graph_zoo, layers):
     assert graph_cache.misses == 1  # only the cached layer used the cache
 
 
+def test_uncached_layer_sees_weights_written_behind_the_version_counter():
+    """``cached=False`` is the remedy for edge weights refilled in place through ``.data`` or a
+    NumPy view (autograd's version counter does not see those writes): each call normalizes anew."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 4)
+    ei = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    w = torch.ones(3)
+    conv = KipfGCNConv(4, 4, cached=False)
+    graph_cache.clear()
+    before = conv(x, ei, w)
+    w.numpy()[:] = [0.1, 5.0, 5.0]
+    after = conv(x, ei, w)
+    torch.testing.assert_close(after, conv(x, ei, w.clone()))
+    assert not torch.allclose(after, before)
+    assert len(graph_cache) == 0
+
+
 @pytest.mark.parametrize("sizes", [(8, 4), (4, 8)])
 def test_autocast_output_dtype_does_not_depend_on_the_widths(sizes):
     """Under autocast the layers return the autocast dtype whichever order they multiply in

@@ -32,6 +32,21 @@ def test_eval_output_is_kipfs_two_layer_formula(oracle):
     w0, w1 = model.convs[0].lin.weight, model.convs[1].lin.weight
     expected = a @ torch.relu(a @ x.double() @ w0.t()) @ w1.t()
     torch.testing.assert_close(model(x.double(), ei), expected)
+    assert all(conv.bias is None for conv in model.convs)  # Kipf's model has no bias by default
+
+
+def test_conv_options_reach_every_layer(oracle):
+    """Options GCN does not know itself (here ``self_loop_weight``, PyG's ``improved=True``) are
+    passed to each layer."""
+    x, ei = _data()
+    model = GCN(30, 8, 3, self_loop_weight=2.0, bias=True).double().eval()
+    with torch.no_grad():
+        for conv in model.convs:
+            conv.bias.normal_()
+    a = torch.from_numpy(oracle.normalized(ei, None, 50, "sym", 2.0))
+    (w0, b0), (w1, b1) = [(c.lin.weight, c.bias) for c in model.convs]
+    expected = a @ torch.relu(a @ x.double() @ w0.t() + b0) @ w1.t() + b1
+    torch.testing.assert_close(model(x.double(), ei), expected)
 
 
 def test_dropout_keeps_one_minus_p_and_rescales():

@@ -87,36 +87,44 @@ def _split_cheb(conv, K, blocks, width):
 
 @pytest.mark.parametrize("K", [1, 2])
 @pytest.mark.parametrize("self_loops", [False, True])
-def test_gconvgru_equals_pyg_temporal_formulation(graph, K, self_loops):
+@pytest.mark.parametrize("lambda_max", [2.0, 1.3])
+def test_gconvgru_equals_pyg_temporal_formulation(graph, K, self_loops, lambda_max):
     """PyG Temporal's GConvGRU(K + 1): six ChebConvs, z = update, r = reset; on a graph with
-    self-loops too (Chickenpox has one on every node; ChebConv drops them, and so do we)."""
+    self-loops too (Chickenpox has one on every node; ChebConv drops them, and so do we); a
+    ``lambda_max`` given to the model reaches every Chebyshev convolution."""
     ei, ew = graph
     if self_loops:
         ei = torch.cat([ei, torch.tensor([[0, 3, 5], [0, 3, 5]])], 1)
         ew = torch.cat([ew, torch.tensor([1.0, 2.0, 0.5])])
     torch.manual_seed(K)
-    model = GConvGRU(F, H, K=K)
+    model = GConvGRU(F, H, K=K, lambda_max=lambda_max)
     c = model.cell
+    assert c.hidden_map.conv.bias is None and c.candidate_map.conv.bias is None  # biases on the input side only
     xr, xz, xh = _split_cheb(c.input_map.conv, K, 3, H)
     hr, hz = _split_cheb(c.hidden_map.conv, K, 2, H)
     (hh,) = _split_cheb(c.candidate_map.conv, K, 1, H)
     x = torch.randn(5, N, F)
     h = torch.zeros(N, H)
+    lm = torch.tensor(lambda_max)
     for t in range(5):
-        z = torch.sigmoid(xz(x[t], ei, ew) + hz(h, ei, ew))
-        r = torch.sigmoid(xr(x[t], ei, ew) + hr(h, ei, ew))
-        h_tilde = torch.tanh(xh(x[t], ei, ew) + hh(h * r, ei, ew))
+        z = torch.sigmoid(xz(x[t], ei, ew, lambda_max=lm) + hz(h, ei, ew, lambda_max=lm))
+        r = torch.sigmoid(xr(x[t], ei, ew, lambda_max=lm) + hr(h, ei, ew, lambda_max=lm))
+        h_tilde = torch.tanh(xh(x[t], ei, ew, lambda_max=lm) + hh(h * r, ei, ew, lambda_max=lm))
         h = z * h + (1 - z) * h_tilde
     out, state = model(x, ei, ew)
     torch.testing.assert_close(state, h, atol=1e-5, rtol=0)
     assert out.shape == (5, N, H)
 
 
-def test_gconvlstm_equals_peephole_reference(graph):
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("lambda_max", [2.0, 1.3])
+def test_gconvlstm_equals_peephole_reference(graph, activation, lambda_max):
     ei, ew = graph
     torch.manual_seed(0)
     K = 1
-    model = GConvLSTM(F, H, out_channels=1, K=K)
+    model = GConvLSTM(F, H, out_channels=1, K=K, cell_activation=activation, lambda_max=lambda_max)
+    a = getattr(torch, activation)
+    lm = torch.tensor(lambda_max)
     c = model.cell
     with torch.no_grad():
         c.peephole_weight.normal_()
@@ -127,10 +135,10 @@ def test_gconvlstm_equals_peephole_reference(graph):
     h, s = torch.zeros(2, N, H), torch.zeros(2, N, H)
     for t in range(4):
         xt = x[:, t]
-        i = torch.sigmoid(xi(xt, ei, ew) + hi(h, ei, ew) + wi * s)
-        f = torch.sigmoid(xf(xt, ei, ew) + hf(h, ei, ew) + wf * s)
-        s = f * s + i * torch.tanh(xc(xt, ei, ew) + hc(h, ei, ew))
-        o = torch.sigmoid(xo(xt, ei, ew) + ho(h, ei, ew) + wo * s)
+        i = torch.sigmoid(xi(xt, ei, ew, lambda_max=lm) + hi(h, ei, ew, lambda_max=lm) + wi * s)
+        f = torch.sigmoid(xf(xt, ei, ew, lambda_max=lm) + hf(h, ei, ew, lambda_max=lm) + wf * s)
+        s = f * s + i * a(xc(xt, ei, ew, lambda_max=lm) + hc(h, ei, ew, lambda_max=lm))
+        o = torch.sigmoid(xo(xt, ei, ew, lambda_max=lm) + ho(h, ei, ew, lambda_max=lm) + wo * s)
         h = o * torch.tanh(s)
     y, (h_out, s_out) = model(x, ei, ew)
     torch.testing.assert_close(h_out, h, atol=1e-5, rtol=0)

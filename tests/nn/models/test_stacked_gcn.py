@@ -148,3 +148,7 @@ def test_frozen_weights_stay_frozen():
         m.convs[0].lin.weight.requires_grad_(False)
     stacked = StackedGCN(models)
     assert not stacked.weights[0].requires_grad and stacked.weights[1].requires_grad
+    models[1].convs[0].lin.weight.requires_grad_(True)  # one model frozen, the other not: no silent choice
+    with pytest.raises(ValueError, match=r"models\[1\]\.convs\.0\.lin\.weight has requires_grad=True, "
+                                         r"models\[0\]'s False: .* freeze the same parameters in every model"):
+        StackedGCN(models)
