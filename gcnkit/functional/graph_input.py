@@ -72,6 +72,22 @@ def _same_without_loops(graph: NormalizedGraph, made: tuple, want: tuple) -> boo
     return not graph.extras["has_self_loops"]
 
 
+def refuse_tracing() -> None:
+    """``torch.jit.trace`` would fix one graph's node count and the kernels' Python branches into
+    the trace (wrong, or an index error, on the next graph) and cannot record gcnkit's autograd
+    functions; ``torch.export`` stops on data-dependent sizes. Both are refused plainly, by the
+    layers and the recurrent cells (``torch.compile`` works; TorchScript is refused too)."""
+    what = "torch.jit.trace" if torch.jit.is_tracing() else None
+    is_exporting = getattr(torch.compiler, "is_exporting", None)
+    if what is None and is_exporting is not None and is_exporting():
+        what = "torch.export"
+    if what is not None:
+        raise NotImplementedError(f"gcnkit's layers and recurrent cells cannot be captured by {what}: graph sizes "
+                                  f"are data-dependent and the sparse and fused kernels are Python autograd "
+                                  f"functions; use torch.compile, or where {what} is required PyG's GCNConv / "
+                                  f"ChebConv (same state_dict layout) and torch.nn's recurrent cells")
+
+
 def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
                   num_nodes: Optional[int] = None, *, norm: str = "sym", self_loop_weight: float = 1.0,
                   remove_self_loops: bool = False, cache: Optional[GraphCache] = graph_cache,
@@ -80,6 +96,7 @@ def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
     (``cache=None`` disables caching). ``dtype``: the precision to normalize in (default: the
     weights', else float32), e.g. float64 for float64 features. ``norm``, ``self_loop_weight``,
     ``remove_self_loops``: see :func:`normalize_adjacency`."""
+    refuse_tracing()
     remove_self_loops = check_bool("remove_self_loops", remove_self_loops)
     self_loop_weight = check_real("self_loop_weight", self_loop_weight)
     if isinstance(edge_index, NormalizedGraph):

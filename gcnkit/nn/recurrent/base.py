@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from gcnkit.functional.cache import graph_cache
-from gcnkit.functional.graph_input import GraphInput
+from gcnkit.functional.graph_input import GraphInput, refuse_tracing
 from gcnkit.functional.validation import check_bool, check_choice, check_dtype_matches, check_finite, check_int
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, make_operator
 
@@ -188,6 +188,7 @@ class RecurrentCellBase(torch.nn.Module):
             raise TypeError(f"{type(self).__name__} got a state-like {type(edge_index).__name__} as its second "
                             f"argument, edge_index: torch.nn cells take the state second (cell(x, hx)); here "
                             f"the arguments are (x, edge_index, edge_weight, state): pass cell(x, state=hx)")
+        refuse_tracing()
         self.check_input(x)
         check_finite("x", x)  # (a sequence's x is checked once by run_sequence, not per step)
         graphs = self.graphs(edge_index, edge_weight, x)

@@ -26,6 +26,7 @@ from torch import Tensor
 from torch.nn.utils import parametrize
 
 from gcnkit.functional.cache import graph_cache
+from gcnkit.functional.graph_input import refuse_tracing
 from gcnkit.functional.linear import shared_weights
 from gcnkit.functional.spmm import finite_operands
 from gcnkit.functional.validation import check_bool, check_finite, check_real
@@ -56,6 +57,7 @@ def _is_sequence(obj) -> bool:
 
 def check_sequence_input(x: Tensor, cell: RecurrentCellBase, edge_index, edge_weight) -> int:
     """Validates a sequence input and returns ``T``; raises a clear error otherwise."""
+    refuse_tracing()  # (before the NaN check, where export would stop unexplained)
     check_sequence_shape(x)
     cell.check_input(x)
     check_finite("x", x)

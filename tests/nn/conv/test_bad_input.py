@@ -197,6 +197,33 @@ def test_pyg_options_without_an_effect_here():
         ChebyshevConv(F_IN, 3, 2, normalization="sym")
 
 
+@pytest.mark.parametrize("capture", ["torch.jit.trace", "torch.export"])
+def test_trace_and_export_are_refused_by_name(capture):
+    """A trace would fix one graph's node count and the sparse kernels' branches (wrong, or an
+    index error, on the next graph) and cannot record the custom autograd functions; export stops
+    on data-dependent sizes: both are refused with the alternatives named, by the layers, the
+    recurrent graph models and the cells, dense ones included."""
+    import warnings
+
+    from gcnkit.nn.models import GConvGRU
+    from gcnkit.nn.recurrent import GRUCell, LSTMCell
+
+    ei = torch.tensor([[0, 1, 2], [1, 2, 3]])
+    cases = [(KipfGCNConv(F_IN, 3), (torch.randn(N, F_IN), ei)),
+             (ChebyshevConv(F_IN, 3, 2), (torch.randn(N, F_IN), ei)),
+             (GConvGRU(F_IN, 3), (torch.randn(2, N, F_IN), ei)),
+             (GRUCell(F_IN, 3, input_operator="gcn", hidden_operator="gcn"), (torch.randn(N, F_IN), ei)),
+             (LSTMCell(F_IN, 3), (torch.randn(2, F_IN),))]
+    for module, args in cases:
+        with pytest.raises(NotImplementedError, match=rf"cannot be captured by {capture}: .*torch\.compile"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the tracer's warnings before the refusal
+                if capture == "torch.jit.trace":
+                    torch.jit.trace(module, args)
+                else:
+                    torch.export.export(module, args)
+
+
 def test_sparse_adjacency_layouts():
     adj = torch.sparse_coo_tensor(EI.flip(0), torch.ones(5), (N, N))
     conv = KipfGCNConv(F_IN, 3)
