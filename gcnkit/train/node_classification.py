@@ -90,7 +90,7 @@ def _accuracy(logp: Tensor, y: Tensor) -> float:
 
 
 def build_model(prepared: PreparedData, config: TrainConfig) -> GCN:
-    return GCN(prepared.num_features, config.hidden, prepared.num_classes, conv=config.model,
+    return GCN(prepared.num_features, config.hidden, out_channels=prepared.num_classes, conv=config.model,
                num_layers=config.num_layers, dropout=config.dropout, bias=config.bias).to(config.device)
 
 

@@ -86,7 +86,7 @@ def test_a_model_on_the_field_equals_the_whole_graph_at_the_targets(csbm, conv, 
     """Every propagation rule, in training mode (dropout masks drawn from the same state) and in
     eval mode: outputs at the targets and the weights' gradients of a loss on them."""
     prep = _prepared(csbm, dense)
-    model = GCN(prep.num_features, 8, prep.num_classes, conv=conv, num_layers=layers, bias=True)
+    model = GCN(prep.num_features, 8, out_channels=prep.num_classes, conv=conv, num_layers=layers, bias=True)
     graph = prep.graph_for(model)
     targets = prep.train_idx[:10]
     field = receptive_field(graph, prep.x, targets, model.hops)
@@ -110,9 +110,9 @@ def test_a_model_on_the_field_equals_the_whole_graph_at_the_targets(csbm, conv, 
 
 def test_the_stacked_models_on_the_field_equal_the_whole_graph(csbm):
     prep = _prepared(csbm)
-    models = [GCN(prep.num_features, 8, prep.num_classes, conv=c) for c in ("kipf", "kipf")]
+    models = [GCN(prep.num_features, 8, out_channels=prep.num_classes, conv=c) for c in ("kipf", "kipf")]
     for conv in ("kipf", "cheb2"):
-        models = [GCN(prep.num_features, 8, prep.num_classes, conv=conv) for _ in range(3)]
+        models = [GCN(prep.num_features, 8, out_channels=prep.num_classes, conv=conv) for _ in range(3)]
         stacked = StackedGCN(models).train()
         graph = prep.graph_for(stacked.template)
         field = receptive_field(graph, prep.x, prep.val_idx[:20], stacked.template.hops)
@@ -124,7 +124,7 @@ def test_the_stacked_models_on_the_field_equal_the_whole_graph(csbm):
 
 def test_a_field_too_small_for_the_model_or_other_inputs_are_refused(csbm):
     prep = _prepared(csbm)
-    model = GCN(prep.num_features, 8, prep.num_classes)
+    model = GCN(prep.num_features, 8, out_channels=prep.num_classes)
     graph = prep.graph_for(model)
     field = receptive_field(graph, prep.x, prep.train_idx[:5], 1)
     with pytest.raises(ValueError, match="covers 1 hops but the model propagates 2 times"):
@@ -156,7 +156,7 @@ def test_a_field_too_small_for_the_model_or_other_inputs_are_refused(csbm):
 
 def test_a_field_that_covers_every_node_is_the_whole_graph(csbm):
     prep = _prepared(csbm)
-    graph = prep.graph_for(GCN(prep.num_features, 8, prep.num_classes))
+    graph = prep.graph_for(GCN(prep.num_features, 8, out_channels=prep.num_classes))
     every = torch.arange(prep.num_nodes)
     field = receptive_field(graph, prep.x, every, 2)
     assert field.whole and field.x is prep.x and field.graph is graph

@@ -403,7 +403,7 @@ def test_dropout_comes_before_every_layer():
     from gcnkit.nn.models import GCN
 
     ei = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
-    model = GCN(3, 64, 2, dropout=0.5, bias=True)
+    model = GCN(3, 64, out_channels=2, dropout=0.5, bias=True)
     with torch.no_grad():
         model.convs[0].bias.fill_(1.0)
     x = torch.zeros(4, 3)

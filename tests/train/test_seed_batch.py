@@ -108,7 +108,7 @@ def test_the_fields_of_cora(cora):
 
     sizes = {}
     for conv in ("kipf", "mlp", "cheb3"):
-        model = GCN(cora.num_features, 16, cora.num_classes, conv=conv)
+        model = GCN(cora.num_features, 16, out_channels=cora.num_classes, conv=conv)
         sizes[conv] = [cora.field_for(model, split).nodes.numel() for split in ("train", "val")]
         assert cora.field_for(model, "train") is cora.field_for(model, "train")  # built once
     # the nodes within 2 hops of Cora's 140 training / 500 validation nodes; an MLP needs only those

@@ -24,13 +24,25 @@ class GCN(torch.nn.Module):
     applied to the input of every layer; on sparse input features (a :class:`CSRMatrix`, or a
     torch.sparse tensor, converted once per tensor) it is sparse dropout on the stored values.
 
+    Args:
+        in_channels (int): input features per node.
+        hidden_channels (int): width of the hidden layers (Kipf: 16).
+        out_channels (int): classes (logits per node); keyword-only, as everything after
+            ``hidden_channels``: PyTorch Geometric's ``models.GCN`` takes ``num_layers`` third, so
+            a ported ``GCN(F, 32, 2)`` is an error rather than a model with 2 outputs.
+        conv (str): the propagation rule, a key of :data:`~gcnkit.nn.conv.CONV_REGISTRY`.
+        num_layers (int): graph convolutions (default 2).
+        dropout (float): on every layer's input (default 0.5, Kipf's; PyG's model: 0.0).
+        bias (bool): learn a bias per layer (default ``False``, as Kipf's code; PyG's: ``True``).
+        **conv_kwargs: passed on to every layer (e.g. ``self_loop_weight=2.0``).
+
     Shapes:
         - **input:** ``x`` :math:`(|\mathcal{V}|, F_{in})` dense or sparse; a graph accepted by the
           layers (``edge_index``, sparse ``adj_t`` or ``NormalizedGraph``)
         - **output:** :math:`(|\mathcal{V}|, C)` logits
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, *, conv: str = "kipf",
+    def __init__(self, in_channels: int, hidden_channels: int, *, out_channels: int, conv: str = "kipf",
                  num_layers: int = 2, dropout: float = 0.5, bias: bool = False, **conv_kwargs):
         super().__init__()
         num_layers = check_int("num_layers", num_layers, 1)

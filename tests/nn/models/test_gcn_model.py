@@ -13,7 +13,7 @@ def _data():
 
 def test_torch_sparse_input_gets_sparse_dropout_and_equals_dense_in_eval(monkeypatch):
     x, ei = _data()
-    model = GCN(30, 8, 3)
+    model = GCN(30, 8, out_channels=3)
     calls = []
     real = gcn_module.sparse_dropout
     monkeypatch.setattr(gcn_module, "sparse_dropout", lambda a, p, t, **kw: calls.append(a.nnz) or real(a, p, t, **kw))
@@ -27,7 +27,7 @@ def test_torch_sparse_input_gets_sparse_dropout_and_equals_dense_in_eval(monkeyp
 def test_eval_output_is_kipfs_two_layer_formula(oracle):
     # Z = Â relu(Â X W0ᵀ) W1ᵀ with Â = D̃^-1/2 (A + I) D̃^-1/2, dense float64 reference
     x, ei = _data()
-    model = GCN(30, 8, 3).double().eval()
+    model = GCN(30, 8, out_channels=3).double().eval()
     a = torch.from_numpy(oracle.normalized(ei, None, 50, "sym", 1.0))
     w0, w1 = model.convs[0].lin.weight, model.convs[1].lin.weight
     expected = a @ torch.relu(a @ x.double() @ w0.t()) @ w1.t()
@@ -39,7 +39,7 @@ def test_conv_options_reach_every_layer(oracle):
     """Options GCN does not know itself (here ``self_loop_weight``, PyG's ``improved=True``) are
     passed to each layer."""
     x, ei = _data()
-    model = GCN(30, 8, 3, self_loop_weight=2.0, bias=True).double().eval()
+    model = GCN(30, 8, out_channels=3, self_loop_weight=2.0, bias=True).double().eval()
     with torch.no_grad():
         for conv in model.convs:
             conv.bias.normal_()
@@ -65,3 +65,14 @@ def test_dropout_keeps_one_minus_p_and_rescales():
         assert abs(kept.float().mean().item() - (1 - p)) < 0.01
         torch.testing.assert_close(sp[kept], x[kept] / (1 - p))
     assert torch.equal(dropout(x, 0.5, training=False), x)
+
+
+def test_a_ported_pyg_call_is_an_error_not_another_model():
+    """PyG's ``models.GCN(in, hidden, num_layers, out)``: here ``out_channels`` and the rest are
+    keyword-only, so ``GCN(30, 32, 2)`` does not silently become a model with 2 outputs."""
+    import pytest
+
+    with pytest.raises(TypeError, match="positional argument"):
+        GCN(30, 32, 2)
+    model = GCN(30, 32, num_layers=3, out_channels=7)
+    assert len(model.convs) == 3 and model.convs[-1].out_channels == 7

@@ -50,7 +50,7 @@ def test_valid_self_loop_weights_are_kept():
 def test_bias_must_be_a_bool(value):
     # was: "no" (and 2) created a bias, None silently none (0 and 1 are taken, as torch.nn.Linear does)
     for build in (lambda: KipfGCNConv(2, 3, bias=value), lambda: ChebyshevConv(2, 3, 1, bias=value),
-                  lambda: DenseOperator(2, 3, bias=value), lambda: GCN(2, 4, 3, bias=value)):
+                  lambda: DenseOperator(2, 3, bias=value), lambda: GCN(2, 4, out_channels=3, bias=value)):
         with pytest.raises(TypeError, match=f"bias must be True or False, got {value!r}"):
             build()
     assert KipfGCNConv(2, 3, bias=np.bool_(False)).bias is None
@@ -74,7 +74,7 @@ def test_dense_operator_widths_are_integers():
 ])
 def test_gcn_num_layers(num_layers, exc, match):
     with pytest.raises(exc, match=match):
-        GCN(2, 4, 3, num_layers=num_layers)
+        GCN(2, 4, out_channels=3, num_layers=num_layers)
 
 
 @pytest.mark.parametrize("value, exc, match", [
@@ -86,13 +86,13 @@ def test_gcn_num_layers(num_layers, exc, match):
 ])
 def test_gcn_dropout(value, exc, match):
     with pytest.raises(exc, match=match):
-        GCN(2, 4, 3, dropout=value)
+        GCN(2, 4, out_channels=3, dropout=value)
 
 
 def test_gcn_accepts_numpy_and_tensor_numbers():
-    model = GCN(2, 4, 3, num_layers=np.int64(3), dropout=np.float64(0.25))
+    model = GCN(2, 4, out_channels=3, num_layers=np.int64(3), dropout=np.float64(0.25))
     assert len(model.convs) == 3 and model.dropout == 0.25
-    assert len(GCN(2, 4, 3, num_layers=torch.tensor(1)).convs) == 1
+    assert len(GCN(2, 4, out_channels=3, num_layers=torch.tensor(1)).convs) == 1
 
 
 def test_functional_dropout_options():

@@ -20,7 +20,7 @@ def _models(conv, count=3, **kwargs):
     out = []
     for s in range(count):
         torch.manual_seed(s)
-        out.append(GCN(12, 8, 4, conv=conv, **kwargs))
+        out.append(GCN(12, 8, out_channels=4, conv=conv, **kwargs))
     return out
 
 
@@ -98,7 +98,7 @@ def test_bad_input_is_named():
     with pytest.raises(TypeError, match="non-empty list of GCN models"):
         StackedGCN([])
     with pytest.raises(ValueError, match=r"models\[1\] differs in architecture"):
-        StackedGCN([GCN(12, 8, 4), GCN(12, 8, 4, conv="cheb2")])
+        StackedGCN([GCN(12, 8, out_channels=4), GCN(12, 8, out_channels=4, conv="cheb2")])
     x, ei = _graph()
     with pytest.raises(ValueError, match=r"one generator \(or None\) per model \(2\), got 1"):
         StackedGCN(_models("kipf", 2))(x, ei, generators=[None])
