@@ -188,3 +188,23 @@ def test_a_quoted_tilde_in_out_is_the_home_folder(tmp_path, monkeypatch):
                    "--epochs", "2", "--hidden", "4"])
     assert cli.run(args) == 0
     assert (tmp_path / "home" / "t" / "metrics.json").exists() and not (tmp_path / "~").exists()
+
+
+def test_nodes_past_the_last_node_fail_before_training(tmp_path):
+    # chickenpox has 20 nodes: node 20 is one past the last (0..19)
+    args = _parse(["--dataset", "chickenpox", *_common(tmp_path), "--nodes", "0", "20"])
+    with pytest.raises(ValueError, match=r"--nodes must be in 0\.\.19"):
+        cli.run(args)
+    assert not (tmp_path / "out" / "history.csv").exists()
+
+
+def test_a_refused_configuration_leaves_the_runs_files_alone(tmp_path):
+    # another configuration in a run's folder is refused before anything is written there: the
+    # folder's config.json still describes its checkpoint
+    assert cli.run(_parse(["--dataset", "chickenpox", *_common(tmp_path)])) == 0
+    out = tmp_path / "out"
+    config = (out / "config.json").read_text()
+    with pytest.raises(ValueError, match="checkpoint of another configuration"):
+        cli.run(_parse(["--dataset", "chickenpox", *_common(tmp_path), "--lr", "0.05"]))
+    assert (out / "config.json").read_text() == config
+    assert json.loads(config)["lr"] == 0.01

@@ -365,3 +365,22 @@ print(hasattr(d, 'tag'))
     outs = [p.communicate(timeout=120)[0].split() for p in procs]
     assert outs == [["True"], ["False"], ["True"], ["False"]]
     assert not hasattr(PlanetoidDataset(writable_copy, "cora")[0], "tag")
+
+
+def test_force_reload_rebuilds_a_matching_cache(writable_copy, no_network, monkeypatch):
+    PlanetoidDataset(writable_copy, "cora")  # makes the cache
+    calls = []
+    real = PlanetoidDataset.process
+    monkeypatch.setattr(PlanetoidDataset, "process", lambda self: calls.append(1) or real(self))
+    PlanetoidDataset(writable_copy, "cora")
+    assert calls == []  # a matching cache is served
+    data = PlanetoidDataset(writable_copy, "cora", force_reload=True)[0]
+    assert calls == [1] and data.num_nodes == 2708  # rebuilt as asked
+
+
+def test_load_planetoid_features_are_float32_whatever_the_pre_transform(writable_copy, no_network):
+    def to_double(data):
+        data.x = data.x.double()
+        return data
+    data = load_planetoid("cora", root=writable_copy, pre_transform=to_double)
+    assert data.x.dtype == torch.float32 and data.x.layout == torch.strided

@@ -75,3 +75,21 @@ def test_writable_dir_falls_back_to_cache(monkeypatch, tmp_path):
         ro.chmod(0o755)
         if (tmp_path / "cache").exists():
             (tmp_path / "cache").chmod(0o755)
+
+
+def test_an_empty_root_argument_counts_as_none(monkeypatch, tmp_path):
+    # --root "" (an unset shell variable) must not silently mean the current folder
+    monkeypatch.setenv("GCNKIT_DATA", str(tmp_path / "env"))
+    monkeypatch.chdir(tmp_path)
+    assert resolve_root("") == tmp_path / "env"
+    monkeypatch.delenv("GCNKIT_DATA")
+    assert resolve_root("") == tmp_path / "datasets"
+
+
+def test_a_path_below_a_file_is_not_writable(tmp_path):
+    # even an executable, writable file: nothing can be created below it
+    f = tmp_path / "tool"
+    f.write_text("#!/bin/sh\n")
+    f.chmod(0o755)
+    assert not is_writable(f / "processed")
+    assert not is_writable(f)

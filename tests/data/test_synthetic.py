@@ -205,3 +205,28 @@ def test_automatic_split_sizes_fit_a_tiny_graph():
 def test_csbm_real_parameters_must_be_numbers(kw):
     with pytest.raises(TypeError, match="must be a number"):
         csbm(**kw)
+
+
+def test_the_smallest_class_may_give_every_node_to_training():
+    # a class of exactly num_train_per_class nodes fits (all of it trains); one node fewer does not
+    y = torch.tensor([0] * 3 + [1] * 10)
+    train, val, test = planetoid_masks(y, 2, num_train_per_class=3, num_val=2, num_test=2)
+    assert int(train[y == 0].sum()) == 3 and int(train.sum()) == 6
+    with pytest.raises(ValueError, match="smallest class has 3 nodes"):
+        planetoid_masks(y, 2, num_train_per_class=4, num_val=2, num_test=2)
+
+
+def test_csbm_avg_degree_is_at_most_the_class_size_minus_one():
+    # 40 nodes in 4 classes: degree 9 is the densest that intra-class edges can reach
+    assert csbm(num_nodes=40, num_classes=4, num_features=8, avg_degree=9.0, homophily=0.5).num_nodes == 40
+    with pytest.raises(ValueError, match=r"avg_degree must be in \[0, num_nodes/num_classes - 1\] = \[0, 9\]"):
+        csbm(num_nodes=40, num_classes=4, num_features=8, avg_degree=9.5, homophily=0.5)
+
+
+def test_csbm_edges_are_spread_over_all_node_ids():
+    # edges are kept in the order they were drawn, not by node id: sorting the candidates before
+    # keeping the first `need` would crowd the edges onto the low ids
+    data = csbm(num_nodes=2000, avg_degree=5.0, seed=0)
+    deg = torch.bincount(data.edge_index[0], minlength=2000).double()
+    low, high = float(deg[:1000].mean()), float(deg[1000:].mean())
+    assert abs(low - high) < 0.1 * (low + high) / 2, (low, high)

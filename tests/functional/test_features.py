@@ -96,3 +96,25 @@ def test_dropout_values_are_x_times_mask_times_the_scale_exactly(dtype, p):
     out = dropout(x, p, generator=torch.Generator().manual_seed(1))
     mask = _keep_mask(x.shape, p, "cpu", torch.Generator().manual_seed(1))
     assert out.dtype == dtype and torch.equal(out, x * mask * (1.0 / (1.0 - p)))
+
+
+@pytest.mark.parametrize("n", [64, 61])
+def test_the_byte_mask_draws_exactly_the_words_it_needs(n):
+    """A mask of n entries consumes ceil(n / 8) random words, no more: the draws after it (the
+    next layer's mask, the next epoch's) are those of every earlier version, so seeded runs keep
+    their numbers (an extra word when 8 divides n would shift every later mask)."""
+    from gcnkit.functional.features import _keep_mask
+
+    gen = torch.Generator().manual_seed(5)
+    _keep_mask((n,), 0.25, "cpu", gen)
+    ref = torch.Generator().manual_seed(5)
+    torch.randint(-(2**63), 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64, generator=ref)
+    assert torch.equal(gen.get_state(), ref.get_state())
+    # and so two masks in a row from one generator equal one mask of both sizes' words
+    x = torch.ones(n)
+    gen = torch.Generator().manual_seed(5)
+    first, second = dropout(x, 0.25, generator=gen), dropout(x, 0.25, generator=gen)
+    words = torch.randint(-(2**63), 2**63 - 1, (2 * ((n + 7) // 8),), dtype=torch.int64,
+                          generator=torch.Generator().manual_seed(5)).view(torch.uint8)
+    block = 8 * ((n + 7) // 8)
+    assert torch.equal(first != 0, words[:n] >= 64) and torch.equal(second != 0, words[block:block + n] >= 64)

@@ -77,3 +77,33 @@ def test_stacked_dropout_is_each_models_dropout_with_its_generator(p):
                           dim=1)
     assert torch.equal(out.transpose(0, 1), torch.stack(refs))
     assert stacked_dropout(x, 0.0, gens) is x
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+def test_stacked_dropout_refuses_a_probability_outside_0_1(p):
+    # p = 1 would scale the kept entries by 1 / 0 (inf and NaN); a negative p keeps every entry
+    # scaled below 1: both refused as dropout() refuses them
+    x = torch.randn(2, 7, 5)
+    with pytest.raises(ValueError, match=r"dropout probability must be in \[0, 1\)"):
+        stacked_dropout(x, p, [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)])
+
+
+@pytest.mark.parametrize("p", [0.5, 0.3])
+def test_stacked_dropout_takes_a_negative_axis(p):
+    # models on the last axis ([N, C, S]): dim=-1 is the same as dim=2
+    x = torch.randn(7, 5, 3)
+    refs = [dropout(x[..., i], p, True, torch.Generator().manual_seed(s)) for i, s in enumerate((4, 5, 6))]
+    out = stacked_dropout(x, p, [torch.Generator().manual_seed(s) for s in (4, 5, 6)], dim=-1)
+    assert torch.equal(out, torch.stack(refs, dim=-1))
+    assert torch.equal(out, stacked_dropout(x, p, [torch.Generator().manual_seed(s) for s in (4, 5, 6)], dim=2))
+
+
+def test_the_stacked_pattern_keeps_only_the_last_few_model_counts():
+    # one pattern shared by every with_values copy: its stacked indices are kept for a few model
+    # counts only (each is S * nnz long), not one more for every count ever used
+    x = _features()
+    weight_for = {s: torch.randn(s, 6, 5) for s in range(1, 9)}
+    for s, weight in weight_for.items():
+        stacked_csr_linear(x, torch.rand(s, x.nnz), weight)
+    assert 1 <= len(x._pattern["stacked"]) <= 4
+    assert (8, x.device) in x._pattern["stacked"]  # the latest is kept

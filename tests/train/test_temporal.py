@@ -386,3 +386,19 @@ def test_metrics_json_is_strict_json_with_null_for_undefined_values(tmp_path):
     doc = strict(write_temporal_reports(res, tmp_path)["json"].read_text())
     assert len(doc["history"]) == 2 and any(v is None for rec in doc["history"] for v in rec.values())
     strict(summary_json(res))
+
+
+def test_a_run_stopped_by_patience_is_not_trained_further_on_resume(tmp_path, single_thread):
+    # the checkpoint of a run that patience stopped is marked done: running it again only
+    # evaluates (it used to train one more epoch and stop again, with other numbers)
+    cfg = _fast_cfg(epochs=30, patience=2)
+    ckpt = tmp_path / "checkpoint.pt"
+    first = train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()), checkpoint=ckpt)
+    assert first.epochs < 30  # patience fired
+    records = []
+    again = train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()), checkpoint=ckpt,
+                           on_epoch=records.append)
+    assert again.epochs == first.epochs and again.best_epoch == first.best_epoch
+    assert again.metrics == first.metrics
+    assert [r["epoch"] for r in records] == list(range(1, first.epochs + 1))  # the restored records only
+    assert torch.load(ckpt, weights_only=True)["epoch"] == first.epochs

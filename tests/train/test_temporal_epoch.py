@@ -120,3 +120,50 @@ def test_a_windows_epoch_returns_the_mean_loss_over_every_training_window():
         out, _ = model(data.x[idx], data.edge_index, data.edge_weight, return_sequence=False)
         expected = F.mse_loss(out.permute(0, 2, 1), data.y[idx]).item()
     assert epoch() == pytest.approx(expected, rel=1e-5)
+
+
+def _synthetic_data(cfg):
+    from gcnkit.data import TemporalSignal
+    from gcnkit.train.temporal import prepare_data
+
+    g = torch.Generator().manual_seed(0)
+    T, N = 60, 6
+    series = 50 + 10 * torch.sin(torch.arange(T, dtype=torch.float32)[:, None] / 4 + torch.arange(N))
+    series = series + torch.randn(T, N, generator=g)
+    ei = torch.tensor([list(range(N)) + [(i + 1) % N for i in range(N)],
+                       [(i + 1) % N for i in range(N)] + list(range(N))])
+    return prepare_data(cfg, signal=TemporalSignal(series, ei, torch.ones(ei.size(1)), "synthetic", N))
+
+
+@pytest.mark.parametrize("protocol", ["windows", "sequence"])
+def test_an_epoch_clips_the_gradient_norm_before_the_step(protocol):
+    # one step per epoch (a batch of every window, or the one sequence) with SGD at lr 1: the
+    # parameters move by the clipped gradient, whose norm is cfg.clip (the unclipped one is larger)
+    from gcnkit.train.temporal import TemporalConfig, build_model
+    from gcnkit.train.temporal_epoch import make_train_epoch
+
+    extra = dict(batch_size=64) if protocol == "windows" else {}
+    moved = {}
+    for clip in (None, 1e-3):
+        cfg = TemporalConfig(dataset="losloop", lags=4, horizon=3, train_ratio=0.8, val_ratio=0.25,
+                             protocol=protocol, clip=clip, **extra).resolved()
+        data = _synthetic_data(cfg)
+        torch.manual_seed(0)
+        model = build_model("tgcn", 4 if protocol == "sequence" else 1, 4, 3)
+        before = torch.cat([p.detach().reshape(-1).clone() for p in model.parameters()])
+        opt = torch.optim.SGD(model.parameters(), lr=1.0)
+        make_train_epoch(model, opt, data, cfg, torch.Generator().manual_seed(1))()
+        after = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+        moved[clip] = float((after - before).norm())
+    assert moved[None] > 10 * 1e-3  # the unclipped step: clipping has something to do
+    assert moved[1e-3] == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_the_optimizer_takes_the_configured_learning_rate_and_weight_decay():
+    from gcnkit.train.temporal import TemporalConfig, build_model
+    from gcnkit.train.temporal_epoch import make_optimizer
+
+    cfg = TemporalConfig(dataset="losloop", lr=0.003, weight_decay=0.01).resolved()
+    opt = make_optimizer(build_model("tgcn", 1, 4, 3), cfg)
+    assert isinstance(opt, torch.optim.Adam)
+    assert [(g["lr"], g["weight_decay"]) for g in opt.param_groups] == [(0.003, 0.01)]
