@@ -247,7 +247,8 @@ def test_graph_products_under_autocast_with_wide_inputs():
 
     ei = torch.randint(0, 30, (2, 120), generator=torch.Generator().manual_seed(0))
     modules = [(KipfGCNConv(32, 8), torch.randn(30, 32)), (ChebyshevConv(32, 8, 2), torch.randn(30, 32)),
-               (GCN(32, 8, out_channels=3), torch.randn(30, 32)), (GCN(32, 8, out_channels=3), (torch.rand(30, 32) < 0.1).float().to_sparse())]
+               (GCN(32, 8, out_channels=3), torch.randn(30, 32)),
+               (GCN(32, 8, out_channels=3), (torch.rand(30, 32) < 0.1).float().to_sparse())]
     modules += [(cls(64, 4, out_channels=1), torch.randn(2, 3, 30, 64)) for cls in (TGCN, GConvGRU, GConvLSTM)]
     for module, x in modules:
         module.eval()
