@@ -93,3 +93,14 @@ def test_a_path_below_a_file_is_not_writable(tmp_path):
     f.chmod(0o755)
     assert not is_writable(f / "processed")
     assert not is_writable(f)
+
+
+def test_a_folder_without_search_permission_is_not_writable(tmp_path, monkeypatch):
+    # a folder of mode 0o666 for a user other than root: writable bits, but no file can be created
+    # in it without search (x) permission; os.access stands in for that user (root passes it)
+    import os
+
+    monkeypatch.setattr(os, "access", lambda path, mode: not mode & os.X_OK)
+    assert not is_writable(tmp_path)
+    monkeypatch.setattr(os, "access", lambda path, mode: True)
+    assert is_writable(tmp_path)

@@ -107,3 +107,12 @@ def test_the_stacked_pattern_keeps_only_the_last_few_model_counts():
         stacked_csr_linear(x, torch.rand(s, x.nnz), weight)
     assert 1 <= len(x._pattern["stacked"]) <= 4
     assert (8, x.device) in x._pattern["stacked"]  # the latest is kept
+
+
+def test_operands_on_other_devices_are_named():
+    # (the meta device stands for a GPU here: features kept on the CPU, the models moved)
+    x = _features()
+    weight, values = torch.randn(2, 6, 5), torch.rand(2, x.nnz)
+    for w, v in ((weight.to("meta"), values.to("meta")), (weight, values.to("meta"))):
+        with pytest.raises(ValueError, match=r"x on cpu, values on .*, weight on .*: move them to one device"):
+            stacked_csr_linear(x, v, w)
