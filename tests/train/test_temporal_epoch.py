@@ -92,37 +92,8 @@ def test_checkpoints_pass_between_eager_and_graphed_runs(schedule):
         assert lr.item() == pytest.approx(eager_opt.param_groups[0]["lr"], rel=1e-7)
 
 
-def test_a_windows_epoch_returns_the_mean_loss_over_every_training_window():
-    # batches of 8 over 31 windows (the last batch 7): the epoch's loss is the mean over windows,
-    # each batch weighted by its own size (with lr 0 the model is the same for every batch)
-    import torch.nn.functional as F
-
-    from gcnkit.data import TemporalSignal
-    from gcnkit.train.temporal import TemporalConfig, build_model, prepare_data
-    from gcnkit.train.temporal_epoch import make_train_epoch
-
-    g = torch.Generator().manual_seed(0)
-    T, N = 60, 6
-    series = 50 + 10 * torch.sin(torch.arange(T, dtype=torch.float32)[:, None] / 4 + torch.arange(N))
-    series = series + torch.randn(T, N, generator=g)
-    ei = torch.tensor([list(range(N)) + [(i + 1) % N for i in range(N)],
-                       [(i + 1) % N for i in range(N)] + list(range(N))])
-    cfg = TemporalConfig(dataset="losloop", lags=4, horizon=3, train_ratio=0.8, val_ratio=0.25,
-                         batch_size=8).resolved()
-    data = prepare_data(cfg, signal=TemporalSignal(series, ei, torch.ones(ei.size(1)), "synthetic", N))
-    assert len(data.train) % 8 != 0
-    torch.manual_seed(0)
-    model = build_model("tgcn", 1, 4, 3)
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    epoch = make_train_epoch(model, opt, data, cfg, torch.Generator().manual_seed(1))
-    idx = torch.tensor(list(data.train))
-    with torch.no_grad():
-        out, _ = model(data.x[idx], data.edge_index, data.edge_weight, return_sequence=False)
-        expected = F.mse_loss(out.permute(0, 2, 1), data.y[idx]).item()
-    assert epoch() == pytest.approx(expected, rel=1e-5)
-
-
 def _synthetic_data(cfg):
+    """60 steps of noisy sines on a 6-node ring, prepared as cfg asks."""
     from gcnkit.data import TemporalSignal
     from gcnkit.train.temporal import prepare_data
 
@@ -133,6 +104,29 @@ def _synthetic_data(cfg):
     ei = torch.tensor([list(range(N)) + [(i + 1) % N for i in range(N)],
                        [(i + 1) % N for i in range(N)] + list(range(N))])
     return prepare_data(cfg, signal=TemporalSignal(series, ei, torch.ones(ei.size(1)), "synthetic", N))
+
+
+def test_a_windows_epoch_returns_the_mean_loss_over_every_training_window():
+    # batches of 8 over 31 windows (the last batch 7): the epoch's loss is the mean over windows,
+    # each batch weighted by its own size (with lr 0 the model is the same for every batch)
+    import torch.nn.functional as F
+
+    from gcnkit.train.temporal import TemporalConfig, build_model
+    from gcnkit.train.temporal_epoch import make_train_epoch
+
+    cfg = TemporalConfig(dataset="losloop", lags=4, horizon=3, train_ratio=0.8, val_ratio=0.25,
+                         batch_size=8).resolved()
+    data = _synthetic_data(cfg)
+    assert len(data.train) % 8 != 0
+    torch.manual_seed(0)
+    model = build_model("tgcn", 1, 4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    epoch = make_train_epoch(model, opt, data, cfg, torch.Generator().manual_seed(1))
+    idx = torch.tensor(list(data.train))
+    with torch.no_grad():
+        out, _ = model(data.x[idx], data.edge_index, data.edge_weight, return_sequence=False)
+        expected = F.mse_loss(out.permute(0, 2, 1), data.y[idx]).item()
+    assert epoch() == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize("protocol", ["windows", "sequence"])
