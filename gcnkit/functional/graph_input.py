@@ -25,12 +25,13 @@ def _is_torch_sparse_tensor(obj) -> bool:
 
 def adjacency_to_edge_index(adj) -> tuple:
     """``(edge_index, edge_weight, num_nodes)`` from a sparse ``adj_t`` (rows = targets)."""
+    shape = tuple(adj.sizes()) if _is_torch_sparse_tensor(adj) else tuple(adj.shape)
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"a sparse adjacency must be square [N, N], got {shape}")
     if _is_torch_sparse_tensor(adj):
         row, col, value = adj.coo()
         n = adj.size(0)
     else:
-        if adj.dim() != 2 or adj.size(0) != adj.size(1):
-            raise ValueError(f"a sparse adjacency must be square [N, N], got {tuple(adj.shape)}")
         if adj.layout == torch.sparse_csr:
             crow = adj.crow_indices()
             row = torch.repeat_interleave(torch.arange(adj.size(0), device=crow.device), crow.diff())

@@ -111,3 +111,33 @@ def test_complex_sparse_adjacency_is_refused():
         KipfGCNConv(2, 3)(torch.randn(4, 2), adj)
     with pytest.raises(TypeError, match="sparse adjacency must have real values"):
         resolve_graph(adj.to_sparse_csr(), cache=None)
+
+
+class SparseTensor:
+    """Stands for ``torch_sparse.SparseTensor`` (not installable here): what gcnkit reads of it."""
+
+    def __init__(self, row, col, value, sparse_sizes):
+        self._coo, self._sizes = (row, col, value), list(sparse_sizes)
+
+    def coo(self):
+        return self._coo
+
+    def sizes(self):
+        return self._sizes
+
+    def size(self, dim):
+        return self._sizes[dim]
+
+
+def test_a_torch_sparse_adj_t_is_read_as_pyg_reads_it_and_must_be_square():
+    # adj_t: row = target, col = source; a directed, weighted graph gives what edge_index gives
+    ei, w = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]]), torch.tensor([1.0, 2.0, 0.5, 3.0])
+    x = torch.randn(4, 3)
+    conv = KipfGCNConv(3, 2)
+    adj_t = SparseTensor(ei[1], ei[0], w, (4, 4))
+    torch.testing.assert_close(conv(x, adj_t), conv(x, ei, w))
+    # a non-square one (a bipartite block) was read as [N, N] when its columns stayed below N
+    with pytest.raises(ValueError, match=r"a sparse adjacency must be square \[N, N\], got \(4, 6\)"):
+        conv(x, SparseTensor(ei[1], ei[0], w, (4, 6)))
+    with pytest.raises(ValueError, match=r"must be square \[N, N\], got \(4, 6\)"):
+        conv(x, torch.sparse_coo_tensor(torch.stack([ei[1], ei[0]]), w, (4, 6)))
