@@ -402,3 +402,19 @@ def test_a_run_stopped_by_patience_is_not_trained_further_on_resume(tmp_path, si
     assert again.metrics == first.metrics
     assert [r["epoch"] for r in records] == list(range(1, first.epochs + 1))  # the restored records only
     assert torch.load(ckpt, weights_only=True)["epoch"] == first.epochs
+
+
+def test_a_tie_in_validation_keeps_the_earliest_epoch(single_thread, monkeypatch):
+    # validation RMSE the same at every epoch (the validation predictions held at zero): the first
+    # epoch stays the best, so patience counts from it and the test numbers are epoch 1's model
+    import gcnkit.train.temporal as temporal
+
+    real = temporal.make_predict
+    monkeypatch.setattr(temporal, "make_predict", lambda model, data, cfg, idx: (
+        (lambda: torch.zeros_like(real(model, data, cfg, idx)())) if idx is data.val else real(model, data, cfg, idx)))
+    cfg = _fast_cfg(epochs=12, patience=3)
+    run = train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()))
+    assert len({r["val_rmse"] for r in run.history}) == 1
+    assert run.best_epoch == 1 and run.epochs == 4
+    first = train_temporal(_fast_cfg(epochs=1), data=prepare_data(cfg.resolved(), signal=_signal()))
+    assert run.metrics == first.metrics
