@@ -390,7 +390,7 @@ def test_metrics_json_is_strict_json_with_null_for_undefined_values(tmp_path):
 
 def test_a_run_stopped_by_patience_is_not_trained_further_on_resume(tmp_path, single_thread):
     # the checkpoint of a run that patience stopped is marked done: running it again only
-    # evaluates (it used to train one more epoch and stop again, with other numbers)
+    # evaluates (one more epoch of training would stop again, with other numbers)
     cfg = _fast_cfg(epochs=30, patience=2)
     ckpt = tmp_path / "checkpoint.pt"
     first = train_temporal(cfg, data=prepare_data(cfg.resolved(), signal=_signal()), checkpoint=ckpt)
