@@ -77,7 +77,7 @@ def refuse_tracing() -> None:
     """``torch.jit.trace`` would fix one graph's node count and the kernels' Python branches into
     the trace (wrong, or an index error, on the next graph) and cannot record gcnkit's autograd
     functions; ``torch.export`` stops on data-dependent sizes. Both are refused plainly, by the
-    layers and the recurrent cells (``torch.compile`` works; TorchScript is refused too)."""
+    layers, the models and the recurrent cells (``torch.compile`` works; TorchScript is refused)."""
     what = "torch.jit.trace" if torch.jit.is_tracing() else None
     is_exporting = getattr(torch.compiler, "is_exporting", None)
     if what is None and is_exporting is not None and is_exporting():

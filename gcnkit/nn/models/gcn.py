@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from gcnkit.functional.features import dropout, sparse_dropout
-from gcnkit.functional.graph_input import GraphInput
+from gcnkit.functional.graph_input import GraphInput, refuse_tracing
 from gcnkit.functional.receptive_field import ReceptiveField, dropout_rows
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.validation import check_int, check_real
@@ -66,6 +66,7 @@ class GCN(torch.nn.Module):
         :attr:`hops` hops), ``x`` and ``edge_index`` are ``field.x`` and ``field.graph``: rows
         ``field.targets`` of the output are the whole graph's at the targets, dropout masks
         included (each drawn at the whole graph's size)."""
+        refuse_tracing()  # (also for the MLP rule, which has no graph: its dropout cannot be traced)
         if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
             x = as_features(x)  # a cached CSRMatrix: sparse dropout, the transpose built once
         node_rows, value_rows = dropout_rows(field, x, self.hops)

@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.nn.utils import parametrize
 
 from gcnkit.functional.features import stacked_dropout
-from gcnkit.functional.graph_input import GraphInput
+from gcnkit.functional.graph_input import GraphInput, refuse_tracing
 from gcnkit.functional.receptive_field import ReceptiveField, dropout_rows
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul
@@ -123,6 +123,7 @@ class StackedGCN(torch.nn.Module):
         """The models' logits ``[S, N, C]``; in training mode model ``s`` draws its dropout masks from
         ``generators[s]`` (``None``, or no list: torch's default generator). ``field``: ``x`` and
         ``edge_index`` are a receptive field's, as for :meth:`GCN.forward`."""
+        refuse_tracing()
         s = self.weights[0].size(0)
         if generators is None:
             generators = [None] * s

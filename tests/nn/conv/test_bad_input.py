@@ -205,7 +205,7 @@ def test_trace_and_export_are_refused_by_name(capture):
     recurrent graph models and the cells, dense ones included."""
     import warnings
 
-    from gcnkit.nn.models import GConvGRU
+    from gcnkit.nn.models import GCN, GConvGRU, StackedGCN
     from gcnkit.nn.recurrent import GRUCell, LSTMCell
 
     ei = torch.tensor([[0, 1, 2], [1, 2, 3]])
@@ -213,7 +213,9 @@ def test_trace_and_export_are_refused_by_name(capture):
              (ChebyshevConv(F_IN, 3, 2), (torch.randn(N, F_IN), ei)),
              (GConvGRU(F_IN, 3), (torch.randn(2, N, F_IN), ei)),
              (GRUCell(F_IN, 3, input_operator="gcn", hidden_operator="gcn"), (torch.randn(N, F_IN), ei)),
-             (LSTMCell(F_IN, 3), (torch.randn(2, F_IN),))]
+             (LSTMCell(F_IN, 3), (torch.randn(2, F_IN),)),
+             (GCN(F_IN, 8, out_channels=3, conv="mlp"), (torch.randn(N, F_IN), ei)),
+             (StackedGCN([GCN(F_IN, 8, out_channels=3, conv="mlp")]), (torch.randn(N, F_IN), ei))]
     for module, args in cases:
         with pytest.raises(NotImplementedError, match=rf"cannot be captured by {capture}: .*torch\.compile"):
             with warnings.catch_warnings():
