@@ -83,8 +83,8 @@ def refuse_tracing() -> None:
     if what is None and is_exporting is not None and is_exporting():
         what = "torch.export"
     if what is not None:
-        raise NotImplementedError(f"gcnkit's layers and recurrent cells cannot be captured by {what}: graph sizes "
-                                  f"are data-dependent and the sparse and fused kernels are Python autograd "
+        raise NotImplementedError(f"gcnkit's layers, models and recurrent cells cannot be captured by {what}: graph "
+                                  f"sizes are data-dependent and the sparse and fused kernels are Python autograd "
                                   f"functions; use torch.compile, or where {what} is required PyG's GCNConv / "
                                   f"ChebConv (same state_dict layout) and torch.nn's recurrent cells")
 

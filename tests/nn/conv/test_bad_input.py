@@ -202,7 +202,8 @@ def test_trace_and_export_are_refused_by_name(capture):
     """A trace would fix one graph's node count and the sparse kernels' branches (wrong, or an
     index error, on the next graph) and cannot record the custom autograd functions; export stops
     on data-dependent sizes: both are refused with the alternatives named, by the layers, the
-    recurrent graph models and the cells, dense ones included."""
+    models (GCN and StackedGCN also with the graph-free MLP rule, the recurrent ones) and the cells,
+    dense ones included."""
     import warnings
 
     from gcnkit.nn.models import GCN, GConvGRU, StackedGCN
