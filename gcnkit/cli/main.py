@@ -5,7 +5,8 @@ import argparse
 import sys
 from typing import List, Optional
 
-from gcnkit.cli import node_classification
+from gcnkit import __version__
+from gcnkit.cli import node_classification, temporal
 
 _DESCRIPTION = """gcnkit: graph convolutions on one normalization function.
 
@@ -19,14 +20,10 @@ Data: --root, else $GCNKIT_DATA, else ./datasets."""
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gcnkit", description=_DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"gcnkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     node_classification.add_parsers(sub)
-    try:
-        from gcnkit.cli import temporal
-    except ImportError:  # pragma: no cover - temporal CLI not present
-        temporal = None
-    if temporal is not None:
-        temporal.add_parser(sub)
+    temporal.add_parser(sub)
     return parser
 
 

@@ -19,6 +19,20 @@ def test_help_explains_commands(capsys):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         assert "--seeds" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["temporal", "--help"])
+    assert "--horizon" in capsys.readouterr().out
+
+
+def test_version_flag(capsys):
+    import gcnkit
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out == f"gcnkit {gcnkit.__version__}\n"
+    assert gcnkit.__version__ == version("gcnkit")  # the package's metadata and the module agree
 
 
 def test_train_json_on_cora(shared_data_root, capsys):

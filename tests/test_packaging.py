@@ -1,0 +1,28 @@
+"""What a non-editable ``pip install`` gets: every module of the package, its PEP 561 marker (so
+that type checkers read gcnkit's hints), and nothing of the repository beside the package."""
+import importlib.util
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("setuptools") is None, reason="needs setuptools to build")
+def test_wheel_holds_the_package_and_its_type_marker(tmp_path):
+    src = tmp_path / "src"  # a copy, so the build leaves no build/ folder in the checkout
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "datasets", "runs", "build", "*.egg-info",
+                                                             "__pycache__", ".pytest_cache", ".hypothesis"))
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                        "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (wheel,) = (tmp_path / "dist").glob("gcnkit-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "gcnkit").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)
+    assert "gcnkit/py.typed" in names
+    assert not [n for n in names if n.split("/")[0] in ("tests", "benchmarks", "datasets")]
