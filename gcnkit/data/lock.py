@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from types import ModuleType
+from typing import Iterator, Optional, Union
 
+fcntl: Optional[ModuleType]
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows

@@ -112,10 +112,11 @@ def from_snapshots(snapshots: Iterable) -> SnapshotSequence:
     if any(present) and not all(present):
         raise ValueError(f"snapshot {present.index(not present[0])} has {'no ' if present[0] else ''}y "
                          f"but snapshot 0 {'has' if present[0] else 'has none'}: targets at every step or at none")
-    if all(present) and any(y.shape != ys[0].shape for y in ys):
-        shapes = sorted({tuple(y.shape) for y in ys})
+    targets = [y for y in ys if y is not None]  # (all of ys, or none)
+    if all(present) and any(y.shape != targets[0].shape for y in targets):
+        shapes = sorted({tuple(y.shape) for y in targets})
         raise ValueError(f"the snapshots' y have different shapes {shapes}: they cannot be stacked")
-    y = torch.stack(ys) if all(present) else None
+    y = torch.stack(targets) if all(present) else None
     x = torch.stack(xs)
     if _same(graphs) and _same(weights):
         return SnapshotSequence(x, y, graphs[0], weights[0])

@@ -128,6 +128,7 @@ def load_temporal(name: str, root: Optional[Union[str, Path]] = None,
     sums = {f: expected_sha256(f"temporal/{f}") for f in files}
     ensure_files(folder, files, sums, dataset=key, download=download)
     for f, urls in files.items():
-        if sums[f] is not None:
-            verify_file(folder / f, sums[f], urls[0])
+        expected = sums[f]
+        if expected is not None:
+            verify_file(folder / f, expected, urls[0])
     return _PARSERS[key](folder)

@@ -73,7 +73,8 @@ class GraphCache:
         self.misses = 0
 
     def _key(self, tensors: Sequence[Optional[Tensor]], options: Hashable) -> Optional[Tuple]:
-        ids, versions = [], []
+        ids: List[Optional[int]] = []
+        versions: List[Optional[int]] = []
         for t in tensors:
             if t is None:
                 ids.append(None)

@@ -128,7 +128,8 @@ def _lambda_max_per_graph(graph: NormalizedGraph, batch: Tensor, key) -> Tensor:
         order = np.argsort(ids, kind="stable")  # each graph's nodes in their order, contiguous
         bounds = np.concatenate([[0], np.cumsum(np.bincount(ids, minlength=num_graphs))])
         lap = _scipy_laplacian(graph)[order][:, order].tocsr() if num_graphs else None
-        lam = [_block_lambda_max(lap[a:b, a:b], graph._source.dtype) if b > a else 0.0
+        # (lap is None only without graphs, and then there are no blocks to index)
+        lam = [_block_lambda_max(lap[a:b, a:b], graph._source.dtype) if b > a else 0.0  # type: ignore[index]
                for a, b in zip(bounds[:-1], bounds[1:])]
         store[key] = torch.tensor(lam, dtype=torch.float64)
     return store[key]
@@ -249,8 +250,8 @@ def _assemble_scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, 
     adj, n = graph.adj, graph.num_nodes
     diag = torch.arange(n, device=adj.device)
     if isinstance(lambda_max, Tensor):
-        a = 2.0 / lambda_max.masked_fill(lambda_max == 0, 2.0)
-        off, on = adj.value * (-a).to(adj.dtype)[adj.row], (a - 1.0).to(adj.dtype)
+        a_rows = 2.0 / lambda_max.masked_fill(lambda_max == 0, 2.0)
+        off, on = adj.value * (-a_rows).to(adj.dtype)[adj.row], (a_rows - 1.0).to(adj.dtype)
     else:
         a = 2.0 / (lambda_max or 2.0)
         off, on = adj.value * -a, adj.value.new_full((n,), a - 1.0)

@@ -18,7 +18,7 @@ class Rows(NamedTuple):
     feature rows) draws the whole tensor's mask, as a run on the whole graph would, and keeps
     these entries, so both runs see the same masks."""
 
-    index: Tensor
+    index: Tensor  # type: ignore[assignment]  # the field shadows tuple.index (public name, kept)
     total: int
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from gcnkit.functional.cache import GraphCache, graph_cache
-from gcnkit.functional.normalize import NormalizedGraph, normalize_adjacency
+from gcnkit.functional.normalize import Norm, NormalizedGraph, normalize_adjacency
 from gcnkit.functional.validation import check_bool, check_finite, check_real
 
 GraphInput = Union[Tensor, NormalizedGraph]
@@ -90,7 +90,7 @@ def refuse_tracing() -> None:
 
 
 def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
-                  num_nodes: Optional[int] = None, *, norm: str = "sym", self_loop_weight: float = 1.0,
+                  num_nodes: Optional[int] = None, *, norm: Norm = "sym", self_loop_weight: float = 1.0,
                   remove_self_loops: bool = False, cache: Optional[GraphCache] = graph_cache,
                   dtype: Optional[torch.dtype] = None) -> NormalizedGraph:
     """The normalized graph for any accepted input; computed once per graph and options

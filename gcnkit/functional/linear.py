@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Callable, Iterator, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, Optional, Sequence, Tuple, TypeVar, Union, overload
 
 import torch
 from torch import Tensor
@@ -21,6 +21,7 @@ from gcnkit.functional.cache import _version
 NARROW = 8
 _is_compiling = getattr(torch.compiler, "is_compiling", None) or torch._dynamo.is_compiling  # < 2.3: dynamo's
 _shared: ContextVar[Optional[dict]] = ContextVar("gcnkit_shared_weights", default=None)
+R = TypeVar("R")
 
 
 @contextmanager
@@ -39,7 +40,7 @@ def shared_weights() -> Iterator[None]:
         _shared.reset(token)
 
 
-def derived(key: str, weights: Sequence[Tensor], make: Callable[[], Tensor]) -> Tensor:
+def derived(key: str, weights: Sequence[Tensor], make: Callable[[], R]) -> R:
     """``make()``, shared within a :func:`shared_weights` block for the same ``weights``."""
     if _is_compiling() or torch._C._are_functorch_transforms_active():  # (before the ContextVar,
         return make()  # which dynamo cannot trace)
@@ -101,6 +102,15 @@ class _NarrowLinear(torch.autograd.Function):
         return grad_z, grad_w, grad_b, None
 
 
+@overload
+def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None, split: None = None, *,
+           add: Optional[Tensor] = None) -> Tensor: ...
+@overload
+def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor], split: Sequence[int], *,
+           add: Optional[Tensor] = None) -> Tuple[Tensor, ...]: ...
+@overload
+def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *, split: Sequence[int],
+           add: Optional[Tensor] = None) -> Tuple[Tensor, ...]: ...
 def linear(z: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
            split: Optional[Sequence[int]] = None, *,
            add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:

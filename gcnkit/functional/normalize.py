@@ -12,7 +12,7 @@ gathers the messages arriving at node ``i``.
 from __future__ import annotations
 
 import math
-from typing import Dict, Literal, Optional, Tuple
+from typing import Any, Dict, Hashable, Literal, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -44,7 +44,7 @@ class NormalizedGraph:
             whole-graph quantities such as :math:`\lambda_{max}` are taken.
     """
 
-    def __init__(self, adj: CSRMatrix, norm: str, self_loop_weight: float, deg: Tensor,
+    def __init__(self, adj: CSRMatrix, norm: Norm, self_loop_weight: float, deg: Tensor,
                  remove_self_loops: bool = False, parent: Optional["NormalizedGraph"] = None):
         self.adj = adj
         self.norm = norm
@@ -54,7 +54,8 @@ class NormalizedGraph:
         self.parent = parent
         self._copies: Dict[Tuple[torch.device, torch.dtype], "NormalizedGraph"] = {}
         self._source: "NormalizedGraph" = self  # copies are always made from the original
-        self.extras: Dict[str, object] = {}  # per-graph derived quantities (e.g. lambda_max)
+        # per-graph derived quantities (e.g. lambda_max), keyed by name or by (name, options...)
+        self.extras: Dict[Hashable, Any] = {}
 
     @property
     def num_nodes(self) -> int:
@@ -248,16 +249,16 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
             raise ValueError(f"normalize_adjacency(norm={norm!r}): {int(negative.sum())} node(s) have a "
                              f"negative weighted degree (e.g. nodes {idx}); {norm} normalization needs "
                              f"non-negative degrees. Use norm='none' or fix the edge weights.")
-    # the powers and products in float64: D^-1 of a tiny (subnormal) float32 degree would be inf
-    deg64, w64 = (deg.double(), w.double()) if norm != "none" else (None, None)
-    if norm == "sym":
-        d = degree_power(deg64, -0.5)
-        value = (d[row] * w64 * d[col]).to(w.dtype)
-    elif norm == "row":
-        value = (degree_power(deg64, -1.0)[row] * w64).to(w.dtype)
-    elif norm == "col":
-        value = (w64 * degree_power(deg64, -1.0)[col]).to(w.dtype)
-    else:
-        value = w
+    value = w
+    if norm != "none":
+        # the powers and products in float64: D^-1 of a tiny (subnormal) float32 degree would be inf
+        deg64, w64 = deg.double(), w.double()
+        if norm == "sym":
+            d = degree_power(deg64, -0.5)
+            value = (d[row] * w64 * d[col]).to(w.dtype)
+        elif norm == "row":
+            value = (degree_power(deg64, -1.0)[row] * w64).to(w.dtype)
+        elif norm == "col":
+            value = (w64 * degree_power(deg64, -1.0)[col]).to(w.dtype)
     adj = adj.with_values(value)
     return NormalizedGraph(adj, norm, self_loop_weight, deg, remove_self_loops)

@@ -71,7 +71,7 @@ class ReceptiveField:
                              f"and field.graph with field=")
 
     def __repr__(self) -> str:
-        total = self.graph.num_nodes if self.whole else self.node_rows.total
+        total = self.graph.num_nodes if self.node_rows is None else self.node_rows.total  # (None: whole)
         return (f"ReceptiveField(hops={self.hops}, targets={self.targets.numel()}, "
                 f"nodes={self.nodes.numel()} of {total})")
 
@@ -152,6 +152,8 @@ def receptive_field(graph: NormalizedGraph, x: Features, targets: Tensor, hops: 
     nodes = mask.nonzero().view(-1)
     position = torch.cumsum(mask, 0) - 1
     sub_graph = restrict_graph(graph, nodes)
+    sub_x: Features
+    value_rows: Optional[Rows]
     if isinstance(x, CSRMatrix):
         sub_x, positions = select_rows(x, nodes.to(x.device))
         sub_x.t()  # the transpose for the backward pass, built once

@@ -107,11 +107,11 @@ class CSRMatrix:
                     raise ValueError(f"CSRMatrix.from_torch: inconsistent row pointers for {rows} rows and "
                                      f"{nnz} entries (crow_indices must start at 0, not decrease and end at {nnz})")
                 _check_range("column", col, a.shape[1])
-            return cls(crow.long(), col.long(), a.values(), tuple(a.shape))
+            return cls(crow.long(), col.long(), a.values(), (a.shape[0], a.shape[1]))
         if a.layout == torch.sparse_coo:
             a = a.coalesce()
             idx = a.indices()
-            return cls.from_coo(idx[0], idx[1], a.values(), tuple(a.shape))
+            return cls.from_coo(idx[0], idx[1], a.values(), (a.shape[0], a.shape[1]))
         if a.layout == torch.strided and a.dim() == 2:
             return cls.from_torch(a.to_sparse_csr())
         raise TypeError(f"expected a 2-D torch.sparse COO/CSR tensor, got layout {a.layout}, dim {a.dim()}")

@@ -49,7 +49,7 @@ def check_int(name: str, value, minimum: Optional[int] = None, maximum: Optional
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
+    if maximum is not None and int(value) > maximum:  # (numbers.Integral declares only < and <=)
         raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
 

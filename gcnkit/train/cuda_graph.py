@@ -47,7 +47,7 @@ Example::
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Generic, Optional, TypeVar
 
 import torch
 
@@ -57,7 +57,7 @@ from gcnkit.functional.validation import check_int
 T = TypeVar("T")
 
 
-class GraphedStep:
+class GraphedStep(Generic[T]):
     """``step()`` run eagerly for the first ``warmup`` calls (on a side stream, as capture needs:
     lazy initialisations, caches, the optimizer's state), captured as a CUDA graph at the next
     call and replayed from then on. Every call is one real step; each returns what ``step``
@@ -84,7 +84,7 @@ class GraphedStep:
         self.warmup = check_int("warmup", warmup, 1)
         self.calls = 0
         self.graph: Optional[torch.cuda.CUDAGraph] = None
-        self.outputs = None
+        self.outputs: Optional[T] = None
         self._held: list = []  # what the captured kernels read from gcnkit's caches
         self._stream: Optional[torch.cuda.Stream] = None
 
@@ -167,7 +167,7 @@ def _cuda_devices(out) -> list:
     return found
 
 
-def graphed(step: Callable[[], T], warmup: int = 3, device=None) -> GraphedStep:
+def graphed(step: Callable[[], T], warmup: int = 3, device=None) -> GraphedStep[T]:
     """``step`` as a :class:`GraphedStep`: eager for ``warmup`` calls, then one CUDA graph replay
     per call."""
     return GraphedStep(step, warmup=warmup, device=device)

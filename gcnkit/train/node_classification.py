@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List, Union
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,7 @@ from gcnkit.functional.receptive_field import ReceptiveField, whole_graph
 from gcnkit.functional.validation import check_bool, check_device, check_int, check_real, check_seed
 from gcnkit.nn.conv.registry import CONV_REGISTRY
 from gcnkit.nn.models.gcn import GCN
+from gcnkit.nn.models.stacked_gcn import StackedGCN
 from gcnkit.train.prepared import PreparedData
 
 
@@ -94,7 +95,7 @@ def build_model(prepared: PreparedData, config: TrainConfig) -> GCN:
                num_layers=config.num_layers, dropout=config.dropout, bias=config.bias).to(config.device)
 
 
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: Union[GCN, StackedGCN], config: TrainConfig) -> torch.optim.Optimizer:
     """Adam with L2 (``weight_decay``) on the first layer only, as Kipf's code (of a :class:`GCN`
     or a :class:`~gcnkit.nn.models.StackedGCN`). Uses the fused
     implementation where the device supports it (2x faster per step on CPU); capturable in a CUDA
@@ -103,7 +104,7 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
     groups = [{"params": first, "weight_decay": config.weight_decay}]
     if rest:
         groups.append({"params": rest, "weight_decay": 0.0})
-    capturable = {"capturable": True} if config.cuda_graph else {}
+    capturable: Dict[str, Any] = {"capturable": True} if config.cuda_graph else {}
     try:  # on copies: a refused fused Adam has already written fused=True into its groups
         return torch.optim.Adam([dict(g) for g in groups], lr=config.lr, fused=True, **capturable)
     except (RuntimeError, TypeError, ValueError):  # e.g. no fused CPU Adam before torch 2.4
@@ -155,7 +156,7 @@ def make_epoch(model: GCN, opt: torch.optim.Optimizer, prepared: PreparedData,
     return lambda: float(on_device())
 
 
-def _fields(prepared: PreparedData, model: torch.nn.Module, config: TrainConfig) -> List[ReceptiveField]:
+def _fields(prepared: PreparedData, model: GCN, config: TrainConfig) -> List[ReceptiveField]:
     """The training and validation passes' receptive fields (the whole graph for both with
     ``config.receptive_field=False``)."""
     if config.receptive_field:
@@ -200,7 +201,7 @@ def train_once(prepared: PreparedData, config: TrainConfig, seed: int) -> RunRes
 def _optimizer_step(opt: torch.optim.Optimizer) -> Callable[[], object]:
     """``opt.step`` without the profiler/hook wrapper that ``torch.optim`` adds around it."""
     if hasattr(type(opt).step, "__wrapped__"):
-        return type(opt).step.__wrapped__.__get__(opt)
+        return type(opt).step.__wrapped__.__get__(opt)  # type: ignore[attr-defined]  # (hasattr above)
     return opt.step
 
 

@@ -2,7 +2,7 @@
 receptive fields, each built once)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict
+from typing import TYPE_CHECKING, Dict, Protocol
 
 import torch
 
@@ -14,6 +14,16 @@ from gcnkit.functional.validation import check_finite
 
 if TYPE_CHECKING:
     from gcnkit.train.node_classification import TrainConfig
+
+
+class LayeredModel(Protocol):
+    """What :class:`PreparedData` reads of a model (a :class:`~gcnkit.nn.models.GCN`): its layers
+    (the last one's normalization options) and its number of propagations."""
+
+    @property
+    def convs(self) -> torch.nn.ModuleList: ...
+    @property
+    def hops(self) -> int: ...
 
 
 class PreparedData:
@@ -54,12 +64,12 @@ class PreparedData:
         self._fields: Dict[tuple, ReceptiveField] = {}
 
     @staticmethod
-    def _graph_key(model: torch.nn.Module) -> tuple:
+    def _graph_key(model: LayeredModel) -> tuple:
         conv = model.convs[-1]
         return (getattr(conv, "norm", "sym"), float(getattr(conv, "self_loop_weight", 0.0)),
                 bool(getattr(conv, "remove_self_loops", False)))
 
-    def graph_for(self, model: torch.nn.Module):
+    def graph_for(self, model: LayeredModel):
         """The normalized graph each layer of ``model`` needs (computed once per rule)."""
         key = self._graph_key(model)
         if key not in self._graphs:
@@ -68,7 +78,7 @@ class PreparedData:
                                               remove_self_loops=key[2], cache=None)
         return self._graphs[key]
 
-    def field_for(self, model: torch.nn.Module, split: str) -> ReceptiveField:
+    def field_for(self, model: LayeredModel, split: str) -> ReceptiveField:
         """The receptive field of the ``"train"`` or ``"val"`` nodes for ``model`` (a :class:`GCN`;
         built once per graph, split and number of hops)."""
         hops = model.hops

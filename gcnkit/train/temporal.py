@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -121,6 +121,8 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
     signal = load_temporal(cfg.dataset, cfg.root) if signal is None else signal
     series = signal.series.float()
     x_raw, y_raw = make_windows(series, cfg.lags, cfg.horizon)  # checks the horizon and NaNs
+    if cfg.lags is None or cfg.horizon is None:  # pragma: no cover
+        raise AssertionError("unreachable: make_windows refused None above")
     S, gap = x_raw.size(0), cfg.horizon - 1
 
     def too_few(at: str) -> ValueError:
@@ -138,8 +140,10 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
         if gap == 0 or "No test samples" not in str(e):
             raise
         raise too_few(f"at train_ratio={cfg.train_ratio}") from e
-    n_val = int(cfg.val_ratio * len(fit))
-    if cfg.val_ratio > 0 and n_val == 0:  # as chronological_split: never drop validation silently
+    # (cfg is resolved, see TemporalConfig.resolved: val_ratio and self_loop_weight are numbers)
+    n_val = int(cfg.val_ratio * len(fit))  # type: ignore[operator]
+    # as chronological_split: never drop validation silently
+    if cfg.val_ratio > 0 and n_val == 0:  # type: ignore[operator]
         raise ValueError(f"{cfg.dataset}: val_ratio={cfg.val_ratio} of the {len(fit)} training windows "
                          f"(train_ratio={cfg.train_ratio}) is less than one window; raise it, or pass 0 "
                          f"to train without validation (the last epoch is kept)")
@@ -161,7 +165,8 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
         loops = torch.arange(signal.num_nodes, device=edge_index.device).expand(2, -1)
         w = torch.ones(edge_index.size(1), device=edge_index.device) if edge_weight is None else edge_weight
         edge_index = torch.cat([edge_index, loops], dim=1)
-        edge_weight = torch.cat([w, w.new_full((signal.num_nodes,), float(cfg.self_loop_weight))])
+        loop_weight = float(cfg.self_loop_weight)  # type: ignore[arg-type]  # (cfg is resolved)
+        edge_weight = torch.cat([w, w.new_full((signal.num_nodes,), loop_weight)])
     return TemporalData(x, y, x_raw, y_raw, train, val, test, edge_index, edge_weight, inverse)
 
 
@@ -176,6 +181,9 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
     the restored epochs' records are passed to ``on_epoch`` first. A checkpoint of another
     configuration is refused (``ValueError``)."""
     cfg = config.resolved()
+    if cfg.lags is None or cfg.hidden is None or cfg.horizon is None or cfg.epochs is None \
+            or cfg.self_loop_weight is None:  # pragma: no cover
+        raise AssertionError("unreachable: resolved() fills in the dataset defaults")
     torch.manual_seed(cfg.seed)
     data = prepare_data(cfg) if data is None else data
     device = torch.device(cfg.device)
@@ -190,7 +198,8 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
     sched = make_schedule(opt, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     y_val = data.y_raw[data.val]
-    best = (float("inf"), 0, None, {})
+    # (validation score, epoch, the model's state_dict then, its validation metrics)
+    best: Tuple[float, int, Optional[Dict[str, Tensor]], Dict[str, float]] = (float("inf"), 0, None, {})
     history, train_seconds, epoch, done = [], 0.0, 0, False
     saved = None if checkpoint is None else load_checkpoint(checkpoint, asdict(cfg))
     if saved is not None:
@@ -199,8 +208,9 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
         gen.set_state(saved["generator"])
         best, history, train_seconds = saved["best"], saved["history"], saved["train_seconds"]
         epoch, done = saved["epoch"], saved["done"]
-        for record in history if on_epoch is not None else ():
-            on_epoch(record)
+        if on_epoch is not None:
+            for record in history:
+                on_epoch(record)
     train_epoch = make_train_epoch(model, opt, data, cfg, gen)
     validate = make_predict(model, data, cfg, data.val) if len(data.val) else None
     from tqdm.auto import tqdm

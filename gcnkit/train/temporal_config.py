@@ -3,7 +3,7 @@ papers' protocols, with the choices that differ explained beside them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 
@@ -84,12 +84,13 @@ class TemporalConfig:
         if cfg.protocol == "sequence" and self.batch_size not in (None, defaults["batch_size"]):
             raise ValueError(f"batch_size={self.batch_size} applies to the windows protocol; the "
                              f"sequence protocol trains on one sequence")
-        ints = {k: check_int(k, getattr(cfg, k), 1) for k in ("lags", "horizon", "hidden", "epochs", "batch_size")}
+        ints: Dict[str, Any] = {k: check_int(k, getattr(cfg, k), 1)
+                                for k in ("lags", "horizon", "hidden", "epochs", "batch_size")}
         ints.update({k: check_int(k, getattr(cfg, k), 0) for k in ("tbptt", "patience")  # 0 (or None): off
                      if getattr(cfg, k) is not None})
         ints["seed"] = check_seed("seed", cfg.seed)
         ints["K"] = check_int("K", cfg.K, 0)  # the Chebyshev degree
-        reals = {}
+        reals: Dict[str, Any] = {}
         for k in ("lr", "weight_decay", "train_ratio", "val_ratio", "self_loop_weight", "clip"):
             v = getattr(cfg, k)
             if v is not None or k != "clip":
@@ -97,6 +98,9 @@ class TemporalConfig:
                 # Python ints stay ints: the run folder's hash depends on the values, as before
                 reals[k] = v if type(v) in (int, float) else number
         cfg = replace(cfg, **ints, **reals)  # plain ints and floats (config.json, run folders)
+        if cfg.self_loop_weight is None or cfg.lr is None or cfg.train_ratio is None \
+                or cfg.val_ratio is None:  # pragma: no cover
+            raise AssertionError("unreachable: check_real refused None above")
         if not (cfg.self_loop_weight >= 0 and cfg.self_loop_weight < float("inf")):
             raise ValueError(f"self_loop_weight must be a finite number >= 0, got {cfg.self_loop_weight}")
         if not 0 < cfg.lr < float("inf"):

@@ -54,7 +54,8 @@ class _DeviceLR:
     """A schedule run on a float learning rate (a one-parameter stand-in optimizer), each value
     written into the optimizer's learning-rate tensors, which a captured step reads."""
 
-    def __init__(self, opt: torch.optim.Optimizer, lr: float, make: Callable[[torch.optim.Optimizer], object]):
+    def __init__(self, opt: torch.optim.Optimizer, lr: float,
+                 make: Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]):
         self.opt = opt
         self.shadow = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)  # the float, not the tensor's
         self.schedule = make(self.shadow)

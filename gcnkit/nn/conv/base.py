@@ -2,7 +2,7 @@
 graph, sparse input features, and PyG message passing."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple, Union, overload
 
 import torch
 from torch import Tensor
@@ -10,7 +10,7 @@ from torch_geometric.nn import MessagePassing
 
 from gcnkit.functional.cache import GraphCache, graph_cache
 from gcnkit.functional.graph_input import GraphInput, normalization_dtype, resolve_graph
-from gcnkit.functional.normalize import NormalizedGraph
+from gcnkit.functional.normalize import Norm, NormalizedGraph
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul
 from gcnkit.functional.validation import (NodeIndexError, check_bool, check_choice, check_dtype_matches,
@@ -109,6 +109,9 @@ class GraphConvBase(MessagePassing):
     # edge_weight=w)`` runs PyG's message path.
     propagate_type = {"x": Tensor, "edge_weight": Optional[Tensor]}
 
+    if TYPE_CHECKING:  # a layer returns its output features (torch types Module.__call__ as Any)
+        def __call__(self, *args: Any, **kwargs: Any) -> Tensor: ...
+
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
         for name, instead in _PYG_OPTIONS.items():
@@ -179,7 +182,7 @@ class GraphConvBase(MessagePassing):
         return x
 
     def graph(self, edge_index: GraphInput, edge_weight: Optional[Tensor], x: Features, *,
-              norm: str, self_loop_weight: float, remove_self_loops: bool = False) -> NormalizedGraph:
+              norm: Norm, self_loop_weight: float, remove_self_loops: bool = False) -> NormalizedGraph:
         """The normalized graph on ``x``'s device and dtype, from the shared cache."""
         if getattr(self, "explain", False):
             self.explain = False  # the explainer will not get to clear it: leave the layer usable
@@ -228,6 +231,10 @@ class GraphConvBase(MessagePassing):
         matmul and apply the weights per step, without a ``[B, T, N, F_out]`` intermediate."""
         raise NotImplementedError(f"{type(self).__name__} has no propagate_only/transform split")
 
+    @overload
+    def transform(self, z: Tensor, split: None = None, *, add: Optional[Tensor] = None) -> Tensor: ...
+    @overload
+    def transform(self, z: Tensor, split: Sequence[int], *, add: Optional[Tensor] = None) -> Tuple[Tensor, ...]: ...
     def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         """The weights and bias applied to :meth:`propagate_only`'s output: ``[*, N, m F_in] -> [*, N, F_out]``;

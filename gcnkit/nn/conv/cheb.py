@@ -2,7 +2,7 @@ r"""Chebyshev spectral graph convolutions and their first-order/zero-order prese
 from __future__ import annotations
 
 import numbers
-from typing import Literal, Optional, Sequence, Tuple, Union
+from typing import Literal, Optional, Sequence, Tuple, Union, overload
 
 import torch
 from torch import Tensor
@@ -82,11 +82,11 @@ class ChebyshevConv(GraphConvBase):
                                         and 0 < lambda_max < float("inf"))):
             raise ValueError(f"lambda_max must be a positive finite number or 'eig', got {lambda_max!r}")
         super().__init__(in_channels, out_channels, bias=bias, cached=cached, **kwargs)
-        self.K = K
-        self.lambda_max = lambda_max if lambda_max == "eig" else float(lambda_max)
+        self.K: int = K
+        self.lambda_max: LambdaMax = lambda_max if lambda_max == "eig" else float(lambda_max)
         self.remove_self_loops = check_bool("remove_self_loops", remove_self_loops)
-        self.lins = torch.nn.ModuleList([glorot_linear(self.in_channels, self.out_channels)
-                                         for _ in range(K + 1)])
+        self.lins: torch.nn.ModuleList = torch.nn.ModuleList(
+            [glorot_linear(self.in_channels, self.out_channels) for _ in range(K + 1)])
         self.reset_parameters()
 
     @nodes_on_node_dim
@@ -125,9 +125,10 @@ class ChebyshevConv(GraphConvBase):
                        edge_weight: Optional[Tensor] = None) -> Tensor:
         r"""The basis :math:`[T_0(\tilde{L}) X, \dots, T_K(\tilde{L}) X]` concatenated on the feature
         axis (dense ``x``); see :meth:`GraphConvBase.propagate_only`."""
-        x = self.features(x, auto=False)
-        if not isinstance(x, Tensor):
+        checked = self.features(x, auto=False)
+        if not isinstance(checked, Tensor):
             raise TypeError("propagate_only takes dense features")
+        x = checked
         if self.K == 0:
             return x
         graph, lam = self._graph_and_lambda(x, edge_index, edge_weight)
@@ -149,14 +150,19 @@ class ChebyshevConv(GraphConvBase):
     def propagate_transform(self, x: Tensor, edge_index: Optional[GraphInput] = None,
                             edge_weight: Optional[Tensor] = None, *, add: Optional[Tensor] = None) -> Tensor:
         r""":math:`\sum_k T_k(\tilde{L}) X \Theta_k + b` (plus ``add``) without concatenating the basis."""
-        x = self.features(x, auto=False)
-        if not isinstance(x, Tensor):
+        checked = self.features(x, auto=False)
+        if not isinstance(checked, Tensor):
             raise TypeError("propagate_transform takes dense features")
+        x = checked
         if self.K == 0:
             return self.transform(x, add=add)
         graph, lam = self._graph_and_lambda(x, edge_index, edge_weight)
         return self._basis_linear(chebyshev_basis(graph, x, self.K, lam), add)
 
+    @overload
+    def transform(self, z: Tensor, split: None = None, *, add: Optional[Tensor] = None) -> Tensor: ...
+    @overload
+    def transform(self, z: Tensor, split: Sequence[int], *, add: Optional[Tensor] = None) -> Tuple[Tensor, ...]: ...
     def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         weight = weight_of(self.lins[0]) if self.K == 0 else torch.cat([weight_of(lin) for lin in self.lins], 1)

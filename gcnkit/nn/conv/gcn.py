@@ -1,7 +1,7 @@
 r"""The GCN layer family: one implementation, presets for every first-order propagation rule."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union, overload
 
 from torch import Tensor
 
@@ -76,14 +76,21 @@ class GeneralGCNConv(GraphConvBase):
             return self.add_bias(self._propagate(graph, sparse_aware_linear(x, weight_of(self.lin))))
         return self.transform(self._propagate(graph, x))
 
-    def propagate_only(self, x: Tensor, edge_index: GraphInput, edge_weight: Optional[Tensor] = None) -> Tensor:
+    # edge_index is required here: the base's default None serves graph-free convs (ChebyshevConv, K=0)
+    def propagate_only(self, x: Tensor, edge_index: GraphInput,  # type: ignore[override]
+                       edge_weight: Optional[Tensor] = None) -> Tensor:
         r""":math:`(\hat{A} + c I) X` (dense ``x``); see :meth:`GraphConvBase.propagate_only`."""
-        x = self.features(x, auto=False)
-        if not isinstance(x, Tensor):
+        checked = self.features(x, auto=False)
+        if not isinstance(checked, Tensor):
             raise TypeError("propagate_only takes dense features")
+        x = checked
         graph = self.graph(edge_index, edge_weight, x, norm=self.norm, self_loop_weight=self.self_loop_weight)
         return self._propagate(graph, x)
 
+    @overload
+    def transform(self, z: Tensor, split: None = None, *, add: Optional[Tensor] = None) -> Tensor: ...
+    @overload
+    def transform(self, z: Tensor, split: Sequence[int], *, add: Optional[Tensor] = None) -> Tuple[Tensor, ...]: ...
     def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         return linear(z, weight_of(self.lin), self.bias, split, add=add)
@@ -95,7 +102,9 @@ class GeneralGCNConv(GraphConvBase):
                            edge_weight: Optional[Tensor] = None, *, copies: int = 1) -> Tensor:
         r""":math:`(\hat{A} + c I) Z` for ``z = X W^\top``; see :meth:`GraphConvBase.propagate_weighted`."""
         self._term_width(z, 1, copies)
-        graph = self.graph(edge_index, edge_weight, z, norm=self.norm, self_loop_weight=self.self_loop_weight)
+        # (edge_index=None is refused inside, with check_edge_index's TypeError)
+        graph = self.graph(edge_index, edge_weight, z,  # type: ignore[arg-type]
+                           norm=self.norm, self_loop_weight=self.self_loop_weight)
         return self._propagate(graph, z)
 
     def extra_repr(self) -> str:

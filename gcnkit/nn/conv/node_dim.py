@@ -2,18 +2,27 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING, Callable, Concatenate, ParamSpec, TypeVar, Union
 
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:
+    from gcnkit.functional.sparse import CSRMatrix
+    from gcnkit.nn.conv.base import GraphConvBase
 
-def nodes_on_node_dim(forward):
+P = ParamSpec("P")
+C = TypeVar("C", bound="GraphConvBase")
+
+
+def nodes_on_node_dim(forward: Callable[Concatenate[C, Union[Tensor, CSRMatrix], P], Tensor]
+                      ) -> Callable[Concatenate[C, Union[Tensor, CSRMatrix], P], Tensor]:
     """Decorates a layer's ``forward`` that takes nodes on axis -2 of ``x``: with another
     ``node_dim`` (PyG's option, e.g. ``node_dim=0`` for ``[N, B, F]``), the node axis is moved to
     -2 for the computation and back on the output, as PyG's message passing would propagate
     along it."""
     @functools.wraps(forward)
-    def wrapper(self, x, *args, **kwargs):
+    def wrapper(self: C, x: Union[Tensor, CSRMatrix], *args: P.args, **kwargs: P.kwargs) -> Tensor:
         dim = self.node_dim
         if dim == -2:
             return forward(self, x, *args, **kwargs)

@@ -58,7 +58,7 @@ def weight_of(lin: torch.nn.Module) -> Tensor:
                       "recurrent maps' lin) without calling them: forward hooks registered on them do not "
                       "run (hooks on the conv module do); change the weight with torch.nn.utils.parametrize",
                       stacklevel=3)
-    return lin.weight
+    return lin.weight  # type: ignore[return-value]  # Module.__getattr__ is typed Tensor | Module
 
 
 def glorot_linear(in_channels: int, out_channels: int) -> Linear:

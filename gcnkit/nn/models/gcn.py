@@ -1,7 +1,7 @@
 """A GCN node classifier built from any registered propagation model."""
 from __future__ import annotations
 
-from typing import List, Optional, Union
+from typing import TYPE_CHECKING, Iterator, List, Optional, Union, overload
 
 import torch
 from torch import Tensor
@@ -11,8 +11,19 @@ from gcnkit.functional.graph_input import GraphInput, refuse_tracing
 from gcnkit.functional.receptive_field import ReceptiveField, dropout_rows
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.validation import check_int, check_real
-from gcnkit.nn.conv.base import as_features
+from gcnkit.nn.conv.base import GraphConvBase, as_features
 from gcnkit.nn.conv.registry import make_conv
+
+if TYPE_CHECKING:
+    class ConvList(torch.nn.ModuleList):
+        """For the type checker only (a plain ``torch.nn.ModuleList`` at run time): the layers."""
+
+        def __iter__(self) -> Iterator[GraphConvBase]: ...
+        @overload
+        def __getitem__(self, idx: slice) -> torch.nn.ModuleList: ...
+        @overload
+        def __getitem__(self, idx: int) -> GraphConvBase: ...
+        def __getitem__(self, idx): ...
 
 
 class GCN(torch.nn.Module):
@@ -50,7 +61,7 @@ class GCN(torch.nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
-        self.convs = torch.nn.ModuleList(
+        self.convs: ConvList = torch.nn.ModuleList(  # type: ignore[assignment]  # (of GraphConvBase layers)
             make_conv(conv, widths[i], widths[i + 1], bias=bias, **conv_kwargs) for i in range(num_layers))
         self.conv_name = conv
         self.dropout = dropout
@@ -78,7 +89,7 @@ class GCN(torch.nn.Module):
             x = conv(x, edge_index, edge_weight)
             if i < len(self.convs) - 1:
                 x = x.relu()
-        return x
+        return x  # type: ignore[return-value]  # (num_layers >= 1: the last layer's dense output)
 
     @property
     def hops(self) -> int:

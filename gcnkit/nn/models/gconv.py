@@ -1,7 +1,9 @@
 r"""GConvGRU and GConvLSTM (Seo et al. 2018): GRU/LSTM with graph convolutions on input and state."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Tuple
+
+from torch import Tensor
 
 from gcnkit.functional.validation import check_choice
 from gcnkit.nn.conv.cheb import LambdaMax
@@ -26,7 +28,7 @@ def _extra_repr(model: RecurrentGraphModel, base: str) -> str:
     return s + (f", K={model.K}" if model.operator == "cheb" else "")
 
 
-class GConvGRU(RecurrentGraphModel):
+class GConvGRU(RecurrentGraphModel[Tensor]):
     r"""The graph convolutional GRU of Seo et al. (2018), "Structured Sequence Modeling with Graph
     Convolutional Recurrent Networks" (GCRN): :class:`GRUCell` with ``reset="before"`` whose
     :math:`U` and :math:`W` are graph convolutions ``*_G``:
@@ -74,7 +76,7 @@ class GConvGRU(RecurrentGraphModel):
         return _extra_repr(self, super().extra_repr())
 
 
-class GConvLSTM(RecurrentGraphModel):
+class GConvLSTM(RecurrentGraphModel[Tuple[Tensor, Tensor]]):
     r"""The graph convolutional LSTM of Seo et al. (2018): :class:`LSTMCell` with graph
     convolutions for :math:`U` and :math:`W` and, as in the paper and PyTorch Geometric
     Temporal, peephole connections (``peephole=True``):

@@ -1,18 +1,18 @@
 r"""A recurrent cell unrolled over a sequence, with an optional per-node linear read-out."""
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Generic, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.validation import check_int
-from gcnkit.nn.recurrent.base import RecurrentCellBase, State
+from gcnkit.nn.recurrent.base import RecurrentCellBase, S
 from gcnkit.nn.recurrent.sequence import run_sequence
 
 
-class RecurrentGraphModel(torch.nn.Module):
+class RecurrentGraphModel(torch.nn.Module, Generic[S]):
     r"""``cell`` run over the time axis by :func:`~gcnkit.nn.recurrent.run_sequence`, then
     :math:`y_t = h_t W_{out}^\top + b_{out}` when ``out_channels`` is given.
 
@@ -26,21 +26,21 @@ class RecurrentGraphModel(torch.nn.Module):
           ``hidden_channels``; ``state`` :math:`(B, |\mathcal{V}|, H)` (a pair for LSTM models)
     """
 
-    def __init__(self, cell: RecurrentCellBase, out_channels: Optional[int] = None):
+    def __init__(self, cell: RecurrentCellBase[S], out_channels: Optional[int] = None):
         super().__init__()
         self.cell = cell
         self.in_channels, self.hidden_channels = cell.in_channels, cell.hidden_channels
         self.out_channels = None if out_channels is None else check_int("out_channels", out_channels, 1)
-        self.readout = None if out_channels is None else torch.nn.Linear(cell.hidden_channels, self.out_channels)
+        self.readout = None if self.out_channels is None else torch.nn.Linear(cell.hidden_channels, self.out_channels)
 
     def reset_parameters(self) -> None:
         self.cell.reset_parameters()
         if self.readout is not None:
             self.readout.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index=None, edge_weight=None, state: Optional[State] = None, *,
+    def forward(self, x: Tensor, edge_index=None, edge_weight=None, state: Optional[S] = None, *,
                 detach_every: Optional[int] = None, return_sequence: bool = True,
-                cache=graph_cache) -> Tuple[Tensor, State]:
+                cache=graph_cache) -> Tuple[Tensor, S]:
         h, state = run_sequence(self.cell, x, edge_index, edge_weight, state, detach_every=detach_every,
                                 return_sequence=return_sequence, cache=cache)
         return (h if self.readout is None else self.readout(h)), state

@@ -67,6 +67,8 @@ class StackedGCN(torch.nn.Module):
         - **output:** :math:`(S, |\mathcal{V}|, C)` logits, one block per model
     """
 
+    _template: GCN  # (set with object.__setattr__: not a submodule)
+
     def __init__(self, models: Sequence[GCN]):
         super().__init__()
         models = list(models)
@@ -141,7 +143,7 @@ class StackedGCN(torch.nn.Module):
         # by side, so that a propagation is one wide sparse product; several terms (Chebyshev): model-major
         # [S, N, C], where each term's block stays contiguous per model
         node_major = all(w.size(2) == conv.out_channels for conv, w in zip(convs, self.weights))
-        h = x
+        h: Tensor = x  # type: ignore[assignment]  # (replaced by each layer's dense output before it is read)
         for i, (conv, weight) in enumerate(zip(convs, self.weights)):
             f, mc, c = weight.size(1), weight.size(2), conv.out_channels
             if i == 0 and p == 0.0 and isinstance(x, CSRMatrix) and not node_major:
@@ -157,7 +159,9 @@ class StackedGCN(torch.nn.Module):
                 values = stacked_dropout(x.value.to(weight.dtype).expand(s, -1), p, generators, rows=value_rows)
                 z = stacked_csr_linear(x, values, weight)
             elif i == 0:
-                z = torch.bmm(stacked_dropout(x.expand(s, *x.shape), p, generators, rows=node_rows), weight)
+                # (x is dense here: the sparse cases of the first layer are above)
+                z = torch.bmm(stacked_dropout(x.expand(s, *x.shape),  # type: ignore[union-attr]
+                                              p, generators, rows=node_rows), weight)
             elif node_major:  # W^T h^T: the transposed product is the faster one for narrow outputs
                 hs = _ContiguousGrad.apply(stacked_dropout(h, p, generators, dim=1, rows=node_rows))
                 z = torch.bmm(weight.transpose(1, 2), hs.permute(1, 2, 0)).transpose(1, 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Literal, Optional
 
 import torch
+from torch import Tensor
 
 from gcnkit.functional.validation import check_choice, check_self_loop_weight
 from gcnkit.nn.models.recurrent_model import RecurrentGraphModel
@@ -12,7 +13,7 @@ from gcnkit.nn.recurrent.gru import GRUCell
 TGCNVariant = Literal["paper", "pygt"]
 
 
-class TGCN(RecurrentGraphModel):
+class TGCN(RecurrentGraphModel[Tensor]):
     r"""The temporal graph convolutional network of Zhao et al. (2019), "T-GCN: A Temporal Graph
     Convolutional Network for Traffic Prediction", with :math:`\hat{A} = \tilde{D}^{-1/2}
     \tilde{A} \tilde{D}^{-1/2}`, :math:`\tilde{A} = A + I` (as PyG's ``gcn_norm``, the self-loop
@@ -81,10 +82,10 @@ class TGCN(RecurrentGraphModel):
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        bias = self.cell.input_map.bias
+        bias = self.cell.input_map.bias  # (a GraphOperator's: Optional[Tensor])
         if bias is not None:
             with torch.no_grad():
-                bias[: 2 * self.hidden_channels].fill_(1.0)
+                bias[: 2 * self.hidden_channels].fill_(1.0)  # type: ignore[index]  # (Module.__getattr__)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", variant={self.variant}"

@@ -10,7 +10,7 @@ A cell computes one step ``state_t = cell(x_t, state_{t-1})`` in two parts:
 """
 from __future__ import annotations
 
-from typing import Literal, Optional, Tuple, Union
+from typing import Generic, Literal, Optional, Tuple, TypeVar, Union
 
 import torch
 from torch import Tensor
@@ -21,6 +21,8 @@ from gcnkit.functional.validation import check_bool, check_choice, check_dtype_m
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, make_operator
 
 State = Union[Tensor, Tuple[Tensor, Tensor]]
+#: A cell's own state type: ``Tensor`` (Elman, GRU) or ``Tuple[Tensor, Tensor]`` (LSTM).
+S = TypeVar("S", bound=State)
 #: Per cell class: whether its first step from :meth:`RecurrentCellBase.init_state` may skip the
 #: recurrent products (``init_state`` is gcnkit's zeros and ``step`` takes ``zero_state``).
 _ZERO_STATE_STEPS: dict = {}
@@ -33,7 +35,7 @@ def activation(name: str, choices: Tuple[str, ...] = ("tanh", "sigmoid")):
     return ACTIVATIONS[name]
 
 
-class RecurrentCellBase(torch.nn.Module):
+class RecurrentCellBase(torch.nn.Module, Generic[S]):
     r"""Base class of :class:`ElmanCell`, :class:`LSTMCell` and :class:`GRUCell`.
 
     Args:
@@ -77,7 +79,7 @@ class RecurrentCellBase(torch.nn.Module):
     def reset_parameters(self) -> None:
         for module in self.children():
             if hasattr(module, "reset_parameters"):  # a custom operator need not have one
-                module.reset_parameters()
+                module.reset_parameters()  # type: ignore[operator]  # (Module.__getattr__: Tensor | Module)
 
     # ------------------------------------------------------------------ graph and state
     @property
@@ -91,8 +93,12 @@ class RecurrentCellBase(torch.nn.Module):
             return None
         return GraphSet(edge_index, edge_weight, x.size(-2), x.device, x.dtype, cache)
 
-    def init_state(self, x: Tensor) -> State:
+    def init_state(self, x: Tensor) -> S:
         """Zero state for features ``x`` of shape ``[*, F]``: ``[*, H]``."""
+        # the one-tensor state (S = Tensor); a cell with another state overrides this (LSTMCell)
+        return self._zero_hidden(x)  # type: ignore[return-value]
+
+    def _zero_hidden(self, x: Tensor) -> Tensor:
         return x.new_zeros(x.shape[:-1] + (self.hidden_channels,))
 
     @staticmethod
@@ -100,7 +106,7 @@ class RecurrentCellBase(torch.nn.Module):
         """The hidden output :math:`h_t` of a state."""
         return state[0] if isinstance(state, tuple) else state
 
-    def check_state(self, state: State, x: Tensor) -> None:
+    def check_state(self, state: S, x: Tensor) -> None:
         """A state passed in: one tensor (a tuple ``(h, s)`` for :class:`LSTMCell`) of shape
         ``[*, N, hidden_channels]`` matching ``x``, with ``x``'s dtype and device, finite."""
         if isinstance(state, tuple):
@@ -147,8 +153,8 @@ class RecurrentCellBase(torch.nn.Module):
             return (ux,)
         return ux.split(self.input_sizes, dim=-1)
 
-    def step(self, ux: Tuple[Tensor, ...], state: State, graphs: Optional[GraphSet], *,
-             zero_state: bool = False) -> State:  # pragma: no cover
+    def step(self, ux: Tuple[Tensor, ...], state: S, graphs: Optional[GraphSet], *,
+             zero_state: bool = False) -> S:  # pragma: no cover
         """The recurrent part of one step, given this step's :meth:`project_input` parts.
 
         ``zero_state=True`` says that ``state`` is the zero state of :meth:`init_state` (the
@@ -156,8 +162,8 @@ class RecurrentCellBase(torch.nn.Module):
         their biases, so gcnkit's operators skip their products."""
         raise NotImplementedError
 
-    def step_from(self, ux: Tuple[Tensor, ...], state: State, graphs: Optional[GraphSet],
-                  zero_state: bool) -> State:
+    def step_from(self, ux: Tuple[Tensor, ...], state: S, graphs: Optional[GraphSet],
+                  zero_state: bool) -> S:
         """:meth:`step`, telling it that ``state`` came from :meth:`init_state` only when that is
         gcnkit's zeros and :meth:`step` takes ``zero_state`` (a subclass may override either)."""
         if zero_state and self._step_takes_zero_state():
@@ -181,7 +187,7 @@ class RecurrentCellBase(torch.nn.Module):
         return known
 
     def forward(self, x: Tensor, edge_index: Optional[GraphInput] = None,
-                edge_weight: Optional[Tensor] = None, state: Optional[State] = None) -> State:
+                edge_weight: Optional[Tensor] = None, state: Optional[S] = None) -> S:
         """One step. ``x``: ``[*, F]`` (``[*, N, F]`` with a graph); returns the new state."""
         if not self.uses_graph and (isinstance(edge_index, tuple) or (
                 isinstance(edge_index, Tensor) and edge_index.is_floating_point())):
@@ -193,7 +199,7 @@ class RecurrentCellBase(torch.nn.Module):
         check_finite("x", x)  # (a sequence's x is checked once by run_sequence, not per step)
         graphs = self.graphs(edge_index, edge_weight, x)
         fresh = state is None
-        if fresh:
+        if state is None:
             state = self.init_state(x)
         else:
             self.check_state(state, x)

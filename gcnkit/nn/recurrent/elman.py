@@ -10,7 +10,7 @@ from gcnkit.nn.recurrent.base import RecurrentCellBase, activation
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, apply_operator
 
 
-class ElmanCell(RecurrentCellBase):
+class ElmanCell(RecurrentCellBase[Tensor]):
     r"""The Elman cell :math:`h_t = \sigma_h(U x_t + b_{ih} + W h_{t-1} + b_{hh})`.
 
     :math:`U` and :math:`W` are pluggable operators (dense: ``torch.nn.RNNCell``; a graph

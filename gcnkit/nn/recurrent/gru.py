@@ -14,7 +14,7 @@ from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, apply_operator
 Reset = Literal["after", "before"]
 
 
-class GRUCell(RecurrentCellBase):
+class GRUCell(RecurrentCellBase[Tensor]):
     r"""The GRU cell (gate order ``r, u, n`` as ``torch.nn.GRUCell``'s ``r, z, n``):
 
     .. math::

@@ -12,7 +12,7 @@ from gcnkit.nn.recurrent.lstm_gates import lstm_gates
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, apply_operator
 
 
-class LSTMCell(RecurrentCellBase):
+class LSTMCell(RecurrentCellBase[Tuple[Tensor, Tensor]]):
     r"""The LSTM cell, all four gates from one fused map on each side (order ``i, f, c, o`` as
     ``torch.nn.LSTMCell``):
 
@@ -67,7 +67,7 @@ class LSTMCell(RecurrentCellBase):
             torch.nn.init.zeros_(self.peephole_weight)
 
     def init_state(self, x: Tensor) -> Tuple[Tensor, Tensor]:
-        h = super().init_state(x)
+        h = self._zero_hidden(x)
         return h, torch.zeros_like(h)
 
     def check_state(self, state, x: Tensor) -> None:

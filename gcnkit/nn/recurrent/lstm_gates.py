@@ -57,6 +57,8 @@ class _LSTM(torch.autograd.Function):
         g_z = torch.empty(s.shape[:-1] + (4 * H,), dtype=s.dtype, device=s.device)
         dz_g, dz_f, dz_c, dz_o = g_z.split(H, dim=-1)
         if g_h is None:
+            if g_s_new is None:  # pragma: no cover - (both None returned above)
+                raise AssertionError("unreachable: no incoming gradient")
             dz_o.zero_()
             g_s = g_s_new.clone() if w is not None else g_s_new
         else:

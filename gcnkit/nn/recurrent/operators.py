@@ -18,7 +18,7 @@ device.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, TypeGuard, Union, cast, overload
 
 import torch
 from torch import Tensor
@@ -27,13 +27,13 @@ from torch.nn.modules import module as nn_module
 from gcnkit.functional.cache import GraphCache, graph_cache
 from gcnkit.functional.graph_input import GraphInput, normalization_dtype, resolve_graph
 from gcnkit.functional.linear import linear
-from gcnkit.functional.normalize import NormalizedGraph
+from gcnkit.functional.normalize import Norm, NormalizedGraph
 from gcnkit.functional.validation import check_bool, check_int
 from gcnkit.nn.conv import CONV_REGISTRY, ChebyshevConv, GraphConvBase, KipfGCNConv, make_conv
 from gcnkit.nn.conv.weights import weight_of
 
 #: ``(norm, self_loop_weight)`` or ``(norm, self_loop_weight, remove_self_loops)``.
-GraphOptions = Union[Tuple[str, float], Tuple[str, float, bool]]
+GraphOptions = Union[Tuple[Norm, float], Tuple[Norm, float, bool]]
 OperatorSpec = Union[str, Callable[[int, int], torch.nn.Module]]
 
 #: Names accepted by :func:`make_operator` besides the conv registry's.
@@ -55,7 +55,7 @@ class GraphSet:
 
     __slots__ = ("edge_index", "edge_weight", "num_nodes", "device", "dtype", "cache", "_graphs")
 
-    def __init__(self, edge_index: GraphInput, edge_weight: Optional[Tensor], num_nodes: int,
+    def __init__(self, edge_index: Optional[GraphInput], edge_weight: Optional[Tensor], num_nodes: int,
                  device: torch.device, dtype: torch.dtype, cache: Optional[GraphCache] = graph_cache):
         if edge_index is None:
             raise ValueError("this recurrent cell uses graph operators: pass edge_index (a [2, E] "
@@ -115,6 +115,10 @@ class DenseOperator(torch.nn.Module):
         """The graph part of the map (none here): ``forward(x) == transform(prepare(x))``."""
         return x
 
+    @overload
+    def transform(self, z: Tensor, split: None = None, *, add: Optional[Tensor] = None) -> Tensor: ...
+    @overload
+    def transform(self, z: Tensor, split: Sequence[int], *, add: Optional[Tensor] = None) -> Tuple[Tensor, ...]: ...
     def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         """The weights and bias; with ``split``, the output's column blocks as a tuple; with
@@ -143,8 +147,8 @@ class GraphOperator(torch.nn.Module):
                              f"{type(conv).__name__} has node_dim={conv.node_dim}; build it with the default")
         self.conv = conv
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
-        self.graph_options: GraphOptions = (str(conv.norm), float(conv.self_loop_weight),
-                                            bool(conv.remove_self_loops))
+        self.graph_options: GraphOptions = (cast(Norm, str(conv.norm)),  # (one of NORMS: checked by the conv)
+                                            float(conv.self_loop_weight), bool(conv.remove_self_loops))
         # ``add`` goes into the weights' GEMM only for gcnkit's own split convs: a user's subclass
         # that overrides forward, propagate_only or transform (possibly without ``add``) is
         # called as it is, and ``add`` is added to its output
@@ -186,6 +190,10 @@ class GraphOperator(torch.nn.Module):
             raise ValueError(f"{self.conv.__class__.__name__} needs a graph: pass edge_index")
         return self.conv.propagate_only(x, graphs.get(self.graph_options))
 
+    @overload
+    def transform(self, z: Tensor, split: None = None, *, add: Optional[Tensor] = None) -> Tensor: ...
+    @overload
+    def transform(self, z: Tensor, split: Sequence[int], *, add: Optional[Tensor] = None) -> Tuple[Tensor, ...]: ...
     def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         """The weights and bias applied to :meth:`prepare`'s output; with ``split``, the output's
@@ -194,7 +202,7 @@ class GraphOperator(torch.nn.Module):
             return self.conv.transform(z, split)
         if self._fuse_add:
             return self.conv.transform(z, split, add=add)
-        return add + self.conv.transform(z, split)
+        return add + self.conv.transform(z, split)  # type: ignore[operator]  # (split with add: unsupported)
 
 
 def apply_operator(op: torch.nn.Module, x: Tensor, graphs: Optional[GraphSet], add: Tensor, *,
@@ -214,7 +222,7 @@ def apply_operator(op: torch.nn.Module, x: Tensor, graphs: Optional[GraphSet], a
     return add + op(x, graphs)
 
 
-def _zero_input_output(op: torch.nn.Module, graphs: Optional[GraphSet], add: Tensor) -> Tensor:
+def _zero_input_output(op: Union[DenseOperator, GraphOperator], graphs: Optional[GraphSet], add: Tensor) -> Tensor:
     """``add + op(0)`` = ``add + bias``, with the operator's weights kept in the autograd graph
     (their gradient is 0, as through the product: a one-step sequence must not leave them
     without ``.grad``, which DistributedDataParallel and weight decay would notice)."""
@@ -225,7 +233,7 @@ def _zero_input_output(op: torch.nn.Module, graphs: Optional[GraphSet], add: Ten
     weights = [p for p in op.parameters() if p.requires_grad]
     bias = op.bias
     if torch.is_grad_enabled() and weights:
-        keep = sum(w.sum() for w in weights) * 0.0
+        keep = cast(Tensor, sum(w.sum() for w in weights)) * 0.0  # (weights is not empty: not sum's 0)
         bias = keep if bias is None else bias + keep
     if bias is None:
         return add
@@ -234,7 +242,7 @@ def _zero_input_output(op: torch.nn.Module, graphs: Optional[GraphSet], add: Ten
     return add + bias
 
 
-def _affine_without_hooks(op: torch.nn.Module) -> bool:
+def _affine_without_hooks(op: torch.nn.Module) -> TypeGuard[Union[DenseOperator, GraphOperator]]:
     """Whether ``op`` is one of gcnkit's operators, not a subclass, around a gcnkit conv (then
     ``op(0) == bias``), called without hooks."""
     if type(op) is DenseOperator:

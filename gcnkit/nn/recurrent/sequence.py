@@ -19,7 +19,7 @@ Truncated BPTT: ``detach_every=k`` cuts the gradient every ``k`` steps inside on
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union, overload
 
 import torch
 from torch import Tensor
@@ -30,7 +30,7 @@ from gcnkit.functional.graph_input import refuse_tracing
 from gcnkit.functional.linear import shared_weights
 from gcnkit.functional.spmm import finite_operands
 from gcnkit.functional.validation import check_bool, check_finite, check_real
-from gcnkit.nn.recurrent.base import RecurrentCellBase, State
+from gcnkit.nn.recurrent.base import RecurrentCellBase, S, State
 from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator, _called_through_hooks
 
 EdgeIndexes = Union[Tensor, object, Sequence[Tensor]]
@@ -42,13 +42,18 @@ EdgeIndexes = Union[Tensor, object, Sequence[Tensor]]
 _PER_STEP_INPUT_NUMEL = 1 << 22
 
 
+@overload
+def detach_state(state: None) -> None: ...
+@overload
+def detach_state(state: S) -> S: ...
 def detach_state(state: Optional[State]) -> Optional[State]:
     """The state cut from the autograd graph (tuples of tensors for LSTM)."""
     return None if state is None else _map_state(state, Tensor.detach)
 
 
-def _map_state(state: State, fn: Callable[[Tensor], Tensor]) -> State:
-    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+def _map_state(state: S, fn: Callable[[Tensor], Tensor]) -> S:
+    # (each tensor mapped: a tuple stays a tuple of as many tensors, which mypy cannot follow)
+    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)  # type: ignore[return-value]
 
 
 def _is_sequence(obj) -> bool:
@@ -92,10 +97,10 @@ def check_step_graphs(edge_index, edge_weight, T: int) -> None:
                          "pass a list of T edge_index tensors too")
 
 
-def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIndexes] = None,
+def run_sequence(cell: RecurrentCellBase[S], x: Tensor, edge_index: Optional[EdgeIndexes] = None,
                  edge_weight: Optional[Union[Tensor, Sequence[Optional[Tensor]]]] = None,
-                 state: Optional[State] = None, *, detach_every: Optional[int] = None,
-                 return_sequence: bool = True, cache=graph_cache) -> Tuple[Tensor, State]:
+                 state: Optional[S] = None, *, detach_every: Optional[int] = None,
+                 return_sequence: bool = True, cache=graph_cache) -> Tuple[Tensor, S]:
     r"""Unrolls ``cell`` over the time axis of ``x``.
 
     Args:
@@ -131,11 +136,11 @@ def run_sequence(cell: RecurrentCellBase, x: Tensor, edge_index: Optional[EdgeIn
         return _run_checked(cell, x, edge_index, edge_weight, state, detach_every, return_sequence, cache, T)
 
 
-def _run_checked(cell: RecurrentCellBase, x: Tensor, edge_index, edge_weight, state: Optional[State],
-                 detach_every: Optional[int], return_sequence: bool, cache, T: int) -> Tuple[Tensor, State]:
+def _run_checked(cell: RecurrentCellBase[S], x: Tensor, edge_index, edge_weight, state: Optional[S],
+                 detach_every: Optional[int], return_sequence: bool, cache, T: int) -> Tuple[Tensor, S]:
     x0 = x.select(-3, 0)
     fresh = state is None  # the first step's recurrent maps then see zeros: only their biases
-    if fresh:
+    if state is None:
         state = cell.init_state(x0)
     else:
         cell.check_state(state, x0)
@@ -148,7 +153,7 @@ def _run_checked(cell: RecurrentCellBase, x: Tensor, edge_index, edge_weight, st
         two_phase = getattr(imap, "two_phase", hasattr(imap, "prepare") and hasattr(imap, "transform"))
         if two_phase and cell.in_channels <= width and not _has_hooks(imap):
             # the graph part of the input side of all T steps: one sparse matmul (B*T folded)
-            z = imap.prepare(x, static_graphs)
+            z = imap.prepare(x, static_graphs)  # type: ignore[operator]  # (Module.__getattr__: Tensor | Module)
             rows = z.numel() // max(z.size(-1), 1)
             if z.size(-1) < width and rows * width >= _PER_STEP_INPUT_NUMEL:
                 # narrower than the gates and large: weights per step, no [B, T, N, gates*H]
@@ -197,7 +202,7 @@ def _apply_parts(cell: RecurrentCellBase, z: Tensor) -> Tuple[Tensor, ...]:
     imap = cell.input_map
     if isinstance(imap, (DenseOperator, GraphOperator)):
         return imap.transform(z, split=cell.input_sizes)
-    return cell.split_input(imap.transform(z))
+    return cell.split_input(imap.transform(z))  # type: ignore[operator]  # (Module.__getattr__: Tensor | Module)
 
 
 def _chunk_graph(obj, start: int, stop: int):
@@ -205,10 +210,10 @@ def _chunk_graph(obj, start: int, stop: int):
     return obj[start:stop] if _is_sequence(obj) else obj
 
 
-def tbptt_backward(model: Callable[..., Tuple[Tensor, State]], x: Tensor, target: Tensor,
+def tbptt_backward(model: Callable[..., Tuple[Tensor, S]], x: Tensor, target: Tensor,
                    edge_index=None, edge_weight=None, *, k: int,
-                   loss_fn: Callable[[Tensor, Tensor], Tensor], state: Optional[State] = None,
-                   ) -> Tuple[Tensor, State]:
+                   loss_fn: Callable[[Tensor, Tensor], Tensor], state: Optional[S] = None,
+                   ) -> Tuple[Tensor, S]:
     r"""Truncated BPTT over a long sequence: forward ``k`` steps, ``backward``, detach, repeat.
 
     Gradients accumulate into the parameters' ``.grad`` (call ``optimizer.zero_grad()`` before
@@ -262,7 +267,7 @@ def tbptt_backward(model: Callable[..., Tuple[Tensor, State]], x: Tensor, target
         for p, grad in saved:
             p.grad = grad
         raise
-    return total, state
+    return total, state  # type: ignore[return-value]  # (T >= 1: state is the last chunk's, not None)
 
 
 def _saved_grads(model) -> List[Tuple[Tensor, Optional[Tensor]]]:
