@@ -12,7 +12,7 @@ are imported on first attribute access.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List
 
 _EXPORTS: Dict[str, str] = {
     # root / files
@@ -52,6 +52,21 @@ _EXPORTS: Dict[str, str] = {
 }
 
 __all__: List[str] = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # what type checkers see (at run time each is imported on first access)
+    from gcnkit.data.checksum import ChecksumError, sha256_file, verify_file, verify_files  # noqa: F401
+    from gcnkit.data.checksums import SHA256  # noqa: F401
+    from gcnkit.data.download import download_file  # noqa: F401
+    from gcnkit.data.planetoid import PlanetoidDataset, load_planetoid  # noqa: F401
+    from gcnkit.data.registry import dataset_name, list_datasets, load_dataset  # noqa: F401
+    from gcnkit.data.root import is_writable, resolve_cache_root, resolve_root  # noqa: F401
+    from gcnkit.data.scalers import MaxScaler, StandardScaler  # noqa: F401
+    from gcnkit.data.signal import TemporalSignal  # noqa: F401
+    from gcnkit.data.snapshots import SnapshotSequence, from_snapshots  # noqa: F401
+    from gcnkit.data.synthetic import csbm, edge_homophily, karate_club, planetoid_masks  # noqa: F401
+    from gcnkit.data.temporal import list_temporal_datasets, load_temporal  # noqa: F401
+    from gcnkit.data.windows import Split, check_finite, chronological_split, make_windows  # noqa: F401
+    from gcnkit.data.windows import node_lag_features, samples_to_time_range  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

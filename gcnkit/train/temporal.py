@@ -112,17 +112,20 @@ def build_model(name: str, in_channels: int, hidden: int, out_channels: int, K: 
     return cls(in_channels, hidden, out_channels=out_channels, K=K)
 
 
-def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
+def prepare_data(config: TemporalConfig, signal=None) -> TemporalData:
     """Loads the dataset (or takes ``signal``, a :class:`~gcnkit.data.TemporalSignal`), splits the
-    windows chronologically and scales them (scaler fitted on the training steps only)."""
+    windows chronologically and scales them (scaler fitted on the training steps only); the
+    options ``config`` leaves at ``None`` take the dataset's defaults (``config.resolved()``)."""
     from gcnkit.data import MaxScaler, StandardScaler, chronological_split, load_temporal, make_windows
     from gcnkit.data.windows import samples_to_time_range
 
+    cfg = config.resolved()
+    if cfg.lags is None or cfg.horizon is None or cfg.train_ratio is None or cfg.val_ratio is None \
+            or cfg.self_loop_weight is None:  # pragma: no cover
+        raise AssertionError("unreachable: resolved() fills in the dataset defaults")
     signal = load_temporal(cfg.dataset, cfg.root) if signal is None else signal
     series = signal.series.float()
     x_raw, y_raw = make_windows(series, cfg.lags, cfg.horizon)  # checks the horizon and NaNs
-    if cfg.lags is None or cfg.horizon is None:  # pragma: no cover
-        raise AssertionError("unreachable: make_windows refused None above")
     S, gap = x_raw.size(0), cfg.horizon - 1
 
     def too_few(at: str) -> ValueError:
@@ -140,10 +143,9 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
         if gap == 0 or "No test samples" not in str(e):
             raise
         raise too_few(f"at train_ratio={cfg.train_ratio}") from e
-    # (cfg is resolved, see TemporalConfig.resolved: val_ratio and self_loop_weight are numbers)
-    n_val = int(cfg.val_ratio * len(fit))  # type: ignore[operator]
+    n_val = int(cfg.val_ratio * len(fit))
     # as chronological_split: never drop validation silently
-    if cfg.val_ratio > 0 and n_val == 0:  # type: ignore[operator]
+    if cfg.val_ratio > 0 and n_val == 0:
         raise ValueError(f"{cfg.dataset}: val_ratio={cfg.val_ratio} of the {len(fit)} training windows "
                          f"(train_ratio={cfg.train_ratio}) is less than one window; raise it, or pass 0 "
                          f"to train without validation (the last epoch is kept)")
@@ -165,7 +167,7 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
         loops = torch.arange(signal.num_nodes, device=edge_index.device).expand(2, -1)
         w = torch.ones(edge_index.size(1), device=edge_index.device) if edge_weight is None else edge_weight
         edge_index = torch.cat([edge_index, loops], dim=1)
-        loop_weight = float(cfg.self_loop_weight)  # type: ignore[arg-type]  # (cfg is resolved)
+        loop_weight = float(cfg.self_loop_weight)
         edge_weight = torch.cat([w, w.new_full((signal.num_nodes,), loop_weight)])
     return TemporalData(x, y, x_raw, y_raw, train, val, test, edge_index, edge_weight, inverse)
 

@@ -42,6 +42,17 @@ def test_prepare_data_splits_and_scaler_fit_on_train_only():
     assert float(data.x_raw[0, 0, 0, 0] / data.x[0, 0, 0, 0]) == pytest.approx(float(train_max), rel=1e-5)
 
 
+def test_prepare_data_fills_in_the_dataset_defaults_itself():
+    """A config with options left at None (the dataset's defaults) is resolved by prepare_data, as
+    by train_temporal (it failed with "unsupported operand type(s) for *: 'NoneType' and 'int'")."""
+    cfg = TemporalConfig(dataset="losloop", lags=4, horizon=3, train_ratio=0.8, self_loops="add")
+    assert cfg.val_ratio is None and cfg.self_loop_weight is None
+    got, want = prepare_data(cfg, signal=_signal()), prepare_data(cfg.resolved(), signal=_signal())
+    assert (got.train, got.val, got.test) == (want.train, want.val, want.test) and len(want.val) > 0
+    for name in ("x", "y", "edge_index", "edge_weight"):
+        torch.testing.assert_close(getattr(got, name), getattr(want, name), rtol=0, atol=0)
+    assert cfg.resolved().resolved() == cfg.resolved()
+
 
 @pytest.mark.parametrize("scaler", ["max", "standard"])
 def test_scaler_is_fitted_on_the_training_steps_without_the_validation_ones(scaler):
@@ -355,16 +366,20 @@ def test_self_loop_options_would_change_nothing_for_the_chebyshev_models():
     # why they are refused for gconvgru/gconvlstm: ChebyshevConv builds L from A without its
     # self-loops, so the same model on A and on A + 7I gives the same outputs
     sig = _signal(T=30, N=6)
-    outs = []
+    outs, weights = [], []
     for weight in (1.0, 7.0):
-        cfg = TemporalConfig(dataset="losloop", model="gconvgru", lags=4, horizon=1, hidden=8).resolved()
-        cfg = replace(cfg, self_loop_weight=weight)  # past the check, to show what it would do
-        data = prepare_data(cfg, signal=sig)
+        # the data TGCN's configuration gives (its operator sees the self-loops: accepted), fed to
+        # GConvGRU, whose configuration refuses the option
+        tgcn = TemporalConfig(dataset="losloop", model="tgcn", lags=4, horizon=1, hidden=8, self_loop_weight=weight)
+        assert tgcn.resolved().self_loop_weight == weight
+        with pytest.raises(ValueError, match="self_loop"):
+            replace(tgcn, model="gconvgru").resolved()
+        data = prepare_data(tgcn, signal=sig)
+        weights.append(data.edge_weight)
         torch.manual_seed(0)
-        model = build_model("gconvgru", data.x.size(-1), cfg.hidden, cfg.horizon, K=cfg.K)
+        model = build_model("gconvgru", data.x.size(-1), 8, 1, K=1)
         outs.append(model(data.x[:5], data.edge_index, data.edge_weight, return_sequence=False)[0])
-        tgcn = TemporalConfig(dataset="losloop", model="tgcn", lags=4, horizon=1, self_loop_weight=weight)
-        assert tgcn.resolved().self_loop_weight == weight  # TGCN's operator sees them: accepted
+    assert not torch.equal(weights[0], weights[1])  # A + I against A + 7I
     torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
 
 

@@ -13,6 +13,7 @@ from gcnkit.functional.linear import derived, linear, linear_sum
 from gcnkit.functional.validation import check_bool
 from gcnkit.nn.conv.base import Features, GraphConvBase
 from gcnkit.nn.conv.node_dim import nodes_on_node_dim
+from gcnkit.nn.conv.preset import preset_options
 from gcnkit.nn.conv.weights import glorot_linear, sparse_aware_linear, weight_of
 
 LambdaMax = Union[float, Literal["eig"]]
@@ -201,7 +202,8 @@ class FirstOrderConv(ChebyshevConv):
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
-        super().__init__(in_channels, out_channels, 1, lambda_max=2.0, bias=bias, cached=cached, **kwargs)
+        super().__init__(in_channels, out_channels, bias=bias, cached=cached,
+                         **preset_options("FirstOrderConv", "ChebyshevConv", kwargs, K=1, lambda_max=2.0))
 
 
 class MLPConv(ChebyshevConv):
@@ -209,4 +211,5 @@ class MLPConv(ChebyshevConv):
     Welling's MLP row, accepting (and ignoring) a graph so it drops into any GNN."""
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, **kwargs):
-        super().__init__(in_channels, out_channels, 0, bias=bias, **kwargs)
+        super().__init__(in_channels, out_channels, bias=bias,
+                         **preset_options("MLPConv", "ChebyshevConv", kwargs, K=0))

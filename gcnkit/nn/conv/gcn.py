@@ -11,6 +11,7 @@ from gcnkit.functional.normalize import NORMS, Norm
 from gcnkit.functional.validation import check_bool, check_choice, check_self_loop_weight
 from gcnkit.nn.conv.base import Features, GraphConvBase
 from gcnkit.nn.conv.node_dim import nodes_on_node_dim
+from gcnkit.nn.conv.preset import preset_options
 from gcnkit.nn.conv.weights import glorot_linear, sparse_aware_linear, weight_of
 
 
@@ -77,14 +78,16 @@ class GeneralGCNConv(GraphConvBase):
         return self.transform(self._propagate(graph, x))
 
     # edge_index is required here: the base's default None serves graph-free convs (ChebyshevConv, K=0)
-    def propagate_only(self, x: Tensor, edge_index: GraphInput,  # type: ignore[override]
+    def propagate_only(self, x: Tensor, edge_index: Optional[GraphInput] = None,
                        edge_weight: Optional[Tensor] = None) -> Tensor:
         r""":math:`(\hat{A} + c I) X` (dense ``x``); see :meth:`GraphConvBase.propagate_only`."""
         checked = self.features(x, auto=False)
         if not isinstance(checked, Tensor):
             raise TypeError("propagate_only takes dense features")
         x = checked
-        graph = self.graph(edge_index, edge_weight, x, norm=self.norm, self_loop_weight=self.self_loop_weight)
+        # (edge_index=None is refused inside, with check_edge_index's TypeError)
+        graph = self.graph(edge_index, edge_weight, x,  # type: ignore[arg-type]
+                           norm=self.norm, self_loop_weight=self.self_loop_weight)
         return self._propagate(graph, x)
 
     @overload
@@ -127,8 +130,8 @@ class KipfGCNConv(GeneralGCNConv):
 
     def __init__(self, in_channels: int, out_channels: int, *, self_loop_weight: float = 1.0,
                  bias: bool = True, cached: bool = True, **kwargs):
-        super().__init__(in_channels, out_channels, norm="sym", self_loop_weight=self_loop_weight,
-                         bias=bias, cached=cached, **kwargs)
+        super().__init__(in_channels, out_channels, self_loop_weight=self_loop_weight, bias=bias, cached=cached,
+                         **preset_options("KipfGCNConv", "GeneralGCNConv", kwargs, norm="sym", add_identity=False))
 
 
 class NaiveGCNConv(GeneralGCNConv):
@@ -137,8 +140,9 @@ class NaiveGCNConv(GeneralGCNConv):
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
-        super().__init__(in_channels, out_channels, norm="none", self_loop_weight=0.0, bias=bias,
-                         cached=cached, **kwargs)
+        super().__init__(in_channels, out_channels, bias=bias, cached=cached,
+                         **preset_options("NaiveGCNConv", "GeneralGCNConv", kwargs, norm="none",
+                                          self_loop_weight=0.0, add_identity=False))
 
 
 class RowGCNConv(GeneralGCNConv):
@@ -147,8 +151,8 @@ class RowGCNConv(GeneralGCNConv):
 
     def __init__(self, in_channels: int, out_channels: int, *, self_loop_weight: float = 1.0,
                  bias: bool = True, cached: bool = True, **kwargs):
-        super().__init__(in_channels, out_channels, norm="row", self_loop_weight=self_loop_weight,
-                         bias=bias, cached=cached, **kwargs)
+        super().__init__(in_channels, out_channels, self_loop_weight=self_loop_weight, bias=bias, cached=cached,
+                         **preset_options("RowGCNConv", "GeneralGCNConv", kwargs, norm="row", add_identity=False))
 
 
 class SingleParameterConv(GeneralGCNConv):
@@ -158,8 +162,9 @@ class SingleParameterConv(GeneralGCNConv):
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
-        super().__init__(in_channels, out_channels, norm="sym", self_loop_weight=0.0, add_identity=True,
-                         bias=bias, cached=cached, **kwargs)
+        super().__init__(in_channels, out_channels, bias=bias, cached=cached,
+                         **preset_options("SingleParameterConv", "GeneralGCNConv", kwargs, norm="sym",
+                                          self_loop_weight=0.0, add_identity=True))
 
 
 class FirstOrderTermConv(GeneralGCNConv):
@@ -168,5 +173,6 @@ class FirstOrderTermConv(GeneralGCNConv):
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
-        super().__init__(in_channels, out_channels, norm="sym", self_loop_weight=0.0, bias=bias,
-                         cached=cached, **kwargs)
+        super().__init__(in_channels, out_channels, bias=bias, cached=cached,
+                         **preset_options("FirstOrderTermConv", "GeneralGCNConv", kwargs, norm="sym",
+                                          self_loop_weight=0.0, add_identity=False))

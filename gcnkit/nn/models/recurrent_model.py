@@ -1,7 +1,7 @@
 r"""A recurrent cell unrolled over a sequence, with an optional per-node linear read-out."""
 from __future__ import annotations
 
-from typing import Generic, Optional, Tuple
+from typing import TYPE_CHECKING, Generic, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -44,6 +44,9 @@ class RecurrentGraphModel(torch.nn.Module, Generic[S]):
         h, state = run_sequence(self.cell, x, edge_index, edge_weight, state, detach_every=detach_every,
                                 return_sequence=return_sequence, cache=cache)
         return (h if self.readout is None else self.readout(h)), state
+
+    if TYPE_CHECKING:  # calls are checked against forward (torch types Module.__call__ as Any)
+        __call__ = forward
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.hidden_channels}"

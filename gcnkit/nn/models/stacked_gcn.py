@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -177,6 +177,9 @@ class StackedGCN(torch.nn.Module):
             if i < len(convs) - 1:
                 h = h.relu()
         return h.transpose(0, 1) if node_major else h
+
+    if TYPE_CHECKING:  # calls are checked against forward (torch types Module.__call__ as Any)
+        __call__ = forward
 
     def _check_features(self, x: Union[Tensor, CSRMatrix]) -> None:
         """The errors a lone GCN gives (instead of a product's shape mismatch)."""

@@ -10,7 +10,7 @@ A cell computes one step ``state_t = cell(x_t, state_{t-1})`` in two parts:
 """
 from __future__ import annotations
 
-from typing import Generic, Literal, Optional, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Generic, Literal, Optional, Tuple, TypeVar, Union
 
 import torch
 from torch import Tensor
@@ -204,6 +204,9 @@ class RecurrentCellBase(torch.nn.Module, Generic[S]):
         else:
             self.check_state(state, x)
         return self.step_from(self.project_input(x, graphs), state, graphs, zero_state=fresh)
+
+    if TYPE_CHECKING:  # calls are checked against forward (torch types Module.__call__ as Any)
+        __call__ = forward
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.hidden_channels}, input_operator={self._op_names[0]}, "

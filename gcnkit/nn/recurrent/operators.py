@@ -118,7 +118,7 @@ class DenseOperator(torch.nn.Module):
     @overload
     def transform(self, z: Tensor, split: None = None, *, add: Optional[Tensor] = None) -> Tensor: ...
     @overload
-    def transform(self, z: Tensor, split: Sequence[int], *, add: Optional[Tensor] = None) -> Tuple[Tensor, ...]: ...
+    def transform(self, z: Tensor, split: Sequence[int], *, add: None = None) -> Tuple[Tensor, ...]: ...
     def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         """The weights and bias; with ``split``, the output's column blocks as a tuple; with
@@ -193,16 +193,18 @@ class GraphOperator(torch.nn.Module):
     @overload
     def transform(self, z: Tensor, split: None = None, *, add: Optional[Tensor] = None) -> Tensor: ...
     @overload
-    def transform(self, z: Tensor, split: Sequence[int], *, add: Optional[Tensor] = None) -> Tuple[Tensor, ...]: ...
+    def transform(self, z: Tensor, split: Sequence[int], *, add: None = None) -> Tuple[Tensor, ...]: ...
     def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         """The weights and bias applied to :meth:`prepare`'s output; with ``split``, the output's
         column blocks as a tuple; with ``add``, ``add`` plus the output."""
         if add is None:  # a user's conv may implement transform(z, split) only
             return self.conv.transform(z, split)
+        if split is not None:  # as gcnkit.functional.linear (a user's conv would have met add + tuple)
+            raise ValueError("transform takes split or add, not both")
         if self._fuse_add:
-            return self.conv.transform(z, split, add=add)
-        return add + self.conv.transform(z, split)  # type: ignore[operator]  # (split with add: unsupported)
+            return self.conv.transform(z, None, add=add)
+        return add + self.conv.transform(z)
 
 
 def apply_operator(op: torch.nn.Module, x: Tensor, graphs: Optional[GraphSet], add: Tensor, *,

@@ -295,3 +295,36 @@ def test_num_nodes_must_be_an_integer(num_nodes):
     g = normalize_adjacency(torch.tensor([[0, 1], [1, 2]]), num_nodes=torch.tensor(5),
                             self_loop_weight=torch.tensor(2.))
     assert g.num_nodes == 5 and g.self_loop_weight == 2.0  # 0-d tensors (data.num_nodes may be one)
+
+
+@pytest.mark.parametrize("preset, kwargs, match", [
+    ("KipfGCNConv", {"norm": "row"}, r"KipfGCNConv fixes norm='sym': use GeneralGCNConv"),
+    ("NaiveGCNConv", {"self_loop_weight": 1.0}, r"NaiveGCNConv fixes self_loop_weight=0.0: use GeneralGCNConv"),
+    ("RowGCNConv", {"norm": "sym", "add_identity": True}, r"RowGCNConv fixes norm='row', add_identity=False: "),
+    ("SingleParameterConv", {"add_identity": False}, r"SingleParameterConv fixes add_identity=True"),
+    ("FirstOrderTermConv", {"self_loop_weight": 1.0}, r"FirstOrderTermConv fixes self_loop_weight=0.0"),
+    ("FirstOrderConv", {"K": 2}, r"FirstOrderConv fixes K=1: use ChebyshevConv"),
+    ("FirstOrderConv", {"lambda_max": 1.5}, r"FirstOrderConv fixes lambda_max=2.0: use ChebyshevConv"),
+    ("MLPConv", {"K": 1}, r"MLPConv fixes K=0: use ChebyshevConv"),
+])
+def test_a_preset_refuses_the_options_it_fixes_by_name(preset, kwargs, match):
+    """A preset's fixed option passed again is named with the general layer that takes it (it was
+    Python's "GeneralGCNConv.__init__() got multiple values for keyword argument 'norm'")."""
+    import gcnkit.nn.conv as conv
+
+    with pytest.raises(TypeError, match=match):
+        getattr(conv, preset)(F_IN, 3, **kwargs)
+
+
+def test_the_split_forms_without_a_graph_name_edge_index():
+    """``propagate_only``/``propagate_transform``/``propagate_weighted`` default ``edge_index`` to
+    None as the base class does (for the graph-free MLP rule); a layer that needs a graph names it."""
+    x = torch.randn(5, F_IN)
+    for layer, exc, match in ((KipfGCNConv(F_IN, 3), TypeError, r"edge_index must be a torch.Tensor of shape "
+                                                                r"\[2, E\], got NoneType"),
+                              (ChebyshevConv(F_IN, 3, 1), ValueError, r"ChebyshevConv with K=1 needs a graph")):
+        for call in (lambda: layer.propagate_only(x), lambda: layer.propagate_transform(x),
+                     lambda: layer.propagate_weighted(x @ layer.fused_weight().T)):
+            with pytest.raises(exc, match=match):
+                call()
+    torch.testing.assert_close(MLPConv(F_IN, 3).propagate_only(x), x)

@@ -75,6 +75,24 @@ def test_user_subclasses_are_called_as_written(small_graph):
     torch.testing.assert_close(cell(x, state=h), torch.tanh(im(x) + 2.0 * hm.lin(h)))
 
 
+def test_transform_refuses_split_with_add_for_every_operator():
+    """``split`` and ``add`` together are refused by name for gcnkit's operators and for a user's
+    conv with its own ``transform`` alike (that one met ``add + tuple``: an opaque TypeError)."""
+    from gcnkit.nn.conv import KipfGCNConv
+    from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator
+
+    class OldTransform(KipfGCNConv):
+        def transform(self, z, split=None):
+            return super().transform(z, split)
+
+    z, add = torch.randn(5, 4), torch.randn(5, 6)
+    for op in (DenseOperator(4, 6), GraphOperator(KipfGCNConv(4, 6)), GraphOperator(OldTransform(4, 6))):
+        with pytest.raises(ValueError, match="split or add, not both"):
+            op.transform(z, (3, 3), add=add)
+        torch.testing.assert_close(op.transform(z, add=add), add + op.transform(z))
+        assert [t.shape for t in op.transform(z, (2, 4))] == [(5, 2), (5, 4)]
+
+
 def test_hooks_on_a_graph_operators_conv_still_fire(small_graph):
     """The fused path calls the conv's methods directly; a forward hook on the conv sends the
     call through the module instead, so the hook runs at every step."""
