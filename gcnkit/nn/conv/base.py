@@ -15,6 +15,8 @@ from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul
 from gcnkit.functional.validation import (NodeIndexError, check_bool, check_choice, check_dtype_matches,
                                          check_features, check_int)
+from gcnkit.nn.conv import docs
+from gcnkit.nn.shared_doc import shared_doc
 
 #: Sparse features seen by any layer, converted to :class:`CSRMatrix` (with the transpose the
 #: backward pass needs) once per feature tensor.
@@ -90,6 +92,7 @@ _PYG_OPTIONS = {
 }
 
 
+@shared_doc(args_head=docs.CHANNELS, args=docs.OPTIONS, shapes=docs.SHAPES)
 class GraphConvBase(MessagePassing):
     """Base class: subclasses implement ``forward`` with :meth:`graph` and :meth:`features`.
 
@@ -97,7 +100,7 @@ class GraphConvBase(MessagePassing):
     ``propagate``, so PyG's propagate/message/aggregate hooks do not run there (module hooks,
     ``register_forward_hook``, do); ``conv.propagate(...)`` runs PyG's message path with them.
     TorchScript is not supported; ``torch.compile`` compiles the layers (with graph breaks around
-    the graph and sparse products; tested with inductor against eager).
+    the graph and sparse products; tested with inductor against eager). Args, Shapes: every layer's.
     """
 
     cached: bool

@@ -11,10 +11,12 @@ from gcnkit.functional.chebyshev import check_batch, chebyshev_basis, chebyshev_
 from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import derived, linear, linear_sum
 from gcnkit.functional.validation import check_bool
+from gcnkit.nn.conv import docs
 from gcnkit.nn.conv.base import Features, GraphConvBase
 from gcnkit.nn.conv.node_dim import nodes_on_node_dim
 from gcnkit.nn.conv.preset import preset_options
 from gcnkit.nn.conv.weights import glorot_linear, sparse_aware_linear, weight_of
+from gcnkit.nn.shared_doc import shared_doc
 
 LambdaMax = Union[float, Literal["eig"]]
 
@@ -22,7 +24,11 @@ LambdaMax = Union[float, Literal["eig"]]
 #: Bases from this many entries per term on have their GEMMs summed (see ``_basis_linear``).
 _SUM_MIN_NUMEL = 1 << 15
 
+#: Adds the Args and Shapes every Chebyshev layer shares.
+_cheb_doc = shared_doc(args_head=docs.CHANNELS, args=docs.OPTIONS, shapes=docs.CHEB_SHAPES)
 
+
+@_cheb_doc
 class ChebyshevConv(GraphConvBase):
     r"""The Chebyshev spectral graph convolution (Defferrard et al. 2016) in Kipf & Welling's
     notation: :math:`X' = \sum_{k=0}^{K} T_k(\tilde{L}) X \Theta_k + b`, with
@@ -61,13 +67,12 @@ class ChebyshevConv(GraphConvBase):
     :math:`X\Theta_k` come from one fused matmul and the sum is evaluated by Clenshaw's recurrence
     at the output width; otherwise the basis :math:`T_k X` is propagated at the input width.
 
-    Shapes:
-        - **input:** :math:`(|\mathcal{V}|, F_{in})` or :math:`(*, |\mathcal{V}|, F_{in})` dense, or
-          sparse :math:`(|\mathcal{V}|, F_{in})`; ``edge_index`` :math:`(2, |\mathcal{E}|)` or a sparse
-          ``adj_t``; edge weights :math:`(|\mathcal{E}|)` *(optional)*; ``batch``
-          :math:`(|\mathcal{V}|)` *(optional)*; ``lambda_max`` :math:`()`, :math:`(1)` or
-          :math:`(\text{num\_graphs})` *(optional)*
-        - **output:** :math:`(|\mathcal{V}|, F_{out})` or :math:`(*, |\mathcal{V}|, F_{out})`
+    Args:
+        K (int): the polynomial degree, ``K + 1`` weight matrices (PyG's ``ChebConv(K + 1)``).
+        lambda_max (float or str, optional): :math:`\lambda_{max}`, a positive number or ``"eig"``
+            (see above; ``forward(..., lambda_max=)`` overrides it). (default: ``2.0``)
+        remove_self_loops (bool, optional): drop the graph's own self-loops before building
+            :math:`L` (see above). (default: ``True``)
     """
 
     norm = "sym"
@@ -193,12 +198,19 @@ class ChebyshevConv(GraphConvBase):
         return s if self.bias is not None else s + ", bias=False"
 
 
+@_cheb_doc
 class FirstOrderConv(ChebyshevConv):
     r"""Kipf & Welling's first-order model, ``ChebyshevConv`` with ``K=1``, ``lambda_max=2``:
     :math:`X' = X\Theta_0 + \tilde{L} X \Theta_1 + b = X\Theta_0 - D^{-1/2} A D^{-1/2} X\Theta_1 + b`
     (their eq. 6). Table 3 writes :math:`X\Theta_0 + D^{-1/2} A D^{-1/2} X\Theta_1`: the same model
     with :math:`\Theta_1` negated; the minus sign keeps the weights interchangeable with
-    ``torch_geometric.nn.ChebConv(K=2)``. See :class:`ChebyshevConv`."""
+    ``torch_geometric.nn.ChebConv(K=2)``. See :class:`ChebyshevConv`.
+
+    Args:
+        K, lambda_max: fixed, ``1`` and ``2.0``; :class:`ChebyshevConv` chooses them (passing one
+            here is a ``TypeError``). ``remove_self_loops`` (default ``True``) is taken through
+            ``**kwargs``, as :class:`ChebyshevConv`'s.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
@@ -206,9 +218,16 @@ class FirstOrderConv(ChebyshevConv):
                          **preset_options("FirstOrderConv", "ChebyshevConv", kwargs, K=1, lambda_max=2.0))
 
 
+@_cheb_doc
 class MLPConv(ChebyshevConv):
     r"""The graph-free baseline :math:`X' = X\Theta + b` (``ChebyshevConv`` with ``K=0``): Kipf &
-    Welling's MLP row, accepting (and ignoring) a graph so it drops into any GNN."""
+    Welling's MLP row, accepting (and ignoring) a graph so it drops into any GNN.
+
+    Args:
+        K: fixed, ``0``; :class:`ChebyshevConv` chooses it (passing it here is a ``TypeError``).
+            ``cached`` is taken through ``**kwargs``, as are :class:`ChebyshevConv`'s ``lambda_max``
+            and ``remove_self_loops`` (no effect without a graph).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, **kwargs):
         super().__init__(in_channels, out_channels, bias=bias,

@@ -9,12 +9,18 @@ from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import linear
 from gcnkit.functional.normalize import NORMS, Norm
 from gcnkit.functional.validation import check_bool, check_choice, check_self_loop_weight
+from gcnkit.nn.conv import docs
 from gcnkit.nn.conv.base import Features, GraphConvBase
 from gcnkit.nn.conv.node_dim import nodes_on_node_dim
 from gcnkit.nn.conv.preset import preset_options
 from gcnkit.nn.conv.weights import glorot_linear, sparse_aware_linear, weight_of
+from gcnkit.nn.shared_doc import shared_doc
+
+#: Adds the Args and Shapes every GCN layer shares.
+_gcn_doc = shared_doc(args_head=docs.CHANNELS, args=docs.OPTIONS, shapes=docs.SHAPES)
 
 
+@_gcn_doc
 class GeneralGCNConv(GraphConvBase):
     r"""A graph convolution :math:`X' = (\hat{A} + c I) X W + b`, with :math:`\hat{A}` from
     :func:`~gcnkit.functional.normalize_adjacency` (``norm``, ``self_loop_weight``) and
@@ -31,24 +37,11 @@ class GeneralGCNConv(GraphConvBase):
     sparse ``x``, where it is a sparse matmul), after otherwise.
 
     Args:
-        in_channels (int): input width.
-        out_channels (int): output width.
-        norm (str): ``"sym"``, ``"row"``, ``"col"`` or ``"none"``.
-        self_loop_weight (float): weight of the self-loops added where a node has none
-            (0 adds none; 2.0 is PyG's ``improved``).
-        add_identity (bool): add :math:`X` to the propagated features (:math:`\hat{A} + I`).
-        bias (bool): learn an additive bias.
-        cached (bool): keep the normalized graph (keyed on the graph tensors: safe) and the CSR
-            copies of sparse input features between calls; ``False`` recomputes both at every
-            call, for memory, or for tensors written behind autograd's version counter.
-
-    Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or :math:`(*, |\mathcal{V}|,
-          F_{in})` (dense), or :math:`(|\mathcal{V}|, F_{in})` torch.sparse / CSRMatrix;
-          ``edge_index`` :math:`(2, |\mathcal{E}|)`, a sparse adjacency ``adj_t``
-          :math:`(|\mathcal{V}|, |\mathcal{V}|)` or a NormalizedGraph; edge weights
-          :math:`(|\mathcal{E}|)` *(optional)*
-        - **output:** :math:`(|\mathcal{V}|, F_{out})` or :math:`(*, |\mathcal{V}|, F_{out})`
+        norm (str, optional): ``"sym"``, ``"row"``, ``"col"`` or ``"none"``. (default: ``"sym"``)
+        self_loop_weight (float, optional): weight of the self-loops added where a node has none
+            (0 adds none; 2.0 is PyG's ``improved``). (default: ``1.0``)
+        add_identity (bool, optional): add :math:`X` to the propagated features
+            (:math:`\hat{A} + I`). (default: ``False``)
     """
 
     two_phase = True
@@ -119,6 +112,7 @@ class GeneralGCNConv(GraphConvBase):
         return s
 
 
+@_gcn_doc
 class KipfGCNConv(GeneralGCNConv):
     r"""Kipf & Welling's GCN layer (the renormalization trick):
     :math:`X' = \tilde{D}^{-1/2} \tilde{A} \tilde{D}^{-1/2} X W + b`, :math:`\tilde{A} = A + I`.
@@ -126,6 +120,12 @@ class KipfGCNConv(GeneralGCNConv):
     Node-wise :math:`x'_i = W^\top \sum_{j \in \mathcal{N}(i) \cup \{i\}}
     \frac{e_{ji}}{\sqrt{\tilde{d}_j \tilde{d}_i}} x_j + b`. Same operator and parameter layout
     (``lin.weight``, ``bias``) as ``torch_geometric.nn.GCNConv``; see :class:`GeneralGCNConv`.
+
+    Args:
+        self_loop_weight (float, optional): weight of the self-loops added where a node has none
+            (2.0 is PyG's ``improved``). (default: ``1.0``)
+        norm, add_identity: fixed, ``"sym"`` and ``False``; :class:`GeneralGCNConv` chooses them
+            (passing one here is a ``TypeError``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, self_loop_weight: float = 1.0,
@@ -134,9 +134,15 @@ class KipfGCNConv(GeneralGCNConv):
                          **preset_options("KipfGCNConv", "GeneralGCNConv", kwargs, norm="sym", add_identity=False))
 
 
+@_gcn_doc
 class NaiveGCNConv(GeneralGCNConv):
     r"""The naive graph convolution :math:`X' = A X W + b` (no self-loops, no normalization):
-    the first model :math:`\sigma(AHW)` of the lecture notes. See :class:`GeneralGCNConv`."""
+    the first model :math:`\sigma(AHW)` of the lecture notes. See :class:`GeneralGCNConv`.
+
+    Args:
+        norm, self_loop_weight, add_identity: fixed, ``"none"``, ``0.0`` and ``False``;
+            :class:`GeneralGCNConv` chooses them (passing one here is a ``TypeError``).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
@@ -145,9 +151,17 @@ class NaiveGCNConv(GeneralGCNConv):
                                           self_loop_weight=0.0, add_identity=False))
 
 
+@_gcn_doc
 class RowGCNConv(GeneralGCNConv):
     r"""Row (random-walk / mean) normalization :math:`X' = \tilde{D}^{-1} \tilde{A} X W + b`.
-    See :class:`GeneralGCNConv`."""
+    See :class:`GeneralGCNConv`.
+
+    Args:
+        self_loop_weight (float, optional): weight of the self-loops added where a node has none
+            (0 adds none). (default: ``1.0``)
+        norm, add_identity: fixed, ``"row"`` and ``False``; :class:`GeneralGCNConv` chooses them
+            (passing one here is a ``TypeError``).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, *, self_loop_weight: float = 1.0,
                  bias: bool = True, cached: bool = True, **kwargs):
@@ -155,10 +169,16 @@ class RowGCNConv(GeneralGCNConv):
                          **preset_options("RowGCNConv", "GeneralGCNConv", kwargs, norm="row", add_identity=False))
 
 
+@_gcn_doc
 class SingleParameterConv(GeneralGCNConv):
     r"""Kipf & Welling's single-parameter model
     :math:`X' = (I + D^{-1/2} A D^{-1/2}) X \Theta + b` (no added self-loops).
-    See :class:`GeneralGCNConv`."""
+    See :class:`GeneralGCNConv`.
+
+    Args:
+        norm, self_loop_weight, add_identity: fixed, ``"sym"``, ``0.0`` and ``True``;
+            :class:`GeneralGCNConv` chooses them (passing one here is a ``TypeError``).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
@@ -167,9 +187,15 @@ class SingleParameterConv(GeneralGCNConv):
                                           self_loop_weight=0.0, add_identity=True))
 
 
+@_gcn_doc
 class FirstOrderTermConv(GeneralGCNConv):
     r"""Kipf & Welling's "first-order term only" model :math:`X' = D^{-1/2} A D^{-1/2} X \Theta + b`.
-    See :class:`GeneralGCNConv`."""
+    See :class:`GeneralGCNConv`.
+
+    Args:
+        norm, self_loop_weight, add_identity: fixed, ``"sym"``, ``0.0`` and ``False``;
+            :class:`GeneralGCNConv` chooses them (passing one here is a ``TypeError``).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):

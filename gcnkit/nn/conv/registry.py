@@ -13,7 +13,16 @@ from gcnkit.nn.conv.gcn import (FirstOrderTermConv, KipfGCNConv, NaiveGCNConv, R
 
 @dataclass(frozen=True)
 class ConvSpec:
-    """A registered propagation model: its layer class, fixed options and the formula."""
+    """A registered propagation model: its layer class, fixed options and the formula. A record
+    (a frozen dataclass), not a layer: :meth:`build` makes the layer.
+
+    Args:
+        name (str): the key in :data:`CONV_REGISTRY` (e.g. ``"kipf"``).
+        cls (callable): the layer class, called as ``cls(in_channels, out_channels, **options)``.
+        formula (str): the propagation rule in plain text (Kipf & Welling's Table 3 notation).
+        options (dict, optional): keyword arguments :meth:`build` passes to ``cls``; the caller's
+            own keyword arguments override them. (default: ``{}``)
+    """
 
     name: str
     cls: Callable[..., GraphConvBase]

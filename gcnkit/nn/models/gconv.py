@@ -7,12 +7,25 @@ from torch import Tensor
 
 from gcnkit.functional.validation import check_choice
 from gcnkit.nn.conv.cheb import LambdaMax
-from gcnkit.nn.models.recurrent_model import RecurrentGraphModel
+from gcnkit.nn.models.recurrent_model import MODEL_SHAPES, RecurrentGraphModel
 from gcnkit.nn.recurrent.base import Activation
 from gcnkit.nn.recurrent.gru import GRUCell, Reset
 from gcnkit.nn.recurrent.lstm import LSTMCell
+from gcnkit.nn.shared_doc import shared_doc
 
 GConvOperator = Literal["cheb", "gcn"]
+
+#: Adds the arguments GConvGRU and GConvLSTM share, and the recurrent models' shapes.
+_gconv_doc = shared_doc(args_head=r"""
+in_channels (int): node features per step :math:`F`.
+hidden_channels (int): :math:`H`.
+out_channels (int, optional): width of the per-node linear read-out (``None``: the output is
+    :math:`h_t`). (default: ``None``)
+K (int, optional): Chebyshev polynomial degree (``operator="cheb"``). (default: ``1``)
+operator (str, optional): ``"cheb"`` or ``"gcn"``. (default: ``"cheb"``)
+lambda_max (float or str, optional): :math:`\lambda_{max}` for Chebyshev (2.0 as PyG for ``sym``, or
+    ``"eig"``). (default: ``2.0``)
+""", shapes=MODEL_SHAPES)
 
 
 def _operator_kwargs(operator: str, K: int, lambda_max: LambdaMax) -> dict:
@@ -28,6 +41,7 @@ def _extra_repr(model: RecurrentGraphModel, base: str) -> str:
     return s + (f", K={model.K}" if model.operator == "cheb" else "")
 
 
+@_gconv_doc
 class GConvGRU(RecurrentGraphModel[Tensor]):
     r"""The graph convolutional GRU of Seo et al. (2018), "Structured Sequence Modeling with Graph
     Convolutional Recurrent Networks" (GCRN): :class:`GRUCell` with ``reset="before"`` whose
@@ -52,13 +66,10 @@ class GConvGRU(RecurrentGraphModel[Tensor]):
     redundant).
 
     Args:
-        in_channels, hidden_channels, out_channels: see :class:`RecurrentGraphModel`.
-        K (int): Chebyshev polynomial degree (``operator="cheb"``).
-        operator (str): ``"cheb"`` or ``"gcn"``.
-        lambda_max: :math:`\lambda_{max}` for Chebyshev (2.0 as PyG for ``sym``, or ``"eig"``).
-        reset (str): ``"before"`` (the paper) or ``"after"`` (cuDNN style).
-
-    Shapes: see :class:`~gcnkit.nn.models.recurrent_model.RecurrentGraphModel`.
+        reset (str, optional): ``"before"`` (the paper) or ``"after"`` (cuDNN style).
+            (default: ``"before"``)
+        bias (bool, optional): the biases on the input side (and, with ``reset="after"``, the
+            state side's, see above). (default: ``True``)
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, *, out_channels: Optional[int] = None,
@@ -76,6 +87,7 @@ class GConvGRU(RecurrentGraphModel[Tensor]):
         return _extra_repr(self, super().extra_repr())
 
 
+@_gconv_doc
 class GConvLSTM(RecurrentGraphModel[Tuple[Tensor, Tensor]]):
     r"""The graph convolutional LSTM of Seo et al. (2018): :class:`LSTMCell` with graph
     convolutions for :math:`U` and :math:`W` and, as in the paper and PyTorch Geometric
@@ -91,7 +103,11 @@ class GConvLSTM(RecurrentGraphModel[Tuple[Tensor, Tensor]]):
     :class:`GConvGRU` for directed ones and keyword-only arguments); ``operator``, ``lambda_max``
     as :class:`GConvGRU`; ``cell_activation`` :math:`a` is ``"tanh"`` or ``"sigmoid"``.
 
-    Shapes: see :class:`~gcnkit.nn.models.recurrent_model.RecurrentGraphModel` (the state is ``(h, s)``).
+    Args:
+        peephole (bool, optional): the peephole weights :math:`w^{g,f,o}` (see :class:`LSTMCell`).
+            (default: ``True``)
+        cell_activation (str, optional): :math:`a`, ``"tanh"`` or ``"sigmoid"``. (default: ``"tanh"``)
+        bias (bool, optional): the biases, on the input side only. (default: ``True``)
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, *, out_channels: Optional[int] = None,

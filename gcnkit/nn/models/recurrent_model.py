@@ -10,20 +10,31 @@ from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.validation import check_int
 from gcnkit.nn.recurrent.base import RecurrentCellBase, S
 from gcnkit.nn.recurrent.sequence import run_sequence
+from gcnkit.nn.shared_doc import shared_doc
+
+#: The shapes of every recurrent model's ``forward``.
+MODEL_SHAPES = r"""
+- **input:** ``x`` :math:`(*, T, |\mathcal{V}|, F)`: :math:`(B, T, |\mathcal{V}|, F)` or
+  :math:`(T, |\mathcal{V}|, F)`; a static graph (``edge_index`` :math:`(2, |\mathcal{E}|)`, sparse
+  ``adj_t`` :math:`(|\mathcal{V}|, |\mathcal{V}|)` or ``NormalizedGraph``, ``edge_weight``
+  :math:`(|\mathcal{E}|)`) or lists of ``T`` of them (ignored by a cell with dense operators);
+  ``state`` from the previous call *(optional, zeros)*
+- **output:** ``(y, state)``: ``y`` :math:`(*, T, |\mathcal{V}|, C)` (:math:`(*, |\mathcal{V}|, C)`
+  with ``return_sequence=False``), :math:`C` = ``out_channels`` or ``hidden_channels``; ``state``
+  :math:`(*, |\mathcal{V}|, H)`, a pair :math:`(h, s)` of them for an LSTM cell (GConvLSTM)"""
 
 
+@shared_doc(shapes=MODEL_SHAPES)
 class RecurrentGraphModel(torch.nn.Module, Generic[S]):
     r"""``cell`` run over the time axis by :func:`~gcnkit.nn.recurrent.run_sequence`, then
     :math:`y_t = h_t W_{out}^\top + b_{out}` when ``out_channels`` is given.
 
-    Shapes:
-        - **input:** ``x`` :math:`(B, T, |\mathcal{V}|, F)` or :math:`(T, |\mathcal{V}|, F)`; a static
-          graph (``edge_index`` :math:`(2, |\mathcal{E}|)`, sparse ``adj_t`` or ``NormalizedGraph``,
-          ``edge_weight`` :math:`(|\mathcal{E}|)`) or lists of ``T`` of them; ``state`` from the
-          previous call *(optional)*
-        - **output:** ``(y, state)``: ``y`` :math:`(B, T, |\mathcal{V}|, C)` (:math:`(B,
-          |\mathcal{V}|, C)` with ``return_sequence=False``), :math:`C` = ``out_channels`` or
-          ``hidden_channels``; ``state`` :math:`(B, |\mathcal{V}|, H)` (a pair for LSTM models)
+    Args:
+        cell (RecurrentCellBase): the cell (:class:`~gcnkit.nn.recurrent.ElmanCell`,
+            :class:`~gcnkit.nn.recurrent.GRUCell`, :class:`~gcnkit.nn.recurrent.LSTMCell`, any operators);
+            the model's ``in_channels`` and ``hidden_channels`` are the cell's.
+        out_channels (int, optional): width :math:`C` of the per-node linear read-out (``None``: none,
+            the output is :math:`h_t`). (default: ``None``)
     """
 
     def __init__(self, cell: RecurrentCellBase[S], out_channels: Optional[int] = None):

@@ -61,6 +61,10 @@ class StackedGCN(torch.nn.Module):
     frozen in all: each layer's weights are one parameter (a ``ValueError`` names the first that
     differs).
 
+    Args:
+        models (sequence of GCN): the :math:`S \geq 1` models, of one architecture (equal ``repr``),
+            dtype and device, without parametrizations or hooks; copied, not shared.
+
     Shapes:
         - **input:** ``x`` :math:`(|\mathcal{V}|, F_{in})` dense or sparse, shared by the models;
           a graph accepted by the layers

@@ -7,12 +7,14 @@ import torch
 from torch import Tensor
 
 from gcnkit.functional.validation import check_choice, check_self_loop_weight
-from gcnkit.nn.models.recurrent_model import RecurrentGraphModel
+from gcnkit.nn.models.recurrent_model import MODEL_SHAPES, RecurrentGraphModel
 from gcnkit.nn.recurrent.gru import GRUCell
+from gcnkit.nn.shared_doc import shared_doc
 
 TGCNVariant = Literal["paper", "pygt"]
 
 
+@shared_doc(shapes=MODEL_SHAPES)
 class TGCN(RecurrentGraphModel[Tensor]):
     r"""The temporal graph convolutional network of Zhao et al. (2019), "T-GCN: A Temporal Graph
     Convolutional Network for Traffic Prediction", with :math:`\hat{A} = \tilde{D}^{-1/2}
@@ -60,12 +62,14 @@ class TGCN(RecurrentGraphModel[Tensor]):
     Args:
         in_channels (int): node features per step :math:`F`.
         hidden_channels (int): :math:`H` (the paper: 64 on Los-loop, 100 on SZ-taxi).
-        out_channels (int, optional): width of the per-node linear read-out (e.g. the horizon).
-        variant (str): ``"paper"`` or ``"pygt"``.
-        self_loop_weight (float): weight of the self-loops added to nodes that have none (2.0
-            is PyG's ``improved``); no effect on a graph with a self-loop on every node.
-
-    Shapes: see :class:`~gcnkit.nn.models.recurrent_model.RecurrentGraphModel`.
+        out_channels (int, optional): width of the per-node linear read-out (e.g. the horizon;
+            ``None``: the output is :math:`h_t`). (default: ``None``)
+        variant (str, optional): ``"paper"`` or ``"pygt"``. (default: ``"paper"``)
+        self_loop_weight (float, optional): weight of the self-loops added to nodes that have none
+            (2.0 is PyG's ``improved``); no effect on a graph with a self-loop on every node.
+            (default: ``1.0``)
+        bias (bool, optional): the gate and candidate biases, on the input map only (the gate
+            biases starting at 1.0). (default: ``True``)
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, *, out_channels: Optional[int] = None,

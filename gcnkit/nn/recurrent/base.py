@@ -18,7 +18,9 @@ from torch import Tensor
 from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.graph_input import GraphInput, refuse_tracing
 from gcnkit.functional.validation import check_bool, check_choice, check_dtype_matches, check_finite, check_int
+from gcnkit.nn.recurrent import docs
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, make_operator
+from gcnkit.nn.shared_doc import shared_doc
 
 State = Union[Tensor, Tuple[Tensor, Tensor]]
 #: A cell's own state type: ``Tensor`` (Elman, GRU) or ``Tuple[Tensor, Tensor]`` (LSTM).
@@ -35,20 +37,10 @@ def activation(name: str, choices: Tuple[str, ...] = ("tanh", "sigmoid")):
     return ACTIVATIONS[name]
 
 
+@shared_doc(args_head=docs.CELL_CHANNELS, args=docs.CELL_OPTIONS, shapes=docs.CELL_SHAPES)
 class RecurrentCellBase(torch.nn.Module, Generic[S]):
-    r"""Base class of :class:`ElmanCell`, :class:`LSTMCell` and :class:`GRUCell`.
-
-    Args:
-        in_channels (int): input width :math:`F`.
-        hidden_channels (int): hidden width :math:`H`.
-        input_operator, hidden_operator: the maps :math:`U` and :math:`W`; see
-            :func:`~gcnkit.nn.recurrent.operators.make_operator` (``"linear"``, ``"gcn"``, ``"cheb"``,
-            a conv registry name or a factory).
-        bias (bool): a bias on the input map (:math:`b_{ih}`).
-        recurrent_bias (bool, optional): a bias on the recurrent maps too (:math:`b_{hh}`; default:
-            ``bias``, as ``torch.nn.*Cell``). Except inside a reset-after GRU's candidate it only
-            duplicates :math:`b_{ih}`; the graph models drop it (one pass less per step).
-        input_kwargs, hidden_kwargs (dict): options of the operators (e.g. ``{"K": 2}``).
+    r"""Base class of :class:`ElmanCell`, :class:`LSTMCell` and :class:`GRUCell`: one step
+    ``state_t = cell(x_t, edge_index, edge_weight, state_{t-1})``; the arguments below are every cell's.
     """
 
     #: How the input map's output is split for :meth:`step`, in blocks of ``hidden_channels``

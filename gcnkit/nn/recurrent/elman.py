@@ -7,9 +7,12 @@ import torch
 from torch import Tensor
 
 from gcnkit.nn.recurrent.base import RecurrentCellBase, activation
+from gcnkit.nn.recurrent import docs
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, apply_operator
+from gcnkit.nn.shared_doc import shared_doc
 
 
+@shared_doc(args_head=docs.CELL_CHANNELS, args=docs.CELL_OPTIONS, shapes=docs.HIDDEN_SHAPES)
 class ElmanCell(RecurrentCellBase[Tensor]):
     r"""The Elman cell :math:`h_t = \sigma_h(U x_t + b_{ih} + W h_{t-1} + b_{hh})`.
 
@@ -18,13 +21,8 @@ class ElmanCell(RecurrentCellBase[Tensor]):
     Elman network is any module applied to the outputs (e.g. a ``torch.nn.Linear``).
 
     Args:
-        nonlinearity (str): :math:`\sigma_h`, ``"tanh"`` (default), ``"sigmoid"`` or ``"relu"``.
-        See :class:`~gcnkit.nn.recurrent.base.RecurrentCellBase` for the others.
-
-    Shapes:
-        - **input:** :math:`x_t` of shape :math:`(*, F)` (with a graph :math:`(*, |\mathcal{V}|, F)`),
-          state :math:`h_{t-1}` :math:`(*, H)` *(optional, zeros)*
-        - **output:** :math:`h_t` of shape :math:`(*, H)`
+        nonlinearity (str, optional): :math:`\sigma_h`, ``"tanh"``, ``"sigmoid"`` or ``"relu"``.
+            (default: ``"tanh"``)
     """
 
     input_split = (1,)

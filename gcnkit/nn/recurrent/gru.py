@@ -9,11 +9,14 @@ from gcnkit.functional.validation import check_choice
 from gcnkit.nn.recurrent.base import Activation, RecurrentCellBase
 from gcnkit.nn.recurrent.base import activation as _activation
 from gcnkit.nn.recurrent.gru_gates import gru_after, gru_gates_before, gru_update
+from gcnkit.nn.recurrent import docs
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, apply_operator
+from gcnkit.nn.shared_doc import shared_doc
 
 Reset = Literal["after", "before"]
 
 
+@shared_doc(args_head=docs.CELL_CHANNELS, args=docs.CELL_OPTIONS, shapes=docs.HIDDEN_SHAPES)
 class GRUCell(RecurrentCellBase[Tensor]):
     r"""The GRU cell (gate order ``r, u, n`` as ``torch.nn.GRUCell``'s ``r, z, n``):
 
@@ -33,14 +36,8 @@ class GRUCell(RecurrentCellBase[Tensor]):
     backward pass for large states).
 
     Args:
-        reset (str): ``"after"`` or ``"before"``.
-        activation (str): :math:`a`, ``"tanh"`` (default) or ``"sigmoid"``.
-        See :class:`~gcnkit.nn.recurrent.base.RecurrentCellBase` for the others.
-
-    Shapes:
-        - **input:** :math:`x_t` :math:`(*, F)` (with a graph :math:`(*, |\mathcal{V}|, F)`), state
-          :math:`h_{t-1}` :math:`(*, H)` *(optional, zeros)*
-        - **output:** :math:`h_t` :math:`(*, H)`
+        reset (str, optional): ``"after"`` or ``"before"``. (default: ``"after"``)
+        activation (str, optional): :math:`a`, ``"tanh"`` or ``"sigmoid"``. (default: ``"tanh"``)
     """
 
     input_split = (2, 1)  # gates [r, u], candidate

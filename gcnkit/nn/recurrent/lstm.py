@@ -9,9 +9,12 @@ from torch import Tensor
 from gcnkit.functional.validation import check_bool
 from gcnkit.nn.recurrent.base import Activation, RecurrentCellBase, activation
 from gcnkit.nn.recurrent.lstm_gates import lstm_gates
+from gcnkit.nn.recurrent import docs
 from gcnkit.nn.recurrent.operators import GraphSet, OperatorSpec, apply_operator
+from gcnkit.nn.shared_doc import shared_doc
 
 
+@shared_doc(args_head=docs.CELL_CHANNELS, args=docs.CELL_OPTIONS, shapes=docs.LSTM_SHAPES)
 class LSTMCell(RecurrentCellBase[Tuple[Tensor, Tensor]]):
     r"""The LSTM cell, all four gates from one fused map on each side (order ``i, f, c, o`` as
     ``torch.nn.LSTMCell``):
@@ -29,16 +32,10 @@ class LSTMCell(RecurrentCellBase[Tuple[Tensor, Tensor]]):
     :mod:`gcnkit.nn.recurrent.lstm_gates` (a fused backward pass for large states).
 
     Args:
-        cell_activation (str): :math:`a`, ``"tanh"`` (default, as ``torch.nn.LSTMCell``) or
-            ``"sigmoid"`` (the lecture notes' form).
-        peephole (bool): learn the diagonal peephole weights :math:`w^g, w^f, w^o`
-            (shape ``[H]``; zero-initialised).
-        See :class:`~gcnkit.nn.recurrent.base.RecurrentCellBase` for the others.
-
-    Shapes:
-        - **input:** :math:`x_t` :math:`(*, F)` (with a graph :math:`(*, |\mathcal{V}|, F)`), state
-          :math:`(h_{t-1}, s_{t-1})`, each :math:`(*, H)` *(optional, zeros)*
-        - **output:** :math:`(h_t, s_t)`, each :math:`(*, H)`
+        cell_activation (str, optional): :math:`a`, ``"tanh"`` (as ``torch.nn.LSTMCell``) or
+            ``"sigmoid"`` (the lecture notes' form). (default: ``"tanh"``)
+        peephole (bool, optional): learn the diagonal peephole weights :math:`w^g, w^f, w^o`
+            (shape ``[H]``; zero-initialised). (default: ``False``)
     """
 
     input_split = (4,)

@@ -31,6 +31,8 @@ from gcnkit.functional.normalize import Norm, NormalizedGraph
 from gcnkit.functional.validation import check_bool, check_int
 from gcnkit.nn.conv import CONV_REGISTRY, ChebyshevConv, GraphConvBase, KipfGCNConv, make_conv
 from gcnkit.nn.conv.weights import weight_of
+from gcnkit.nn.recurrent import docs
+from gcnkit.nn.shared_doc import shared_doc
 
 #: ``(norm, self_loop_weight)`` or ``(norm, self_loop_weight, remove_self_loops)``.
 GraphOptions = Union[Tuple[Norm, float], Tuple[Norm, float, bool]]
@@ -51,6 +53,10 @@ class GraphSet:
         device, dtype: where the normalized operators must live (the features').
         cache (GraphCache, optional): the graph-keyed cache shared with the layers (``None``:
             only this object's memo; the graph is still normalized once per sequence).
+
+    Shapes:
+        - **input:** ``edge_index`` :math:`(2, |\mathcal{E}|)` or an adjacency, ``edge_weight`` :math:`(|\mathcal{E}|)`
+        - **output:** :meth:`get`: a NormalizedGraph, :math:`(|\mathcal{V}|, |\mathcal{V}|)`
     """
 
     __slots__ = ("edge_index", "edge_weight", "num_nodes", "device", "dtype", "cache", "_graphs")
@@ -81,12 +87,13 @@ class GraphSet:
         return graph
 
 
+@shared_doc(shapes=docs.OPERATOR_SHAPES)
 class DenseOperator(torch.nn.Module):
     r"""A per-node linear map :math:`x W^\top + b` (no graph).
 
-    Shapes:
-        - **input:** :math:`(*, F_{in})`
-        - **output:** :math:`(*, F_{out})`
+    Args:
+        in_channels, out_channels (int): :math:`F_{in}` and :math:`F_{out}`.
+        bias (bool, optional): learn :math:`b`. (default: ``True``)
     """
 
     graph_options: Optional[GraphOptions] = None
@@ -129,13 +136,13 @@ class DenseOperator(torch.nn.Module):
         return f"{self.in_channels}, {self.out_channels}, bias={self.lin.bias is not None}"
 
 
+@shared_doc(shapes=docs.OPERATOR_SHAPES)
 class GraphOperator(torch.nn.Module):
     r"""A gcnkit graph convolution used as a gate map: ``conv(x, graph)`` with the graph normalized
     by the :class:`GraphSet` of the sequence, with the conv's own ``norm``/``self_loop_weight``.
 
-    Shapes:
-        - **input:** :math:`(*, |\mathcal{V}|, F_{in})`
-        - **output:** :math:`(*, |\mathcal{V}|, F_{out})`
+    Args:
+        conv (GraphConvBase): any gcnkit graph convolution with nodes on axis -2 (``node_dim=-2``).
     """
 
     def __init__(self, conv: GraphConvBase):
