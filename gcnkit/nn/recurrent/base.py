@@ -123,6 +123,12 @@ class RecurrentCellBase(torch.nn.Module, Generic[S]):
         if not isinstance(x, Tensor) or not x.is_floating_point():
             raise TypeError(f"x must be a floating-point Tensor, got "
                             f"{x.dtype if isinstance(x, Tensor) else type(x).__name__}")
+        if x.layout != torch.strided:
+            raise TypeError(f"x must be a dense tensor: the recurrent cells take dense features, got a {x.layout} "
+                            f"tensor (x.to_dense())")
+        if self.uses_graph and x.dim() < 2:
+            raise ValueError(f"x must have shape [*, N, F] (nodes, then features) for a cell with graph "
+                             f"operators, got {tuple(x.shape)}")
         if x.dim() < 1 or x.size(-1) != self.in_channels:
             raise ValueError(f"x has {x.size(-1) if x.dim() else 0} features but the cell expects "
                              f"in_channels={self.in_channels} (shape {tuple(x.shape)})")

@@ -236,6 +236,24 @@ def test_cell_bad_state_and_width():
         GRUCell(F, H, input_operator="gcn")(torch.randn(3, F))
 
 
+
+def test_sparse_or_nodeless_input_is_named():
+    """Sparse features (cells take dense ones) and a graph cell's x without a node axis are named
+    (they were torch's "Could not run 'aten::ne.Scalar' ... 'SparseCPU'" from the NaN check, and a
+    bare "Dimension out of range")."""
+    from gcnkit.nn import TGCN
+
+    ei = torch.tensor([[0, 1], [1, 0]])
+    for x in (torch.randn(3, F).to_sparse(), torch.randn(3, F).to_sparse_csr()):
+        with pytest.raises(TypeError, match=f"x must be a dense tensor.*got a {x.layout} tensor"):
+            GRUCell(F, H)(x)
+    with pytest.raises(TypeError, match="x must be a dense tensor.*torch.sparse_coo"):
+        TGCN(F, H)(torch.randn(3, 2, F).to_sparse(), ei)
+    with pytest.raises(ValueError, match=r"x must have shape \[\*, N, F\].*graph operators, got \(4,\)"):
+        GRUCell(F, H, input_operator="gcn", hidden_operator="gcn")(torch.randn(F), ei)
+    assert GRUCell(F, H)(torch.randn(F)).shape == (H,)  # dense operators: one vector is a batch of none
+
+
 @pytest.mark.parametrize("make", [lambda: ElmanCell(3, 5), lambda: GRUCell(3, 5), lambda: LSTMCell(3, 5)])
 def test_a_state_passed_second_as_torch_nn_cells_take_it_is_refused(make):
     """torch.nn cells take (input, hx); gcnkit cells (x, edge_index, edge_weight, state): a dense
