@@ -225,10 +225,11 @@ class MLPConv(ChebyshevConv):
 
     Args:
         K: fixed, ``0``; :class:`ChebyshevConv` chooses it (passing it here is a ``TypeError``).
-            ``cached`` is taken through ``**kwargs``, as are :class:`ChebyshevConv`'s ``lambda_max``
-            and ``remove_self_loops`` (no effect without a graph).
+            :class:`ChebyshevConv`'s ``lambda_max`` and ``remove_self_loops`` are taken through
+            ``**kwargs`` (no effect without a graph).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, **kwargs):
-        super().__init__(in_channels, out_channels, bias=bias,
+    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
+                 **kwargs):
+        super().__init__(in_channels, out_channels, bias=bias, cached=cached,
                          **preset_options("MLPConv", "ChebyshevConv", kwargs, K=0))
