@@ -40,3 +40,14 @@ def test_readme_commands_are_what_ci_runs():
     for cmd in ('python -m pip install "torch==2.13.0" -e ".[test]"', "python -m pytest -q"):
         assert cmd in text and cmd in ci
 
+
+
+def test_readme_links_within_the_page_reach_a_heading():
+    """Every ``[text](#anchor)`` names a heading, by GitHub's rule (lower case, punctuation other
+    than ``-`` dropped, spaces to ``-``)."""
+    text = README.read_text()
+    slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+             for h in re.findall(r"^#+ (.*)$", text, re.M)}
+    links = re.findall(r"\]\(#([^)]+)\)", text)
+    assert len(links) >= 9
+    assert not [a for a in links if a not in slugs], sorted(slugs)
