@@ -24,7 +24,14 @@ class ChecksumError(RuntimeError):
 
 
 def sha256_file(path: PathLike) -> str:
-    r"""Returns the hex SHA-256 digest of the file at :obj:`path`."""
+    r"""Returns the hex SHA-256 digest of the file at :obj:`path`.
+
+    Args:
+        path (str or Path): The file.
+
+    Returns:
+        str: 64 lower-case hex digits.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
@@ -42,6 +49,14 @@ def verify_file(path: PathLike, expected: str,
                 url: Optional[str] = None) -> None:
     r"""Checks that the file at :obj:`path` has SHA-256 digest
     :obj:`expected`.
+
+    Args:
+        path (str or Path): The file.
+        expected (str): The hex digest (any case).
+        url (str, optional): Where the file comes from, for the message. (default: ``None``)
+
+    Returns:
+        None.
 
     Raises:
         FileNotFoundError: If the file does not exist.
@@ -73,10 +88,13 @@ def verify_files(root: PathLike, relpaths: Iterable[str],
         root (str or Path): The data root.
         relpaths (Iterable[str]): Paths relative to :obj:`root`.
         urls (Dict[str, str], optional): Download URL per relpath, only used
-            in error messages.
+            in error messages. (default: ``None``)
         strict (bool, optional): If :obj:`True`, a file without a known
             digest is an error; otherwise it is skipped. (default:
-            :obj:`False`)
+            ``False``)
+
+    Returns:
+        None.
     """
     root = Path(root)
     for rel in relpaths:

@@ -33,8 +33,11 @@ def download_file(url: str, path: PathLike, sha256: Optional[str] = None,
         path (str or Path): The destination file.
         sha256 (str, optional): Expected hex digest; on mismatch nothing is
             written and :class:`~gcnkit.data.checksum.ChecksumError` is
-            raised. (default: :obj:`None`)
-        timeout (float, optional): Socket timeout in seconds.
+            raised. (default: ``None``)
+        timeout (float, optional): Socket timeout in seconds. (default: ``60.0``)
+
+    Returns:
+        Path: :obj:`path`.
 
     Raises:
         urllib.error.URLError, OSError: If the download fails.

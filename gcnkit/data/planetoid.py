@@ -245,6 +245,14 @@ def load_planetoid(name: str, root: Optional[Union[str, Path]] = None,
     :obj:`y`, :obj:`edge_index`, :obj:`train_mask`, :obj:`val_mask`,
     :obj:`test_mask`, and the attributes :obj:`num_classes` (int) and
     :obj:`name` (str). :obj:`kwargs` go to :class:`PlanetoidDataset`.
+
+    Args:
+        name (str): :obj:`"cora"`, :obj:`"citeseer"` or :obj:`"pubmed"`.
+        root (str or Path, optional): Data root (see :func:`resolve_root`). (default: ``None``)
+        **kwargs: E.g. :obj:`split`, :obj:`download`, :obj:`force_reload`.
+
+    Returns:
+        Data: :obj:`x` :math:`(|\mathcal{V}|, F)`, :obj:`y` :math:`(|\mathcal{V}|)` and the above.
     """
     dataset = PlanetoidDataset(root, name, **kwargs)
     data = dataset[0]

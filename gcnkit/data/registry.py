@@ -15,7 +15,11 @@ _ALIASES: Dict[str, str] = {"karateclub": "karate", "karate_club": "karate",
 
 def list_datasets() -> List[str]:
     r"""Names accepted by :func:`load_dataset` (besides the aliases
-    :obj:`"karateclub"`, :obj:`"karate_club"`)."""
+    :obj:`"karateclub"`, :obj:`"karate_club"`).
+
+    Returns:
+        List[str]: Lower-case names, sorted.
+    """
     return sorted(_PLANETOID + _SYNTHETIC)
 
 
@@ -23,6 +27,12 @@ def dataset_name(name: str) -> str:
     r"""The canonical name of a dataset: :obj:`"Cora"`, :obj:`"CiteSeer"`,
     :obj:`"PubMed"`, :obj:`"csbm"` or :obj:`"karate"` for any accepted
     spelling (case, aliases), so that results are keyed on one name.
+
+    Args:
+        name (str): Any name :func:`load_dataset` accepts.
+
+    Returns:
+        str: The canonical name.
 
     Raises:
         ValueError: For an unknown name, listing the choices.
@@ -48,7 +58,7 @@ def load_dataset(name: str, root: Optional[Union[str, Path]] = None,
             :obj:`"karateclub"`; case-insensitive.
         root (str or Path, optional): Data root for file-based datasets
             (argument, else :obj:`$GCNKIT_DATA`, else :obj:`./datasets`);
-            ignored by synthetic ones.
+            ignored by synthetic ones. (default: ``None``)
         **kwargs: Forwarded to :class:`~gcnkit.data.planetoid.PlanetoidDataset`
             (e.g. :obj:`split`, :obj:`download`, :obj:`force_reload`),
             :func:`~gcnkit.data.synthetic.csbm` or

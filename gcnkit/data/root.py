@@ -36,7 +36,10 @@ def resolve_root(root: Optional[PathLike] = None) -> Path:
     not required to exist.
 
     Args:
-        root (str or Path, optional): Explicit data root. (default: :obj:`None`)
+        root (str or Path, optional): Explicit data root. (default: ``None``)
+
+    Returns:
+        Path: The absolute data root.
     """
     if root is not None and str(root) != "":
         path = Path(root)
@@ -52,6 +55,9 @@ def resolve_cache_root() -> Path:
 
     :obj:`$GCNKIT_CACHE` if set, else :obj:`$XDG_CACHE_HOME/gcnkit`, else
     :obj:`~/.cache/gcnkit`.
+
+    Returns:
+        Path: The absolute cache root (not required to exist).
     """
     if os.environ.get(CACHE_ENV):
         path = Path(os.environ[CACHE_ENV])
@@ -79,6 +85,12 @@ def is_writable(path: PathLike) -> bool:
     :func:`os.access`, the permission bits must grant write access to someone:
     a :obj:`chmod a-w` folder counts as read-only even for root (who would
     otherwise be allowed to write anywhere).
+
+    Args:
+        path (str or Path): A file or folder, existing or not.
+
+    Returns:
+        bool: :obj:`True` if files could be created there.
     """
     p = nearest_existing(path)
     if p is None or not p.is_dir():

@@ -73,6 +73,13 @@ def from_snapshots(snapshots: Iterable) -> SnapshotSequence:
     (equal values), else as lists of ``T`` per-step tensors, which the models accept as they are.
     Features are float32 as PyG Temporal makes them; ``y`` keeps the snapshots' dtype.
 
+    Args:
+        snapshots (Iterable): A PyG Temporal signal or ``T`` snapshots.
+
+    Returns:
+        SnapshotSequence: ``(x, y, edge_index, edge_weight)``, shaped as below (``y`` ``None``
+        without targets).
+
     Raises:
         ValueError: no snapshot, a snapshot without ``x`` or ``edge_index``, node counts or feature
             widths that change between snapshots (a sequence has one node set), targets present

@@ -1,10 +1,9 @@
 """Synthetic node-classification graphs that need no files.
 
-* :func:`csbm`: a contextual stochastic block model with controllable edge
-  homophily and feature signal-to-noise ratio.
+* :func:`csbm`: a contextual stochastic block model with controllable edge homophily and feature
+  signal-to-noise ratio.
 * :func:`karate_club`: Zachary's karate club (networkx), labelled by club.
-* :func:`planetoid_masks`: train/val/test masks shaped like Planetoid's
-  public split, used by both.
+* :func:`planetoid_masks`: train/val/test masks shaped like Planetoid's public split, used by both.
 """
 from __future__ import annotations
 
@@ -31,18 +30,22 @@ def planetoid_masks(
 ) -> Tuple[Tensor, Tensor, Tensor]:
     r"""Random train/val/test masks shaped like Planetoid's public split.
 
-    By default 20 training nodes per class, 500 validation and 1000 test
-    nodes. If the graph has fewer than :obj:`20 * C + 1500` nodes, all three
-    sizes are scaled down proportionally (at least one training node per
-    class, one validation and one test node). Explicit sizes override this.
+    By default 20 training nodes per class, 500 validation and 1000 test nodes. If the graph has
+    fewer than :obj:`20 * C + 1500` nodes, all three sizes are scaled down proportionally (at least
+    one training node per class, one validation and one test node). Explicit sizes override this.
+
+    Args:
+        y (Tensor): Labels :math:`(|\mathcal{V}|)`.
+        num_classes (int): :obj:`C`.
+        num_train_per_class, num_val, num_test (int, optional): Sizes. (default: ``None``)
+        seed (int): (default: ``0``)
 
     Returns:
-        (train_mask, val_mask, test_mask), disjoint bool tensors.
+        (train_mask, val_mask, test_mask), disjoint bool tensors :math:`(|\mathcal{V}|)`.
 
     Raises:
-        ValueError: If the requested sizes do not fit, or :obj:`y` has
-            labels outside :obj:`[0, num_classes)` (a class left out of
-            training).
+        ValueError: If the requested sizes do not fit, or :obj:`y` has labels outside
+            :obj:`[0, num_classes)` (a class left out of training).
     """
     seed = check_seed("seed", seed)
     _check_labels(y, num_classes)
@@ -194,26 +197,33 @@ def csbm(
 ) -> Data:
     r"""A contextual stochastic block model graph.
 
-    * Labels: :obj:`num_classes` balanced classes (sizes differ by at most
-      one), randomly assigned to nodes.
-    * Edges: :obj:`round(num_nodes * avg_degree / 2)` distinct undirected
-      edges without self-loops, uniformly without repeats: a
-      Binomial(edges, :obj:`homophily`) number of them within classes, the
-      rest across, so the edge homophily (fraction of intra-class edges) is
-      :obj:`homophily` in expectation at any accepted :obj:`avg_degree`. :obj:`edge_index` holds both
-      directions, sorted, no duplicates.
-    * Features: :math:`x_i = \mu_{y_i} + \varepsilon_i`,
-      :math:`\varepsilon_i \sim \mathcal{N}(0, I)`, with orthogonal class
-      means scaled so that :math:`\|\mu_a - \mu_b\| = \text{snr}` for every
+    * Labels: :obj:`num_classes` balanced classes (sizes differ by at most one), randomly assigned
+      to nodes.
+    * Edges: :obj:`round(num_nodes * avg_degree / 2)` distinct undirected edges without self-loops,
+      uniformly without repeats: a Binomial(edges, :obj:`homophily`) number of them within classes,
+      the rest across, so the edge homophily (fraction of intra-class edges) is :obj:`homophily` in
+      expectation at any accepted :obj:`avg_degree`. :obj:`edge_index` holds both directions,
+      sorted, no duplicates.
+    * Features: :math:`x_i = \mu_{y_i} + \varepsilon_i`, :math:`\varepsilon_i \sim \mathcal{N}(0, I)`,
+      with orthogonal class means scaled so that :math:`\|\mu_a - \mu_b\| = \text{snr}` for every
       pair of classes (:obj:`snr=0`: features carry no label information).
     * Masks: see :func:`planetoid_masks`.
 
     Deterministic given :obj:`seed`.
 
+    Args:
+        num_nodes (int): (default: ``2000``)
+        num_classes (int): At least 2. (default: ``4``)
+        avg_degree (float): (default: ``5.0``)
+        homophily (float): In [0, 1]. (default: ``0.8``)
+        snr (float): (default: ``1.0``)
+        num_features (int): At least :obj:`num_classes`. (default: ``64``)
+        seed (int): (default: ``0``)
+        num_train_per_class, num_val, num_test (int, optional): See :func:`planetoid_masks`. (default: ``None``)
+
     Returns:
-        :class:`~torch_geometric.data.Data` with :obj:`x` (float32),
-        :obj:`y`, :obj:`edge_index`, the three masks, :obj:`num_classes` and
-        :obj:`name="csbm"`.
+        :class:`~torch_geometric.data.Data` with :obj:`x` (float32), :obj:`y`, :obj:`edge_index`,
+        the three masks, :obj:`num_classes` and :obj:`name="csbm"`.
     """
     _check_sizes(num_nodes=num_nodes, num_classes=num_classes, num_features=num_features)
     seed = check_seed("seed", seed)  # a plain int: torch's manual_seed refuses NumPy's
@@ -260,7 +270,15 @@ def csbm(
 
 
 def edge_homophily(edge_index: Tensor, y: Tensor) -> float:
-    r"""Fraction of edges whose endpoints share a label."""
+    r"""Fraction of edges whose endpoints share a label.
+
+    Args:
+        edge_index (Tensor): :math:`(2, |\mathcal{E}|)`.
+        y (Tensor): Labels :math:`(|\mathcal{V}|)`.
+
+    Returns:
+        float: In [0, 1]; NaN without edges.
+    """
     if edge_index.numel() == 0:
         return float("nan")
     return float((y[edge_index[0]] == y[edge_index[1]]).float().mean())
@@ -270,12 +288,19 @@ def karate_club(num_train_per_class: int = 4, num_val: int = 10,
                 seed: int = 0) -> Data:
     r"""Zachary's karate club with two classes by :obj:`"club"`.
 
-    From :func:`networkx.karate_club_graph` (34 nodes, 78 undirected edges):
-    class 0 is ``'Mr. Hi'`` (17 nodes), class 1 ``'Officer'`` (17 nodes).
-    Features are the identity matrix. :obj:`num_train_per_class` random
-    nodes per class train, :obj:`num_val` validate, the rest test.
-    (PyG's :class:`~torch_geometric.datasets.KarateClub` instead uses four
-    modularity-based communities.)
+    From :func:`networkx.karate_club_graph` (34 nodes, 78 undirected edges): class 0 is ``'Mr. Hi'``
+    (17 nodes), class 1 ``'Officer'`` (17 nodes). Features are the identity matrix.
+    :obj:`num_train_per_class` random nodes per class train, :obj:`num_val` validate, the rest test.
+    (PyG's :class:`~torch_geometric.datasets.KarateClub` instead uses four modularity-based
+    communities.)
+
+    Args:
+        num_train_per_class (int): (default: ``4``)
+        num_val (int): (default: ``10``)
+        seed (int): (default: ``0``)
+
+    Returns:
+        Data: As :func:`csbm`'s, with :obj:`name="karate"`.
     """
     import networkx as nx
 

@@ -74,7 +74,11 @@ _PARSERS: Dict[str, Callable[..., TemporalSignal]] = {
 
 
 def list_temporal_datasets() -> List[str]:
-    r"""Names accepted by :func:`load_temporal` (aliases not included)."""
+    r"""Names accepted by :func:`load_temporal` (aliases not included).
+
+    Returns:
+        List[str]: Lower-case names, sorted.
+    """
     return sorted(TEMPORAL_FILES)
 
 
@@ -107,9 +111,9 @@ def load_temporal(name: str, root: Optional[Union[str, Path]] = None,
         name (str): :obj:`"chickenpox"`, :obj:`"pedalme"` or
             :obj:`"losloop"` (case-insensitive).
         root (str or Path, optional): Data root (argument, else
-            :obj:`$GCNKIT_DATA`, else :obj:`./datasets`).
+            :obj:`$GCNKIT_DATA`, else :obj:`./datasets`). (default: ``None``)
         download (bool, optional): Whether missing files may be downloaded.
-            (default: :obj:`True`)
+            (default: ``True``)
 
     Returns:
         :class:`~gcnkit.data.signal.TemporalSignal`: chickenpox

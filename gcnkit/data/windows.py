@@ -35,7 +35,16 @@ class Split(NamedTuple):
 def check_finite(series: Tensor, name: str = "series",
                  max_report: int = 5) -> None:
     r"""Raises :class:`ValueError` if :obj:`series` has NaN or inf values,
-    naming how many there are and the first positions (time, node, ...)."""
+    naming how many there are and the first positions (time, node, ...).
+
+    Args:
+        series (Tensor): :obj:`[T, N]` or :obj:`[T, N, F]`.
+        name (str): Its name in the message. (default: ``"series"``)
+        max_report (int): Positions listed at most. (default: ``5``)
+
+    Returns:
+        None.
+    """
     bad = ~torch.isfinite(series)
     count = int(bad.sum())
     if count:
@@ -71,7 +80,7 @@ def make_windows(series: Tensor, lags: int, horizon: int,
         series (Tensor): :obj:`[T, N]` or :obj:`[T, N, F]`.
         lags (int): Input length.
         horizon (int): Number of future steps to predict.
-        stride (int, optional): Step between window starts. (default: 1)
+        stride (int, optional): Step between window starts. (default: ``1``)
 
     Returns:
         :obj:`x` of shape :obj:`[S, lags, N, F]` (:obj:`F = 1` for a
@@ -116,11 +125,14 @@ def chronological_split(n: Union[int, Tensor, np.ndarray],
             0-d integer tensor too), or an array / tensor / sequence whose
             first dimension is used.
         train_ratio (float): Fraction for training, in (0, 1].
-        val_ratio (float, optional): Fraction for validation. (default: 0)
+        val_ratio (float, optional): Fraction for validation. (default: ``0.0``)
         gap (int, optional): Indices dropped before the val and test parts.
             With windows of :obj:`horizon > 1`, :obj:`gap = horizon - 1`
             keeps training targets out of validation/test targets.
-            (default: 0)
+            (default: ``0``)
+
+    Returns:
+        Split: :obj:`(train, val, test)`, three :obj:`range` objects in time order.
     """
     n = _split_length(n)
     if n < 1:
@@ -177,6 +189,14 @@ def samples_to_time_range(samples: range, lags: int, horizon: int,
     step > 1, steps between its windows are included: they lie between
     training windows).
 
+    Args:
+        samples (range): Sample (window) indices.
+        lags, horizon (int): As for :func:`make_windows`.
+        stride (int): As for :func:`make_windows`. (default: ``1``)
+
+    Returns:
+        range: The time steps, empty for empty :obj:`samples`.
+
     Raises:
         TypeError: If :obj:`samples` is not a :obj:`range`.
         ValueError: If :obj:`lags`, :obj:`horizon` or :obj:`stride` is not a
@@ -197,6 +217,10 @@ def node_lag_features(series: Tensor, lags: int = 4) -> Tuple[Tensor, Tensor]:
     r"""PyG Temporal's snapshot protocol (``ChickenpoxDatasetLoader``,
     ``PedalMeDatasetLoader``): node features are the previous :obj:`lags`
     values, the target is the next value.
+
+    Args:
+        series (Tensor): :obj:`[T, N]`.
+        lags (int): Input length. (default: ``4``)
 
     Returns:
         :obj:`x [S, N, lags]` and :obj:`y [S, N]` with :obj:`S = T - lags`.

@@ -9,7 +9,15 @@ from gcnkit.functional.spmm import csr_matmul, finite_operands
 
 
 def propagate(graph: NormalizedGraph, x):
-    r""":math:`\hat{A} X` for a :class:`NormalizedGraph` and ``x`` ``[N, F]`` or ``[*, N, F]``."""
+    r""":math:`\hat{A} X` for a :class:`NormalizedGraph` and ``x`` ``[N, F]`` or ``[*, N, F]``.
+
+    Args:
+        graph (NormalizedGraph): the operator :math:`\hat{A}`.
+        x (Tensor or CSRMatrix): node features, dense ``[N, F]`` / ``[*, N, F]`` or sparse ``[N, F]``.
+
+    Returns:
+        Tensor: :math:`(*, |\mathcal{V}|, F)` as ``x``; sparse CSR for sparse ``x``.
+    """
     return graph.matmul(x)
 
 

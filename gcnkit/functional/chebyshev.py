@@ -42,7 +42,14 @@ def laplacian_lambda_max(graph: NormalizedGraph) -> float:
     self-loop) is returned as exactly 0.0, which callers treat as :math:`\tilde{L} = -I`. The
     value is a constant for autograd: with edge weights that require grad, the gradient does not
     include :math:`\partial \lambda_{max} / \partial w` (as PyG's ``LaplacianLambdaMax``); pass
-    a number to differentiate through a fixed scaling."""
+    a number to differentiate through a fixed scaling.
+
+    Args:
+        graph (NormalizedGraph): as for :func:`chebyshev_basis`.
+
+    Returns:
+        float: :math:`\lambda_{max}` (0.0 where :math:`L = 0`).
+    """
     check_laplacian_graph(graph, "laplacian_lambda_max")
     if graph.parent is not None:  # a restriction (receptive field): the whole graph's value
         return laplacian_lambda_max(graph.parent)
@@ -259,8 +266,17 @@ def _assemble_scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, 
 
 
 def chebyshev_basis(graph: NormalizedGraph, x: Tensor, K: int, lambda_max: Union[float, Tensor]) -> List[Tensor]:
-    r""":math:`[T_0(\tilde{L}) X, \dots, T_K(\tilde{L}) X]` (``K`` propagations); ``lambda_max`` a
-    number or each node's value ``[N]`` (see :func:`scaled_laplacian`)."""
+    r""":math:`[T_0(\tilde{L}) X, \dots, T_K(\tilde{L}) X]` (``K`` propagations).
+
+    Args:
+        graph (NormalizedGraph): made with ``norm="sym"``, ``self_loop_weight=0.0``.
+        x (Tensor): :math:`(*, |\mathcal{V}|, F)`.
+        K (int): the degree, :math:`\geq 0`.
+        lambda_max (float or Tensor): a number or each node's value ``[N]`` (see :func:`scaled_laplacian`).
+
+    Returns:
+        List[Tensor]: ``K + 1`` tensors shaped as ``x`` (the first is ``x`` itself).
+    """
     check_laplacian_graph(graph, "chebyshev_basis")
     K = check_int("K", K, 0)
     out = [x]
@@ -275,8 +291,15 @@ def chebyshev_basis(graph: NormalizedGraph, x: Tensor, K: int, lambda_max: Union
 
 def chebyshev_combine(graph: NormalizedGraph, z: Sequence[Tensor], lambda_max: Union[float, Tensor]) -> Tensor:
     r""":math:`\sum_{k=0}^{K} T_k(\tilde{L}) Z_k` by Clenshaw's recurrence: ``K`` propagations
-    at the width of ``Z_k`` (used when multiplying by the weights first shrinks the width);
-    ``lambda_max`` as for :func:`chebyshev_basis`."""
+    at the width of ``Z_k`` (used when multiplying by the weights first shrinks the width).
+
+    Args:
+        graph, lambda_max: as for :func:`chebyshev_basis`.
+        z (Sequence[Tensor]): :math:`Z_0, \dots, Z_K`, each :math:`(*, |\mathcal{V}|, F)`.
+
+    Returns:
+        Tensor: :math:`(*, |\mathcal{V}|, F)` (``z[0]`` itself for ``K = 0``).
+    """
     check_laplacian_graph(graph, "chebyshev_combine")
     K = len(z) - 1
     if K < 0:

@@ -93,10 +93,26 @@ def resolve_graph(edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
                   num_nodes: Optional[int] = None, *, norm: Norm = "sym", self_loop_weight: float = 1.0,
                   remove_self_loops: bool = False, cache: Optional[GraphCache] = graph_cache,
                   dtype: Optional[torch.dtype] = None) -> NormalizedGraph:
-    """The normalized graph for any accepted input; computed once per graph and options
+    r"""The normalized graph for any accepted input; computed once per graph and options
     (``cache=None`` disables caching). ``dtype``: the precision to normalize in (default: the
     weights', else float32), e.g. float64 for float64 features. ``norm``, ``self_loop_weight``,
-    ``remove_self_loops``: see :func:`normalize_adjacency`."""
+    ``remove_self_loops``: see :func:`normalize_adjacency`.
+
+    Args:
+        edge_index (GraphInput): ``[2, E]``, a sparse adjacency ``[N, N]`` (torch.sparse COO/CSR
+            or torch_sparse), or a :class:`NormalizedGraph` (returned as is if made with these options).
+        edge_weight (Tensor, optional): ``[E]``; ``None`` for a sparse adjacency or a
+            :class:`NormalizedGraph`. (default: ``None``)
+        num_nodes (int, optional): :math:`|\mathcal{V}|`, checked against the graph. (default: ``None``)
+        norm (str): (default: ``"sym"``)
+        self_loop_weight (float): (default: ``1.0``)
+        remove_self_loops (bool): (default: ``False``)
+        cache (GraphCache, optional): (default: ``graph_cache``)
+        dtype (torch.dtype, optional): (default: ``None``)
+
+    Returns:
+        NormalizedGraph: :math:`\hat{A}`, :math:`(|\mathcal{V}|, |\mathcal{V}|)`.
+    """
     refuse_tracing()
     remove_self_loops = check_bool("remove_self_loops", remove_self_loops)
     self_loop_weight = check_real("self_loop_weight", self_loop_weight)

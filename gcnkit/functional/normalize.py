@@ -190,12 +190,12 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
 
     Args:
         edge_index (LongTensor): ``[2, E]``, row 0 sources, row 1 targets.
-        edge_weight (Tensor, optional): ``[E]``; ones if omitted.
-        num_nodes (int, optional): defaults to ``edge_index.max() + 1``.
-        norm (str): ``"sym"``, ``"row"``, ``"col"`` or ``"none"``.
-        self_loop_weight (float): weight of added self-loops.
-        remove_self_loops (bool): drop existing self-loops first.
-        dtype (torch.dtype, optional): dtype of the values (default: ``edge_weight``'s, else
+        edge_weight (Tensor, optional): ``[E]``; ones if omitted. (default: ``None``)
+        num_nodes (int, optional): ``edge_index.max() + 1`` if omitted. (default: ``None``)
+        norm (str): ``"sym"``, ``"row"``, ``"col"`` or ``"none"``. (default: ``"sym"``)
+        self_loop_weight (float): weight of added self-loops. (default: ``1.0``)
+        remove_self_loops (bool): drop existing self-loops first. (default: ``False``)
+        dtype (torch.dtype, optional): dtype of the values (default: ``None``): ``edge_weight``'s, else
             float32; bfloat16/float16 give float32, in which the degrees are summed at least).
             :meth:`NormalizedGraph.to` converts later; a float32 operator cast up to float64 keeps
             float32 rounding, so normalize float64 graphs with ``dtype=torch.float64`` (the layers

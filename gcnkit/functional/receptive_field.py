@@ -134,9 +134,19 @@ def select_rows(x: CSRMatrix, index: Tensor) -> Tuple[CSRMatrix, Tensor]:
 
 
 def receptive_field(graph: NormalizedGraph, x: Features, targets: Tensor, hops: int) -> ReceptiveField:
-    """The receptive field of ``targets`` (node ids, or a boolean mask over the nodes) for a model
+    r"""The receptive field of ``targets`` (node ids, or a boolean mask over the nodes) for a model
     of ``hops`` propagations over ``graph``, with ``x`` (features of every node) restricted to it.
-    When the field covers every node (or there are no targets), it is the whole graph, unrestricted."""
+    When the field covers every node (or there are no targets), it is the whole graph, unrestricted.
+
+    Args:
+        graph (NormalizedGraph): the whole graph.
+        x (Tensor or CSRMatrix): :math:`(|\mathcal{V}|, F)`.
+        targets (Tensor): node ids or a boolean mask ``[N]``.
+        hops (int): the model's propagations, :math:`\geq 0`.
+
+    Returns:
+        ReceptiveField: the restricted inputs and where the targets are among them.
+    """
     _check_graph(graph, whole=True)
     n = graph.num_nodes
     hops = check_int("hops", hops, 0)

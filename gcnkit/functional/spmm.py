@@ -59,7 +59,11 @@ def finite_operands() -> Iterator[None]:
     """Small products inside skip the check that keeps a NaN of one node off the dense path (about
     14 us a product, 6% of a Chickenpox epoch): for callers that checked their inputs, such as
     :func:`~gcnkit.nn.recurrent.run_sequence` (its ``x`` and state), whose values in between are
-    finite unless they overflow."""
+    finite unless they overflow.
+
+    Returns:
+        a context manager (yields ``None``; the previous setting is restored on exit).
+    """
     before = getattr(_checked, "on", False)
     _checked.on = True
     try:
@@ -148,6 +152,13 @@ def csr_matmul(a: CSRMatrix, x: Tensor) -> Tensor:
     of at least 32 columns go through ``embedding_bag`` (a column index outside ``[0, N)`` is
     then an error naming it), the others through MKL; on CUDA, cuSPARSE. Results agree to
     float32 rounding.
+
+    Args:
+        a (CSRMatrix): the matrix ``[M, N]``.
+        x (Tensor): dense or sparse CSR, ``[N, F]`` or ``[*, N, F]``.
+
+    Returns:
+        Tensor: ``a @ x``, ``[M, F]`` or ``[*, M, F]``, in ``x``'s dtype.
 
     Shapes:
         - **input:** ``[N, F]`` or ``[*, N, F]``

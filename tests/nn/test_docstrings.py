@@ -1,6 +1,8 @@
 """Every public class of gcnkit.nn.conv, gcnkit.nn.recurrent and gcnkit.nn.models documents its
 constructor (``Args:``) and, as PyG's layers do, its inputs and outputs (``Shapes:``), so that
-``help(KipfGCNConv)`` alone tells a PyG user how to call it."""
+``help(KipfGCNConv)`` alone tells a PyG user how to call it; every public function of
+gcnkit.functional, gcnkit.data and gcnkit.nn.recurrent its parameters (``Args:``) and result
+(``Returns:``)."""
 import ast
 import dataclasses
 import inspect
@@ -10,6 +12,8 @@ import re
 
 import pytest
 
+import gcnkit.data
+import gcnkit.functional
 import gcnkit.nn.conv
 import gcnkit.nn.models
 import gcnkit.nn.recurrent
@@ -18,6 +22,10 @@ from gcnkit.nn.conv import KipfGCNConv
 PUBLIC_CLASSES = [getattr(module, name)
                   for module in (gcnkit.nn.conv, gcnkit.nn.recurrent, gcnkit.nn.models)
                   for name in module.__all__ if inspect.isclass(getattr(module, name))]
+# gcnkit.data imports its exports lazily (module __getattr__): getattr, not vars()
+PUBLIC_FUNCTIONS = [getattr(module, name)
+                    for module in (gcnkit.functional, gcnkit.data, gcnkit.nn.recurrent)
+                    for name in module.__all__ if inspect.isfunction(getattr(module, name))]
 
 
 def _section(doc: str, title: str):
@@ -45,11 +53,28 @@ def _items(body: str) -> dict:
     return {name: " ".join(t) for name, t in items.items()}
 
 
-def _parameters(cls):
-    """The constructor's parameters as documented: ``**name`` for the keyword catch-all."""
-    params = inspect.signature(cls.__init__).parameters.values()
-    return {("**" + p.name if p.kind is p.VAR_KEYWORD else p.name): p for p in params
-            if p.name != "self" and p.kind is not p.VAR_POSITIONAL}
+def _parameters(fn):
+    """``fn``'s parameters as documented: ``*name`` / ``**name`` for the catch-alls."""
+    stars = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
+    return {stars.get(p.kind, "") + p.name: p for p in inspect.signature(fn).parameters.values()
+            if p.name != "self"}
+
+
+def _check_defaults(owner, documented: dict, params: dict, names: dict, every: bool = False):
+    """Each default an Args item states, ``(default: ``X``)``, is the code's: a literal, or the
+    name of the object in ``names`` (a module's globals); with ``every``, each default is stated."""
+    for name, p in params.items():
+        m = re.search(r"\(default: ``(.*?)``\)", documented.get(name, ""))
+        assert m or not every or p.default is p.empty, f"{owner}'s Args state no default for {name}"
+        if m is None:
+            continue
+        if isinstance(p.default, (type(None), bool, int, float, str)):
+            said = ast.literal_eval(m.group(1))
+            assert (type(said), said) == (type(p.default), p.default), \
+                f"{owner}({name}=...) defaults to {p.default!r}, its Args say {said!r}"
+        else:  # not a literal (a dataclass field's factory, a shared cache): named, for functions
+            assert not every or names.get(m.group(1), p.empty) is p.default, \
+                f"{owner}({name}=...) defaults to {p.default!r}, its Args say {m.group(1)}"
 
 
 def _has_shapes(cls) -> bool:
@@ -70,20 +95,26 @@ def test_has_args_and_shapes_sections(cls):
 @pytest.mark.parametrize("cls", PUBLIC_CLASSES, ids=lambda c: c.__name__)
 def test_args_name_every_constructor_parameter(cls):
     documented = _items(_section(inspect.getdoc(cls), "Args") or "")
-    missing = [name for name in _parameters(cls) if name not in documented]
+    missing = [name for name in _parameters(cls.__init__) if name not in documented]
     assert not missing, f"{cls.__name__}'s Args lack {missing} (documented: {sorted(documented)})"
 
 
 @pytest.mark.parametrize("cls", PUBLIC_CLASSES, ids=lambda c: c.__name__)
 def test_documented_defaults_are_the_code_defaults(cls):
     documented = _items(_section(inspect.getdoc(cls), "Args") or "")
-    for name, p in _parameters(cls).items():
-        m = re.search(r"\(default: ``(.*?)``\)", documented.get(name, ""))
-        if m is None or not isinstance(p.default, (type(None), bool, int, float, str)):
-            continue  # (no default stated, or not a literal: a dataclass field's factory)
-        said = ast.literal_eval(m.group(1))
-        assert (type(said), said) == (type(p.default), p.default), \
-            f"{cls.__name__}({name}=...) defaults to {p.default!r}, its Args say {said!r}"
+    _check_defaults(cls.__name__, documented, _parameters(cls.__init__), {})
+
+
+@pytest.mark.parametrize("fn", PUBLIC_FUNCTIONS, ids=lambda f: f"{f.__module__}.{f.__name__}")
+def test_functions_document_args_defaults_and_returns(fn):
+    doc = inspect.getdoc(fn) or ""
+    params = _parameters(fn)
+    assert doc.count("\nArgs:\n") == (1 if params else 0), f"{fn.__name__} needs one Args: section"
+    documented = _items(_section(doc, "Args") or "")
+    assert sorted(documented) == sorted(params), f"{fn.__name__}'s Args: {sorted(documented)}, not {sorted(params)}"
+    _check_defaults(fn.__name__, documented, params, inspect.unwrap(fn).__globals__, every=True)
+    assert doc.count("\nReturns:\n") == 1 and (_section(doc, "Returns") or "").strip(), \
+        f"{fn.__name__} needs one Returns: section"
 
 
 def test_help_shows_the_shared_text_on_the_class_itself():

@@ -285,6 +285,15 @@ def make_operator(spec: OperatorSpec, in_channels: int, out_channels: int, *, bi
     any other module must accept ``(x, graphs)`` and set ``graph_options``; its
     ``reset_parameters()``, if it has one, runs with the cell's). A callable builds the module
     itself: ``bias=False`` and options are refused there (set them inside the callable).
+
+    Args:
+        spec (OperatorSpec): see above.
+        in_channels, out_channels (int): the map's widths.
+        bias (bool): (default: ``True``)
+        **kwargs: options of the conv.
+
+    Returns:
+        torch.nn.Module: the gate map (a :class:`GraphOperator` around a gcnkit conv).
     """
     if callable(spec) and not isinstance(spec, str):
         name = getattr(spec, "__name__", type(spec).__name__)

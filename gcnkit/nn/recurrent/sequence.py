@@ -47,7 +47,14 @@ def detach_state(state: None) -> None: ...
 @overload
 def detach_state(state: S) -> S: ...
 def detach_state(state: Optional[State]) -> Optional[State]:
-    """The state cut from the autograd graph (tuples of tensors for LSTM)."""
+    """The state cut from the autograd graph (tuples of tensors for LSTM).
+
+    Args:
+        state (State, optional): a tensor, an LSTM's ``(h, c)``, or ``None``.
+
+    Returns:
+        State, optional: detached, of the same structure (``None`` for ``None``).
+    """
     return None if state is None else _map_state(state, Tensor.detach)
 
 
@@ -107,12 +114,13 @@ def run_sequence(cell: RecurrentCellBase[S], x: Tensor, edge_index: Optional[Edg
         cell: an :class:`ElmanCell`, :class:`LSTMCell` or :class:`GRUCell` (any operators).
         x (Tensor): ``[B, T, N, F]`` or ``[T, N, F]``.
         edge_index: a static graph (``[2, E]``, sparse adjacency, ``NormalizedGraph``) or a list
-            of ``T`` of them. Ignored (may be ``None``) for graph-free cells.
-        edge_weight: ``[E]``, or a list of ``T`` (with a list of graphs).
-        state: the state to start from (``[B, N, H]``; ``(h, s)`` for LSTM); zeros if ``None``.
-        detach_every (int, optional): truncated BPTT, detach the state every ``k`` steps.
-        return_sequence (bool): return :math:`h_t` of every step (default) or only the last.
+            of ``T`` of them. Ignored (may be ``None``) for graph-free cells. (default: ``None``)
+        edge_weight: ``[E]``, or a list of ``T`` (with a list of graphs). (default: ``None``)
+        state: the state to start from (``[B, N, H]``; ``(h, s)`` for LSTM); zeros if ``None``. (default: ``None``)
+        detach_every (int, optional): truncated BPTT, detach the state every ``k`` steps. (default: ``None``)
+        return_sequence (bool): return :math:`h_t` of every step or only the last. (default: ``True``)
         cache: the graph-keyed normalization cache (``None``: normalize once per call).
+            (default: ``graph_cache``)
 
     Returns:
         ``(outputs, state)``: :math:`h_t` for every step, ``[B, T, N, H]`` (``[T, N, H]``), or the
@@ -226,8 +234,12 @@ def tbptt_backward(model: Callable[..., Tuple[Tensor, S]], x: Tensor, target: Te
             ``(output, state)`` (every gcnkit recurrent model and :func:`run_sequence` via a lambda).
         x: ``[B, T, N, F]`` or ``[T, N, F]``; ``target`` has its time axis at the same position
             (axis ``x.dim() - 3``), e.g. ``[B, T, N]``.
+        target: the targets, as above.
         edge_index, edge_weight: a static graph, or lists of ``T`` (sliced with the chunks).
+            (default: ``None``)
         k (int): chunk length.
+        loss_fn: ``loss_fn(output, target_chunk)``, a scalar.
+        state: the state to start from, as for :func:`run_sequence`. (default: ``None``)
 
     Returns:
         ``(loss, state)``: the mean loss (detached) and the final state (detached).
@@ -280,7 +292,15 @@ def _saved_grads(model) -> List[Tuple[Tensor, Optional[Tensor]]]:
 def clip_grad_norm(parameters: Union[torch.nn.Module, Tensor, Iterable[Tensor]], max_norm: Optional[float]) -> Tensor:
     """Clips the global gradient norm to ``max_norm`` (no-op for ``None``); returns the norm
     before clipping (a tensor, no host sync). ``max_norm`` must be positive: torch's clipping
-    would flip the gradients' sign for a negative one and zero them for 0."""
+    would flip the gradients' sign for a negative one and zero them for 0.
+
+    Args:
+        parameters (Module, Tensor or Iterable[Tensor]): what to clip.
+        max_norm (float, optional): the largest norm; ``None`` only measures.
+
+    Returns:
+        Tensor: the total norm, a scalar ``[]`` (zero without gradients).
+    """
     if max_norm is not None and not 0 < check_real("max_norm", max_norm) < float("inf"):
         raise ValueError(f"max_norm must be a positive finite gradient norm, got {max_norm}")
     if isinstance(parameters, torch.nn.Module):
