@@ -33,7 +33,7 @@ _EXPORTS: Dict[str, str] = {
     "load_planetoid": "planetoid",
     "csbm": "synthetic",
     "karate_club": "synthetic",
-    "planetoid_masks": "synthetic",
+    "planetoid_masks": "split_masks",
     "edge_homophily": "synthetic",
     # temporal
     "TemporalSignal": "signal",
@@ -63,7 +63,8 @@ if TYPE_CHECKING:  # what type checkers see (at run time each is imported on fir
     from gcnkit.data.scalers import MaxScaler, StandardScaler  # noqa: F401
     from gcnkit.data.signal import TemporalSignal  # noqa: F401
     from gcnkit.data.snapshots import SnapshotSequence, from_snapshots  # noqa: F401
-    from gcnkit.data.synthetic import csbm, edge_homophily, karate_club, planetoid_masks  # noqa: F401
+    from gcnkit.data.split_masks import planetoid_masks  # noqa: F401
+    from gcnkit.data.synthetic import csbm, edge_homophily, karate_club  # noqa: F401
     from gcnkit.data.temporal import list_temporal_datasets, load_temporal  # noqa: F401
     from gcnkit.data.windows import Split, check_finite, chronological_split, make_windows  # noqa: F401
     from gcnkit.data.windows import node_lag_features, samples_to_time_range  # noqa: F401

@@ -35,7 +35,7 @@ from gcnkit.data.checksum import expected_sha256, verify_file
 from gcnkit.data.download import ensure_files
 from gcnkit.data.lock import folder_lock
 from gcnkit.data.root import CACHE_ENV, is_writable, resolve_root, writable_dir
-from gcnkit.data.synthetic import _check_sizes, check_split_sizes
+from gcnkit.data.split_masks import _check_sizes, check_split_sizes
 from gcnkit.functional.validation import check_int
 
 #: Lower-case name -> PyG's canonical name (also the folder name).

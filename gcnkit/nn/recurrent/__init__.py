@@ -5,8 +5,8 @@ from gcnkit.nn.recurrent.gru import GRUCell
 from gcnkit.nn.recurrent.lstm import LSTMCell
 from gcnkit.nn.recurrent.operators import (OPERATOR_NAMES, DenseOperator, GraphOperator, GraphSet,
                                            make_operator)
-from gcnkit.nn.recurrent.sequence import (clip_grad_norm, detach_state, run_sequence,
-                                          tbptt_backward)
+from gcnkit.nn.recurrent.sequence import detach_state, run_sequence
+from gcnkit.nn.recurrent.tbptt import clip_grad_norm, tbptt_backward
 
 __all__ = [
     "RecurrentCellBase", "ElmanCell", "LSTMCell", "GRUCell", "DenseOperator", "GraphOperator",

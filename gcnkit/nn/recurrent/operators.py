@@ -9,82 +9,30 @@ result is split afterwards.
 - :class:`DenseOperator`: :math:`x W^\top + b`, a per-node linear map (``torch.nn.Linear``).
 - :class:`GraphOperator`: any gcnkit graph convolution (``KipfGCNConv``, ``ChebyshevConv``, any
   entry of :data:`~gcnkit.nn.conv.CONV_REGISTRY`), applied with a normalized graph taken from a
-  :class:`GraphSet`, so every gate and every time step shares one normalization.
-
-:class:`GraphSet` holds the graph of one sequence (or of one time step, for per-step graphs) and
-normalizes it at most once per normalization option (``norm``, ``self_loop_weight``,
-``remove_self_loops``) that its operators ask for, at least at the features' precision, on their
-device.
+  :class:`~gcnkit.nn.recurrent.graph_set.GraphSet`, so every gate and every time step shares one
+  normalization.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Sequence, Tuple, TypeGuard, Union, cast, overload
+from typing import Callable, Optional, Sequence, Tuple, TypeGuard, Union, cast, overload
 
 import torch
 from torch import Tensor
 from torch.nn.modules import module as nn_module
 
-from gcnkit.functional.cache import GraphCache, graph_cache
-from gcnkit.functional.graph_input import GraphInput, normalization_dtype, resolve_graph
 from gcnkit.functional.linear import linear
-from gcnkit.functional.normalize import Norm, NormalizedGraph
+from gcnkit.functional.normalize import Norm
 from gcnkit.functional.validation import check_bool, check_int
 from gcnkit.nn.conv import CONV_REGISTRY, ChebyshevConv, GraphConvBase, KipfGCNConv, make_conv
 from gcnkit.nn.conv.weights import weight_of
 from gcnkit.nn.recurrent import docs
+from gcnkit.nn.recurrent.graph_set import GraphOptions, GraphSet
 from gcnkit.nn.shared_doc import shared_doc
 
-#: ``(norm, self_loop_weight)`` or ``(norm, self_loop_weight, remove_self_loops)``.
-GraphOptions = Union[Tuple[Norm, float], Tuple[Norm, float, bool]]
 OperatorSpec = Union[str, Callable[[int, int], torch.nn.Module]]
 
 #: Names accepted by :func:`make_operator` besides the conv registry's.
 OPERATOR_NAMES: Tuple[str, ...] = ("linear", "gcn", "cheb") + tuple(CONV_REGISTRY)
-
-
-class GraphSet:
-    r"""The graph of a sequence (or a step), normalized lazily and at most once per option.
-
-    Args:
-        edge_index: ``[2, E]`` indices, a ``torch.sparse`` adjacency, or a
-            :class:`~gcnkit.functional.NormalizedGraph` (then only its own options are served).
-        edge_weight (Tensor, optional): ``[E]``.
-        num_nodes (int): number of nodes of the features.
-        device, dtype: where the normalized operators must live (the features').
-        cache (GraphCache, optional): the graph-keyed cache shared with the layers (``None``:
-            only this object's memo; the graph is still normalized once per sequence).
-
-    Shapes:
-        - **input:** ``edge_index`` :math:`(2, |\mathcal{E}|)` or an adjacency, ``edge_weight`` :math:`(|\mathcal{E}|)`
-        - **output:** :meth:`get`: a NormalizedGraph, :math:`(|\mathcal{V}|, |\mathcal{V}|)`
-    """
-
-    __slots__ = ("edge_index", "edge_weight", "num_nodes", "device", "dtype", "cache", "_graphs")
-
-    def __init__(self, edge_index: Optional[GraphInput], edge_weight: Optional[Tensor], num_nodes: int,
-                 device: torch.device, dtype: torch.dtype, cache: Optional[GraphCache] = graph_cache):
-        if edge_index is None:
-            raise ValueError("this recurrent cell uses graph operators: pass edge_index (a [2, E] "
-                             "tensor, a sparse adjacency or a NormalizedGraph)")
-        self.edge_index, self.edge_weight, self.num_nodes = edge_index, edge_weight, int(num_nodes)
-        self.device, self.dtype, self.cache = device, dtype, cache
-        self._graphs: Dict[GraphOptions, NormalizedGraph] = {}
-
-    def get(self, options: GraphOptions) -> NormalizedGraph:
-        """The graph normalized with ``options = (norm, self_loop_weight[, remove_self_loops])``
-        (memoized)."""
-        graph = self._graphs.get(options)
-        if graph is None:
-            norm, slw, *remove = options
-            graph = resolve_graph(self.edge_index, self.edge_weight, self.num_nodes, norm=norm,
-                                  self_loop_weight=slw, remove_self_loops=bool(remove and remove[0]),
-                                  cache=self.cache,
-                                  dtype=normalization_dtype(self.edge_index, self.edge_weight, self.dtype))
-            if graph.num_nodes != self.num_nodes:
-                raise ValueError(f"x has {self.num_nodes} nodes but the graph has {graph.num_nodes}")
-            graph = graph.to(self.device, self.dtype)
-            self._graphs[options] = graph
-        return graph
 
 
 @shared_doc(shapes=docs.OPERATOR_SHAPES)
