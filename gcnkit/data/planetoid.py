@@ -35,7 +35,7 @@ from gcnkit.data.checksum import expected_sha256, verify_file
 from gcnkit.data.download import ensure_files
 from gcnkit.data.lock import folder_lock
 from gcnkit.data.root import CACHE_ENV, is_writable, resolve_root, writable_dir
-from gcnkit.data.split_masks import _check_sizes, check_split_sizes
+from gcnkit.data.split_masks import check_sizes, check_split_sizes
 from gcnkit.functional.validation import check_int
 
 #: Lower-case name -> PyG's canonical name (also the folder name).
@@ -127,7 +127,7 @@ class PlanetoidDataset(Planetoid):
                              f"'{str(split).lower()}' split of {name} is fixed (pass split='random', "
                              f"or leave split_seed out)")
         if random:  # PyG only slices with them: 0 or -1 would give another split, or an empty one
-            _check_sizes(**{k: kwargs[k] for k in sizes})
+            check_sizes(**{k: kwargs[k] for k in sizes})
         self.data_root = resolve_root(root)
         self.allow_download = download
         self._processed_dir = writable_dir(

@@ -80,7 +80,7 @@ def check_split_sizes(y: Tensor, num_classes: int, num_train_per_class: int, num
     """Refuses sizes of a per-class random split (as Planetoid's) that are not whole numbers >= 1
     or that do not fit the labels ``y``: every class must have ``num_train_per_class`` nodes, and
     the three parts together at most ``y.numel()``."""
-    _check_sizes(num_train_per_class=num_train_per_class, num_val=num_val, num_test=num_test)
+    check_sizes(num_train_per_class=num_train_per_class, num_val=num_val, num_test=num_test)
     _check_labels(y, num_classes)
     counts = torch.bincount(y, minlength=num_classes)
     if int(counts.min()) < num_train_per_class:
@@ -96,7 +96,7 @@ def check_split_sizes(y: Tensor, num_classes: int, num_train_per_class: int, num
 def _check_labels(y: Tensor, num_classes: int) -> None:
     """``y`` is a 1-d integer label tensor with every label in ``[0, num_classes)``: a label
     >= ``num_classes`` would be a class that gets no training nodes."""
-    _check_sizes(num_classes=num_classes)
+    check_sizes(num_classes=num_classes)
     if not isinstance(y, Tensor) or y.dim() != 1 or y.dtype.is_floating_point or y.dtype.is_complex \
             or y.dtype == torch.bool:
         got = f"{y.dtype} of shape {tuple(y.shape)}" if isinstance(y, Tensor) else type(y).__name__
@@ -106,7 +106,7 @@ def _check_labels(y: Tensor, num_classes: int) -> None:
                          f"(labels must be in [0, {num_classes}))")
 
 
-def _check_sizes(**sizes) -> None:
+def check_sizes(**sizes) -> None:
     """Every split size (and count) is a whole number >= 1: 0 test nodes would give a NaN
     accuracy, 0 training nodes a model trained on nothing, a negative one a silently other split."""
     for name, value in sizes.items():

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from gcnkit.data.split_masks import _check_sizes, planetoid_masks
+from gcnkit.data.split_masks import check_sizes, planetoid_masks
 from gcnkit.functional.validation import check_real, check_seed
 
 def _sample_edges(y: np.ndarray, num_classes: int, num_edges: int,
@@ -125,7 +125,7 @@ def csbm(
         :class:`~torch_geometric.data.Data` with :obj:`x` (float32), :obj:`y`, :obj:`edge_index`,
         the three masks, :obj:`num_classes` and :obj:`name="csbm"`.
     """
-    _check_sizes(num_nodes=num_nodes, num_classes=num_classes, num_features=num_features)
+    check_sizes(num_nodes=num_nodes, num_classes=num_classes, num_features=num_features)
     seed = check_seed("seed", seed)  # a plain int: torch's manual_seed refuses NumPy's
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2 (got {num_classes}).")
@@ -212,7 +212,7 @@ def karate_club(num_train_per_class: int = 4, num_val: int = 10,
     edges = torch.tensor(sorted(g.edges()), dtype=torch.long).t()
     ei = torch.cat([edges, edges.flip(0)], dim=1)
     ei = ei[:, torch.argsort(ei[0] * n + ei[1])]
-    _check_sizes(num_train_per_class=num_train_per_class, num_val=num_val)
+    check_sizes(num_train_per_class=num_train_per_class, num_val=num_val)
     num_test = n - 2 * num_train_per_class - num_val
     if num_test < 1:
         raise ValueError(f"Karate club has {n} nodes; {num_train_per_class} "

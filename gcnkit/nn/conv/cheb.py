@@ -215,7 +215,7 @@ class FirstOrderConv(ChebyshevConv):
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
         super().__init__(in_channels, out_channels, bias=bias, cached=cached,
-                         **preset_options("FirstOrderConv", "ChebyshevConv", kwargs, K=1, lambda_max=2.0))
+                         **preset_options(self, ChebyshevConv, kwargs, K=1, lambda_max=2.0))
 
 
 @_cheb_doc
@@ -232,4 +232,4 @@ class MLPConv(ChebyshevConv):
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
         super().__init__(in_channels, out_channels, bias=bias, cached=cached,
-                         **preset_options("MLPConv", "ChebyshevConv", kwargs, K=0))
+                         **preset_options(self, ChebyshevConv, kwargs, K=0))

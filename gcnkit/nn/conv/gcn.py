@@ -131,7 +131,7 @@ class KipfGCNConv(GeneralGCNConv):
     def __init__(self, in_channels: int, out_channels: int, *, self_loop_weight: float = 1.0,
                  bias: bool = True, cached: bool = True, **kwargs):
         super().__init__(in_channels, out_channels, self_loop_weight=self_loop_weight, bias=bias, cached=cached,
-                         **preset_options("KipfGCNConv", "GeneralGCNConv", kwargs, norm="sym", add_identity=False))
+                         **preset_options(self, GeneralGCNConv, kwargs, norm="sym", add_identity=False))
 
 
 @_gcn_doc
@@ -147,7 +147,7 @@ class NaiveGCNConv(GeneralGCNConv):
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
         super().__init__(in_channels, out_channels, bias=bias, cached=cached,
-                         **preset_options("NaiveGCNConv", "GeneralGCNConv", kwargs, norm="none",
+                         **preset_options(self, GeneralGCNConv, kwargs, norm="none",
                                           self_loop_weight=0.0, add_identity=False))
 
 
@@ -166,7 +166,7 @@ class RowGCNConv(GeneralGCNConv):
     def __init__(self, in_channels: int, out_channels: int, *, self_loop_weight: float = 1.0,
                  bias: bool = True, cached: bool = True, **kwargs):
         super().__init__(in_channels, out_channels, self_loop_weight=self_loop_weight, bias=bias, cached=cached,
-                         **preset_options("RowGCNConv", "GeneralGCNConv", kwargs, norm="row", add_identity=False))
+                         **preset_options(self, GeneralGCNConv, kwargs, norm="row", add_identity=False))
 
 
 @_gcn_doc
@@ -183,7 +183,7 @@ class SingleParameterConv(GeneralGCNConv):
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
         super().__init__(in_channels, out_channels, bias=bias, cached=cached,
-                         **preset_options("SingleParameterConv", "GeneralGCNConv", kwargs, norm="sym",
+                         **preset_options(self, GeneralGCNConv, kwargs, norm="sym",
                                           self_loop_weight=0.0, add_identity=True))
 
 
@@ -200,5 +200,5 @@ class FirstOrderTermConv(GeneralGCNConv):
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
         super().__init__(in_channels, out_channels, bias=bias, cached=cached,
-                         **preset_options("FirstOrderTermConv", "GeneralGCNConv", kwargs, norm="sym",
+                         **preset_options(self, GeneralGCNConv, kwargs, norm="sym",
                                           self_loop_weight=0.0, add_identity=False))
