@@ -7,7 +7,9 @@ from typing import Literal, Optional, Sequence, Tuple, Union, overload
 import torch
 from torch import Tensor
 
-from gcnkit.functional.chebyshev import check_batch, chebyshev_basis, chebyshev_combine, lambda_max_per_node
+from gcnkit.functional._cheb_checks import check_batch
+from gcnkit.functional.chebyshev import chebyshev_basis, chebyshev_combine
+from gcnkit.functional.lambda_max import lambda_max_per_node
 from gcnkit.functional.graph_input import GraphInput
 from gcnkit.functional.linear import derived, linear, linear_sum
 from gcnkit.functional.validation import check_bool
