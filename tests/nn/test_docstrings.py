@@ -119,7 +119,7 @@ def test_functions_document_args_defaults_and_returns(fn):
 
 def test_help_shows_the_shared_text_on_the_class_itself():
     text = pydoc.render_doc(KipfGCNConv, renderer=pydoc.plaintext)
-    for said in ("in_channels (int)", "norm, add_identity: fixed", "**kwargs (optional)", "node_dim",
+    for said in ("in_channels (int)", "norm: fixed", "**kwargs (optional)", "node_dim",
                  "Shapes:", "- **output:**"):
         assert said in text
     # only __doc__ changed: forward's signature (PyG's Sequential reads it) and pickling as before

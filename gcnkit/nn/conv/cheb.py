@@ -170,7 +170,7 @@ class ChebyshevConv(GraphConvBase):
     @overload
     def transform(self, z: Tensor, split: None = None, *, add: Optional[Tensor] = None) -> Tensor: ...
     @overload
-    def transform(self, z: Tensor, split: Sequence[int], *, add: Optional[Tensor] = None) -> Tuple[Tensor, ...]: ...
+    def transform(self, z: Tensor, split: Sequence[int], *, add: None = None) -> Tuple[Tensor, ...]: ...
     def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         weight = weight_of(self.lins[0]) if self.K == 0 else torch.cat([weight_of(lin) for lin in self.lins], 1)
@@ -209,8 +209,8 @@ class FirstOrderConv(ChebyshevConv):
     ``torch_geometric.nn.ChebConv(K=2)``. See :class:`ChebyshevConv`.
 
     Args:
-        K, lambda_max: fixed, ``1`` and ``2.0``; :class:`ChebyshevConv` chooses them (passing one
-            here is a ``TypeError``). ``remove_self_loops`` (default ``True``) is taken through
+        K, lambda_max: fixed, ``1`` and ``2.0``; :class:`ChebyshevConv` chooses them (passing another
+            value here is a ``TypeError``). ``remove_self_loops`` (default ``True``) is taken through
             ``**kwargs``, as :class:`ChebyshevConv`'s.
     """
 
@@ -226,7 +226,7 @@ class MLPConv(ChebyshevConv):
     Welling's MLP row, accepting (and ignoring) a graph so it drops into any GNN.
 
     Args:
-        K: fixed, ``0``; :class:`ChebyshevConv` chooses it (passing it here is a ``TypeError``).
+        K: fixed, ``0``; :class:`ChebyshevConv` chooses it (passing another value here is a ``TypeError``).
             :class:`ChebyshevConv`'s ``lambda_max`` and ``remove_self_loops`` are taken through
             ``**kwargs`` (no effect without a graph).
     """

@@ -78,15 +78,20 @@ class GeneralGCNConv(GraphConvBase):
         if not isinstance(checked, Tensor):
             raise TypeError("propagate_only takes dense features")
         x = checked
-        # (edge_index=None is refused inside, with check_edge_index's TypeError)
-        graph = self.graph(edge_index, edge_weight, x,  # type: ignore[arg-type]
+        graph = self.graph(self._needs_graph(edge_index, "propagate_only"), edge_weight, x,
                            norm=self.norm, self_loop_weight=self.self_loop_weight)
         return self._propagate(graph, x)
+
+    def _needs_graph(self, edge_index: Optional[GraphInput], method: str) -> GraphInput:
+        if edge_index is None:
+            raise TypeError(f"{type(self).__name__}.{method} needs a graph: edge_index ([2, E] indices, a "
+                            f"sparse adjacency or a NormalizedGraph), got None")
+        return edge_index
 
     @overload
     def transform(self, z: Tensor, split: None = None, *, add: Optional[Tensor] = None) -> Tensor: ...
     @overload
-    def transform(self, z: Tensor, split: Sequence[int], *, add: Optional[Tensor] = None) -> Tuple[Tensor, ...]: ...
+    def transform(self, z: Tensor, split: Sequence[int], *, add: None = None) -> Tuple[Tensor, ...]: ...
     def transform(self, z: Tensor, split: Optional[Sequence[int]] = None, *,
                   add: Optional[Tensor] = None) -> Union[Tensor, Tuple[Tensor, ...]]:
         return linear(z, weight_of(self.lin), self.bias, split, add=add)
@@ -98,8 +103,7 @@ class GeneralGCNConv(GraphConvBase):
                            edge_weight: Optional[Tensor] = None, *, copies: int = 1) -> Tensor:
         r""":math:`(\hat{A} + c I) Z` for ``z = X W^\top``; see :meth:`GraphConvBase.propagate_weighted`."""
         self._term_width(z, 1, copies)
-        # (edge_index=None is refused inside, with check_edge_index's TypeError)
-        graph = self.graph(edge_index, edge_weight, z,  # type: ignore[arg-type]
+        graph = self.graph(self._needs_graph(edge_index, "propagate_weighted"), edge_weight, z,
                            norm=self.norm, self_loop_weight=self.self_loop_weight)
         return self._propagate(graph, z)
 
@@ -124,14 +128,15 @@ class KipfGCNConv(GeneralGCNConv):
     Args:
         self_loop_weight (float, optional): weight of the self-loops added where a node has none
             (2.0 is PyG's ``improved``). (default: ``1.0``)
-        norm, add_identity: fixed, ``"sym"`` and ``False``; :class:`GeneralGCNConv` chooses them
-            (passing one here is a ``TypeError``).
+        norm: fixed, ``"sym"``; :class:`GeneralGCNConv` chooses it (passing another value here is a
+            ``TypeError``). :class:`GeneralGCNConv`'s ``add_identity`` (default ``False``) is taken
+            through ``**kwargs``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, self_loop_weight: float = 1.0,
                  bias: bool = True, cached: bool = True, **kwargs):
         super().__init__(in_channels, out_channels, self_loop_weight=self_loop_weight, bias=bias, cached=cached,
-                         **preset_options(self, GeneralGCNConv, kwargs, norm="sym", add_identity=False))
+                         **preset_options(self, GeneralGCNConv, kwargs, norm="sym"))
 
 
 @_gcn_doc
@@ -140,15 +145,15 @@ class NaiveGCNConv(GeneralGCNConv):
     the first model :math:`\sigma(AHW)` of the lecture notes. See :class:`GeneralGCNConv`.
 
     Args:
-        norm, self_loop_weight, add_identity: fixed, ``"none"``, ``0.0`` and ``False``;
-            :class:`GeneralGCNConv` chooses them (passing one here is a ``TypeError``).
+        norm, self_loop_weight: fixed, ``"none"`` and ``0.0``; :class:`GeneralGCNConv` chooses them
+            (passing another value here is a ``TypeError``). :class:`GeneralGCNConv`'s
+            ``add_identity`` (default ``False``) is taken through ``**kwargs``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
                  **kwargs):
         super().__init__(in_channels, out_channels, bias=bias, cached=cached,
-                         **preset_options(self, GeneralGCNConv, kwargs, norm="none",
-                                          self_loop_weight=0.0, add_identity=False))
+                         **preset_options(self, GeneralGCNConv, kwargs, norm="none", self_loop_weight=0.0))
 
 
 @_gcn_doc
@@ -159,14 +164,15 @@ class RowGCNConv(GeneralGCNConv):
     Args:
         self_loop_weight (float, optional): weight of the self-loops added where a node has none
             (0 adds none). (default: ``1.0``)
-        norm, add_identity: fixed, ``"row"`` and ``False``; :class:`GeneralGCNConv` chooses them
-            (passing one here is a ``TypeError``).
+        norm: fixed, ``"row"``; :class:`GeneralGCNConv` chooses it (passing another value here is a
+            ``TypeError``). :class:`GeneralGCNConv`'s ``add_identity`` (default ``False``) is taken
+            through ``**kwargs``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, self_loop_weight: float = 1.0,
                  bias: bool = True, cached: bool = True, **kwargs):
         super().__init__(in_channels, out_channels, self_loop_weight=self_loop_weight, bias=bias, cached=cached,
-                         **preset_options(self, GeneralGCNConv, kwargs, norm="row", add_identity=False))
+                         **preset_options(self, GeneralGCNConv, kwargs, norm="row"))
 
 
 @_gcn_doc
@@ -177,7 +183,7 @@ class SingleParameterConv(GeneralGCNConv):
 
     Args:
         norm, self_loop_weight, add_identity: fixed, ``"sym"``, ``0.0`` and ``True``;
-            :class:`GeneralGCNConv` chooses them (passing one here is a ``TypeError``).
+            :class:`GeneralGCNConv` chooses them (passing another value here is a ``TypeError``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,
@@ -194,7 +200,7 @@ class FirstOrderTermConv(GeneralGCNConv):
 
     Args:
         norm, self_loop_weight, add_identity: fixed, ``"sym"``, ``0.0`` and ``False``;
-            :class:`GeneralGCNConv` chooses them (passing one here is a ``TypeError``).
+            :class:`GeneralGCNConv` chooses them (passing another value here is a ``TypeError``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, cached: bool = True,

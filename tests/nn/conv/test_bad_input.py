@@ -300,7 +300,12 @@ def test_num_nodes_must_be_an_integer(num_nodes):
 @pytest.mark.parametrize("preset, kwargs, match", [
     ("KipfGCNConv", {"norm": "row"}, r"KipfGCNConv fixes norm='sym': use GeneralGCNConv"),
     ("NaiveGCNConv", {"self_loop_weight": 1.0}, r"NaiveGCNConv fixes self_loop_weight=0.0: use GeneralGCNConv"),
-    ("RowGCNConv", {"norm": "sym", "add_identity": True}, r"RowGCNConv fixes norm='row', add_identity=False: "),
+    ("RowGCNConv", {"norm": "sym"}, r"RowGCNConv fixes norm='row': "),
+    ("NaiveGCNConv", {"norm": "sym", "self_loop_weight": 2.0}, r"NaiveGCNConv fixes norm='none', self_loop_weight=0.0: "),
+    ("FirstOrderTermConv", {"add_identity": True}, r"FirstOrderTermConv fixes add_identity=False"),
+    ("SingleParameterConv", {"add_identity": 1}, r"SingleParameterConv fixes add_identity=True"),
+    ("FirstOrderConv", {"K": 1.0}, r"FirstOrderConv fixes K=1"),
+    ("FirstOrderConv", {"lambda_max": torch.tensor(2.0)}, r"FirstOrderConv fixes lambda_max=2.0"),
     ("SingleParameterConv", {"add_identity": False}, r"SingleParameterConv fixes add_identity=True"),
     ("FirstOrderTermConv", {"self_loop_weight": 1.0}, r"FirstOrderTermConv fixes self_loop_weight=0.0"),
     ("FirstOrderConv", {"K": 2}, r"FirstOrderConv fixes K=1: use ChebyshevConv"),
@@ -316,12 +321,48 @@ def test_a_preset_refuses_the_options_it_fixes_by_name(preset, kwargs, match):
         getattr(conv, preset)(F_IN, 3, **kwargs)
 
 
+@pytest.mark.parametrize("preset, general, kwargs", [
+    ("KipfGCNConv", "GeneralGCNConv", {"norm": "sym"}),
+    ("NaiveGCNConv", "GeneralGCNConv", {"norm": "none", "self_loop_weight": 0}),
+    ("RowGCNConv", "GeneralGCNConv", {"norm": "row"}),
+    ("SingleParameterConv", "GeneralGCNConv", {"norm": "sym", "self_loop_weight": 0.0, "add_identity": True}),
+    ("FirstOrderTermConv", "GeneralGCNConv", {"norm": "sym", "self_loop_weight": 0.0, "add_identity": False}),
+    ("FirstOrderConv", "ChebyshevConv", {"K": 1, "lambda_max": 2}),
+    ("MLPConv", "ChebyshevConv", {"K": np.int64(0)}),
+])
+def test_a_preset_accepts_its_fixed_options_spelled_out(preset, general, kwargs):
+    """Passing a preset's fixed option with the value it fixes builds the preset: the same layer as
+    the general one with those options."""
+    import gcnkit.nn.conv as conv
+
+    torch.manual_seed(0)
+    layer = getattr(conv, preset)(F_IN, 3, **kwargs)
+    ref = getattr(conv, general)(F_IN, 3, **kwargs)
+    ref.load_state_dict(layer.state_dict())
+    assert repr(layer).split("(", 1)[1] == repr(ref).split("(", 1)[1]
+    x, ei = torch.randn(5, F_IN), torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    torch.testing.assert_close(layer(x, ei), ref(x, ei))
+
+
+@pytest.mark.parametrize("preset", ["KipfGCNConv", "RowGCNConv", "NaiveGCNConv"])
+def test_presets_that_do_not_fix_add_identity_take_it(preset):
+    """``add_identity`` is a GeneralGCNConv option these presets leave open (as their docstrings
+    say): ``(Â + I) X W``, as a graph cell's ``input_kwargs={"add_identity": True}`` asks."""
+    import gcnkit.nn.conv as conv
+
+    torch.manual_seed(0)
+    plain, with_identity = getattr(conv, preset)(F_IN, 3), getattr(conv, preset)(F_IN, 3, add_identity=True)
+    with_identity.load_state_dict(plain.state_dict())
+    x, ei = torch.randn(5, F_IN), torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    torch.testing.assert_close(with_identity(x, ei), plain(x, ei) + x @ plain.lin.weight.T)
+
+
 def test_the_split_forms_without_a_graph_name_edge_index():
     """``propagate_only``/``propagate_transform``/``propagate_weighted`` default ``edge_index`` to
     None as the base class does (for the graph-free MLP rule); a layer that needs a graph names it."""
     x = torch.randn(5, F_IN)
-    for layer, exc, match in ((KipfGCNConv(F_IN, 3), TypeError, r"edge_index must be a torch.Tensor of shape "
-                                                                r"\[2, E\], got NoneType"),
+    for layer, exc, match in ((KipfGCNConv(F_IN, 3), TypeError, r"KipfGCNConv\.propagate_(only|weighted) needs "
+                                                                r"a graph: edge_index .*got None"),
                               (ChebyshevConv(F_IN, 3, 1), ValueError, r"ChebyshevConv with K=1 needs a graph")):
         for call in (lambda: layer.propagate_only(x), lambda: layer.propagate_transform(x),
                      lambda: layer.propagate_weighted(x @ layer.fused_weight().T)):
