@@ -58,7 +58,7 @@ def test_mistakes_are_type_errors_on_the_lines_marked(mypy):
             if (m := re.search(r"# E: ([\w-]+)$", line))}
     out, status = mypy(str(bad))
     got = {(int(m.group(1)), m.group(2)) for m in re.finditer(r"bad\.py:(\d+): error: .*\[([\w-]+)\]$", out, re.M)}
-    assert status == 1 and len(want) == 9
+    assert status == 1 and len(want) == 10
     assert got == want, out
 
 
@@ -72,3 +72,38 @@ def test_the_lazy_data_package_declares_every_export_to_type_checkers():
     (block,) = [n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", None) == "TYPE_CHECKING"]
     declared = {alias.name: node.module.rsplit(".", 1)[1] for node in block.body for alias in node.names}
     assert declared == data._EXPORTS
+
+
+def _typing_only_calls():
+    """``(class name, forward, __call__)`` of every class of gcnkit.nn that declares a
+    ``__call__`` under ``if TYPE_CHECKING:`` beside its ``forward``."""
+    found = []
+    for path in sorted((ROOT / "gcnkit" / "nn").rglob("*.py")):
+        for cls in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)):
+            defs = {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)}
+            blocks = [n for n in cls.body if isinstance(n, ast.If) and getattr(n.test, "id", None) == "TYPE_CHECKING"]
+            for block in blocks:
+                for call in (n for n in block.body if isinstance(n, ast.FunctionDef) and n.name == "__call__"):
+                    if "forward" in defs:
+                        found.append((cls.name, defs["forward"], call))
+    return found
+
+
+def test_typed_calls_take_forwards_parameters_and_what_a_subclass_adds():
+    """A model's or cell's call is typed with its ``forward``'s parameters, annotations, defaults
+    and return type, plus ``*args``/``**kwargs`` for what a subclass's ``forward`` adds (the
+    subclass cases of ok.py); the typing-only signature cannot drift from ``forward``."""
+    found = _typing_only_calls()
+    assert {name for name, _, _ in found} == {"GCN", "StackedGCN", "RecurrentGraphModel", "RecurrentCellBase"}
+
+    def params(args):
+        return [(a.arg, ast.dump(a.annotation) if a.annotation else None) for a in args]
+
+    for name, forward, call in found:
+        f, c = forward.args, call.args
+        assert params(f.args) == params(c.args) and params(f.kwonlyargs) == params(c.kwonlyargs), name
+        assert [ast.dump(d) for d in f.defaults] == [ast.dump(d) for d in c.defaults], name
+        assert [ast.dump(d) if d else None for d in f.kw_defaults] == \
+            [ast.dump(d) if d else None for d in c.kw_defaults], name
+        assert f.vararg is None and f.kwarg is None and c.vararg.arg == "args" and c.kwarg.arg == "kwargs", name
+        assert ast.dump(forward.returns) == ast.dump(call.returns), name

@@ -4,7 +4,7 @@ import torch
 
 from gcnkit.data import load_dataset, make_windows
 from gcnkit.functional import normalize_adjacency
-from gcnkit.nn import GCN, TGCN, GConvLSTM, GRUCell, LSTMCell
+from gcnkit.nn import GCN, TGCN, GConvLSTM, GRUCell, KipfGCNConv, LSTMCell
 
 ei = torch.tensor([[0, 1], [1, 0]])
 h = torch.zeros(1, 2, 4)
@@ -18,3 +18,4 @@ GRUCell(4, 8)(torch.randn(3, 4), state=(h, h))  # E: arg-type
 GRUCell(4, 8, reset="late")  # E: arg-type
 load_dataset(3)  # E: arg-type
 make_windows(torch.randn(10, 2), lags="4", horizon=1)  # E: arg-type
+KipfGCNConv(3, 4).transform(torch.randn(2, 3), [2, 2], add=torch.randn(2, 4))  # E: call-overload

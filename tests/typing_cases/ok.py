@@ -40,3 +40,26 @@ data = karate_club()
 cora = load_dataset("karate")
 xw, yw = make_windows(torch.randn(20, 3), lags=4, horizon=2)
 split = chronological_split(xw.size(0), 0.6, 0.2)
+
+
+# subclasses whose forward takes more than the base's: their calls type-check
+class ScaledGCN(GCN):
+    def forward(self, x, edge_index, edge_weight=None, *args, field=None, scale: float = 1.0, **kwargs) -> Tensor:
+        return super().forward(x, edge_index, edge_weight, field=field) * scale
+
+
+class MaskedTGCN(TGCN):
+    def forward(self, x, edge_index=None, edge_weight=None, state=None, *args, mask=None, **kwargs):
+        y, state = super().forward(x, edge_index, edge_weight, state, **kwargs)
+        return (y if mask is None else y * mask), state
+
+
+class ZonedGRUCell(GRUCell):
+    def forward(self, x, edge_index=None, edge_weight=None, state=None, *args, zone=None, **kwargs) -> Tensor:
+        h = super().forward(x, edge_index, edge_weight, state)
+        return h if zone is None else h * zone
+
+
+scaled: Tensor = ScaledGCN(8, 16, out_channels=2)(x, edge_index, scale=2.0)
+masked, masked_state = MaskedTGCN(1, 8, out_channels=3)(xs, edge_index, mask=torch.ones(3, 1))
+zoned: Tensor = ZonedGRUCell(4, 8)(torch.randn(3, 4), zone=torch.ones(8))

@@ -1,7 +1,7 @@
 """A GCN node classifier built from any registered propagation model."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, List, Optional, Union, overload
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Union, overload
 
 import torch
 from torch import Tensor
@@ -91,8 +91,12 @@ class GCN(torch.nn.Module):
                 x = x.relu()
         return x  # type: ignore[return-value]  # (num_layers >= 1: the last layer's dense output)
 
-    if TYPE_CHECKING:  # calls are checked against forward (torch types Module.__call__ as Any)
-        __call__ = forward
+    if TYPE_CHECKING:  # calls are checked against forward's parameters (torch types Module.__call__
+        # as Any); *args/**kwargs take what a subclass's forward adds (tests/test_typing.py keeps
+        # the two in step)
+        def __call__(self, x: Union[Tensor, CSRMatrix], edge_index: GraphInput,
+                     edge_weight: Optional[Tensor] = None, *args: Any, field: Optional[ReceptiveField] = None,
+                     **kwargs: Any) -> Tensor: ...
 
     @property
     def hops(self) -> int:

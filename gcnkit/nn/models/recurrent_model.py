@@ -1,7 +1,7 @@
 r"""A recurrent cell unrolled over a sequence, with an optional per-node linear read-out."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Generic, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -56,8 +56,12 @@ class RecurrentGraphModel(torch.nn.Module, Generic[S]):
                                 return_sequence=return_sequence, cache=cache)
         return (h if self.readout is None else self.readout(h)), state
 
-    if TYPE_CHECKING:  # calls are checked against forward (torch types Module.__call__ as Any)
-        __call__ = forward
+    if TYPE_CHECKING:  # calls are checked against forward's parameters (torch types Module.__call__
+        # as Any); *args/**kwargs take what a subclass's forward adds (tests/test_typing.py keeps
+        # the two in step)
+        def __call__(self, x: Tensor, edge_index=None, edge_weight=None, state: Optional[S] = None, *args: Any,
+                     detach_every: Optional[int] = None, return_sequence: bool = True,
+                     cache=graph_cache, **kwargs: Any) -> Tuple[Tensor, S]: ...
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.hidden_channels}"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -182,8 +182,12 @@ class StackedGCN(torch.nn.Module):
                 h = h.relu()
         return h.transpose(0, 1) if node_major else h
 
-    if TYPE_CHECKING:  # calls are checked against forward (torch types Module.__call__ as Any)
-        __call__ = forward
+    if TYPE_CHECKING:  # calls are checked against forward's parameters (torch types Module.__call__
+        # as Any); *args/**kwargs take what a subclass's forward adds (tests/test_typing.py keeps
+        # the two in step)
+        def __call__(self, x: Union[Tensor, CSRMatrix], edge_index: GraphInput, edge_weight: Optional[Tensor] = None,
+                     generators: Optional[Sequence[Optional[torch.Generator]]] = None, *args: Any,
+                     field: Optional[ReceptiveField] = None, **kwargs: Any) -> Tensor: ...
 
     def _check_features(self, x: Union[Tensor, CSRMatrix]) -> None:
         """The errors a lone GCN gives (instead of a product's shape mismatch)."""

@@ -10,7 +10,7 @@ A cell computes one step ``state_t = cell(x_t, state_{t-1})`` in two parts:
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, Literal, Optional, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Generic, Literal, Optional, Tuple, TypeVar, Union
 
 import torch
 from torch import Tensor
@@ -203,8 +203,12 @@ class RecurrentCellBase(torch.nn.Module, Generic[S]):
             self.check_state(state, x)
         return self.step_from(self.project_input(x, graphs), state, graphs, zero_state=fresh)
 
-    if TYPE_CHECKING:  # calls are checked against forward (torch types Module.__call__ as Any)
-        __call__ = forward
+    if TYPE_CHECKING:  # calls are checked against forward's parameters (torch types Module.__call__
+        # as Any); *args/**kwargs take what a subclass's forward adds (tests/test_typing.py keeps
+        # the two in step)
+        def __call__(self, x: Tensor, edge_index: Optional[GraphInput] = None,
+                     edge_weight: Optional[Tensor] = None, state: Optional[S] = None, *args: Any,
+                     **kwargs: Any) -> S: ...
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.hidden_channels}, input_operator={self._op_names[0]}, "
