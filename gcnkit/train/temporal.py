@@ -112,17 +112,19 @@ def build_model(name: str, in_channels: int, hidden: int, out_channels: int, K: 
     return cls(in_channels, hidden, out_channels=out_channels, K=K)
 
 
-def prepare_data(config: TemporalConfig, signal=None) -> TemporalData:
+def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
     """Loads the dataset (or takes ``signal``, a :class:`~gcnkit.data.TemporalSignal`), splits the
     windows chronologically and scales them (scaler fitted on the training steps only); the
-    options ``config`` leaves at ``None`` take the dataset's defaults (``config.resolved()``)."""
+    options of the data that ``cfg`` leaves at ``None`` take the dataset's defaults, and only they
+    are checked (``cfg.resolved_data()``: a user's signal may carry a name gcnkit does not know;
+    the model, device and training options are :func:`train_temporal`'s)."""
     from gcnkit.data import MaxScaler, StandardScaler, chronological_split, load_temporal, make_windows
     from gcnkit.data.windows import samples_to_time_range
 
-    cfg = config.resolved()
+    cfg = cfg.resolved_data(signal_given=signal is not None)
     if cfg.lags is None or cfg.horizon is None or cfg.train_ratio is None or cfg.val_ratio is None \
             or cfg.self_loop_weight is None:  # pragma: no cover
-        raise AssertionError("unreachable: resolved() fills in the dataset defaults")
+        raise AssertionError("unreachable: resolved_data() fills in the dataset defaults")
     signal = load_temporal(cfg.dataset, cfg.root) if signal is None else signal
     series = signal.series.float()
     x_raw, y_raw = make_windows(series, cfg.lags, cfg.horizon)  # checks the horizon and NaNs

@@ -13,6 +13,9 @@ TEMPORAL_MODELS = ("tgcn", "tgcn_pygt", "gconvgru", "gconvlstm")
 PROTOCOLS = ("windows", "sequence")
 SCALERS = ("max", "standard", "none")
 SELF_LOOPS = ("keep", "add")
+#: The options :func:`~gcnkit.train.temporal.prepare_data` reads (:meth:`TemporalConfig.resolved_data`).
+DATA_OPTIONS = ("lags", "horizon", "train_ratio", "val_ratio", "protocol", "scaler", "self_loops",
+                "self_loop_weight")
 
 #: Defaults of a dataset without its own entry in :data:`DATASET_DEFAULTS`.
 _FALLBACK = dict(lags=4, horizon=1, hidden=32, protocol="windows", scaler="standard", lr=0.01,
@@ -73,44 +76,76 @@ class TemporalConfig:
 
         name = canonical_temporal_name(self.dataset)
         defaults = DATASET_DEFAULTS.get(name, _FALLBACK)
-        cfg = replace(self, dataset=name, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
-        check_choice("model", cfg.model, TEMPORAL_MODELS)
+        return self._check_training(self._resolve_data(name, defaults), defaults)
+
+    def resolved_data(self, signal_given: bool = False) -> "TemporalConfig":
+        """A copy with the options of the data (:data:`DATA_OPTIONS`) filled in from the dataset's
+        defaults and validated, the training options left as they are: what
+        :func:`~gcnkit.train.temporal.prepare_data` needs. With ``signal_given`` (a user's
+        :class:`~gcnkit.data.TemporalSignal`) a dataset name gcnkit does not know is kept, with
+        the defaults of a dataset without its own entry."""
+        from gcnkit.data.temporal import canonical_temporal_name
+
+        try:
+            name = canonical_temporal_name(self.dataset)
+        except ValueError:
+            if not signal_given:
+                raise
+            name = str(self.dataset)
+        return self._resolve_data(name, DATASET_DEFAULTS.get(name, _FALLBACK))
+
+    def _resolve_data(self, name: str, defaults: dict) -> "TemporalConfig":
+        cfg = replace(self, dataset=name, **{k: defaults[k] for k in DATA_OPTIONS if getattr(self, k) is None})
         check_choice("protocol", cfg.protocol, PROTOCOLS)
         check_choice("scaler", cfg.scaler, SCALERS)
-        check_choice("lr_schedule", cfg.lr_schedule, ("none", "cosine"))
         check_choice("self_loops", cfg.self_loops, SELF_LOOPS)
+        ints: Dict[str, Any] = {k: check_int(k, getattr(cfg, k), 1) for k in ("lags", "horizon")}
+        reals: Dict[str, Any] = {}
+        for k in ("train_ratio", "val_ratio", "self_loop_weight"):
+            v = getattr(cfg, k)
+            number = check_real(k, v)
+            # Python ints stay ints: the run folder's hash depends on the values, as before
+            reals[k] = v if type(v) in (int, float) else number
+        cfg = replace(cfg, **ints, **reals)  # plain ints and floats (config.json, run folders)
+        if cfg.self_loop_weight is None or cfg.train_ratio is None or cfg.val_ratio is None:  # pragma: no cover
+            raise AssertionError("unreachable: check_real refused None above")
+        if not (cfg.self_loop_weight >= 0 and cfg.self_loop_weight < float("inf")):
+            raise ValueError(f"self_loop_weight must be a finite number >= 0, got {cfg.self_loop_weight}")
+        if not 0 < cfg.train_ratio < 1:
+            raise ValueError(f"train_ratio must be in (0, 1), got {cfg.train_ratio}")
+        if not 0 <= cfg.val_ratio < 1:
+            raise ValueError(f"val_ratio must be in [0, 1), got {cfg.val_ratio}")
+        return cfg
+
+    def _check_training(self, cfg: "TemporalConfig", defaults: dict) -> "TemporalConfig":
+        """``cfg`` (``self`` with the data options resolved) with the training options filled in
+        and validated; ``self`` tells the options given from those left to the defaults."""
+        cfg = replace(cfg, **{k: v for k, v in defaults.items() if getattr(cfg, k) is None})
+        check_choice("model", cfg.model, TEMPORAL_MODELS)
+        check_choice("lr_schedule", cfg.lr_schedule, ("none", "cosine"))
         # one sequence has no batches: a batch size other than the default (which stays, so that
         # earlier runs' checkpoints and folders still match) would be ignored
         if cfg.protocol == "sequence" and self.batch_size not in (None, defaults["batch_size"]):
             raise ValueError(f"batch_size={self.batch_size} applies to the windows protocol; the "
                              f"sequence protocol trains on one sequence")
-        ints: Dict[str, Any] = {k: check_int(k, getattr(cfg, k), 1)
-                                for k in ("lags", "horizon", "hidden", "epochs", "batch_size")}
+        ints: Dict[str, Any] = {k: check_int(k, getattr(cfg, k), 1) for k in ("hidden", "epochs", "batch_size")}
         ints.update({k: check_int(k, getattr(cfg, k), 0) for k in ("tbptt", "patience")  # 0 (or None): off
                      if getattr(cfg, k) is not None})
         ints["seed"] = check_seed("seed", cfg.seed)
         ints["K"] = check_int("K", cfg.K, 0)  # the Chebyshev degree
         reals: Dict[str, Any] = {}
-        for k in ("lr", "weight_decay", "train_ratio", "val_ratio", "self_loop_weight", "clip"):
+        for k in ("lr", "weight_decay", "clip"):
             v = getattr(cfg, k)
             if v is not None or k != "clip":
                 number = check_real(k, v)
-                # Python ints stay ints: the run folder's hash depends on the values, as before
                 reals[k] = v if type(v) in (int, float) else number
-        cfg = replace(cfg, **ints, **reals)  # plain ints and floats (config.json, run folders)
-        if cfg.self_loop_weight is None or cfg.lr is None or cfg.train_ratio is None \
-                or cfg.val_ratio is None:  # pragma: no cover
+        cfg = replace(cfg, **ints, **reals)
+        if cfg.lr is None:  # pragma: no cover
             raise AssertionError("unreachable: check_real refused None above")
-        if not (cfg.self_loop_weight >= 0 and cfg.self_loop_weight < float("inf")):
-            raise ValueError(f"self_loop_weight must be a finite number >= 0, got {cfg.self_loop_weight}")
         if not 0 < cfg.lr < float("inf"):
             raise ValueError(f"lr must be a positive finite number, got {cfg.lr}")
         if not 0 <= cfg.weight_decay < float("inf"):
             raise ValueError(f"weight_decay must be a finite number >= 0, got {cfg.weight_decay}")
-        if not 0 < cfg.train_ratio < 1:
-            raise ValueError(f"train_ratio must be in (0, 1), got {cfg.train_ratio}")
-        if not 0 <= cfg.val_ratio < 1:
-            raise ValueError(f"val_ratio must be in [0, 1), got {cfg.val_ratio}")
         if cfg.clip is not None and not 0 < cfg.clip < float("inf"):
             raise ValueError(f"clip must be a positive finite gradient norm, got {cfg.clip}")
         # options that would be ignored: refused, so that a run never silently differs from its flags

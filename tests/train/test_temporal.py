@@ -54,6 +54,28 @@ def test_prepare_data_fills_in_the_dataset_defaults_itself():
     assert cfg.resolved().resolved() == cfg.resolved()
 
 
+def test_prepare_data_checks_only_the_options_of_the_data():
+    """prepare_data needs the data options alone: a user's signal under a name gcnkit does not
+    know, a CUDA device on a machine without one and a model's options are not its business
+    (each was refused by the whole config's validation); a bad data option still is."""
+    opts = dict(lags=4, horizon=1, train_ratio=0.7, val_ratio=0.1)
+    want = prepare_data(TemporalConfig(dataset="losloop", **opts, scaler="standard", self_loops="keep"),
+                        signal=_signal())
+    for cfg in (TemporalConfig(dataset="my_sensors", **opts),  # the general defaults: standard, keep
+                TemporalConfig(dataset="losloop", **opts, scaler="standard", self_loops="keep",
+                               device="cuda:7", model="gconvgru", K=3, lr=-1.0),
+                TemporalConfig(dataset="my_sensors", **opts, self_loop_weight=5.0)):  # (keep: unused)
+        got = prepare_data(cfg=cfg, signal=_signal())
+        assert (got.train, got.val, got.test) == (want.train, want.val, want.test)
+        torch.testing.assert_close(got.x, want.x, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="Unknown temporal dataset 'my_sensors'"):
+        prepare_data(TemporalConfig(dataset="my_sensors", **opts))  # no signal: a name to load
+    with pytest.raises(ValueError, match=r"train_ratio must be in \(0, 1\), got 1.5"):
+        prepare_data(TemporalConfig(dataset="my_sensors", lags=4, train_ratio=1.5), signal=_signal())
+    with pytest.raises(ValueError, match="scaler"):
+        prepare_data(TemporalConfig(dataset="my_sensors", scaler="minmax"), signal=_signal())
+
+
 @pytest.mark.parametrize("scaler", ["max", "standard"])
 def test_scaler_is_fitted_on_the_training_steps_without_the_validation_ones(scaler):
     import numpy as np
