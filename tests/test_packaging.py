@@ -26,3 +26,20 @@ def test_wheel_holds_the_package_and_its_type_marker(tmp_path):
     assert modules <= names, sorted(modules - names)
     assert "gcnkit/py.typed" in names
     assert not [n for n in names if n.split("/")[0] in ("tests", "benchmarks", "datasets")]
+
+
+@pytest.mark.parametrize("module, names, home", [
+    ("gcnkit.nn.recurrent.sequence", ["tbptt_backward", "clip_grad_norm"], "gcnkit.nn.recurrent.tbptt"),
+    ("gcnkit.nn.recurrent.operators", ["GraphSet", "GraphOptions"], "gcnkit.nn.recurrent.graph_set"),
+    ("gcnkit.data.synthetic", ["planetoid_masks", "check_split_sizes", "TRAIN_PER_CLASS", "NUM_VAL", "NUM_TEST"],
+     "gcnkit.data.split_masks"),
+    ("gcnkit.functional.chebyshev", ["laplacian_lambda_max", "laplacian_lambda_max_per_graph",
+                                     "lambda_max_per_node"], "gcnkit.functional.lambda_max"),
+])
+def test_names_moved_to_another_module_still_import_from_the_old_one(module, names, home):
+    """Splitting a module kept what users imported from it: the old module gives the same objects."""
+    old, new = importlib.import_module(module), importlib.import_module(home)
+    for name in names:
+        assert getattr(old, name) is getattr(new, name), name
+    with pytest.raises(AttributeError):
+        getattr(old, "no_such_name")

@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from gcnkit.data.split_masks import check_sizes, planetoid_masks
+from gcnkit.data.split_masks import (NUM_TEST, NUM_VAL, TRAIN_PER_CLASS, check_sizes,  # noqa: F401
+                                     check_split_sizes, planetoid_masks)  # (re-exported: they lived here)
 from gcnkit.functional.validation import check_real, check_seed
 
 def _sample_edges(y: np.ndarray, num_classes: int, num_edges: int,

@@ -14,6 +14,7 @@ import pytest
 
 import gcnkit.data
 import gcnkit.functional
+import gcnkit.nn
 import gcnkit.nn.conv
 import gcnkit.nn.models
 import gcnkit.nn.recurrent
@@ -23,9 +24,10 @@ PUBLIC_CLASSES = [getattr(module, name)
                   for module in (gcnkit.nn.conv, gcnkit.nn.recurrent, gcnkit.nn.models)
                   for name in module.__all__ if inspect.isclass(getattr(module, name))]
 # gcnkit.data imports its exports lazily (module __getattr__): getattr, not vars()
-PUBLIC_FUNCTIONS = [getattr(module, name)
-                    for module in (gcnkit.functional, gcnkit.data, gcnkit.nn.recurrent)
-                    for name in module.__all__ if inspect.isfunction(getattr(module, name))]
+PUBLIC_FUNCTIONS = list({getattr(module, name): None
+                         for module in (gcnkit.functional, gcnkit.data, gcnkit.nn, gcnkit.nn.conv,
+                                        gcnkit.nn.recurrent, gcnkit.nn.models)
+                         for name in module.__all__ if inspect.isfunction(getattr(module, name))})
 
 
 def _section(doc: str, title: str):

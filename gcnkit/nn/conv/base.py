@@ -47,7 +47,11 @@ def _dense_as_csr(x: Tensor):
 def clear_caches() -> None:
     """Empties the shared graph cache and the feature caches (needed only after writing to a
     graph or feature tensor behind autograd's version counter, e.g. through ``.data`` or a NumPy
-    array sharing its memory; see :mod:`gcnkit.functional.cache`)."""
+    array sharing its memory; see :mod:`gcnkit.functional.cache`).
+
+    Returns:
+        None.
+    """
     graph_cache.clear()
     feature_cache.clear()
     _seen_features.clear()

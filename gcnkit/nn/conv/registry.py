@@ -55,6 +55,19 @@ CONV_REGISTRY: Dict[str, ConvSpec] = {s.name: s for s in _SPECS}
 
 
 def make_conv(name: str, in_channels: int, out_channels: int, **kwargs) -> GraphConvBase:
-    """Builds the registered layer ``name`` (see :data:`CONV_REGISTRY`)."""
+    """Builds the registered layer ``name`` (see :data:`CONV_REGISTRY`).
+
+    Args:
+        name (str): a key of :data:`CONV_REGISTRY`: ``"cheb3"``, ``"cheb2"``, ``"first_order"``,
+            ``"single_parameter"``, ``"kipf"``, ``"first_order_term"``, ``"mlp"``, ``"naive"``
+            or ``"row"``.
+        in_channels (int): input features per node.
+        out_channels (int): output features per node.
+        **kwargs (optional): the layer's own options (``bias``, ``cached``, ...); they override
+            the registry's (e.g. ``lambda_max`` of ``"cheb3"``), not a preset's fixed ones.
+
+    Returns:
+        GraphConvBase: a new layer of the registered class, freshly initialized.
+    """
     check_choice("model", name, tuple(CONV_REGISTRY))
     return CONV_REGISTRY[name].build(in_channels, out_channels, **kwargs)

@@ -212,3 +212,13 @@ def _apply_parts(cell: RecurrentCellBase, z: Tensor) -> Tuple[Tensor, ...]:
     if isinstance(imap, (DenseOperator, GraphOperator)):
         return imap.transform(z, split=cell.input_sizes)
     return cell.split_input(imap.transform(z))  # type: ignore[operator]  # (Module.__getattr__: Tensor | Module)
+
+
+def __getattr__(name: str):
+    # tbptt_backward and clip_grad_norm lived here before gcnkit.nn.recurrent.tbptt (which imports
+    # this module): imported from there on first access
+    if name in ("tbptt_backward", "clip_grad_norm"):
+        from gcnkit.nn.recurrent import tbptt
+
+        return getattr(tbptt, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
