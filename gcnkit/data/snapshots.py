@@ -43,17 +43,25 @@ def _as_tensor(value: Any, what: str, t: int) -> Optional[Tensor]:
     return None if value is None else _tensor(what, value, f"snapshot {t}")
 
 
-def _weights(value: Optional[Tensor], num_edges: int, t: int) -> Optional[Tensor]:
-    """A snapshot's ``edge_attr`` as per-edge weights ``[E]`` (``[E, 1]`` is squeezed)."""
-    if value is None:
-        return None
-    if value.dim() == 2 and value.size(1) == 1:
-        value = value[:, 0]
-    if value.dim() != 1 or value.numel() != num_edges:
-        raise ValueError(f"snapshot {t}: edge_attr must hold one weight per edge ([E] = [{num_edges}] or "
-                         f"[E, 1]); gcnkit's recurrent models take edge weights, not edge features; got "
-                         f"shape {tuple(value.shape)}")
-    return value
+def _edge_weights(snap: Any, num_edges: int, t: int) -> Optional[Tensor]:
+    """A snapshot's edge weights ``[E]``: its ``edge_attr`` (PyG Temporal's field) or
+    ``edge_weight`` (PyG's, e.g. ``GCNNorm``'s), ``[E, 1]`` squeezed; both must agree."""
+    found = {}
+    for what in ("edge_attr", "edge_weight"):
+        value = _as_tensor(getattr(snap, what, None), what, t)
+        if value is None:
+            continue
+        if value.dim() == 2 and value.size(1) == 1:
+            value = value[:, 0]
+        if value.dim() != 1 or value.numel() != num_edges:
+            raise ValueError(f"snapshot {t}: {what} must hold one weight per edge ([E] = [{num_edges}] or "
+                             f"[E, 1]); gcnkit's recurrent models take edge weights, not edge features; got "
+                             f"shape {tuple(value.shape)}")
+        found[what] = value
+    if len(found) == 2 and not torch.equal(found["edge_attr"], found["edge_weight"].to(found["edge_attr"].dtype)):
+        raise ValueError(f"snapshot {t} has both edge_attr and edge_weight, with different values: which are "
+                         f"the edge weights is ambiguous; keep one of them")
+    return next(iter(found.values()), None)
 
 
 def _same(tensors: Sequence[Optional[Tensor]]) -> bool:
@@ -66,8 +74,9 @@ def _same(tensors: Sequence[Optional[Tensor]]) -> bool:
 
 def from_snapshots(snapshots: Iterable) -> SnapshotSequence:
     r"""Stacks the snapshots of a PyTorch Geometric Temporal signal (or any iterable of
-    :class:`~torch_geometric.data.Data`-like objects with ``x``, ``edge_index``, optional
-    ``edge_attr`` = edge weights, and optional ``y``) into one sequence for gcnkit's models.
+    :class:`~torch_geometric.data.Data`-like objects with ``x``, ``edge_index``, optional edge
+    weights ``edge_attr`` (PyG Temporal's field) or ``edge_weight`` (PyG's), and optional ``y``)
+    into one sequence for gcnkit's models.
 
     The graph comes back as one ``edge_index`` / ``edge_weight`` when every snapshot has the same
     (equal values), else as lists of ``T`` per-step tensors, which the models accept as they are.
@@ -83,7 +92,8 @@ def from_snapshots(snapshots: Iterable) -> SnapshotSequence:
     Raises:
         ValueError: no snapshot, a snapshot without ``x`` or ``edge_index``, node counts or feature
             widths that change between snapshots (a sequence has one node set), targets present
-            in some snapshots only or of changing shapes, multi-column edge features.
+            in some snapshots only or of changing shapes, multi-column edge features, an
+            ``edge_attr`` and an ``edge_weight`` that differ.
 
     Shapes:
         - **output:** ``x`` :math:`(T, N, F)` (a 1-D ``x`` per snapshot gives :math:`F = 1`), ``y``
@@ -112,7 +122,7 @@ def from_snapshots(snapshots: Iterable) -> SnapshotSequence:
         xs.append(x.float() if not x.is_floating_point() else x)
         ys.append(_as_tensor(getattr(snap, "y", None), "y", t))
         graphs.append(ei.long() if ei.dtype != torch.long else ei)
-        weights.append(_weights(_as_tensor(getattr(snap, "edge_attr", None), "edge_attr", t), ei.size(-1), t))
+        weights.append(_edge_weights(snap, ei.size(-1), t))
     if not xs:
         raise ValueError("from_snapshots got no snapshot")
     present = [y is not None for y in ys]

@@ -99,6 +99,22 @@ def test_weights_that_change_on_a_fixed_graph_stay_per_step():
     torch.testing.assert_close(out, _loop(model, snaps))
 
 
+def test_weights_in_pygs_edge_weight_field_are_read():
+    """PyG's own field for edge weights (``Data(edge_weight=...)``, as ``GCNNorm`` writes it) is read
+    as PyG Temporal's ``edge_attr`` is (it was dropped: the model ran on the unweighted graph)."""
+    ref = _snapshots(dynamic=True)
+    snaps = [Data(x=s.x, edge_index=s.edge_index, edge_weight=s.edge_attr, y=s.y) for s in ref]
+    got, want = from_snapshots(snaps), from_snapshots(ref)
+    assert isinstance(got.edge_weight, list) and len(got.edge_weight) == T
+    assert all(torch.equal(a, b) for a, b in zip(got.edge_weight, want.edge_weight))
+    both = [Data(x=s.x, edge_index=s.edge_index, edge_attr=s.edge_attr[:, None], edge_weight=s.edge_attr, y=s.y)
+            for s in ref]  # the same weights in both fields: fine
+    assert all(torch.equal(a, b) for a, b in zip(from_snapshots(both).edge_weight, want.edge_weight))
+    both[2].edge_weight = both[2].edge_weight * 2
+    with pytest.raises(ValueError, match="snapshot 2 has both edge_attr and edge_weight, with different values"):
+        from_snapshots(both)
+
+
 def test_targets_absent_everywhere_give_none():
     snaps = [Data(x=s.x, edge_index=s.edge_index) for s in _snapshots()]
     x, y, edge_index, edge_weight = from_snapshots(snaps)
