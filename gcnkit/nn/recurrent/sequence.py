@@ -30,7 +30,7 @@ from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.graph_input import refuse_tracing
 from gcnkit.functional.linear import shared_weights
 from gcnkit.functional.spmm import finite_operands
-from gcnkit.functional.validation import check_bool, check_finite
+from gcnkit.functional.validation import check_bool, check_finite, check_int
 from gcnkit.nn.recurrent.base import RecurrentCellBase, S, State
 from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator, _called_through_hooks
 
@@ -79,6 +79,15 @@ def check_sequence_input(x: Tensor, cell: RecurrentCellBase, edge_index, edge_we
         raise ValueError("x has T=0 time steps")
     check_step_graphs(edge_index, edge_weight, T)
     return T
+
+
+def positive_int(name: str, value) -> int:
+    """``value`` as a plain ``int`` >= 1 (NumPy's integers and 0-d integer tensors too, as
+    :func:`~gcnkit.functional.validation.check_int`); otherwise a ``ValueError`` naming it."""
+    try:
+        return check_int(name, value, 1)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}") from None
 
 
 def check_sequence_shape(x: Tensor) -> None:
@@ -130,9 +139,8 @@ def run_sequence(cell: RecurrentCellBase[S], x: Tensor, edge_index: Optional[Edg
     """
     return_sequence = check_bool("return_sequence", return_sequence)
     T = check_sequence_input(x, cell, edge_index, edge_weight)
-    if detach_every is not None and (not isinstance(detach_every, int) or isinstance(detach_every, bool)
-                                     or detach_every < 1):
-        raise ValueError(f"detach_every must be a positive integer, got {detach_every!r}")
+    if detach_every is not None:
+        detach_every = positive_int("detach_every", detach_every)
     lead = x.shape[:-3]
     if len(lead) and all(d == 1 for d in lead):  # one sequence: run the cheaper unbatched path
         if state is not None:

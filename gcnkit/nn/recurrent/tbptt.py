@@ -9,7 +9,8 @@ from torch import Tensor
 
 from gcnkit.functional.validation import check_finite, check_real
 from gcnkit.nn.recurrent.base import S
-from gcnkit.nn.recurrent.sequence import _is_sequence, check_sequence_shape, check_step_graphs, detach_state
+from gcnkit.nn.recurrent.sequence import (_is_sequence, check_sequence_shape, check_step_graphs, detach_state,
+                                         positive_int)
 
 
 def _chunk_graph(obj, start: int, stop: int):
@@ -48,8 +49,7 @@ def tbptt_backward(model: Callable[..., Tuple[Tensor, S]], x: Tensor, target: Te
     interrupt leaves no partial gradient behind when ``model`` is an ``nn.Module``: its
     parameters' ``.grad`` are restored to what they were before the call.
     """
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = positive_int("k", k)
     check_sequence_shape(x)
     if not isinstance(target, Tensor):
         raise TypeError(f"target must be a Tensor, got {type(target).__name__}")

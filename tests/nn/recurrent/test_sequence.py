@@ -1,5 +1,6 @@
 """The sequence runner: one normalization per sequence, state carried, static/dynamic graphs,
 truncated BPTT, gradcheck, clear errors."""
+import numpy as np
 import pytest
 import torch
 
@@ -146,9 +147,10 @@ def test_detach_every_cuts_the_gradient(small_graph):
     ei, ew, n = small_graph
     cell = GRUCell(F, H, input_operator="gcn", hidden_operator="gcn")
     x = torch.randn(8, n, F, requires_grad=True)
-    out, _ = run_sequence(cell, x, ei, ew, detach_every=3)
-    (g,) = torch.autograd.grad(out[-1].sum(), x)
-    assert g[:6].abs().sum() == 0 and g[6:].abs().sum() > 0  # steps 0..5 are beyond the cut
+    for k in (3, np.int64(3), torch.tensor(3)):  # NumPy's and 0-d tensor integers, as check_int takes
+        out, _ = run_sequence(cell, x, ei, ew, detach_every=k)
+        (g,) = torch.autograd.grad(out[-1].sum(), x)
+        assert g[:6].abs().sum() == 0 and g[6:].abs().sum() > 0  # steps 0..5 are beyond the cut
     out, _ = run_sequence(cell, x, ei, ew)
     (g,) = torch.autograd.grad(out[-1].sum(), x)
     assert g[0].abs().sum() > 0
@@ -185,7 +187,7 @@ def test_tbptt_backward_chunks_and_full_bptt(small_graph):
     mse(out, y).backward()
     for a, b in zip(g_full, grads()):
         torch.testing.assert_close(a, b)
-    loss_3, state = tbptt_backward(model, x, y, ei, ew, k=3, loss_fn=mse)
+    loss_3, state = tbptt_backward(model, x, y, ei, ew, k=np.int64(3), loss_fn=mse)  # (NumPy's int: as 3)
     g3 = grads()
     out, _ = run_sequence(cell, x, ei, ew, detach_every=3)  # same gradient as detaching in-forward
     torch.testing.assert_close(loss_3, mse(out, y).detach())
@@ -241,12 +243,12 @@ def test_clear_errors(small_graph):
                      view(-1).index_fill_(0, torch.tensor([3]), float("nan")).view(2, n, H))
     with pytest.raises(ValueError, match=r"\[B, T, N, F\]"):
         run_sequence(cell, torch.randn(n, F), ei)
-    for bad in (0, True, 1.5):  # True used to act as 1
+    for bad in (0, True, 1.5, np.int64(0), torch.tensor(2.0)):  # True used to act as 1
         with pytest.raises(ValueError, match="detach_every must be a positive integer"):
             run_sequence(cell, x, ei, detach_every=bad)
     with pytest.raises(TypeError, match="x is torch.float64 but GRUCell's parameters are torch.float32"):
         run_sequence(cell, x.double(), ei)
-    for bad in (0, True, 2.0):
+    for bad in (0, True, 2.0, torch.tensor([2])):
         with pytest.raises(ValueError, match="k must be a positive integer"):
             tbptt_backward(lambda *a, **k: None, x, torch.zeros(2, 4, n), ei, k=bad, loss_fn=None)
     with pytest.raises(ValueError, match=r"target must have x's T=4 time steps on axis 1 .* got 3 time steps"):
