@@ -68,7 +68,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "Chebyshev models drop self-loops")
     g.add_argument("--self-loop-weight", type=float, default=None,
                    help="w of the self-loops (losloop default 2, PyG's improved; else 1); tgcn and "
-                        "tgcn_pygt only")
+                        "tgcn_pygt only; with keep it weights only the loops added to nodes without "
+                        "one (none on the bundled datasets, whose every node has one: use add)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
     p.add_argument("--out", default=None,

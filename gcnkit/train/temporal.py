@@ -43,6 +43,7 @@ from gcnkit.train.temporal_config import (  # re-exported (see __all__)
     SELF_LOOPS,
     TEMPORAL_MODELS,
     TemporalConfig,
+    defaults_of,
 )
 from gcnkit.train.temporal_epoch import (
     make_optimizer,
@@ -126,6 +127,7 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
             or cfg.self_loop_weight is None:  # pragma: no cover
         raise AssertionError("unreachable: resolved_data() fills in the dataset defaults")
     signal = load_temporal(cfg.dataset, cfg.root) if signal is None else signal
+    _check_loop_weight_used(cfg, signal)
     series = signal.series.float()
     x_raw, y_raw = make_windows(series, cfg.lags, cfg.horizon)  # checks the horizon and NaNs
     S, gap = x_raw.size(0), cfg.horizon - 1
@@ -172,6 +174,23 @@ def prepare_data(cfg: TemporalConfig, signal=None) -> TemporalData:
         loop_weight = float(cfg.self_loop_weight)
         edge_weight = torch.cat([w, w.new_full((signal.num_nodes,), loop_weight)])
     return TemporalData(x, y, x_raw, y_raw, train, val, test, edge_index, edge_weight, inverse)
+
+
+def _check_loop_weight_used(cfg: TemporalConfig, signal) -> None:
+    """With ``self_loops="keep"`` the self-loop weight is that of the loops added to nodes that
+    have none: on a graph with a loop at every node (Chickenpox's, PedalMe's, Los-loop's) a weight
+    other than the dataset's default would change nothing, and a run never silently differs from
+    its options."""
+    default = defaults_of(cfg.dataset)["self_loop_weight"]
+    if cfg.self_loops != "keep" or cfg.self_loop_weight == default:
+        return
+    row, col = signal.edge_index
+    looped = torch.zeros(signal.num_nodes, dtype=torch.bool, device=row.device)
+    looped[row[row == col]] = True
+    if bool(looped.all()):
+        raise ValueError(f"self_loop_weight={cfg.self_loop_weight} would change nothing: with self_loops='keep' "
+                         f"it weights the self-loops added to nodes that have none, and every node of "
+                         f"{cfg.dataset}'s graph has one; use self_loops='add' (A + wI) to add w to them")
 
 
 def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict], None]] = None,

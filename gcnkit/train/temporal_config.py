@@ -38,6 +38,12 @@ DATASET_DEFAULTS: Dict[str, dict] = {
 }
 
 
+def defaults_of(dataset: str) -> dict:
+    """The defaults of ``dataset`` (a canonical name): its :data:`DATASET_DEFAULTS` entry, or those
+    of a dataset without one (a user's own signal)."""
+    return DATASET_DEFAULTS.get(dataset, _FALLBACK)
+
+
 @dataclass
 class TemporalConfig:
     """Options of :func:`train_temporal`; ``None`` means the dataset's default."""
@@ -75,7 +81,7 @@ class TemporalConfig:
         from gcnkit.data.temporal import canonical_temporal_name
 
         name = canonical_temporal_name(self.dataset)
-        defaults = DATASET_DEFAULTS.get(name, _FALLBACK)
+        defaults = defaults_of(name)
         return self._check_training(self._resolve_data(name, defaults), defaults)
 
     def resolved_data(self, signal_given: bool = False) -> "TemporalConfig":
@@ -92,7 +98,7 @@ class TemporalConfig:
             if not signal_given:
                 raise
             name = str(self.dataset)
-        return self._resolve_data(name, DATASET_DEFAULTS.get(name, _FALLBACK))
+        return self._resolve_data(name, defaults_of(name))
 
     def _resolve_data(self, name: str, defaults: dict) -> "TemporalConfig":
         cfg = replace(self, dataset=name, **{k: defaults[k] for k in DATA_OPTIONS if getattr(self, k) is None})

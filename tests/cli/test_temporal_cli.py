@@ -98,6 +98,9 @@ def test_main_entry_point(tmp_path, capsys):
                                                 ("--epochs", "0", "^--epochs must be >= 1"),
                                                 ("--seed", str(2 ** 64), f"^--seed must be <= {2 ** 63 - 1}"),
                                                 ("--self-loop-weight", "-1", "^--self-loop-weight must be"),
+                                                # chickenpox has a loop at every node: under keep, 7 = 1
+                                                ("--self-loop-weight", "7", "^--self-loop-weight=7.0 would change "
+                                                                            "nothing: with --self-loops='keep'"),
                                                 ("--batch-size", "8", "^--batch-size=8 applies to the windows"),
                                                 ("--train-ratio", "0.001", "^--train-ratio=0.001 of n=517 leaves"),
                                                 ("--val-ratio", "0.0001", r"--val-ratio=0.0001 .*\(--train-ratio=0.2"),

@@ -64,7 +64,7 @@ def test_prepare_data_checks_only_the_options_of_the_data():
     for cfg in (TemporalConfig(dataset="my_sensors", **opts),  # the general defaults: standard, keep
                 TemporalConfig(dataset="losloop", **opts, scaler="standard", self_loops="keep",
                                device="cuda:7", model="gconvgru", K=3, lr=-1.0),
-                TemporalConfig(dataset="my_sensors", **opts, self_loop_weight=5.0)):  # (keep: unused)
+                TemporalConfig(dataset="my_sensors", **opts, self_loop_weight=5.0)):  # (keep: the ring has no loops)
         got = prepare_data(cfg=cfg, signal=_signal())
         assert (got.train, got.val, got.test) == (want.train, want.val, want.test)
         torch.testing.assert_close(got.x, want.x, rtol=0, atol=0)
@@ -129,6 +129,27 @@ def test_self_loops_add_puts_a_plus_i_on_top_of_existing_self_loops():
         TemporalConfig(dataset="losloop", self_loops="twice").resolved()
     with pytest.raises(ValueError, match="self_loop_weight"):
         TemporalConfig(dataset="losloop", self_loop_weight=float("nan")).resolved()
+
+
+def test_a_self_loop_weight_that_would_change_nothing_is_refused():
+    """With self_loops="keep" the weight is that of the loops added where a node has none: on a graph
+    with a loop at every node (the three bundled datasets') another weight than the dataset's
+    default changed nothing (the same numbers as the default, under a run folder of its own)."""
+    sig = _signal()
+    n = sig.num_nodes
+    looped = TemporalSignal(sig.series, torch.cat([sig.edge_index, torch.arange(n).expand(2, -1)], 1),
+                            torch.cat([sig.edge_weight, torch.ones(n)]), "looped", n)
+    opts = dict(lags=4, horizon=1, self_loops="keep")
+    with pytest.raises(ValueError, match=r"self_loop_weight=5.0 would change nothing: with self_loops='keep' .*"
+                                         r"every node of losloop's graph has one; use self_loops='add'"):
+        prepare_data(TemporalConfig(dataset="losloop", **opts, self_loop_weight=5.0), signal=looped)
+    for cfg, signal in ((TemporalConfig(dataset="losloop", **opts), looped),  # its default (2.0) stays
+                        (TemporalConfig(dataset="losloop", **opts, self_loop_weight=5.0), sig),  # nodes without
+                        (TemporalConfig(dataset="losloop", lags=4, horizon=1, self_loops="add",
+                                        self_loop_weight=5.0), looped)):
+        prepare_data(cfg, signal=signal)
+    with pytest.raises(ValueError, match="self_loop_weight=3.0 would change nothing"):  # a user's signal:
+        prepare_data(TemporalConfig(dataset="my_sensors", **opts, self_loop_weight=3.0), signal=looped)  # 1.0
 
 
 def test_windows_protocol_trains_and_picks_the_best_validation_epoch():
