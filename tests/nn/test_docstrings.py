@@ -119,6 +119,20 @@ def test_functions_document_args_defaults_and_returns(fn):
         f"{fn.__name__} needs one Returns: section"
 
 
+@pytest.mark.parametrize("cls", [c for c in PUBLIC_CLASSES if issubclass(c, gcnkit.nn.models.RecurrentGraphModel)],
+                         ids=lambda c: c.__name__)
+def test_recurrent_models_forward_documents_its_arguments(cls):
+    """``help(TGCN)`` states ``state``, ``detach_every``, ``cache`` ... with their defaults (the
+    text is run_sequence's, less its ``cell``), and what the model returns."""
+    doc = inspect.getdoc(cls.forward) or ""
+    params = _parameters(cls.forward)
+    documented = _items(_section(doc, "Args") or "")
+    assert sorted(documented) == sorted(params), f"{cls.__name__}.forward's Args: {sorted(documented)}"
+    _check_defaults(f"{cls.__name__}.forward", documented, params, inspect.unwrap(cls.forward).__globals__,
+                    every=True)
+    assert "(y, state)" in (_section(doc, "Returns") or "")
+
+
 def test_help_shows_the_shared_text_on_the_class_itself():
     text = pydoc.render_doc(KipfGCNConv, renderer=pydoc.plaintext)
     for said in ("in_channels (int)", "norm: fixed", "**kwargs (optional)", "node_dim",

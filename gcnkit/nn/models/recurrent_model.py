@@ -1,6 +1,8 @@
 r"""A recurrent cell unrolled over a sequence, with an optional per-node linear read-out."""
 from __future__ import annotations
 
+import inspect
+import re
 from typing import TYPE_CHECKING, Any, Generic, Optional, Tuple
 
 import torch
@@ -66,3 +68,28 @@ class RecurrentGraphModel(torch.nn.Module, Generic[S]):
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.hidden_channels}"
         return s + (f", out_channels={self.out_channels}" if self.out_channels is not None else "")
+
+
+def _forward_doc(runner_doc: Optional[str]) -> Optional[str]:
+    """The models' ``forward`` docstring: :func:`run_sequence`'s arguments (but its ``cell``, the
+    model's own), written there once, and what the read-out makes of its outputs."""
+    if not runner_doc:  # python -OO
+        return None
+    args = re.search(r"^Args:\n(.*?)(?=^\S|\Z)", inspect.cleandoc(runner_doc), re.S | re.M)
+    if args is None:  # pragma: no cover
+        raise AssertionError("run_sequence's docstring has an Args section")
+    items = re.sub(r"^    cell:.*\n", "", args.group(1), flags=re.M).rstrip()
+    return f"""Runs the cell over the time axis of ``x`` (:func:`~gcnkit.nn.recurrent.run_sequence`), then
+the read-out on every output.
+
+Args:
+{items}
+
+Returns:
+    ``(y, state)``: :math:`y_t = h_t W_{{out}}^\\top + b_{{out}}` (:math:`h_t` itself without ``out_channels``)
+    for every step, ``[B, T, N, C]`` (``[T, N, C]``), or for the last one, ``[B, N, C]``, with
+    ``return_sequence=False``; and the final state, to pass to the next call.
+"""
+
+
+RecurrentGraphModel.forward.__doc__ = _forward_doc(run_sequence.__doc__)
