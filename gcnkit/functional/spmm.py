@@ -98,7 +98,7 @@ def _mm(a: CSRMatrix, x: Tensor) -> Tensor:
     if torch.is_grad_enabled():  # double backward: keep it differentiable
         return a.to_torch() @ x
     if (x.device.type == "cpu" and x.dtype == torch.float32 == a.value.dtype
-            and x.size(-1) >= _GATHER_MIN_COLUMNS and x.is_contiguous()):
+            and x.size(-1) >= _GATHER_MIN_COLUMNS and x.layout == torch.strided and x.is_contiguous()):
         return torch.nn.functional.embedding_bag(a.col, x, a.crow[:-1], mode="sum",
                                                  per_sample_weights=a.value)
     # into a new, unfilled output: `@` zero-fills one first (beta=0 ignores its contents)
@@ -123,10 +123,13 @@ class _CSRMatmul(torch.autograd.Function):
                 "inplace operation: the values of a sparse matrix (sparse features or an adjacency) "
                 "were written in place between the forward and the backward pass; clone them first")
         (x,) = ctx.saved_tensors
-        grad = grad.contiguous()
+        # sparse CSR features give a sparse CSR product, and its gradient may come sparse: the
+        # gathers below need rows of dense matrices (as wide as the features, as in the dense case)
+        grad = grad.to_dense() if grad.layout != torch.strided else grad.contiguous()
         grad_x = _mm(a.t(), grad) if ctx.needs_input_grad[2] else None
         grad_value = None
         if ctx.needs_input_grad[1]:
+            x = x.to_dense() if x.layout != torch.strided else x
             grad_value = (grad.index_select(0, a.row) * x.index_select(0, a.col)).sum(-1)
         return None, grad_value, grad_x
 

@@ -87,6 +87,27 @@ def test_propagate_takes_sparse_features_as_the_layers_do(make):
     torch.testing.assert_close(g.matmul(make(x)).to_dense(), g.matmul(x))
 
 
+@pytest.mark.parametrize("width", [3, 40], ids=["MKL", "gather"])  # 40 >= 32: the embedding_bag path
+def test_sparse_features_with_learnable_edge_weights(width):
+    # was: "Sparse CSR tensors do not have is_contiguous" for float32 features of 32 or more
+    # columns (forward), and in the backward pass for any width when the edge weights need grad
+    torch.manual_seed(0)
+    ei = torch.randint(0, 30, (2, 120))
+    x = torch.rand(30, width) * (torch.rand(30, width) < 0.3)
+    w = torch.rand(120, requires_grad=True)
+    grads = []
+    for feats in (x, x.to_sparse_csr(), x.to_sparse()):
+        out = normalize_adjacency(ei, w, num_nodes=30) @ feats
+        out = out if out.layout == torch.strided else out.to_dense()
+        (gw,) = torch.autograd.grad(out.pow(2).sum(), w)
+        grads.append((out, gw))
+    for out, gw in grads[1:]:
+        torch.testing.assert_close(out, grads[0][0])
+        torch.testing.assert_close(gw, grads[0][1])
+    g = normalize_adjacency(ei, num_nodes=30)
+    torch.testing.assert_close(propagate(g, x.to_sparse_csr()).to_dense(), g.to_dense() @ x)
+
+
 def test_csr_matmul_and_propagate_refuse_what_is_not_a_feature_matrix():
     g = normalize_adjacency(EI, num_nodes=4)
     with pytest.raises(TypeError, match=r"csr_matmul multiplies by a dense or sparse CSR x.*got a torch.sparse_coo"):
