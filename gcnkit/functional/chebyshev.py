@@ -40,13 +40,16 @@ def scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, Tensor]) -
     Chebyshev step is a single sparse matmul. ``lambda_max`` may be a tensor ``[N]``, each node's
     value (a mini-batch's per-graph values, see :func:`lambda_max_per_node`): row ``i`` is then
     scaled by :math:`a_i = 2/\lambda_i`, :math:`\tilde{L} = \mathrm{diag}(a) L - I`; that matrix is
-    kept for the last such tensor (the same tensor object, unmodified, reuses it)."""
+    kept for the last such tensor (the same tensor object, unmodified, reuses it). Values must be
+    positive and finite; 0 (:func:`laplacian_lambda_max`'s value where :math:`L = 0`) only on rows
+    of :math:`L` that are 0, where it gives :math:`\tilde{L} = -I` as any value would there."""
     check_laplacian_graph(graph, "scaled_laplacian")
     if isinstance(lambda_max, Tensor):
         return _scaled_laplacian_per_node(graph, lambda_max)
     lambda_max = float(lambda_max)
-    if not 0.0 <= lambda_max < float("inf"):  # 0: laplacian_lambda_max's L = 0 (see _assemble_scaled_laplacian)
-        raise ValueError(f"lambda_max must be a positive finite number, got {lambda_max}")
+    if not 0.0 <= lambda_max < float("inf") or (lambda_max == 0.0 and not bool(_zero_laplacian_rows(graph).all())):
+        # 0 is laplacian_lambda_max's value where L = 0 (see _assemble_scaled_laplacian), and only there
+        raise ValueError(f"lambda_max must be a positive finite number, got {lambda_max}{_ZERO_HINT}")
     key = ("scaled_laplacian", lambda_max or 2.0, graph.device, graph.dtype)
     cached = graph.extras.get(key)
     if cached is not None:
@@ -65,10 +68,32 @@ def _scaled_laplacian_per_node(graph: NormalizedGraph, lambda_max: Tensor) -> CS
     cached = graph.extras.get(key)
     if cached is not None and cached[0]() is lambda_max and cached[1] == lambda_max._version:
         return cached[2]
-    lap = _assemble_scaled_laplacian(graph, lambda_max.to(graph.device, torch.float64))
+    values = lambda_max.detach().to(graph.device, torch.float64)
+    bad = ~torch.isfinite(values) | (values < 0) | ((values == 0) & ~_zero_laplacian_rows(graph))
+    if bool(bad.any()):
+        raise ValueError(f"a per-node lambda_max must be positive and finite: {int(bad.sum())} of its {n} "
+                         f"values are not (node {int(bad.nonzero()[0])}: {float(values[bad][0])}){_ZERO_HINT}")
+    lap = _assemble_scaled_laplacian(graph, values)
     if not (lap.value.requires_grad or lambda_max.is_inference()):
         graph.extras[key] = (weakref.ref(lambda_max), lambda_max._version, lap)
     return lap
+
+
+_ZERO_HINT = (" (0 only where L = I - A_hat is 0, every node with only a self-loop: laplacian_lambda_max's "
+              "value there)")
+
+
+def _zero_laplacian_rows(graph: NormalizedGraph) -> Tensor:
+    r"""Which rows of :math:`L = I - \hat{A}` are 0 within rounding (the node has only a self-loop),
+    as :func:`laplacian_lambda_max` rounds an eigenvalue to 0: where a value of 0 means
+    :math:`\tilde{L} = -I` and any other value would give the same row."""
+    adj, n = graph.adj, graph.num_nodes
+    value = adj.value.detach().double()
+    on = adj.row == adj.col
+    off_identity = torch.where(on, (1.0 - value).abs(), value.abs())
+    worst = torch.zeros(n, dtype=torch.float64, device=value.device).scatter_reduce_(0, adj.row, off_identity, "amax")
+    has_loop = torch.zeros(n, dtype=torch.bool, device=value.device).index_fill_(0, adj.row[on], True)
+    return has_loop & (worst < 16 * torch.finfo(graph._source.dtype).eps)
 
 
 def _assemble_scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, Tensor]) -> CSRMatrix:

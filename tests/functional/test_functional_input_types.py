@@ -162,3 +162,36 @@ def test_a_torch_sparse_adj_t_is_read_as_pyg_reads_it_and_must_be_square():
         conv(x, SparseTensor(ei[1], ei[0], w, (4, 6)))
     with pytest.raises(ValueError, match=r"must be square \[N, N\], got \(4, 6\)"):
         conv(x, torch.sparse_coo_tensor(torch.stack([ei[1], ei[0]]), w, (4, 6)))
+
+
+@pytest.mark.parametrize("lam", [0.0, torch.tensor([2.0, 0.0, 2.0, 2.0]), torch.tensor([2.0, -1.0, 2.0, 2.0]),
+                                 torch.tensor([2.0, float("nan"), 2.0, 2.0])], ids=["0", "0-node", "neg", "nan"])
+def test_chebyshev_functions_refuse_a_lambda_max_that_is_not_positive(lam):
+    # was: 0 silently taken as 2, a negative or NaN per-node value a matrix of -inf/NaN scalings
+    g = normalize_adjacency(EI, num_nodes=4, self_loop_weight=0.0)
+    x = torch.randn(4, 2)
+    with pytest.raises(ValueError, match=r"lambda_max must be positive.*0 only where L = I - A_hat is 0|"
+                                         r"lambda_max must be a positive finite number.*0 only where"):
+        chebyshev_basis(g, x, 2, lam)
+    with pytest.raises(ValueError, match="positive"):
+        chebyshev_combine(g, [x, x], lam)
+    with pytest.raises(ValueError, match="positive"):
+        scaled_laplacian(g, lam)
+
+
+def test_chebyshev_functions_take_the_zero_of_laplacian_lambda_max_where_L_is_zero():
+    # a mini-batch of the path 0-1-2-3 and two nodes with only a self-loop each (their L is 0)
+    ei = torch.cat([EI, torch.tensor([[4, 5], [4, 5]])], 1)
+    g = normalize_adjacency(ei, num_nodes=6, self_loop_weight=0.0, remove_self_loops=False)
+    per_node = lambda_max_per_node(g, torch.tensor([0, 0, 0, 0, 1, 1]), "eig")
+    torch.testing.assert_close(per_node, torch.tensor([2.0] * 4 + [0.0] * 2, dtype=torch.float64))
+    x = torch.randn(6, 3, dtype=torch.float64)
+    dense = torch.eye(6, dtype=torch.float64) - g.to_dense().double()  # L; its rows 4, 5 are 0
+    expected = dense[:4] * (2.0 / per_node[:4, None]) - torch.eye(6, dtype=torch.float64)[:4]
+    out = chebyshev_basis(g.to(dtype=torch.float64), x, 1, per_node)[1]
+    torch.testing.assert_close(out[:4], expected @ x)
+    torch.testing.assert_close(out[4:], -x[4:])  # L~ = -I there
+    only_loops = normalize_adjacency(torch.arange(4).repeat(2, 1), num_nodes=4, self_loop_weight=0.0,
+                                     remove_self_loops=False)
+    assert laplacian_lambda_max(only_loops) == 0.0
+    torch.testing.assert_close(chebyshev_basis(only_loops, x[:4].float(), 1, 0.0)[1], -x[:4].float())
