@@ -79,7 +79,8 @@ class GCN(torch.nn.Module):
         included (each drawn at the whole graph's size)."""
         refuse_tracing()  # (also for the MLP rule, which has no graph: its dropout cannot be traced)
         if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
-            x = as_features(x)  # a cached CSRMatrix: sparse dropout, the transpose built once
+            # a CSRMatrix (sparse dropout, the transpose built once), kept unless a layer keeps nothing
+            x = as_features(x, cache=all(conv.cached for conv in self.convs))
         node_rows, value_rows = dropout_rows(field, x, self.hops)
         for i, conv in enumerate(self.convs):
             if isinstance(x, CSRMatrix):

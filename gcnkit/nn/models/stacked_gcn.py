@@ -136,7 +136,7 @@ class StackedGCN(torch.nn.Module):
         elif len(generators) != s:
             raise ValueError(f"generators must hold one generator (or None) per model ({s}), got {len(generators)}")
         if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
-            x = as_features(x)
+            x = as_features(x, cache=all(conv.cached for conv in self.template.convs))
         self._check_features(x)
         node_rows, value_rows = dropout_rows(field, x, self.template.hops)
         p = self.dropout if self.training else 0.0

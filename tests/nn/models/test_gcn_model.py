@@ -76,3 +76,21 @@ def test_a_ported_pyg_call_is_an_error_not_another_model():
         GCN(30, 32, 2)
     model = GCN(30, 32, num_layers=3, out_channels=7)
     assert len(model.convs) == 3 and model.convs[-1].out_channels == 7
+
+
+def test_cached_false_keeps_no_copy_of_sparse_features():
+    # was: the model converted torch.sparse features through the feature cache even with
+    # cached=False (the documented remedy for writes behind the version counter): a later write to
+    # the values gave the old features' logits
+    from gcnkit.nn.conv import base
+    x, ei = _data()
+    base.clear_caches()
+    model = GCN(30, 8, out_channels=3, cached=False).eval()
+    for sparse in (x.to_sparse(), x.to_sparse_csr()):
+        model(sparse, ei)
+        sparse.values().data.mul_(2.0)
+        torch.testing.assert_close(model(sparse, ei), model(2 * x, ei))
+    assert len(base.feature_cache) == 0
+    cached = GCN(30, 8, out_channels=3).eval()  # the default keeps the converted features
+    cached(x.to_sparse_csr(), ei)
+    assert len(base.feature_cache) == 1

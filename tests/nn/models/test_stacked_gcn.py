@@ -152,3 +152,16 @@ def test_frozen_weights_stay_frozen():
     with pytest.raises(ValueError, match=r"models\[1\]\.convs\.0\.lin\.weight has requires_grad=True, "
                                          r"models\[0\]'s False: .* freeze the same parameters in every model"):
         StackedGCN(models)
+
+
+def test_cached_false_keeps_no_copy_of_sparse_features():
+    # was: converted through the feature cache whatever the models' cached (see test_gcn_model.py)
+    from gcnkit.nn.conv import base
+    x, ei = _graph()
+    base.clear_caches()
+    stacked = StackedGCN(_models("kipf", 2, cached=False)).eval()
+    sparse = x.to_sparse_csr()
+    stacked(sparse, ei)
+    sparse.values().data.mul_(2.0)
+    torch.testing.assert_close(stacked(sparse, ei), stacked(2 * x, ei))
+    assert len(base.feature_cache) == 0
