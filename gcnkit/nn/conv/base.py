@@ -89,7 +89,8 @@ def as_features(x: Features, auto: bool = True, cache: bool = True) -> Features:
 _PYG_OPTIONS = {
     "improved": "self_loop_weight=2.0 (improved=True) or 1.0",
     "add_self_loops": "self_loop_weight=0.0 (add_self_loops=False; FirstOrderTermConv is that preset)",
-    "normalize": "GeneralGCNConv(..., norm='none') (normalize=False) or NaiveGCNConv",
+    "normalize": "NaiveGCNConv, or GeneralGCNConv(..., norm='none', self_loop_weight=0.0) (normalize=False: PyG "
+                 "then adds no self-loops either)",
     # torch_geometric.nn.ChebConv's
     "normalization": "nothing for normalization='sym' (ChebyshevConv's only Laplacian; pass lambda_max= "
                      "a number or 'eig'); 'rw' and None are not offered",

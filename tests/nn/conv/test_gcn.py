@@ -224,6 +224,20 @@ def test_naive_equals_pyg_gcnconv_without_normalization(graph_zoo):
     torch.testing.assert_close(ours(x, ei, ew.float()), pyg(x, ei, ew.float()), atol=1e-5, rtol=1e-5)
 
 
+def test_the_hint_for_pyg_normalize_false_is_that_layer(graph_zoo):
+    # PyG's GCNConv(normalize=False) adds no self-loops, whatever add_self_loops says: the error for
+    # normalize= points to NaiveGCNConv or norm='none' with self_loop_weight=0.0 (it said norm='none'
+    # alone, whose default self_loop_weight=1.0 is A + I)
+    ei, ew, n = graph_zoo["kitchen_sink"]
+    pyg = GCNConv(4, 3, normalize=False)
+    ours = GeneralGCNConv(4, 3, norm="none", self_loop_weight=0.0)
+    ours.load_state_dict(pyg.state_dict())
+    x = torch.randn(n, 4)
+    torch.testing.assert_close(ours(x, ei, ew.float()), pyg(x, ei, ew.float()), atol=1e-5, rtol=1e-5)
+    with pytest.raises(TypeError, match="self_loop_weight=0.0"):
+        KipfGCNConv(4, 3, normalize=False)
+
+
 def test_state_dict_is_interchangeable_with_pyg():
     ours, pyg = KipfGCNConv(5, 3), GCNConv(5, 3)
     assert set(ours.state_dict()) == set(pyg.state_dict())
