@@ -173,7 +173,10 @@ class GraphConvBase(MessagePassing):
         check = auto and isinstance(x, Tensor)
         if check:
             weight = next(self.parameters(), None)
-            auto = weight is None or weight.dtype == x.dtype
+            # under autocast dense features stay dense: the sparse product runs in x's dtype (CPUs
+            # lack low-precision sparse kernels), which would change the output's dtype from the
+            # second call on (the conversion's)
+            auto = (weight is None or weight.dtype == x.dtype) and not torch.is_autocast_enabled(x.device.type)
         x = as_features(x, auto, cache=self.cached)
         if isinstance(x, CSRMatrix):
             if not x.dtype.is_floating_point:  # (as dense x: it would make an integer graph)

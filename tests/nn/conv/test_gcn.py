@@ -332,3 +332,19 @@ def test_autocast_output_dtype_does_not_depend_on_the_widths(sizes):
             out = conv(x, ei)
         assert out.dtype == torch.bfloat16
         torch.testing.assert_close(out.float(), ref, rtol=5e-2, atol=5e-2)
+
+
+def test_autocast_output_dtype_is_the_same_on_every_call():
+    # was: bfloat16 on the first call, float32 from the second on, when the layer converted sparse
+    # enough dense features to CSR (a float32 sparse product: CPUs lack bfloat16 sparse kernels)
+    from gcnkit.nn.conv import KipfGCNConv
+    gen = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, 300, (2, 1500), generator=gen)
+    x = (torch.rand(300, 500, generator=gen) < 0.02).float()  # 2% non-zero: converted outside autocast
+    conv = KipfGCNConv(500, 16)
+    ref = conv(x, ei)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outs = [conv(x, ei) for _ in range(3)]
+    assert [o.dtype for o in outs] == [torch.bfloat16] * 3
+    for out in outs:
+        torch.testing.assert_close(out.float(), ref, rtol=5e-2, atol=5e-2)
