@@ -83,7 +83,12 @@ class NormalizedGraph:
         return self.adj.value
 
     def to(self, device=None, dtype: Optional[torch.dtype] = None) -> "NormalizedGraph":
-        """This operator on ``device``/``dtype``; each copy is made once and kept."""
+        """This operator on ``device``/``dtype``; each copy is made once and kept. As ``Tensor.to``,
+        a dtype alone may come first: ``graph.to(torch.float64)``."""
+        if isinstance(device, torch.dtype):
+            if dtype is not None:
+                raise TypeError(f"NormalizedGraph.to got two dtypes ({device} and {dtype})")
+            device, dtype = None, device
         device = self.device if device is None else torch.device(device)
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())

@@ -224,6 +224,12 @@ class CSRMatrix:
             return self._dense
 
     def to(self, device=None, dtype=None) -> "CSRMatrix":
+        """On ``device`` with values of ``dtype`` (``self`` when both match); as ``Tensor.to``, a
+        dtype alone may come first: ``m.to(torch.float64)``."""
+        if isinstance(device, torch.dtype):
+            if dtype is not None:
+                raise TypeError(f"CSRMatrix.to got two dtypes ({device} and {dtype})")
+            device, dtype = None, device
         device = self.device if device is None else torch.device(device)
         dtype = self.dtype if dtype is None else dtype
         if device == self.device and dtype == self.dtype:

@@ -195,3 +195,16 @@ def test_chebyshev_functions_take_the_zero_of_laplacian_lambda_max_where_L_is_ze
                                      remove_self_loops=False)
     assert laplacian_lambda_max(only_loops) == 0.0
     torch.testing.assert_close(chebyshev_basis(only_loops, x[:4].float(), 1, 0.0)[1], -x[:4].float())
+
+
+def test_to_takes_a_dtype_first_as_tensor_to():
+    # was: "device() received an invalid combination of arguments - got (torch.dtype)"
+    g = normalize_adjacency(EI, num_nodes=4)
+    assert g.to(torch.float64) is g.to(dtype=torch.float64) and g.to(torch.float64).dtype == torch.float64
+    m = CSRMatrix.from_torch(torch.eye(3).to_sparse())
+    assert m.to(torch.float64).dtype == torch.float64
+    torch.testing.assert_close(m.to(torch.float64).to_dense(), torch.eye(3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="two dtypes"):
+        m.to(torch.float64, torch.float32)
+    with pytest.raises(TypeError, match="two dtypes"):
+        g.to(torch.float64, torch.float32)

@@ -170,6 +170,7 @@ class GraphConvBase(MessagePassing):
         if not auto and self.node_dim != -2:  # the two-phase methods: the recurrent runner's API
             raise ValueError(f"{type(self).__name__}.propagate_only/propagate_transform take nodes on axis "
                              f"-2 ([*, N, F]), but this layer has node_dim={self.node_dim}")
+        given = auto  # forward's own input (the user's), checked against the parameters' dtype
         check = auto and isinstance(x, Tensor)
         if check:
             weight = next(self.parameters(), None)
@@ -181,6 +182,8 @@ class GraphConvBase(MessagePassing):
         if isinstance(x, CSRMatrix):
             if not x.dtype.is_floating_point:  # (as dense x: it would make an integer graph)
                 raise TypeError(f"x must be a floating-point tensor, got sparse {x.dtype}")
+            if given:  # as dense x (it was cast to the layer's dtype, silently and at every call)
+                check_dtype_matches(x.value, self)
             if x.shape[1] != self.in_channels:
                 raise ValueError(f"x has {x.shape[1]} features per node but the layer expects "
                                  f"in_channels={self.in_channels} (shape {x.shape})")

@@ -103,6 +103,24 @@ def test_bad_features():
             conv(xi, EI)
 
 
+def test_sparse_features_of_another_dtype_are_refused_as_dense_ones():
+    # was: cast to the layer's dtype, silently and at every call (dense features were refused)
+    from gcnkit.functional import CSRMatrix
+    x64 = torch.rand(N, F_IN, dtype=torch.float64)
+    msg = r"x is torch.float64 but (KipfGCNConv|ChebyshevConv)'s parameters are torch.float32; convert one"
+    for conv in (KipfGCNConv(F_IN, 3), ChebyshevConv(F_IN, 3, 2)):
+        for x in (x64, x64.to_sparse(), x64.to_sparse_csr(), CSRMatrix.from_torch(x64.to_sparse())):
+            with pytest.raises(TypeError, match=msg):
+                conv(x, EI)
+        # the remedies the message names, and autocast, which mixes dtypes itself
+        expected = conv(x64.float(), EI)
+        torch.testing.assert_close(conv(CSRMatrix.from_torch(x64.to_sparse()).to(torch.float32), EI), expected)
+        torch.testing.assert_close(conv(x64.to_sparse().to(torch.float32), EI), expected)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert conv(x64.to_sparse_csr(), EI).shape == (N, 3)
+        torch.testing.assert_close(conv.double()(x64.to_sparse(), EI), conv(x64, EI))
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(in_channels=4.7), "in_channels must be an integer, got 4.7"),  # was: 4
     (dict(out_channels="3"), "out_channels must be an integer, got '3'"),
