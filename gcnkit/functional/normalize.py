@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from gcnkit.functional._degree import degree_power
+from gcnkit.functional.cache import _version
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul
 from gcnkit.functional.validation import check_bool, check_choice, check_edge_index, check_edge_weight, check_real
@@ -54,8 +55,21 @@ class NormalizedGraph:
         self.parent = parent
         self._copies: Dict[Tuple[torch.device, torch.dtype], "NormalizedGraph"] = {}
         self._source: "NormalizedGraph" = self  # copies are always made from the original
-        # per-graph derived quantities (e.g. lambda_max), keyed by name or by (name, options...)
-        self.extras: Dict[Hashable, Any] = {}
+        self._extras: Dict[Hashable, Any] = {}
+        self._values_version = _version(adj.value)
+
+    @property
+    def extras(self) -> Dict[Hashable, Any]:
+        """Per-graph derived quantities (e.g. ``lambda_max``, the scaled Laplacian), keyed by name or
+        by ``(name, options...)``, shared by every device/dtype copy. Values of the operator written
+        in place (``graph.edge_weight.mul_(2)``) drop them and the copies, which are rebuilt on use."""
+        src = self._source
+        version = _version(src.adj.value)
+        if version != src._values_version:  # what was derived from the old values is stale
+            src._extras.clear()
+            src._copies.clear()
+            src._values_version = version
+        return src._extras
 
     @property
     def num_nodes(self) -> int:
@@ -99,14 +113,15 @@ class NormalizedGraph:
         if device == src.device and dtype == src.dtype:
             return src
         key = (device, dtype)
+        self.extras  # (drops copies made from values since written in place)
         # a differentiable operator is converted per call: a kept copy would carry the autograd
         # history of its first conversion (none at all if that was under no_grad)
         out = None if src.adj.value.requires_grad else self._copies.get(key)
         if out is None:
             out = NormalizedGraph(src.adj.to(device, dtype), self.norm, self.self_loop_weight,
                                   src.deg.to(device), self.remove_self_loops, self.parent)
-            out.extras = self.extras  # derived quantities do not depend on device or dtype
-            out._copies = self._copies
+            out._extras = src._extras  # derived quantities do not depend on device or dtype
+            out._copies = src._copies
             out._source = src
             if not src.adj.value.requires_grad:
                 self._copies[key] = out
@@ -117,13 +132,16 @@ class NormalizedGraph:
         device/dtype copies and cached matrices are rebuilt on use."""
         state = dict(self.__dict__)
         state["_copies"], state["_source"] = {}, None
-        state["extras"] = {k: v for k, v in self.extras.items() if isinstance(v, (int, float))}
+        state["_extras"] = {k: v for k, v in self.extras.items() if isinstance(v, (int, float))}
         return state
 
     def __setstate__(self, state: dict) -> None:
+        if "extras" in state:  # pickled before extras became a property
+            state["_extras"] = state.pop("extras")
         self.__dict__.update(state)
         if self.__dict__.get("_source") is None:
             self._source = self
+        self._values_version = _version(self.adj.value)
 
     def like(self, x: Tensor) -> "NormalizedGraph":
         """This operator on ``x``'s device and (floating) dtype."""

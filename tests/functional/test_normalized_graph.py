@@ -37,3 +37,23 @@ def test_pickle_keeps_the_operator_and_lambda_max_and_drops_derived_copies():
     g2 = pickle.loads(pickle.dumps(g))
     assert g2.extras == {"lambda_max": lam} and g2._copies == {} and g2._source is g2
     torch.testing.assert_close(propagate(g2, x.double()), propagate(g, x.double()))
+
+
+def test_values_written_in_place_reach_the_copies_and_the_derived_quantities():
+    # was: the float64 copy and lambda_max (and the scaled Laplacian) kept the old values
+    from gcnkit.functional import chebyshev_basis, laplacian_lambda_max
+
+    ei = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    g = normalize_adjacency(ei, num_nodes=4, self_loop_weight=0.0)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    before = laplacian_lambda_max(g)
+    propagate(g, x), chebyshev_basis(g, x.float(), 1, before)  # copies and extras made
+    with torch.no_grad():
+        g.edge_weight.mul_(0.5)  # now L = I - S/2: lambda_max 1.5
+    torch.testing.assert_close(propagate(g, x), g.to_dense().double() @ x)
+    lam = laplacian_lambda_max(g)
+    assert abs(before - 2.0) < 1e-6 and abs(lam - 1.5) < 1e-6
+    lap = torch.eye(4) - g.to_dense()
+    torch.testing.assert_close(chebyshev_basis(g, x.float(), 1, lam)[1], (2 / lam * lap - torch.eye(4)) @ x.float())
+    import pickle
+    assert pickle.loads(pickle.dumps(g)).extras == {"lambda_max": lam}  # a number survives pickling
