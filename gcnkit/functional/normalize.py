@@ -205,7 +205,8 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
     - ``"none"``: :math:`\tilde{A}` as is.
 
     Duplicate edges are summed. Zero-degree nodes get 0 (never ``inf``/``NaN``). A negative
-    weighted degree under ``sym``/``row``/``col`` is a ``ValueError`` (PyG silently returns NaN).
+    weighted degree under ``sym``/``row``/``col`` is a ``ValueError`` (PyG silently returns NaN), and
+    so is one that overflows the dtype; signed weights that cancel within rounding give degree 0.
     ``self_loop_weight=0`` adds no self-loops, ``2.0`` is PyG's ``improved=True``.
     ``remove_self_loops=True`` first drops the self-loops the graph has (as PyG's ``ChebConv`` and
     ``get_laplacian`` do), so :math:`\tilde{A} = A_{\neq} + w I` with :math:`A_{\neq}` the
@@ -266,12 +267,7 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
     along = col if norm == "col" else row
     deg = w.new_zeros(num_nodes).index_add(0, along, w)
     if norm != "none":
-        negative = deg < 0
-        if bool(negative.any()):
-            idx = negative.nonzero().view(-1)[:5].tolist()
-            raise ValueError(f"normalize_adjacency(norm={norm!r}): {int(negative.sum())} node(s) have a "
-                             f"negative weighted degree (e.g. nodes {idx}); {norm} normalization needs "
-                             f"non-negative degrees. Use norm='none' or fix the edge weights.")
+        deg = _checked_degrees(deg, w, along, norm)
     value = w
     if norm != "none":
         # the powers and products in float64: D^-1 of a tiny (subnormal) float32 degree would be inf
@@ -285,3 +281,26 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
             value = (w64 * degree_power(deg64, -1.0)[col]).to(w.dtype)
     adj = adj.with_values(value)
     return NormalizedGraph(adj, norm, self_loop_weight, deg, remove_self_loops)
+
+
+def _checked_degrees(deg: Tensor, w: Tensor, along: Tensor, norm: str) -> Tensor:
+    """The weighted degrees a normalization can divide by: an overflow (finite weights whose sum is
+    beyond the dtype) and a negative degree are errors; with negative weights, a degree within
+    rounding of 0 (weights that cancel, summed in floating point) is 0, as exactly cancelling ones
+    give (its D^p would otherwise be the rounding error's, e.g. 1/sqrt(6e-9))."""
+    if not bool(torch.isfinite(deg).all()):
+        idx = (~torch.isfinite(deg)).nonzero().view(-1)[:5].tolist()
+        raise ValueError(f"normalize_adjacency(norm={norm!r}): the weighted degrees of nodes {idx} overflow "
+                         f"{deg.dtype} (finite edge weights whose sum is beyond {torch.finfo(deg.dtype).max:.3g}); "
+                         f"pass float64 edge weights or scale them down")
+    if bool((w < 0).any()):
+        magnitude = torch.zeros_like(deg).index_add(0, along, w.detach().abs())
+        rounding = deg.detach().abs() <= 16 * torch.finfo(deg.dtype).eps * magnitude
+        deg = deg.masked_fill(rounding, 0.0)
+    negative = deg < 0
+    if bool(negative.any()):
+        idx = negative.nonzero().view(-1)[:5].tolist()
+        raise ValueError(f"normalize_adjacency(norm={norm!r}): {int(negative.sum())} node(s) have a "
+                         f"negative weighted degree (e.g. nodes {idx}); {norm} normalization needs "
+                         f"non-negative degrees. Use norm='none' or fix the edge weights.")
+    return deg

@@ -147,6 +147,28 @@ def test_negative_weighted_degree_raises_with_count_and_norm(norm):
         normalize_adjacency(ei, w, 4, norm=norm, self_loop_weight=0.0)
 
 
+@pytest.mark.parametrize("norm", ["sym", "row"])
+def test_weights_that_cancel_give_a_zero_degree_not_the_rounding_error(norm):
+    # four weights summing to 0 exactly, whose float32 sum is 1.19e-7 (was D^-1 = 8.4e6 on them)
+    w = torch.tensor([0.8352431654930115, 0.2055988311767578, 0.593172013759613, -1.6340140104293823])
+    ei = torch.tensor([[1, 2, 3, 4], [0, 0, 0, 0]])
+    assert torch.zeros(1).index_add(0, ei[1], w).item() != 0.0  # the rounding error itself
+    g = normalize_adjacency(ei, w, 5, norm=norm, self_loop_weight=0.0)
+    assert g.deg[0] == 0.0
+    torch.testing.assert_close(g.to_dense(), torch.zeros(5, 5))  # as for exactly cancelling weights
+    g64 = normalize_adjacency(ei, w.double(), 5, norm=norm, self_loop_weight=0.0)  # sums to 0 exactly
+    torch.testing.assert_close(g64.to_dense(), torch.zeros(5, 5, dtype=torch.float64))
+
+
+def test_degrees_that_overflow_the_dtype_are_an_error():
+    # was: an infinite degree, D^-1/2 = 0: the node's edges silently dropped
+    ei = torch.tensor([[1, 2], [0, 0]])
+    with pytest.raises(ValueError, match=r"degrees of nodes \[0\] overflow torch.float32.*float64"):
+        normalize_adjacency(ei, torch.full((2,), 3e38), 3, self_loop_weight=0.0)
+    g = normalize_adjacency(ei, torch.full((2,), 3e38, dtype=torch.float64), 3, norm="row", self_loop_weight=0.0)
+    torch.testing.assert_close(g.to_dense()[0], torch.tensor([0.0, 0.5, 0.5], dtype=torch.float64))
+
+
 def test_negative_column_degree_raises_for_col_only():
     # column sums are what col uses: make one negative while every row sum is positive
     ei = torch.tensor([[0, 0, 1, 2], [1, 2, 2, 1]])
