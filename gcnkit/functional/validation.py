@@ -22,6 +22,8 @@ def check_device(name: str, device) -> None:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise ValueError(f"unknown {name}={device!r} ({e})") from None
+    if dev.type == "meta":  # (it would fail at the first value read, after the set-up)
+        raise ValueError(f"{name}={device!r}: meta tensors hold no values to train or evaluate on")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{name}={device!r} but CUDA is not available to this torch ({torch.__version__})")
 

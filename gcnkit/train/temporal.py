@@ -203,7 +203,7 @@ def train_temporal(config: TemporalConfig, *, on_epoch: Optional[Callable[[dict]
     last epoch (a finished run only evaluates), giving the numbers of an uninterrupted run, and
     the restored epochs' records are passed to ``on_epoch`` first. A checkpoint of another
     configuration is refused (``ValueError``)."""
-    cfg = config.resolved()
+    cfg = config.resolved(signal_given=data is not None)
     if cfg.lags is None or cfg.hidden is None or cfg.horizon is None or cfg.epochs is None \
             or cfg.self_loop_weight is None:  # pragma: no cover
         raise AssertionError("unreachable: resolved() fills in the dataset defaults")

@@ -76,11 +76,11 @@ class TemporalConfig:
     cuda_graph: bool = False
     progress: bool = True
 
-    def resolved(self) -> "TemporalConfig":
-        """A copy with the dataset defaults filled in, validated."""
-        from gcnkit.data.temporal import canonical_temporal_name
-
-        name = canonical_temporal_name(self.dataset)
+    def resolved(self, signal_given: bool = False) -> "TemporalConfig":
+        """A copy with the dataset defaults filled in, validated; ``signal_given`` as for
+        :meth:`resolved_data` (the data of a user's signal, given to
+        :func:`~gcnkit.train.temporal.train_temporal`)."""
+        name = self._dataset_name(signal_given)
         defaults = defaults_of(name)
         return self._check_training(self._resolve_data(name, defaults), defaults)
 
@@ -90,15 +90,18 @@ class TemporalConfig:
         :func:`~gcnkit.train.temporal.prepare_data` needs. With ``signal_given`` (a user's
         :class:`~gcnkit.data.TemporalSignal`) a dataset name gcnkit does not know is kept, with
         the defaults of a dataset without its own entry."""
+        name = self._dataset_name(signal_given)
+        return self._resolve_data(name, defaults_of(name))
+
+    def _dataset_name(self, signal_given: bool) -> str:
         from gcnkit.data.temporal import canonical_temporal_name
 
         try:
-            name = canonical_temporal_name(self.dataset)
+            return canonical_temporal_name(self.dataset)
         except ValueError:
             if not signal_given:
                 raise
-            name = str(self.dataset)
-        return self._resolve_data(name, defaults_of(name))
+            return str(self.dataset)
 
     def _resolve_data(self, name: str, defaults: dict) -> "TemporalConfig":
         cfg = replace(self, dataset=name, **{k: defaults[k] for k in DATA_OPTIONS if getattr(self, k) is None})
@@ -135,7 +138,8 @@ class TemporalConfig:
             raise ValueError(f"batch_size={self.batch_size} applies to the windows protocol; the "
                              f"sequence protocol trains on one sequence")
         ints: Dict[str, Any] = {k: check_int(k, getattr(cfg, k), 1) for k in ("hidden", "epochs", "batch_size")}
-        ints.update({k: check_int(k, getattr(cfg, k), 0) for k in ("tbptt", "patience")  # 0 (or None): off
+        # 0 or None: off, one spelling (None), so that a run's folder and checkpoint do not depend on it
+        ints.update({k: check_int(k, getattr(cfg, k), 0) or None for k in ("tbptt", "patience")
                      if getattr(cfg, k) is not None})
         ints["seed"] = check_seed("seed", cfg.seed)
         ints["K"] = check_int("K", cfg.K, 0)  # the Chebyshev degree

@@ -129,7 +129,11 @@ def make_train_epoch(model: RecurrentGraphModel, opt: torch.optim.Optimizer, dat
     mse = F.mse_loss
     order: Optional[Tensor] = None
     opt_step = _quiet_step(opt) if cfg.cuda_graph else opt.step
+    train = data.train
     if cfg.protocol == "sequence":
+        if train.start != 0 or train.step != 1:  # the state is carried from the series' first step
+            raise ValueError(f"the sequence protocol trains on the series from its start: data.train must be "
+                             f"range(0, stop), got {train}")
         x = _sequence_inputs(data.x[: data.train.stop])                       # [1, S, N, lags * F]
         y = data.y[: data.train.stop].permute(0, 2, 1).unsqueeze(0)          # [1, S, N, horizon]
 
@@ -169,7 +173,8 @@ def make_train_epoch(model: RecurrentGraphModel, opt: torch.optim.Optimizer, dat
     def epoch() -> float:
         if order is None:
             return float(step())
-        order.copy_(torch.randperm(len(order), generator=gen))
+        # the windows of data.train (range(0, n) from prepare_data: the shuffle itself)
+        order.copy_(torch.randperm(len(order), generator=gen).mul_(train.step).add_(train.start))
         return float(step()) / len(order)
 
     return epoch

@@ -32,9 +32,9 @@ def run_temporal(config: TemporalConfig, out: Optional[PathLike] = None,
     cfg = config.resolved()
     data = prepare_data(cfg)  # loaded once: for the checks here and for training
     num_nodes = data.y.size(-1)
-    if any(not 0 <= n < num_nodes for n in nodes):
-        raise ValueError(f"--nodes must be in 0..{num_nodes - 1} ({cfg.dataset} has {num_nodes} nodes), "
-                         f"got {list(nodes)}")
+    if not nodes or any(not 0 <= n < num_nodes for n in nodes):  # (an empty list would fail after training)
+        raise ValueError(f"--nodes must be one or more of 0..{num_nodes - 1} ({cfg.dataset} has {num_nodes} "
+                         f"nodes), got {list(nodes)}")
     out = check_output_folder(out if out else default_out(cfg))
     out.mkdir(parents=True, exist_ok=True)
     try:  # a second run on the same folder would interleave its epochs with this one's files

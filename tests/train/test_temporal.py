@@ -476,3 +476,40 @@ def test_a_tie_in_validation_keeps_the_earliest_epoch(single_thread, monkeypatch
     assert run.best_epoch == 1 and run.epochs == 4
     first = train_temporal(_fast_cfg(epochs=1), data=prepare_data(cfg.resolved(), signal=_signal()))
     assert run.metrics == first.metrics
+
+
+def test_a_users_signal_under_its_own_name_trains(single_thread):
+    # was: prepare_data took it, then train_temporal refused "Unknown temporal dataset 'my_sensors'"
+    sig = _signal()
+    cfg = TemporalConfig(dataset="my_sensors", model="tgcn", epochs=2, hidden=4, progress=False)
+    res = train_temporal(cfg, data=prepare_data(cfg, signal=sig))
+    assert res.epochs == 2 and math.isfinite(res.metrics["rmse"])
+    assert res.config["lags"] == 4 and res.config["dataset"] == "my_sensors"  # a user's own signal's defaults
+    with pytest.raises(ValueError, match="my_sensors"):  # without the data it names nothing gcnkit has
+        train_temporal(cfg)
+
+
+def test_the_windows_of_data_train_are_those_trained_on(single_thread):
+    # was: windows 0..len(train)-1 whatever data.train said (here 40..79): the baselines, fitted on
+    # data.train, and the model saw different windows
+    import torch.nn.functional as F
+
+    from gcnkit.train.temporal_epoch import make_train_epoch
+
+    cfg = TemporalConfig(dataset="losloop", lags=4, horizon=1, batch_size=8, scaler="none", hidden=4).resolved()
+    data = replace(prepare_data(cfg, signal=_signal(T=120)), train=range(40, 80))
+    torch.manual_seed(0)
+    model = build_model("tgcn", 1, 4, 1)
+    epoch = make_train_epoch(model, torch.optim.SGD(model.parameters(), lr=0.0), data, cfg,
+                             torch.Generator().manual_seed(1))
+
+    def mse(idx):
+        with torch.no_grad():
+            out, _ = model(data.x[idx], data.edge_index, data.edge_weight, return_sequence=False)
+            return F.mse_loss(out.permute(0, 2, 1), data.y[idx]).item()
+
+    assert epoch() == pytest.approx(mse(torch.arange(40, 80)), rel=1e-5)
+    assert abs(mse(torch.arange(40, 80)) - mse(torch.arange(0, 40))) > 1e-3  # (the test can tell them apart)
+    seq = replace(cfg, protocol="sequence", batch_size=32)
+    with pytest.raises(ValueError, match=r"data.train must be range\(0, stop\), got range\(40, 80\)"):
+        make_train_epoch(model, torch.optim.SGD(model.parameters(), lr=0.0), data, seq, torch.Generator())

@@ -15,6 +15,7 @@ from gcnkit.train.temporal import TemporalConfig
     (dict(dataset="losloop", tbptt=5), "tbptt=5 applies to the sequence protocol"),
     (dict(dataset="chickenpox", batch_size=8), "batch_size=8 applies to the windows protocol"),
     (dict(device="nodevice"), "unknown device='nodevice'"),
+    (dict(device="meta"), "device='meta': meta tensors hold no values"),  # was: failed after the set-up
     (dict(dataset="losloop", model="gconvgru", self_loop_weight=7.0), "self_loop_weight=7.0 applies to tgcn"),
     (dict(dataset="chickenpox", model="gconvlstm", self_loops="add"), "self_loops=add applies to tgcn"),
     (dict(dataset="losloop", val_ratio=0.0, patience=3), r"patience=3 needs a validation part"),
