@@ -184,14 +184,22 @@ class RecurrentCellBase(torch.nn.Module, Generic[S]):
             known = _ZERO_STATE_STEPS[cls] = takes and ours
         return known
 
+    def refuse_state_as_graph(self, edge_index, torch_call: str, remedy: str) -> None:
+        """A graph-free cell ignores ``edge_index``: a state given there (a floating-point tensor, a
+        tuple, or a list of floating-point tensors), as ``torch.nn``'s recurrent modules take it
+        second, would be silently unused. A ``TypeError`` naming the call to make instead."""
+        if self.uses_graph:
+            return
+        items = edge_index if isinstance(edge_index, list) else [edge_index]
+        if isinstance(edge_index, tuple) or any(isinstance(t, Tensor) and t.is_floating_point() for t in items):
+            raise TypeError(f"{type(self).__name__} got a state-like {type(edge_index).__name__} as edge_index, "
+                            f"the argument after x: torch.nn takes the state there ({torch_call}); gcnkit's "
+                            f"are (x, edge_index, edge_weight, state): pass {remedy}")
+
     def forward(self, x: Tensor, edge_index: Optional[GraphInput] = None,
                 edge_weight: Optional[Tensor] = None, state: Optional[S] = None) -> S:
         """One step. ``x``: ``[*, F]`` (``[*, N, F]`` with a graph); returns the new state."""
-        if not self.uses_graph and (isinstance(edge_index, tuple) or (
-                isinstance(edge_index, Tensor) and edge_index.is_floating_point())):
-            raise TypeError(f"{type(self).__name__} got a state-like {type(edge_index).__name__} as its second "
-                            f"argument, edge_index: torch.nn cells take the state second (cell(x, hx)); here "
-                            f"the arguments are (x, edge_index, edge_weight, state): pass cell(x, state=hx)")
+        self.refuse_state_as_graph(edge_index, "cell(x, hx)", "cell(x, state=hx)")
         refuse_tracing()
         self.check_input(x)
         check_finite("x", x)  # (a sequence's x is checked once by run_sequence, not per step)

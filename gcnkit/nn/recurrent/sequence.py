@@ -77,6 +77,7 @@ def check_sequence_input(x: Tensor, cell: RecurrentCellBase, edge_index, edge_we
     T = x.size(-3)
     if T == 0:
         raise ValueError("x has T=0 time steps")
+    cell.refuse_state_as_graph(edge_index, "rnn(x, h0)", "run_sequence(cell, x, state=h0) / model(x, state=h0)")
     check_step_graphs(edge_index, edge_weight, T)
     return T
 

@@ -5,6 +5,7 @@ import torch
 
 from gcnkit.functional import normalize_adjacency
 from gcnkit.nn.recurrent import ElmanCell, GRUCell, LSTMCell, run_sequence
+from gcnkit.nn.models import RecurrentGraphModel
 
 B, F, H = 3, 4, 5
 
@@ -261,13 +262,23 @@ def test_a_state_passed_second_as_torch_nn_cells_take_it_is_refused(make):
     cell = make()
     x, h = torch.randn(4, 3), torch.randn(4, 5)
     hx = (h, torch.randn(4, 5)) if isinstance(cell, LSTMCell) else h
-    with pytest.raises(TypeError, match=r"state-like .* as its second argument.*cell\(x, state=hx\)"):
+    with pytest.raises(TypeError, match=r"state-like .* as edge_index, the argument after x.*cell\(x, state=hx\)"):
         cell(x, hx)
     # a graph given to a dense cell through the common loop (a dense baseline) is not an error
     assert run_sequence(cell, torch.randn(5, 4, 3), torch.tensor([[0, 1], [1, 0]]))[0].shape == (5, 4, 5)
     out = cell(x, state=hx)
     assert not torch.allclose(out[0] if isinstance(out, tuple) else out,
                               (lambda o: o[0] if isinstance(o, tuple) else o)(cell(x)))
+    # and so do the sequence runner and the model (they started from zeros, h0 unused: for an LSTM
+    # over T=2 steps (h0, c0) was read as two per-step graphs)
+    xs = torch.randn(2, 2, 4, 3)
+    h0 = (torch.randn(2, 4, 5), torch.randn(2, 4, 5)) if isinstance(cell, LSTMCell) else torch.randn(2, 4, 5)
+    for state_like in (h0, list(h0) if isinstance(h0, tuple) else [h0, h0]):
+        with pytest.raises(TypeError, match=r"as edge_index.*run_sequence\(cell, x, state=h0\)"):
+            run_sequence(cell, xs, state_like)
+        with pytest.raises(TypeError, match=r"as edge_index.*model\(x, state=h0\)"):
+            RecurrentGraphModel(cell)(xs, state_like)
+    assert not torch.allclose(run_sequence(cell, xs, state=h0)[0], run_sequence(cell, xs)[0])
 
 
 def test_a_forward_hook_on_the_recurrent_map_sees_its_own_output():
