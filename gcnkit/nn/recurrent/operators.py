@@ -211,6 +211,17 @@ def _affine_without_hooks(op: torch.nn.Module) -> TypeGuard[Union[DenseOperator,
 _ADDING_FORWARDS = (DenseOperator.forward, GraphOperator.forward)
 
 
+def splits(op: torch.nn.Module) -> bool:
+    """Whether ``op(x, graphs)`` may run as ``op.transform(op.prepare(x, graphs))`` (the
+    sequence runner's input side of all steps at once): gcnkit's operators unless a subclass
+    overrides ``forward`` or wraps a conv that overrides its methods (which the split would skip);
+    another module when it declares ``two_phase`` or has both methods."""
+    if isinstance(op, (DenseOperator, GraphOperator)):
+        return (type(op).forward in _ADDING_FORWARDS and op.two_phase
+                and (not isinstance(op, GraphOperator) or op._fuse_add))
+    return bool(getattr(op, "two_phase", hasattr(op, "prepare") and hasattr(op, "transform")))
+
+
 def _called_through_hooks(module: torch.nn.Module) -> bool:
     """Whether calling ``module`` runs more than its ``forward`` (forward hooks or pre-hooks, on
     it or global, or ``Module.compile()``): then the fused path, which calls its methods

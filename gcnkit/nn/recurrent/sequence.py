@@ -32,7 +32,7 @@ from gcnkit.functional.linear import shared_weights
 from gcnkit.functional.spmm import finite_operands
 from gcnkit.functional.validation import check_bool, check_finite, check_int
 from gcnkit.nn.recurrent.base import RecurrentCellBase, S, State
-from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator, _called_through_hooks
+from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator, _called_through_hooks, splits
 
 EdgeIndexes = Union[Tensor, object, Sequence[Tensor]]
 
@@ -168,8 +168,7 @@ def _run_checked(cell: RecurrentCellBase[S], x: Tensor, edge_index, edge_weight,
     imap = cell.input_map
     width = sum(cell.input_sizes)  # the input map's output width
     if not dynamic or getattr(imap, "graph_options", None) is None:
-        two_phase = getattr(imap, "two_phase", hasattr(imap, "prepare") and hasattr(imap, "transform"))
-        if two_phase and cell.in_channels <= width and not _has_hooks(imap):
+        if splits(imap) and cell.in_channels <= width and not _has_hooks(imap):
             # the graph part of the input side of all T steps: one sparse matmul (B*T folded)
             z = imap.prepare(x, static_graphs)  # type: ignore[operator]  # (Module.__getattr__: Tensor | Module)
             rows = z.numel() // max(z.size(-1), 1)

@@ -75,6 +75,36 @@ def test_user_subclasses_are_called_as_written(small_graph):
     torch.testing.assert_close(cell(x, state=h), torch.tanh(im(x) + 2.0 * hm.lin(h)))
 
 
+@pytest.mark.parametrize("static", [True, False], ids=["static graph", "per-step graphs"])
+def test_run_sequence_calls_user_subclasses_on_the_input_side_as_a_step_does(small_graph, static):
+    """The runner's input side of all steps at once (prepare, then transform) skipped a subclass's
+    forward on a static graph: run_sequence and a loop of cell steps differed (by 1.6 here)."""
+    from gcnkit.nn.conv import KipfGCNConv
+    from gcnkit.nn.recurrent import ElmanCell, run_sequence
+    from gcnkit.nn.recurrent.operators import DenseOperator
+
+    class ScaledGCN(KipfGCNConv):
+        def forward(self, x, edge_index, edge_weight=None):
+            return 10 * super().forward(x, edge_index, edge_weight)
+
+    class ScaledDense(DenseOperator):
+        def forward(self, x, graphs=None, add=None):
+            out = 10 * self.transform(x)
+            return out if add is None else out + add
+
+    ei, ew, n = small_graph
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, n, 3)
+    for input_operator, hidden in ((ScaledGCN, "gcn"), (ScaledDense, "linear")):
+        cell = ElmanCell(3, 5, input_operator=input_operator, hidden_operator=hidden)
+        state, outs = None, []
+        for t in range(3):
+            state = cell(x[:, t], ei, ew, state)
+            outs.append(state)
+        graphs = (ei, ew) if static else ([ei] * 3, [ew] * 3)
+        torch.testing.assert_close(run_sequence(cell, x, *graphs)[0], torch.stack(outs, 1))
+
+
 def test_transform_refuses_split_with_add_for_every_operator():
     """``split`` and ``add`` together are refused by name for gcnkit's operators and for a user's
     conv with its own ``transform`` alike (that one met ``add + tuple``: an opaque TypeError)."""
