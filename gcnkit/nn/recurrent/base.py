@@ -56,6 +56,11 @@ class RecurrentCellBase(torch.nn.Module, Generic[S]):
         self.hidden_channels = check_int("hidden_channels", hidden_channels, 1)
         self.bias = check_bool("bias", bias)
         self.recurrent_bias = self.bias if recurrent_bias is None else check_bool("recurrent_bias", recurrent_bias)
+        options = (("input_kwargs", input_kwargs, "bias"), ("hidden_kwargs", hidden_kwargs, "recurrent_bias"))
+        for name, given, flag in options:
+            if given and "bias" in given:  # (was make_operator's "got multiple values for keyword argument")
+                raise TypeError(f"{name} must not hold 'bias': the cell sets its maps' biases; pass "
+                                f"{flag}={given['bias']!r} to the cell")
         self._op_names = (getattr(input_operator, "__name__", input_operator),
                           getattr(hidden_operator, "__name__", hidden_operator))
         self._hidden_spec = (hidden_operator, dict(hidden_kwargs or {}))
@@ -80,9 +85,13 @@ class RecurrentCellBase(torch.nn.Module, Generic[S]):
 
     def graphs(self, edge_index: Optional[GraphInput], edge_weight: Optional[Tensor], x: Tensor,
                cache=graph_cache) -> Optional[GraphSet]:
-        """The :class:`GraphSet` for features ``x`` (``None`` for a graph-free cell)."""
+        """The :class:`GraphSet` for features ``x`` (``None`` for a graph-free cell). A conv built
+        with ``cached=False`` (for graphs edited behind autograd's version counter) makes the cell
+        keep nothing either: the graph is normalized per call (per sequence in :func:`run_sequence`)."""
         if not self.uses_graph:
             return None
+        if cache is not None and any(not getattr(getattr(m, "conv", None), "cached", True) for m in self.children()):
+            cache = None
         return GraphSet(edge_index, edge_weight, x.size(-2), x.device, x.dtype, cache)
 
     def init_state(self, x: Tensor) -> S:

@@ -303,3 +303,15 @@ def test_a_forward_hook_on_the_recurrent_map_sees_its_own_output():
         ref = torch.tanh(torch.nn.functional.linear(x[t], u.weight, u.bias)
                          + 0.5 * torch.nn.functional.linear(ref, lin.weight, lin.bias))
     torch.testing.assert_close(h, ref)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(input_kwargs={"bias": False}), r"input_kwargs must not hold 'bias'.*pass bias=False to the cell"),
+    (dict(hidden_kwargs={"bias": False}), r"hidden_kwargs must not hold 'bias'.*pass recurrent_bias=False"),
+])
+def test_a_bias_in_the_operators_kwargs_names_the_cells_option(kwargs, match):
+    # was: "make_operator() got multiple values for keyword argument 'bias'"
+    with pytest.raises(TypeError, match=match):
+        GRUCell(3, 4, input_operator="gcn", hidden_operator="gcn", **kwargs)
+    cell = GRUCell(3, 4, input_operator="gcn", hidden_operator="gcn", bias=False, recurrent_bias=False)
+    assert all(p.ndim == 2 for p in cell.parameters())  # the remedy: no bias anywhere

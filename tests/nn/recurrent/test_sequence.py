@@ -456,3 +456,24 @@ def test_parametrized_weights_are_computed_once_per_sequence(monkeypatch, once_p
         return len(calls), out.detach(), [p.grad.clone() for p in m.parameters()]
 
     once_per_sequence(run, lambda: monkeypatch.setattr(parametrize, "cached", contextlib.nullcontext), 4, 12)
+
+
+def test_convs_built_with_cached_false_keep_no_graph_in_a_cell():
+    """cached=False, the remedy for edge weights edited behind autograd's version counter, was
+    ignored inside the cells: the shared cache kept the old normalization (a stale output)."""
+    ei = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 3)
+    kw = {"cached": False}
+    cell = GRUCell(3, 5, reset="before", input_operator="gcn", hidden_operator="gcn",
+                   input_kwargs=kw, hidden_kwargs=kw)
+    graph_cache.clear()
+    ew = torch.ones(6)
+    run_sequence(cell, x, ei, ew), cell(x[0], ei, ew)
+    ew.data[0] = 5.0
+    torch.testing.assert_close(run_sequence(cell, x, ei, ew)[0], run_sequence(cell, x, ei, ew.clone())[0])
+    torch.testing.assert_close(cell(x[0], ei, ew), cell(x[0], ei, ew.clone()))
+    assert len(graph_cache) == 0
+    cached = GRUCell(3, 5, input_operator="gcn", hidden_operator="gcn")  # the default keeps it
+    run_sequence(cached, x, ei, ew)
+    assert len(graph_cache) == 1
