@@ -162,10 +162,12 @@ def lambda_max_per_node(graph: NormalizedGraph, batch: Optional[Tensor],
         kept = _kept_per_node(graph, lambda_max, batch)
         if kept is not None:  # the same tensors as the last call (e.g. the next layer): no re-check
             return kept
-        if lambda_max.dim() > 1 or lambda_max.numel() == 0 or not lambda_max.is_floating_point():
-            raise ValueError(f"lambda_max must be a floating-point tensor of shape [] or [num_graphs], got "
+        if (lambda_max.dim() > 1 or lambda_max.numel() == 0 or lambda_max.is_complex()
+                or lambda_max.dtype == torch.bool):  # integers are values too (PyG's ChebConv takes them)
+            raise ValueError(f"lambda_max must be a real tensor of shape [] or [num_graphs], got "
                              f"shape {tuple(lambda_max.shape)} and dtype {lambda_max.dtype}")
         values = lambda_max.detach()
+        values = values if values.is_floating_point() else values.double()
     elif isinstance(lambda_max, numbers.Real) and not isinstance(lambda_max, bool):  # NumPy scalars too
         values = torch.tensor([float(lambda_max)], dtype=torch.float64)
     else:

@@ -270,3 +270,20 @@ def test_layers_with_different_lambda_max_on_one_graph_do_not_share_a_laplacian(
     shared = b(x, ei)  # same edge tensor: the normalized graph comes from the cache
     clear_caches()
     torch.testing.assert_close(shared, b(x, ei))
+
+
+def test_an_integer_lambda_max_tensor_is_taken_as_pyg_takes_it():
+    # was: "lambda_max must be a floating-point tensor" (PyG's ChebConv computes with it)
+    torch.manual_seed(0)
+    ei = torch.tensor([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])
+    batch = torch.tensor([0, 0, 0, 1, 1])
+    x = torch.randn(5, 4)
+    ours, pyg = ChebyshevConv(4, 3, 2), ChebConv(4, 3, 3)
+    pyg.load_state_dict(ours.state_dict())
+    lam = torch.tensor([3, 2])
+    expected = pyg(x, ei, batch=batch, lambda_max=lam.float())
+    torch.testing.assert_close(ours(x, ei, batch=batch, lambda_max=lam), expected)
+    torch.testing.assert_close(pyg(x, ei, batch=batch, lambda_max=lam), expected)
+    for bad in (torch.tensor([True, True]), torch.tensor([2 + 0j, 2])):
+        with pytest.raises(ValueError, match=r"lambda_max must be a real tensor"):
+            ours(x, ei, batch=batch, lambda_max=bad)
