@@ -2,6 +2,7 @@
 graph, sparse input features, and PyG message passing."""
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple, Union, overload
 
 import torch
@@ -83,6 +84,30 @@ def as_features(x: Features, auto: bool = True, cache: bool = True) -> Features:
             return x if converted is _KEEP_DENSE else converted
         _seen_features.get((x,), "seen", lambda: True)
     return x
+
+
+#: The edge masks of explanations already refused (``id -> weakref``): PyG's explainers flag every
+#: layer of the model with one mask, and the first layer's refusal ends the explanation before the
+#: others run; they unflag themselves at their next call instead of refusing the user's next forward.
+_refused_masks: dict = {}
+
+
+def refuse_explainer(layer: MessagePassing) -> None:
+    """A ``NotImplementedError`` for a layer flagged by PyG's explainers (``layer.explain``), once
+    per explanation (its edge mask); the flag is cleared, so that the model stays usable."""
+    mask = getattr(layer, "_edge_mask", None)
+    # the explainer will not get to clear them: as its clear_masks does (None, not False, which
+    # would exclude the layer from later explanations: they would fail on PyG's vaguer error)
+    layer.explain, layer._edge_mask, layer._loop_mask, layer._apply_sigmoid = None, None, None, True
+    if mask is not None:
+        kept = _refused_masks.get(id(mask))
+        if kept is not None and kept() is mask:
+            return  # another layer refused this explanation already
+        _refused_masks[id(mask)] = weakref.ref(mask, lambda _ref, key=id(mask): _refused_masks.pop(key, None))
+    raise NotImplementedError(
+        f"{type(layer).__name__} multiplies by a normalized sparse operator instead of passing "
+        f"per-edge messages, so PyG's explainers cannot mask its edges; explain the same model "
+        f"built with torch_geometric.nn.GCNConv / ChebConv (same state_dict layout)")
 
 
 #: ``torch_geometric.nn.GCNConv`` options and what to pass here instead.
@@ -199,12 +224,7 @@ class GraphConvBase(MessagePassing):
               norm: Norm, self_loop_weight: float, remove_self_loops: bool = False) -> NormalizedGraph:
         """The normalized graph on ``x``'s device and dtype, from the shared cache."""
         if getattr(self, "explain", False):
-            self.explain = False  # the explainer will not get to clear it: leave the layer usable
-            raise NotImplementedError(
-                f"{type(self).__name__} multiplies by a normalized sparse operator instead of passing "
-                f"per-edge messages, so PyG's explainers cannot mask its edges; explain the same model "
-                f"built with torch_geometric.nn.GCNConv / ChebConv (same state_dict layout), and call "
-                f"torch_geometric.explain.algorithm.utils.clear_masks(model) to unflag the other layers")
+            refuse_explainer(self)
         num_nodes = x.shape[0] if isinstance(x, CSRMatrix) else x.size(-2)
         dtype = x.dtype if isinstance(x, CSRMatrix) or x.is_floating_point() else None
         try:

@@ -155,6 +155,28 @@ def test_pyg_explain_mode_is_a_clear_error():
     assert conv(torch.randn(3, 2), torch.tensor([[0, 1], [1, 2]])).shape == (3, 2)
 
 
+def test_a_refused_explanation_leaves_the_whole_model_usable():
+    """PyG's Explainer flags every layer; the first refuses. The second used to stay flagged, so
+    the user's next forward raised the explainer error, and a second explanation met PyG's vaguer
+    "Could not compute gradients for edges" (the first layer was excluded by explain=False)."""
+    from torch_geometric.explain import Explainer, GNNExplainer
+
+    from gcnkit.nn.models import GCN
+
+    torch.manual_seed(0)
+    x, ei = torch.randn(10, 4), torch.randint(0, 10, (2, 30))
+    model = GCN(4, 8, out_channels=3).eval()
+    expected = model(x, ei)
+    explainer = Explainer(model, GNNExplainer(epochs=2), explanation_type="model", edge_mask_type="object",
+                          model_config=dict(mode="multiclass_classification", task_level="node",
+                                            return_type="raw"))
+    for _ in range(2):
+        with pytest.raises(NotImplementedError, match="explainers cannot mask its edges"):
+            explainer(x, ei, index=0)
+        torch.testing.assert_close(model(x, ei), expected)
+        assert all(not conv.explain and conv._edge_mask is None for conv in model.convs)
+
+
 @pytest.mark.parametrize("build", [lambda: KipfGCNConv(4, 3), lambda: KipfGCNConv(4, 8),
                                    lambda: ChebyshevConv(4, 3, 2), lambda: ChebyshevConv(4, 8, 2)])
 @pytest.mark.parametrize("tool", ["prune", "weight_norm"])
