@@ -2,7 +2,6 @@
 graph, sparse input features, and PyG message passing."""
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple, Union, overload
 
 import torch
@@ -17,6 +16,7 @@ from gcnkit.functional.spmm import csr_matmul
 from gcnkit.functional.validation import (NodeIndexError, check_bool, check_choice, check_dtype_matches,
                                          check_features, check_int)
 from gcnkit.nn.conv import docs
+from gcnkit.nn.conv.explain import refuse_explainer
 from gcnkit.nn.shared_doc import shared_doc
 
 #: Sparse features seen by any layer, converted to :class:`CSRMatrix` (with the transpose the
@@ -84,30 +84,6 @@ def as_features(x: Features, auto: bool = True, cache: bool = True) -> Features:
             return x if converted is _KEEP_DENSE else converted
         _seen_features.get((x,), "seen", lambda: True)
     return x
-
-
-#: The edge masks of explanations already refused (``id -> weakref``): PyG's explainers flag every
-#: layer of the model with one mask, and the first layer's refusal ends the explanation before the
-#: others run; they unflag themselves at their next call instead of refusing the user's next forward.
-_refused_masks: dict = {}
-
-
-def refuse_explainer(layer: MessagePassing) -> None:
-    """A ``NotImplementedError`` for a layer flagged by PyG's explainers (``layer.explain``), once
-    per explanation (its edge mask); the flag is cleared, so that the model stays usable."""
-    mask = getattr(layer, "_edge_mask", None)
-    # the explainer will not get to clear them: as its clear_masks does (None, not False, which
-    # would exclude the layer from later explanations: they would fail on PyG's vaguer error)
-    layer.explain, layer._edge_mask, layer._loop_mask, layer._apply_sigmoid = None, None, None, True
-    if mask is not None:
-        kept = _refused_masks.get(id(mask))
-        if kept is not None and kept() is mask:
-            return  # another layer refused this explanation already
-        _refused_masks[id(mask)] = weakref.ref(mask, lambda _ref, key=id(mask): _refused_masks.pop(key, None))
-    raise NotImplementedError(
-        f"{type(layer).__name__} multiplies by a normalized sparse operator instead of passing "
-        f"per-edge messages, so PyG's explainers cannot mask its edges; explain the same model "
-        f"built with torch_geometric.nn.GCNConv / ChebConv (same state_dict layout)")
 
 
 #: ``torch_geometric.nn.GCNConv`` options and what to pass here instead.
