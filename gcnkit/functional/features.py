@@ -24,16 +24,30 @@ class Rows(NamedTuple):
 
 def row_normalize_features(x: Union[Tensor, CSRMatrix]) -> Union[Tensor, CSRMatrix]:
     r"""Row-normalizes features, :math:`D^{-1} X` with :math:`D_{ii} = \sum_f X_{if}` (Kipf's
-    ``preprocess_features``); all-zero rows stay zero."""
+    ``preprocess_features``); all-zero rows stay zero. The features must be non-negative (bag-of-
+    words counts): with mixed signs a row summing to about 0 would be erased or blown up (``[1, -1]``
+    to zeros, ``[1, -0.999]`` scaled by 1000), so a negative entry is a ``ValueError``."""
+    value = x.value if isinstance(x, CSRMatrix) else x
+    negative = value < 0
+    if bool(negative.any()):
+        raise ValueError(f"row_normalize_features: {int(negative.sum())} negative feature value(s) (e.g. "
+                         f"{float(value[negative][0])}); row normalization divides each row by its sum and "
+                         f"needs non-negative features: use feature_norm='none' (or shift the features)")
     if isinstance(x, CSRMatrix):
         sums = x.value.new_zeros(x.shape[0]).index_add(0, x.row, x.value)
-        if bool((sums < 0).any()):
-            raise ValueError("row_normalize_features: features with negative row sums")
-        return x.with_values(x.value * degree_power(sums, -1.0)[x.row])
+        return x.with_values((x.value * _inverse(sums)[x.row]).to(x.dtype))
     sums = x.sum(-1, keepdim=True)
-    if bool((sums < 0).any()):
-        raise ValueError("row_normalize_features: features with negative row sums")
-    return x * degree_power(sums, -1.0)
+    return (x * _inverse(sums)).to(x.dtype)
+
+
+def _inverse(sums: Tensor) -> Tensor:
+    """:math:`D^{-1}` of the row sums; in float64 where the dtype's reciprocal of a tiny (subnormal)
+    sum would be ``inf`` (the row would become ``inf``/``NaN``), else in the sums' dtype (the numbers
+    of every earlier run)."""
+    inverse = degree_power(sums, -1.0)
+    if bool(torch.isinf(inverse).any()):
+        inverse = degree_power(sums.double(), -1.0)
+    return inverse
 
 
 def _probability(p: float) -> float:
@@ -48,6 +62,9 @@ def sparse_dropout(x: CSRMatrix, p: float, training: bool = True,
     """Dropout on the stored values of a sparse matrix (Kipf's ``sparse_dropout``): the pattern,
     and so the cached transpose for the backward pass, is shared with ``x``. ``rows``: ``x``'s
     values are these of a larger matrix's (see :class:`Rows`)."""
+    if not isinstance(x, CSRMatrix):
+        raise TypeError(f"sparse_dropout takes a CSRMatrix (CSRMatrix.from_torch(x) for a torch.sparse "
+                        f"tensor; dropout for a dense one), got {type(x).__name__}")
     value = dropout(x.value, p, training, generator, rows)
     return x if value is x.value else x.with_values(value)
 
@@ -99,6 +116,9 @@ def dropout(x: Tensor, p: float, training: bool = True, generator: Optional[torc
     drawn from ``generator`` (on ``x``'s device) when given, else from torch's default one.
     ``rows``: ``x`` holds these rows of a larger tensor, whose mask is drawn (see :class:`Rows`)."""
     p = _probability(p)
+    if not isinstance(x, Tensor) or not x.is_floating_point():  # (torch's dropout refuses them too)
+        got = x.dtype if isinstance(x, Tensor) else type(x).__name__
+        raise TypeError(f"dropout needs a floating-point tensor, got {got}")
     if not check_bool("training", training) or p == 0.0:
         return x
     return _masked(x, _keep_mask(x.shape, p, x.device, generator, rows), p)

@@ -73,6 +73,24 @@ def test_row_normalized_features_sum_to_one(sparse):
     torch.testing.assert_close(dense, torch.tensor([[0.25, 0.75, 0.0], [0.0, 0.0, 0.0], [0.25, 0.25, 0.5]]))
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_row_normalization_refuses_negative_features_and_takes_tiny_sums(sparse):
+    # was: [1, -1] erased to zeros, [1, -0.999] scaled by 1000, [1, -1.001] refused (only negative
+    # sums were); a subnormal row sum gave inf/NaN (dense) or inf (sparse) instead of 1
+    from gcnkit.functional import CSRMatrix
+    from gcnkit.functional.features import row_normalize_features
+
+    def run(x):
+        out = row_normalize_features(CSRMatrix.from_torch(x.to_sparse_csr()) if sparse else x)
+        return out.to_dense() if sparse else out
+
+    for row in ([1.0, -1.0], [1.0, -0.999], [1.0, -1.001]):
+        with pytest.raises(ValueError, match=r"negative feature value.*feature_norm='none'"):
+            run(torch.tensor([[2.0, 2.0], row]))
+    tiny = torch.tensor([[1e-45, 0.0], [3e-39, 1e-39], [0.0, 0.0], [1.0, 3.0]])
+    torch.testing.assert_close(run(tiny), torch.tensor([[1.0, 0.0], [0.75, 0.25], [0.0, 0.0], [0.25, 0.75]]))
+
+
 @pytest.mark.parametrize("p", [0.25, 0.5, 0.75])
 def test_the_byte_mask_keeps_the_draws_at_or_above_256_p(p):
     """The mask is the random bytes compared with 256 p (p = 0.5 reads their sign bit): the same
@@ -118,3 +136,13 @@ def test_the_byte_mask_draws_exactly_the_words_it_needs(n):
                           generator=torch.Generator().manual_seed(5)).view(torch.uint8)
     block = 8 * ((n + 7) // 8)
     assert torch.equal(first != 0, words[:n] >= 64) and torch.equal(second != 0, words[block:block + n] >= 64)
+
+
+def test_dropout_refuses_what_it_cannot_drop_from():
+    # was: an integer tensor came back as floats; a torch.sparse tensor an AttributeError ('value')
+    from gcnkit.functional.features import dropout, sparse_dropout
+
+    with pytest.raises(TypeError, match="dropout needs a floating-point tensor, got torch.int64"):
+        dropout(torch.arange(10), 0.5)
+    with pytest.raises(TypeError, match=r"sparse_dropout takes a CSRMatrix \(CSRMatrix.from_torch"):
+        sparse_dropout(torch.eye(3).to_sparse(), 0.5)
