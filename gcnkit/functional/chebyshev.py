@@ -69,7 +69,10 @@ def _scaled_laplacian_per_node(graph: NormalizedGraph, lambda_max: Tensor) -> CS
     if cached is not None and cached[0]() is lambda_max and cached[1] == lambda_max._version:
         return cached[2]
     values = lambda_max.detach().to(graph.device, torch.float64)
-    bad = ~torch.isfinite(values) | (values < 0) | ((values == 0) & ~_zero_laplacian_rows(graph))
+    bad = ~torch.isfinite(values) | (values < 0)
+    zero = values == 0
+    if bool(zero.any()):  # (a pass over every edge: only where a 0 needs its row of L checked)
+        bad |= zero & ~_zero_laplacian_rows(graph)
     if bool(bad.any()):
         raise ValueError(f"a per-node lambda_max must be positive and finite: {int(bad.sum())} of its {n} "
                          f"values are not (node {int(bad.nonzero()[0])}: {float(values[bad][0])}){_ZERO_HINT}")

@@ -205,8 +205,9 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
     - ``"none"``: :math:`\tilde{A}` as is.
 
     Duplicate edges are summed. Zero-degree nodes get 0 (never ``inf``/``NaN``). A negative
-    weighted degree under ``sym``/``row``/``col`` is a ``ValueError`` (PyG silently returns NaN), and
-    so is one that overflows the dtype; signed weights that cancel within rounding give degree 0.
+    weighted degree under ``sym``/``row``/``col`` is a ``ValueError`` (PyG silently returns NaN).
+    Degrees are summed in float64: signed weights that cancel give degree 0 (within the sum's
+    rounding bound), and only a float64 overflow is an error.
     ``self_loop_weight=0`` adds no self-loops, ``2.0`` is PyG's ``improved=True``.
     ``remove_self_loops=True`` first drops the self-loops the graph has (as PyG's ``ChebConv`` and
     ``get_laplacian`` do), so :math:`\tilde{A} = A_{\neq} + w I` with :math:`A_{\neq}` the
@@ -265,13 +266,16 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
     adj = CSRMatrix.from_coo(dst, src, w, (num_nodes, num_nodes))  # rows = targets; duplicates summed
     row, col, w = adj.row, adj.col, adj.value
     along = col if norm == "col" else row
-    deg = w.new_zeros(num_nodes).index_add(0, along, w)
+    # the degrees, powers and products in float64: a float32 sum of signed weights leaves a rounding
+    # error that D^p would blow up, a sum of large weights overflows, and D^-1 of a tiny (subnormal)
+    # float32 degree would be inf
+    w64 = w.double()
+    deg64 = w64.new_zeros(num_nodes).index_add(0, along, w64)
     if norm != "none":
-        deg = _checked_degrees(deg, w, along, norm)
+        deg64 = _checked_degrees(deg64, w64, along, norm)
+    deg = deg64.to(w.dtype)
     value = w
     if norm != "none":
-        # the powers and products in float64: D^-1 of a tiny (subnormal) float32 degree would be inf
-        deg64, w64 = deg.double(), w.double()
         if norm == "sym":
             d = degree_power(deg64, -0.5)
             value = (d[row] * w64 * d[col]).to(w.dtype)
@@ -284,18 +288,20 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
 
 
 def _checked_degrees(deg: Tensor, w: Tensor, along: Tensor, norm: str) -> Tensor:
-    """The weighted degrees a normalization can divide by: an overflow (finite weights whose sum is
-    beyond the dtype) and a negative degree are errors; with negative weights, a degree within
-    rounding of 0 (weights that cancel, summed in floating point) is 0, as exactly cancelling ones
-    give (its D^p would otherwise be the rounding error's, e.g. 1/sqrt(6e-9))."""
+    """The weighted degrees (float64 sums) a normalization can divide by: an overflow (finite
+    float64 weights whose sum is beyond the dtype) and a negative degree are errors; with negative
+    weights, a degree within the summation's rounding bound of 0 (``count * eps * sum |w|``:
+    weights that cancel) is 0, as exactly cancelling ones give (its D^p would otherwise be the
+    rounding error's)."""
     if not bool(torch.isfinite(deg).all()):
         idx = (~torch.isfinite(deg)).nonzero().view(-1)[:5].tolist()
         raise ValueError(f"normalize_adjacency(norm={norm!r}): the weighted degrees of nodes {idx} overflow "
                          f"{deg.dtype} (finite edge weights whose sum is beyond {torch.finfo(deg.dtype).max:.3g}); "
-                         f"pass float64 edge weights or scale them down")
+                         f"scale the edge weights down")
     if bool((w < 0).any()):
         magnitude = torch.zeros_like(deg).index_add(0, along, w.detach().abs())
-        rounding = deg.detach().abs() <= 16 * torch.finfo(deg.dtype).eps * magnitude
+        count = torch.bincount(along, minlength=deg.numel()).to(deg.dtype)
+        rounding = deg.detach().abs() <= count * torch.finfo(deg.dtype).eps * magnitude
         deg = deg.masked_fill(rounding, 0.0)
     negative = deg < 0
     if bool(negative.any()):

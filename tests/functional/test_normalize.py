@@ -152,21 +152,31 @@ def test_weights_that_cancel_give_a_zero_degree_not_the_rounding_error(norm):
     # four weights summing to 0 exactly, whose float32 sum is 1.19e-7 (was D^-1 = 8.4e6 on them)
     w = torch.tensor([0.8352431654930115, 0.2055988311767578, 0.593172013759613, -1.6340140104293823])
     ei = torch.tensor([[1, 2, 3, 4], [0, 0, 0, 0]])
-    assert torch.zeros(1).index_add(0, ei[1], w).item() != 0.0  # the rounding error itself
+    assert torch.zeros(1).index_add(0, ei[1], w).item() != 0.0  # the float32 rounding error itself
     g = normalize_adjacency(ei, w, 5, norm=norm, self_loop_weight=0.0)
     assert g.deg[0] == 0.0
     torch.testing.assert_close(g.to_dense(), torch.zeros(5, 5))  # as for exactly cancelling weights
-    g64 = normalize_adjacency(ei, w.double(), 5, norm=norm, self_loop_weight=0.0)  # sums to 0 exactly
-    torch.testing.assert_close(g64.to_dense(), torch.zeros(5, 5, dtype=torch.float64))
+    # 10,000 weights [a, -a] into one node: float32 sums leave +-0.0117 (a degree, or a negative one)
+    a = torch.rand(5000, generator=torch.Generator().manual_seed(0)) + 0.5
+    for big in (torch.cat([a, -a]), torch.cat([-a, a])):
+        g = normalize_adjacency(torch.stack([torch.arange(1, 10001), torch.zeros(10000, dtype=torch.long)]), big,
+                                10001, norm=norm, self_loop_weight=0.0)
+        assert g.deg[0] == 0.0 and g.adj.value.abs().max() == 0.0
+    # a small degree that is not a rounding error stays (it was zeroed by a float32 tolerance)
+    small = torch.tensor([1.0, -0.999999])
+    g = normalize_adjacency(torch.tensor([[1, 2], [0, 0]]), small, 3, norm="row", self_loop_weight=0.0)
+    assert g.deg[0] > 0
+    torch.testing.assert_close(g.to_dense()[0, 1:], (small.double() / small.double().sum()).float())
 
 
-def test_degrees_that_overflow_the_dtype_are_an_error():
-    # was: an infinite degree, D^-1/2 = 0: the node's edges silently dropped
+def test_degrees_are_summed_in_float64_and_an_overflow_there_is_an_error():
+    # was: float32 weights whose sum passes 3.4e38 gave an infinite degree, D^-1/2 = 0: the node's
+    # edges silently dropped
     ei = torch.tensor([[1, 2], [0, 0]])
-    with pytest.raises(ValueError, match=r"degrees of nodes \[0\] overflow torch.float32.*float64"):
-        normalize_adjacency(ei, torch.full((2,), 3e38), 3, self_loop_weight=0.0)
-    g = normalize_adjacency(ei, torch.full((2,), 3e38, dtype=torch.float64), 3, norm="row", self_loop_weight=0.0)
-    torch.testing.assert_close(g.to_dense()[0], torch.tensor([0.0, 0.5, 0.5], dtype=torch.float64))
+    g = normalize_adjacency(ei, torch.full((2,), 3e38), 3, norm="row", self_loop_weight=0.0)
+    torch.testing.assert_close(g.to_dense()[0], torch.tensor([0.0, 0.5, 0.5]))
+    with pytest.raises(ValueError, match=r"degrees of nodes \[0\] overflow torch.float64"):
+        normalize_adjacency(ei, torch.full((2,), 1.7e308, dtype=torch.float64), 3, self_loop_weight=0.0)
 
 
 def test_negative_column_degree_raises_for_col_only():

@@ -33,4 +33,6 @@ def refuse_explainer(layer: MessagePassing) -> None:
     raise NotImplementedError(
         f"{type(layer).__name__} multiplies by a normalized sparse operator instead of passing "
         f"per-edge messages, so PyG's explainers cannot mask its edges; explain the same model "
-        f"built with torch_geometric.nn.GCNConv / ChebConv (same state_dict layout)")
+        f"built with torch_geometric.nn.GCNConv / ChebConv (same state_dict layout). gcnkit's layers "
+        f"unflag themselves; PyG layers of the same model stay flagged (their outputs masked): call "
+        f"torch_geometric.explain.algorithm.utils.clear_masks(model)")

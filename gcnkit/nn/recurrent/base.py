@@ -56,11 +56,14 @@ class RecurrentCellBase(torch.nn.Module, Generic[S]):
         self.hidden_channels = check_int("hidden_channels", hidden_channels, 1)
         self.bias = check_bool("bias", bias)
         self.recurrent_bias = self.bias if recurrent_bias is None else check_bool("recurrent_bias", recurrent_bias)
-        options = (("input_kwargs", input_kwargs, "bias"), ("hidden_kwargs", hidden_kwargs, "recurrent_bias"))
-        for name, given, flag in options:
+        options = (("input_kwargs", input_kwargs, input_operator, "bias={b}, recurrent_bias={r}"),
+                   ("hidden_kwargs", hidden_kwargs, hidden_operator, "recurrent_bias={b}"))
+        for name, given, spec, remedy in options:
             if given and "bias" in given:  # (was make_operator's "got multiple values for keyword argument")
-                raise TypeError(f"{name} must not hold 'bias': the cell sets its maps' biases; pass "
-                                f"{flag}={given['bias']!r} to the cell")
+                # (recurrent_bias defaults to bias: the input map's alone needs both)
+                fix = remedy.format(b=given["bias"], r=recurrent_bias if recurrent_bias is not None else bias)
+                fix = f"pass {fix} to the cell" if isinstance(spec, str) else "set them inside the callable"
+                raise TypeError(f"{name} must not hold 'bias': the cell sets its maps' biases; {fix}")
         self._op_names = (getattr(input_operator, "__name__", input_operator),
                           getattr(hidden_operator, "__name__", hidden_operator))
         self._hidden_spec = (hidden_operator, dict(hidden_kwargs or {}))
@@ -90,9 +93,18 @@ class RecurrentCellBase(torch.nn.Module, Generic[S]):
         keep nothing either: the graph is normalized per call (per sequence in :func:`run_sequence`)."""
         if not self.uses_graph:
             return None
-        if cache is not None and any(not getattr(getattr(m, "conv", None), "cached", True) for m in self.children()):
+        if cache is not None and not self._convs_cache():
             cache = None
         return GraphSet(edge_index, edge_weight, x.size(-2), x.device, x.dtype, cache)
+
+    def _convs_cache(self) -> bool:
+        """Whether every conv of the cell's maps keeps its graph (``cached=True``); read from
+        ``_modules`` directly (``children()`` and ``Module.__getattr__`` cost ~7 us a step)."""
+        for module in self._modules.values():
+            conv = module._modules.get("conv") if module is not None else None
+            if conv is not None and not getattr(conv, "cached", True):
+                return False
+        return True
 
     def init_state(self, x: Tensor) -> S:
         """Zero state for features ``x`` of shape ``[*, F]``: ``[*, H]``."""
@@ -200,7 +212,9 @@ class RecurrentCellBase(torch.nn.Module, Generic[S]):
         if self.uses_graph:
             return
         items = edge_index if isinstance(edge_index, list) else [edge_index]
-        if isinstance(edge_index, tuple) or any(isinstance(t, Tensor) and t.is_floating_point() for t in items):
+        # (a torch.sparse adjacency is a graph, which a dense cell may be given in a common loop)
+        if isinstance(edge_index, tuple) or any(isinstance(t, Tensor) and t.layout == torch.strided
+                                                and t.is_floating_point() for t in items):
             raise TypeError(f"{type(self).__name__} got a state-like {type(edge_index).__name__} as edge_index, "
                             f"the argument after x: torch.nn takes the state there ({torch_call}); gcnkit's "
                             f"are (x, edge_index, edge_weight, state): pass {remedy}")

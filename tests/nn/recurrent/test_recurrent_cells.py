@@ -5,6 +5,7 @@ import torch
 
 from gcnkit.functional import normalize_adjacency
 from gcnkit.nn.recurrent import ElmanCell, GRUCell, LSTMCell, run_sequence
+from gcnkit.nn.conv import KipfGCNConv
 from gcnkit.nn.models import RecurrentGraphModel
 
 B, F, H = 3, 4, 5
@@ -279,6 +280,11 @@ def test_a_state_passed_second_as_torch_nn_cells_take_it_is_refused(make):
         with pytest.raises(TypeError, match=r"as edge_index.*model\(x, state=h0\)"):
             RecurrentGraphModel(cell)(xs, state_like)
     assert not torch.allclose(run_sequence(cell, xs, state=h0)[0], run_sequence(cell, xs)[0])
+    # a torch.sparse adjacency is a graph, not a state: a dense cell in a common loop takes it
+    adj = torch.sparse_coo_tensor(torch.tensor([[0, 1], [1, 0]]), torch.ones(2), (4, 4))
+    for graph in (adj, adj.to_sparse_csr()):
+        torch.testing.assert_close(run_sequence(cell, xs, graph)[0], run_sequence(cell, xs)[0])
+        torch.testing.assert_close(RecurrentGraphModel(cell)(xs, graph)[0], run_sequence(cell, xs)[0])
 
 
 def test_a_forward_hook_on_the_recurrent_map_sees_its_own_output():
@@ -306,12 +312,17 @@ def test_a_forward_hook_on_the_recurrent_map_sees_its_own_output():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(input_kwargs={"bias": False}), r"input_kwargs must not hold 'bias'.*pass bias=False to the cell"),
+    (dict(input_kwargs={"bias": False}), r"input_kwargs must not hold .bias.*pass bias=False, recurrent_bias=True"),
     (dict(hidden_kwargs={"bias": False}), r"hidden_kwargs must not hold 'bias'.*pass recurrent_bias=False"),
 ])
 def test_a_bias_in_the_operators_kwargs_names_the_cells_option(kwargs, match):
     # was: "make_operator() got multiple values for keyword argument 'bias'"
     with pytest.raises(TypeError, match=match):
         GRUCell(3, 4, input_operator="gcn", hidden_operator="gcn", **kwargs)
-    cell = GRUCell(3, 4, input_operator="gcn", hidden_operator="gcn", bias=False, recurrent_bias=False)
-    assert all(p.ndim == 2 for p in cell.parameters())  # the remedy: no bias anywhere
+    # the remedy: the input map's bias alone off (recurrent_bias follows bias unless given)
+    cell = GRUCell(3, 4, input_operator="gcn", hidden_operator="gcn", bias=False, recurrent_bias=True)
+    assert cell.input_map.bias is None and cell.hidden_map.bias is not None
+    with pytest.raises(TypeError, match="set them inside the callable"):  # a callable: make_operator's advice
+        ops = {"input_operator": "gcn", "hidden_operator": "gcn",
+               ("input_operator" if "input_kwargs" in kwargs else "hidden_operator"): lambda i, o: KipfGCNConv(i, o)}
+        GRUCell(3, 4, **ops, **kwargs)
