@@ -27,7 +27,7 @@ from torch import Tensor
 
 from gcnkit.functional._cheb_checks import check_laplacian_graph
 from gcnkit.functional.lambda_max import (laplacian_lambda_max, laplacian_lambda_max_per_graph,  # noqa: F401
-                                          lambda_max_per_node)
+                                          lambda_max_per_node, zero_tolerance)
 from gcnkit.functional.normalize import NormalizedGraph
 from gcnkit.functional.sparse import CSRMatrix
 from gcnkit.functional.spmm import csr_matmul
@@ -96,7 +96,7 @@ def _zero_laplacian_rows(graph: NormalizedGraph) -> Tensor:
     off_identity = torch.where(on, (1.0 - value).abs(), value.abs())
     worst = torch.zeros(n, dtype=torch.float64, device=value.device).scatter_reduce_(0, adj.row, off_identity, "amax")
     has_loop = torch.zeros(n, dtype=torch.bool, device=value.device).index_fill_(0, adj.row[on], True)
-    return has_loop & (worst < 16 * torch.finfo(graph._source.dtype).eps)
+    return has_loop & (worst < zero_tolerance(graph._source.dtype))
 
 
 def _assemble_scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, Tensor]) -> CSRMatrix:

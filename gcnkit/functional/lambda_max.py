@@ -60,6 +60,11 @@ def _scipy_laplacian(graph: NormalizedGraph):
     return lap
 
 
+def zero_tolerance(dtype: torch.dtype) -> float:
+    """How close to 0 a Laplacian quantity of a ``dtype`` graph counts as 0 (rounding noise)."""
+    return 16 * torch.finfo(dtype).eps
+
+
 def _block_lambda_max(lap, dtype: torch.dtype) -> float:
     """The largest eigenvalue of one graph's Laplacian, 0.0 within rounding of zero."""
     # a fixed starting vector: the same graph always gives the same value (ARPACK's default
@@ -67,7 +72,7 @@ def _block_lambda_max(lap, dtype: torch.dtype) -> float:
     v0 = np.random.default_rng(0).uniform(0.5, 1.5, lap.shape[0])
     # L = 0 (every node has only a self-loop): ARPACK cannot start from it, and L = 0 up to
     # rounding has an eigenvalue of rounding noise (of either sign) that would scale L~ wildly
-    tol = 16 * torch.finfo(dtype).eps
+    tol = zero_tolerance(dtype)
     lam = 0.0 if lap.nnz == 0 else _largest_eigenvalue(lap, v0)
     return 0.0 if lam < tol else lam
 

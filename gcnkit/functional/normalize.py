@@ -17,9 +17,9 @@ from typing import Any, Dict, Hashable, Literal, Optional, Tuple
 import torch
 from torch import Tensor
 
-from gcnkit.functional._degree import degree_power
+from gcnkit.functional._degree import checked_degrees, degree_power
 from gcnkit.functional.cache import _version
-from gcnkit.functional.sparse import CSRMatrix
+from gcnkit.functional.sparse import CSRMatrix, to_arguments
 from gcnkit.functional.spmm import csr_matmul
 from gcnkit.functional.validation import check_bool, check_choice, check_edge_index, check_edge_weight, check_real
 
@@ -63,13 +63,17 @@ class NormalizedGraph:
         """Per-graph derived quantities (e.g. ``lambda_max``, the scaled Laplacian), keyed by name or
         by ``(name, options...)``, shared by every device/dtype copy. Values of the operator written
         in place (``graph.edge_weight.mul_(2)``) drop them and the copies, which are rebuilt on use."""
+        return self._fresh_source()._extras
+
+    def _fresh_source(self) -> "NormalizedGraph":
+        """The original graph, its copies and extras dropped if its values were written in place."""
         src = self._source
         version = _version(src.adj.value)
         if version != src._values_version:  # what was derived from the old values is stale
             src._extras.clear()
             src._copies.clear()
             src._values_version = version
-        return src._extras
+        return src
 
     @property
     def num_nodes(self) -> int:
@@ -99,10 +103,7 @@ class NormalizedGraph:
     def to(self, device=None, dtype: Optional[torch.dtype] = None) -> "NormalizedGraph":
         """This operator on ``device``/``dtype``; each copy is made once and kept. As ``Tensor.to``,
         a dtype alone may come first: ``graph.to(torch.float64)``."""
-        if isinstance(device, torch.dtype):
-            if dtype is not None:
-                raise TypeError(f"NormalizedGraph.to got two dtypes ({device} and {dtype})")
-            device, dtype = None, device
+        device, dtype = to_arguments("NormalizedGraph", device, dtype)
         device = self.device if device is None else torch.device(device)
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
@@ -113,7 +114,7 @@ class NormalizedGraph:
         if device == src.device and dtype == src.dtype:
             return src
         key = (device, dtype)
-        self.extras  # (drops copies made from values since written in place)
+        self._fresh_source()  # (drops copies made from values since written in place)
         # a differentiable operator is converted per call: a kept copy would carry the autograd
         # history of its first conversion (none at all if that was under no_grad)
         out = None if src.adj.value.requires_grad else self._copies.get(key)
@@ -272,7 +273,7 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
     w64 = w.double()
     deg64 = w64.new_zeros(num_nodes).index_add(0, along, w64)
     if norm != "none":
-        deg64 = _checked_degrees(deg64, w64, along, norm)
+        deg64 = checked_degrees(deg64, w64, along, norm)
     deg = deg64.to(w.dtype)
     value = w
     if norm != "none":
@@ -285,28 +286,3 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor] = None
             value = (w64 * degree_power(deg64, -1.0)[col]).to(w.dtype)
     adj = adj.with_values(value)
     return NormalizedGraph(adj, norm, self_loop_weight, deg, remove_self_loops)
-
-
-def _checked_degrees(deg: Tensor, w: Tensor, along: Tensor, norm: str) -> Tensor:
-    """The weighted degrees (float64 sums) a normalization can divide by: an overflow (finite
-    float64 weights whose sum is beyond the dtype) and a negative degree are errors; with negative
-    weights, a degree within the summation's rounding bound of 0 (``count * eps * sum |w|``:
-    weights that cancel) is 0, as exactly cancelling ones give (its D^p would otherwise be the
-    rounding error's)."""
-    if not bool(torch.isfinite(deg).all()):
-        idx = (~torch.isfinite(deg)).nonzero().view(-1)[:5].tolist()
-        raise ValueError(f"normalize_adjacency(norm={norm!r}): the weighted degrees of nodes {idx} overflow "
-                         f"{deg.dtype} (finite edge weights whose sum is beyond {torch.finfo(deg.dtype).max:.3g}); "
-                         f"scale the edge weights down")
-    if bool((w < 0).any()):
-        magnitude = torch.zeros_like(deg).index_add(0, along, w.detach().abs())
-        count = torch.bincount(along, minlength=deg.numel()).to(deg.dtype)
-        rounding = deg.detach().abs() <= count * torch.finfo(deg.dtype).eps * magnitude
-        deg = deg.masked_fill(rounding, 0.0)
-    negative = deg < 0
-    if bool(negative.any()):
-        idx = negative.nonzero().view(-1)[:5].tolist()
-        raise ValueError(f"normalize_adjacency(norm={norm!r}): {int(negative.sum())} node(s) have a "
-                         f"negative weighted degree (e.g. nodes {idx}); {norm} normalization needs "
-                         f"non-negative degrees. Use norm='none' or fix the edge weights.")
-    return deg

@@ -39,6 +39,16 @@ def _check_range(what: str, index: Tensor, size: int) -> None:
         raise ValueError(f"CSRMatrix: {what} index {bad} is out of range for a matrix with {size} {what}s")
 
 
+def to_arguments(owner: str, device, dtype) -> tuple:
+    """``(device, dtype)`` of a ``.to(device, dtype)`` call that, as ``Tensor.to``, may give a dtype
+    alone first (``m.to(torch.float64)``); two dtypes are a ``TypeError``."""
+    if isinstance(device, torch.dtype):
+        if dtype is not None:
+            raise TypeError(f"{owner}.to got two dtypes ({device} and {dtype})")
+        return None, device
+    return device, dtype
+
+
 class CSRMatrix:
     r"""An immutable ``[rows, cols]`` CSR matrix with a cached transpose.
 
@@ -226,10 +236,7 @@ class CSRMatrix:
     def to(self, device=None, dtype=None) -> "CSRMatrix":
         """On ``device`` with values of ``dtype`` (``self`` when both match); as ``Tensor.to``, a
         dtype alone may come first: ``m.to(torch.float64)``."""
-        if isinstance(device, torch.dtype):
-            if dtype is not None:
-                raise TypeError(f"CSRMatrix.to got two dtypes ({device} and {dtype})")
-            device, dtype = None, device
+        device, dtype = to_arguments("CSRMatrix", device, dtype)
         device = self.device if device is None else torch.device(device)
         dtype = self.dtype if dtype is None else dtype
         if device == self.device and dtype == self.dtype:
