@@ -12,6 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterator, Optional, Union
 
+from gcnkit.data.root import is_writable
+
 fcntl: Optional[ModuleType]
 try:
     import fcntl
@@ -32,6 +34,8 @@ def folder_lock(folder: Union[str, "os.PathLike[str]"], *, wait: bool = True) ->
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        if not is_writable(folder):  # root may open files in a chmod a-w folder: not there either
+            raise PermissionError(folder)
         handle = open(folder / LOCK_NAME, "a")
     except OSError:  # a read-only folder: nothing will be written there by this process either
         yield False

@@ -23,10 +23,11 @@ from __future__ import annotations
 import os.path as osp
 import re
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Type, Union
 
 import torch
 from torch_geometric.data import Data
+from torch_geometric.data.data import BaseData
 from torch_geometric.datasets import Planetoid
 from torch_geometric.io import read_planetoid_data
 
@@ -193,34 +194,49 @@ class PlanetoidDataset(Planetoid):
     # ``pre_transform`` / ``pre_filter`` (PyG warns and serves it anyway).
     # Processes that load the same cache take turns (a folder lock): two writers with different
     # pre_transforms could otherwise leave one's marker beside the other's data.
+    # The cache is also read under the lock (PyG's Planetoid reads it after _process, once the lock
+    # is released, where another process could have rebuilt it with its own pre_transform): what
+    # was read here is what ``load`` serves.
     def _process(self) -> None:
         self.verify_raw()
         with folder_lock(self.processed_dir):
-            if not self.force_reload and osp.exists(self.processed_paths[0]) and self._cache_matches():
-                return
-            if not is_writable(self.processed_dir):  # a read-only cache, served only as it is
-                why = ("force_reload=True asks to rebuild it" if self.force_reload else
-                       "it is damaged or was made with another pre_transform / pre_filter")
-                raise RuntimeError(f"The processed files in '{self.processed_dir}' are read-only and {why}; "
-                                   f"set ${CACHE_ENV} to a writable folder")
-            self.process()
+            out = None if self.force_reload else self._matching_cache()
+            if out is None:
+                if not is_writable(self.processed_dir):  # a read-only cache, served only as it is
+                    why = ("force_reload=True asks to rebuild it" if self.force_reload else
+                           "it is damaged or was made with another pre_transform / pre_filter")
+                    raise RuntimeError(f"The processed files in '{self.processed_dir}' are read-only and "
+                                       f"{why}; set ${CACHE_ENV} to a writable folder")
+                self.process()
+                out = torch.load(self.processed_paths[0], weights_only=False)
+            self.__dict__["_held"] = (self.processed_paths[0], out)
 
-    def _cache_matches(self) -> bool:
-        try:  # a damaged cache (truncated, overwritten, another file) is rebuilt from the raw files
+    def load(self, path: str, data_cls: Type[BaseData] = Data) -> None:
+        held = self.__dict__.pop("_held", None)
+        if held is None or held[0] != path:
+            return super().load(path, data_cls)
+        out = held[1]  # as PyG's InMemoryDataset.load unpacks it
+        data, self.slices = out[:2]
+        self.data = (out[2] if len(out) == 3 else data_cls).from_dict(data)
+
+    def _matching_cache(self) -> Optional[tuple]:
+        """The processed ``data.pt`` as read, if it is whole and was made with this
+        ``pre_transform`` / ``pre_filter``; else ``None``."""
+        try:  # missing or damaged (truncated, overwritten, another file): rebuilt from the raw files
             out = torch.load(self.processed_paths[0], weights_only=False)
         except Exception:
-            return False
+            return None
         if not (isinstance(out, tuple) and len(out) in (2, 3) and isinstance(out[0], dict)):
-            return False  # what PyG's InMemoryDataset.load reads (it asserts, with a traceback)
+            return None  # what PyG's InMemoryDataset.load reads (it asserts, with a traceback)
         for file_name, obj in (("pre_transform.pt", self.pre_transform), ("pre_filter.pt", self.pre_filter)):
             path = osp.join(self.processed_dir, file_name)
             try:  # damaged too (PyG writes these in place): rebuilt, as data.pt
                 stored = torch.load(path, weights_only=False)
             except Exception:
-                return False
+                return None
             if stored != _repr(obj):
-                return False
-        return True
+                return None
+        return out
 
     def process(self) -> None:
         r"""Processes the (verified) raw files with PyG's reader."""
@@ -228,6 +244,9 @@ class PlanetoidDataset(Planetoid):
         if self.pre_transform is not None:
             data = self.pre_transform(data)
         collated, slices = self.collate([data])
+        # the old data.pt goes first: one left beside the new markers by a failed or interrupted
+        # write of the new one would pass for a cache made with them
+        Path(self.processed_paths[0]).unlink(missing_ok=True)
         atomic_torch_save(_repr(self.pre_transform),
                           osp.join(self.processed_dir, "pre_transform.pt"))
         atomic_torch_save(_repr(self.pre_filter),

@@ -30,3 +30,16 @@ def test_the_lock_is_released_after_the_block_even_on_an_error(tmp_path):
             raise KeyError("boom")
     with folder_lock(tmp_path, wait=False) as held:  # free again
         assert held is True
+
+
+def test_a_read_only_folder_gets_no_lock_file_even_for_root(tmp_path):
+    # root's open() succeeds in a chmod a-w folder: the lock file was written into a read-only cache
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with folder_lock(folder) as held:
+            assert held is False
+        assert not (folder / LOCK_NAME).exists()
+    finally:
+        folder.chmod(0o755)

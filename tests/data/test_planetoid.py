@@ -384,3 +384,49 @@ def test_load_planetoid_features_are_float32_whatever_the_pre_transform(writable
         return data
     data = load_planetoid("cora", root=writable_copy, pre_transform=to_double)
     assert data.x.dtype == torch.float32 and data.x.layout == torch.strided
+
+
+class _Scale:
+    """A pre_transform (x * 10); ``unpicklable`` makes the write of data.pt fail."""
+
+    def __init__(self, unpicklable: bool = False):
+        self.unpicklable = unpicklable
+
+    def __call__(self, data):
+        data.x = data.x * 10
+        if self.unpicklable:
+            data.note = lambda: 0
+        return data
+
+    def __repr__(self):
+        return "Scale()"
+
+
+def test_a_failed_rebuild_leaves_no_cache_that_passes_for_it(writable_copy, no_network):
+    # the new markers were written before data.pt: when its write failed (full disk, Ctrl-C), the old
+    # data.pt beside them was served to the next run with that pre_transform, without it
+    PlanetoidDataset(writable_copy, "cora")  # a cache without pre_transform
+    with pytest.raises(Exception):
+        PlanetoidDataset(writable_copy, "cora", pre_transform=_Scale(unpicklable=True))
+    assert not (writable_copy / "planetoid/Cora/processed/data.pt").exists()
+    assert float(PlanetoidDataset(writable_copy, "cora", pre_transform=_Scale())[0].x.max()) == 10.0
+    assert float(PlanetoidDataset(writable_copy, "cora")[0].x.max()) == 1.0
+
+
+def test_the_cache_served_is_the_one_checked_under_the_lock(writable_copy, no_network, monkeypatch):
+    # PyG's Planetoid reads data.pt after _process, once the lock is released: another process
+    # rebuilding the cache with its pre_transform in between gave its data to this one
+    PlanetoidDataset(writable_copy, "cora")
+    real = PlanetoidDataset.load
+    rebuilt = []
+
+    def load_after_a_rebuild(self, path, *args):
+        if not rebuilt:  # the other loader, between this one's _process and load
+            rebuilt.append(None)
+            rebuilt[0] = PlanetoidDataset(writable_copy, "cora", pre_transform=_Scale())
+        return real(self, path, *args)
+
+    monkeypatch.setattr(PlanetoidDataset, "load", load_after_a_rebuild)
+    data = PlanetoidDataset(writable_copy, "cora")[0]
+    assert float(rebuilt[0][0].x.max()) == 10.0  # the cache on disk is now the other one's
+    assert float(data.x.max()) == 1.0  # this one got what it checked
