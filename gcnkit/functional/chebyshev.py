@@ -50,21 +50,36 @@ def scaled_laplacian(graph: NormalizedGraph, lambda_max: Union[float, Tensor]) -
     if not 0.0 <= lambda_max < float("inf") or (lambda_max == 0.0 and not bool(_zero_laplacian_rows(graph).all())):
         # 0 is laplacian_lambda_max's value where L = 0 (see _assemble_scaled_laplacian), and only there
         raise ValueError(f"lambda_max must be a positive finite number, got {lambda_max}{_ZERO_HINT}")
-    key = ("scaled_laplacian", lambda_max or 2.0, graph.device, graph.dtype)
+    key = ("scaled_laplacian", lambda_max or 2.0, graph.device, graph.dtype, _differentiable(graph))
     cached = graph.extras.get(key)
     if cached is not None:
         return cached
     lap = _assemble_scaled_laplacian(graph, lambda_max)
-    if not lap.value.requires_grad:  # a differentiable graph is rebuilt per call
+    if _keepable(graph):
         graph.extras[key] = lap
     return lap
+
+
+def _differentiable(graph: NormalizedGraph) -> bool:
+    """Whether a matrix made from ``graph`` now carries autograd history (part of its key: one
+    made under ``no_grad`` from values that require grad would pass no gradient to them)."""
+    return graph.adj.value.requires_grad and torch.is_grad_enabled()
+
+
+def _keepable(graph: NormalizedGraph) -> bool:
+    """Whether a matrix made from ``graph`` now may be kept on it: always without autograd history;
+    with it, only on a graph computed by autograd (normalized from learnable weights: made per
+    forward, as a recurrent model does once per sequence, so the graph and what is derived from it
+    go through one backward). A graph of leaf values that require grad outlives a backward, which
+    frees the history of a kept matrix: that one's is made per call."""
+    return not _differentiable(graph) or graph._source.adj.value.grad_fn is not None
 
 
 def _scaled_laplacian_per_node(graph: NormalizedGraph, lambda_max: Tensor) -> CSRMatrix:
     n = graph.num_nodes
     if lambda_max.shape != (n,):
         raise ValueError(f"a per-node lambda_max must have shape [{n}], got {tuple(lambda_max.shape)}")
-    key = ("scaled_laplacian_per_node", graph.device, graph.dtype)
+    key = ("scaled_laplacian_per_node", graph.device, graph.dtype, _differentiable(graph))
     cached = graph.extras.get(key)
     if cached is not None and cached[0]() is lambda_max and cached[1] == lambda_max._version:
         return cached[2]
@@ -77,7 +92,7 @@ def _scaled_laplacian_per_node(graph: NormalizedGraph, lambda_max: Tensor) -> CS
         raise ValueError(f"a per-node lambda_max must be positive and finite: {int(bad.sum())} of its {n} "
                          f"values are not (node {int(bad.nonzero()[0])}: {float(values[bad][0])}){_ZERO_HINT}")
     lap = _assemble_scaled_laplacian(graph, values)
-    if not (lap.value.requires_grad or lambda_max.is_inference()):
+    if _keepable(graph) and not lambda_max.is_inference():
         graph.extras[key] = (weakref.ref(lambda_max), lambda_max._version, lap)
     return lap
 

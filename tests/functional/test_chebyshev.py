@@ -207,3 +207,53 @@ def test_a_per_node_lambda_max_scales_each_row_by_its_own_value():
     lap = torch.eye(3, dtype=torch.float64) - g.to_dense()
     expected = torch.diag(2 / lam) @ lap - torch.eye(3, dtype=torch.float64)
     torch.testing.assert_close(scaled_laplacian(g, lam).to_dense(), expected, rtol=0, atol=1e-12)
+
+
+def _ring(n=6):
+    ei = torch.stack([torch.arange(n), (torch.arange(n) + 1) % n])
+    return torch.cat([ei, ei.flip(0)], 1)
+
+
+@pytest.mark.parametrize("per_node", [False, True])
+def test_a_laplacian_made_under_no_grad_is_not_served_to_a_differentiable_call(per_node):
+    # was: a differentiable graph's L~ made under no_grad was kept and served later, silently constant:
+    # no gradient reached the edge weights
+    n = 6
+    ei = _ring(n)
+    w = torch.rand(ei.size(1), dtype=torch.float64, requires_grad=True)
+    g = cheb_graph(ei, w, n)
+    lam = torch.full((n,), 1.5, dtype=torch.float64) if per_node else 1.5
+    x = torch.randn(n, 2, dtype=torch.float64)
+    with torch.no_grad():
+        chebyshev_basis(g, x, 2, lam)
+    (got,) = torch.autograd.grad(chebyshev_basis(g, x, 2, lam)[-1].sum(), w)
+    (want,) = torch.autograd.grad(chebyshev_basis(cheb_graph(ei, w, n), x, 2, lam)[-1].sum(), w)
+    torch.testing.assert_close(got, want)
+    assert got.abs().sum() > 0
+
+
+def test_a_graph_normalized_from_learnable_weights_builds_its_laplacian_once(monkeypatch):
+    # a graph computed by autograd lives one forward: its L~ is kept for it (a recurrent model asked
+    # for it at every step and rebuilt it each time, with host syncs); a graph of leaf values that
+    # require grad outlives a backward, so its L~ is still made per call (a second backward works)
+    import gcnkit.functional.chebyshev as cheb
+
+    made = []
+    real = cheb._assemble_scaled_laplacian
+    monkeypatch.setattr(cheb, "_assemble_scaled_laplacian", lambda *a: made.append(1) or real(*a))
+    n = 6
+    ei = _ring(n)
+    w = torch.rand(ei.size(1), dtype=torch.float64, requires_grad=True)
+    x = torch.randn(n, 2, dtype=torch.float64)
+    g = cheb_graph(ei, w, n)
+    assert g.adj.value.grad_fn is not None
+    first = [chebyshev_basis(g, x, 2, 1.5)[-1] for _ in range(3)]
+    assert len(made) == 1
+    (got,) = torch.autograd.grad(sum(t.sum() for t in first), w)
+    (want,) = torch.autograd.grad(3 * chebyshev_basis(cheb_graph(ei, w, n), x, 2, 1.5)[-1].sum(), w)
+    torch.testing.assert_close(got, want)
+    leaf = cheb_graph(ei, w.detach(), n)
+    leaf.adj.value.requires_grad_()
+    for _ in range(2):  # two backward passes through one graph of leaf values
+        chebyshev_basis(leaf, x, 2, 1.5)[-1].sum().backward()
+    assert len(made) == 1 + 1 + 2 and leaf.adj.value.grad is not None

@@ -477,3 +477,27 @@ def test_convs_built_with_cached_false_keep_no_graph_in_a_cell():
     cached = GRUCell(3, 5, input_operator="gcn", hidden_operator="gcn")  # the default keeps it
     run_sequence(cached, x, ei, ew)
     assert len(graph_cache) == 1
+
+
+def test_learnable_edge_weights_build_the_scaled_laplacian_once_per_sequence(small_graph, monkeypatch):
+    # was: rebuilt by every Chebyshev map at every step (a differentiable graph's L~ was never kept),
+    # with the host syncs of a CSR build each time
+    import gcnkit.functional.chebyshev as cheb
+
+    ei, ew, n = small_graph
+    made = []
+    real = cheb._assemble_scaled_laplacian
+    monkeypatch.setattr(cheb, "_assemble_scaled_laplacian", lambda *a: made.append(1) or real(*a))
+    torch.manual_seed(0)
+    cell = GRUCell(F, H, reset="before", input_operator="cheb", hidden_operator="cheb").double()
+    x = torch.randn(2, 6, n, F, dtype=torch.float64)
+    w = ew.double().requires_grad_()
+    out, _ = run_sequence(cell, x, ei, w)
+    (got,) = torch.autograd.grad(out.sum(), w)
+    assert len(made) == 1
+    state, total = None, 0.0
+    for t in range(6):  # step by step: one graph per call
+        state = cell(x[:, t], ei, w, state)
+        total = total + state.sum()
+    (want,) = torch.autograd.grad(total, w)
+    torch.testing.assert_close(got, want)
