@@ -316,3 +316,37 @@ def once_per_sequence():
         for g, g_off in zip(grads, grads_off):
             torch.testing.assert_close(g, g_off)
     return check
+
+
+# --------------------------------------------------------------------------- host syncs
+class _SyncCounter:
+    """Counts the aten ops that read values on the host (each a device synchronisation on CUDA:
+    ``bool(t)``, ``.item()``, ``nonzero``, ``unique``, ``bincount``), on any device."""
+
+    OPS = ("_local_scalar_dense", "nonzero", "bincount", "_unique2", "unique_consecutive", "masked_select")
+
+    def __init__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                if func.overloadpacket.__name__ in counter.OPS:
+                    counter.count += 1
+                return func(*args, **(kwargs or {}))
+
+        self.mode, self.count = Mode, 0
+
+    def __call__(self, fn) -> int:
+        """Host reads made by ``fn()``."""
+        self.count = 0
+        with self.mode():
+            fn()
+        return self.count
+
+
+@pytest.fixture
+def host_syncs():
+    """``host_syncs(fn)``: the number of host reads of tensor values ``fn()`` makes."""
+    return _SyncCounter()

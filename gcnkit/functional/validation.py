@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import numbers
-from typing import Optional, Sequence
+import threading
+from contextlib import contextmanager
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -95,11 +97,31 @@ def capturing(t: Tensor) -> bool:
         return torch.cuda.is_current_stream_capturing()
 
 
+_vouched = threading.local()
+
+
+@contextmanager
+def finite_checked(*names: str) -> Iterator[None]:
+    """Inside the block, :func:`check_finite` skips the values called ``names`` (``"x"``,
+    ``"state"``): for a caller that checked them already, such as
+    :func:`~gcnkit.nn.recurrent.tbptt_backward` (a chunk of its checked ``x``, the state it
+    carries) or a training epoch over batches of checked windows, where each call's check would
+    be a host synchronisation on CUDA. The previous setting is restored on exit."""
+    before = getattr(_vouched, "names", frozenset())
+    _vouched.names = before | frozenset(names)
+    try:
+        yield
+    finally:
+        _vouched.names = before
+
+
 def check_finite(name: str, t: Tensor) -> None:
     """Raises ``ValueError`` when ``t`` holds NaN or inf, with their counts. Skipped while a CUDA
     graph is being captured (see :func:`capturing`): the captured graph replays without it, so
-    check the data before copying it into the graph's static inputs."""
-    if (t.is_floating_point() or t.is_complex()) and not capturing(t):
+    check the data before copying it into the graph's static inputs; and for the names a caller
+    vouches for (:func:`finite_checked`)."""
+    if (t.is_floating_point() or t.is_complex()) and not capturing(t) and name not in getattr(
+            _vouched, "names", ()):
         bad = ~torch.isfinite(t)
         if bool(bad.any()):
             n_nan = int(torch.isnan(t).sum())

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gcnkit.functional.validation import check_finite, finite_checked
 from gcnkit.nn.models import RecurrentGraphModel
 from gcnkit.nn.recurrent import clip_grad_norm, tbptt_backward
 
@@ -37,9 +38,11 @@ def predict(model: RecurrentGraphModel, data, cfg, samples: range) -> Tensor:
         if cfg.protocol == "sequence":
             out, _ = model(_sequence_inputs(data.x[:samples.stop]), ei, ew)
             return out[0, samples.start:].permute(0, 2, 1)
+        check_finite("data.x", data.x[samples.start:samples.stop])
         step = max(cfg.batch_size, 64)
-        parts = [model(data.x[i:min(i + step, samples.stop)], ei, ew, return_sequence=False)[0]
-                 for i in range(samples.start, samples.stop, step)]
+        with finite_checked("x"):  # (checked above: one host sync, not one per part)
+            parts = [model(data.x[i:min(i + step, samples.stop)], ei, ew, return_sequence=False)[0]
+                     for i in range(samples.start, samples.stop, step)]
         return torch.cat(parts).permute(0, 2, 1)
 
 
@@ -136,15 +139,17 @@ def make_train_epoch(model: RecurrentGraphModel, opt: torch.optim.Optimizer, dat
                              f"range(0, stop), got {train}")
         x = _sequence_inputs(data.x[: data.train.stop])                       # [1, S, N, lags * F]
         y = data.y[: data.train.stop].permute(0, 2, 1).unsqueeze(0)          # [1, S, N, horizon]
+        check_finite("data.x", x)  # once, not per epoch
 
         def on_device() -> Tensor:
             model.train()
             opt.zero_grad(set_to_none=True)
-            if cfg.tbptt:
-                loss, _ = tbptt_backward(model, x, y, ei, ew, k=cfg.tbptt, loss_fn=mse)
-            else:
-                loss = mse(model(x, ei, ew)[0], y)
-                loss.backward()
+            with finite_checked("x"):
+                if cfg.tbptt:
+                    loss, _ = tbptt_backward(model, x, y, ei, ew, k=cfg.tbptt, loss_fn=mse)
+                else:
+                    loss = mse(model(x, ei, ew)[0], y)
+                    loss.backward()
             if cfg.clip is not None:
                 clip_grad_norm(model, cfg.clip)
             opt_step()
@@ -152,6 +157,7 @@ def make_train_epoch(model: RecurrentGraphModel, opt: torch.optim.Optimizer, dat
     else:
         n = len(data.train)
         order = torch.empty(n, dtype=torch.long, device=data.x.device)  # the epoch's shuffle, static
+        check_finite("data.x", data.x[train.start:train.stop:train.step])  # once, not per batch
 
         def on_device() -> Tensor:
             model.train()
@@ -159,7 +165,8 @@ def make_train_epoch(model: RecurrentGraphModel, opt: torch.optim.Optimizer, dat
             for i in range(0, n, cfg.batch_size):
                 idx = order[i:i + cfg.batch_size]
                 opt.zero_grad(set_to_none=True)
-                out, _ = model(data.x[idx], ei, ew, return_sequence=False)   # [B, N, horizon]
+                with finite_checked("x"):  # windows of the checked training part
+                    out, _ = model(data.x[idx], ei, ew, return_sequence=False)   # [B, N, horizon]
                 loss = mse(out.permute(0, 2, 1), data.y[idx])
                 loss.backward()
                 if cfg.clip is not None:

@@ -161,3 +161,33 @@ def test_the_optimizer_takes_the_configured_learning_rate_and_weight_decay():
     opt = make_optimizer(build_model("tgcn", 1, 4, 3), cfg)
     assert isinstance(opt, torch.optim.Adam)
     assert [(g["lr"], g["weight_decay"]) for g in opt.param_groups] == [(0.003, 0.01)]
+
+
+@pytest.mark.parametrize("protocol", ["windows", "sequence"])
+def test_an_epoch_reads_the_host_once_whatever_its_batches(protocol, host_syncs):
+    # the windows protocol checked each batch's windows for NaN (one host sync per batch on CUDA,
+    # about 45 a Los-loop epoch, and one per part of predict); now the training part once, up front
+    from gcnkit.train.temporal import TemporalConfig, build_model
+    from gcnkit.train.temporal_epoch import make_optimizer, make_predict, make_train_epoch
+
+    counts = []
+    for size in (4, 16):  # batches of windows, or chunks of truncated BPTT
+        per = dict(batch_size=size) if protocol == "windows" else dict(tbptt=size)
+        cfg = TemporalConfig(dataset="losloop", lags=4, horizon=3, train_ratio=0.8, val_ratio=0.25,
+                             protocol=protocol, weight_decay=0.0, **per).resolved()
+        data = _synthetic_data(cfg)
+        model = build_model("tgcn", 4 if protocol == "sequence" else 1, 4, 3)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)  # (Adam reads its step counters on the host)
+        epoch = make_train_epoch(model, opt, data, cfg, torch.Generator().manual_seed(1))
+        epoch()
+        counts.append(host_syncs(epoch))
+        predict = make_predict(model, data, cfg, data.val)
+        counts.append(host_syncs(predict))
+        data.x[data.val.start] = float("nan")
+        with pytest.raises(ValueError, match="non-finite"):
+            predict()
+        data.x[data.train.start] = float("nan")
+        with pytest.raises(ValueError, match="data.x has .* non-finite"):
+            make_train_epoch(model, opt, data, cfg, torch.Generator().manual_seed(1))
+    assert counts[0] == counts[2] and counts[1] == counts[3]
+    assert counts[0] <= 2  # the check and the loss read as a float

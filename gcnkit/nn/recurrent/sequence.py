@@ -30,7 +30,7 @@ from gcnkit.functional.cache import graph_cache
 from gcnkit.functional.graph_input import refuse_tracing
 from gcnkit.functional.linear import shared_weights
 from gcnkit.functional.spmm import finite_operands
-from gcnkit.functional.validation import check_bool, check_finite, check_int
+from gcnkit.functional.validation import check_bool, check_finite, check_int, finite_checked
 from gcnkit.nn.recurrent.base import RecurrentCellBase, S, State
 from gcnkit.nn.recurrent.operators import DenseOperator, GraphOperator, _called_through_hooks, splits
 
@@ -147,8 +147,9 @@ def run_sequence(cell: RecurrentCellBase[S], x: Tensor, edge_index: Optional[Edg
         if state is not None:
             cell.check_state(state, x.select(-3, 0))
             state = _map_state(state, lambda s: s.reshape(s.shape[len(lead):]))
-        out, state = run_sequence(cell, x.reshape(x.shape[-3:]), edge_index, edge_weight, state,
-                                  detach_every=detach_every, return_sequence=return_sequence, cache=cache)
+        with finite_checked("x", "state"):  # (checked above: one host sync per call, not two)
+            out, state = run_sequence(cell, x.reshape(x.shape[-3:]), edge_index, edge_weight, state,
+                                      detach_every=detach_every, return_sequence=return_sequence, cache=cache)
         return out.reshape(lead + out.shape), _map_state(state, lambda s: s.reshape(lead + s.shape))
     with finite_operands():  # x and the state were checked (the NaN check of the dense path)
         return _run_checked(cell, x, edge_index, edge_weight, state, detach_every, return_sequence, cache, T)

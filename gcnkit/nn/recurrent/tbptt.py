@@ -7,7 +7,7 @@ from typing import Callable, Iterable, List, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from gcnkit.functional.validation import check_finite, check_real
+from gcnkit.functional.validation import check_finite, check_real, finite_checked
 from gcnkit.nn.recurrent.base import S
 from gcnkit.nn.recurrent.sequence import (_is_sequence, check_sequence_shape, check_step_graphs, detach_state,
                                          positive_int)
@@ -68,8 +68,11 @@ def tbptt_backward(model: Callable[..., Tuple[Tensor, S]], x: Tensor, target: Te
     try:
         for start in range(0, T, k):
             stop = min(start + k, T)
-            out, state = model(x.narrow(axis, start, stop - start), _chunk_graph(edge_index, start, stop),
-                               _chunk_graph(edge_weight, start, stop), state=state)
+            # x was checked above, and from the second chunk on the state is the one carried here:
+            # no host sync per chunk for them (a state given by the caller is checked in the first)
+            with finite_checked("x", *(("state",) if start else ())):
+                out, state = model(x.narrow(axis, start, stop - start), _chunk_graph(edge_index, start, stop),
+                                   _chunk_graph(edge_weight, start, stop), state=state)
             loss = loss_fn(out, target.narrow(axis, start, stop - start)) * ((stop - start) / T)
             loss.backward()
             total = total + loss.detach()

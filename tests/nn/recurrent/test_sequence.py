@@ -501,3 +501,37 @@ def test_learnable_edge_weights_build_the_scaled_laplacian_once_per_sequence(sma
         total = total + state.sum()
     (want,) = torch.autograd.grad(total, w)
     torch.testing.assert_close(got, want)
+
+
+def test_checks_are_one_host_sync_per_call_whatever_t_and_b(small_graph, host_syncs):
+    # tbptt_backward checked x once, then every chunk's call checked its part and the carried state
+    # again; a single sequence [1, T, N, F] was checked twice per call (each a sync on CUDA)
+    import torch.nn.functional as tF
+
+    from gcnkit.nn.models import GConvLSTM
+
+    ei, ew, n = small_graph
+    model = GConvLSTM(F, H, out_channels=1)
+    counts = {}
+    for T in (8, 32):
+        x, y = torch.randn(2, T, n, F), torch.randn(2, T, n, 1)
+        tbptt_backward(model, x, y, ei, ew, k=4, loss_fn=tF.mse_loss)  # (warm: the graph normalized)
+        counts[T] = host_syncs(lambda: tbptt_backward(model, x, y, ei, ew, k=4, loss_fn=tF.mse_loss))
+    assert counts[8] == counts[32] == 1
+    state = (torch.zeros(1, n, H), torch.zeros(1, n, H))
+    for B in (1, 2):
+        x = torch.randn(B, 6, n, F)
+        s = tuple(t.expand(B, n, H) for t in state)
+        assert host_syncs(lambda: model(x, ei, ew)) == 1
+        assert host_syncs(lambda: model(x, ei, ew, state=s)) == 3  # x, h and c
+    bad = torch.randn(1, 6, n, F)
+    bad[0, 5, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="x has 1 non-finite"):
+        model(bad, ei, ew)
+    with pytest.raises(ValueError, match="x has 1 non-finite"):
+        tbptt_backward(model, bad, torch.randn(1, 6, n, 1), ei, ew, k=2, loss_fn=tF.mse_loss)
+    with pytest.raises(ValueError, match="state has 1 non-finite"):  # a given state: checked in chunk 1
+        h = torch.zeros(1, n, H)
+        h[0, 0, 0] = float("inf")
+        tbptt_backward(model, torch.randn(1, 6, n, F), torch.randn(1, 6, n, 1), ei, ew, k=2,
+                       loss_fn=tF.mse_loss, state=(h, torch.zeros(1, n, H)))
