@@ -37,7 +37,8 @@ speed-up any implementation could show on this machine without removing arithmet
 Each is timed with 1 thread and with all threads (median of ``--repeat`` runs after a warm-up);
 the script prints ratios and writes JSON. It also reports the peak memory of a truncated-BPTT
 training step (k = 10) at T = 100 and T = 1000, against full BPTT: the peak bytes of tensors
-saved for backward (measured with ``torch.autograd.graph.saved_tensors_hooks``; on CUDA also
+saved for backward, each storage once and the inputs' and parameters' not at all (measured with
+``torch.autograd.graph.saved_tensors_hooks``; on CUDA also
 ``torch.cuda.max_memory_allocated``).
 
 With ``--cuda-graph`` (on a CUDA ``--device``) every contender but PyG Temporal's

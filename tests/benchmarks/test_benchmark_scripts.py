@@ -90,3 +90,21 @@ def test_graphed_contenders_on_cuda():
     fns, failed = bench_kipf.contenders(load_dataset("karate"), "cuda", cuda_graph=True)
     assert "gcnkit+graph" in fns, failed
     assert all(0 < fns["gcnkit+graph"]() < 10 for _ in range(3))
+
+
+def test_the_saved_tensor_peak_counts_each_storage_once_and_not_the_callers():
+    # a tensor saved by several autograd nodes was counted at every save (the TBPTT numbers were
+    # 1.65x too high), and a chunk of the input, a view of the whole sequence, not at all as held
+    from temporal_memory import SavedTensorPeak
+
+    x = torch.randn(1000, 64)  # 250 KiB, held by the caller
+    w = torch.randn(64, 64, requires_grad=True)
+    with SavedTensorPeak(held=[x, w]) as mem:
+        h = torch.tanh(x[:10] @ w)  # saves a view of x (held), w (held) and h (10 x 64)
+        out = (h * h).sum()  # saves h twice: one storage
+        assert mem.current == h.untyped_storage().nbytes() == 10 * 64 * 4
+        out.backward()
+    assert mem.peak == 10 * 64 * 4 and mem.current == 0
+    with SavedTensorPeak() as whole:
+        (x[:10] @ w).sum().backward()
+    assert whole.peak == x.untyped_storage().nbytes()  # not held: the whole storage of the view saved
