@@ -14,6 +14,7 @@ from torch import Tensor
 
 from gcnkit.functional.cache import GraphCache, graph_cache
 from gcnkit.functional.normalize import Norm, NormalizedGraph, normalize_adjacency
+from gcnkit.functional.sparse import check_row_pointers
 from gcnkit.functional.validation import check_bool, check_finite, check_real
 
 GraphInput = Union[Tensor, NormalizedGraph]
@@ -34,6 +35,7 @@ def adjacency_to_edge_index(adj) -> tuple:
     else:
         if adj.layout == torch.sparse_csr:
             crow = adj.crow_indices()
+            check_row_pointers(crow, adj.size(0), adj.col_indices().numel(), "the sparse CSR adjacency")
             row = torch.repeat_interleave(torch.arange(adj.size(0), device=crow.device), crow.diff())
             col, value = adj.col_indices(), adj.values()
         else:

@@ -49,6 +49,15 @@ def to_arguments(owner: str, device, dtype) -> tuple:
     return device, dtype
 
 
+def check_row_pointers(crow: Tensor, rows: int, nnz: int, what: str) -> None:
+    """A CSR matrix's ``crow_indices`` for ``rows`` rows and ``nnz`` entries: ``rows + 1`` values from
+    0 to ``nnz``, never decreasing (``torch.sparse_csr_tensor`` does not check them by default)."""
+    if (crow.numel() != rows + 1 or int(crow[0]) != 0 or int(crow[-1]) != nnz
+            or bool((crow[1:] < crow[:-1]).any())):
+        raise ValueError(f"{what}: inconsistent row pointers for {rows} rows and {nnz} entries "
+                         f"(crow_indices must start at 0, not decrease and end at {nnz})")
+
+
 class CSRMatrix:
     r"""An immutable ``[rows, cols]`` CSR matrix with a cached transpose.
 
@@ -111,11 +120,7 @@ class CSRMatrix:
         if a.layout == torch.sparse_csr:
             crow, col = a.crow_indices(), a.col_indices()
             if crow.device.type == "cpu":  # (torch builds these without checking them by default)
-                rows, nnz = a.shape[0], col.numel()
-                if (crow.numel() != rows + 1 or int(crow[0]) != 0 or int(crow[-1]) != nnz
-                        or bool((crow[1:] < crow[:-1]).any())):
-                    raise ValueError(f"CSRMatrix.from_torch: inconsistent row pointers for {rows} rows and "
-                                     f"{nnz} entries (crow_indices must start at 0, not decrease and end at {nnz})")
+                check_row_pointers(crow, a.shape[0], col.numel(), "CSRMatrix.from_torch")
                 _check_range("column", col, a.shape[1])
             return cls(crow.long(), col.long(), a.values(), (a.shape[0], a.shape[1]))
         if a.layout == torch.sparse_coo:

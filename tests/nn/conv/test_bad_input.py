@@ -388,3 +388,12 @@ def test_the_split_forms_without_a_graph_name_edge_index():
             with pytest.raises(exc, match=match):
                 call()
     torch.testing.assert_close(MLPConv(F_IN, 3).propagate_only(x), x)
+
+
+@pytest.mark.parametrize("crow", [[0, 2, 1, 3, 3], [0, 1, 2, 3, 5], [1, 2, 3, 4, 4], [0, 1, 2, 3]])
+def test_a_csr_adjacency_with_inconsistent_row_pointers_is_refused(crow):
+    # torch builds CSR tensors without checking them: these gave "repeats can not be negative", a
+    # stack error, or ([1, 2, 3, 4, 4]) no error at all, read as other rows
+    adj = torch.sparse_csr_tensor(torch.tensor(crow), torch.tensor([1, 2, 3]), torch.ones(3), (4, 4))
+    with pytest.raises(ValueError, match="the sparse CSR adjacency: inconsistent row pointers"):
+        KipfGCNConv(3, 2)(torch.randn(4, 3), adj)
