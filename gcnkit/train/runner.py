@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -16,7 +15,7 @@ from gcnkit.train.checkpoint import check_output_folder
 from gcnkit.train.node_classification import PreparedData, RunResult, TrainConfig, _fields, build_model, train_once
 from gcnkit.train.run_log import RunLog
 from gcnkit.train.seed_batch import train_seeds
-from gcnkit.train.workers import pool_context, pool_worker_init, set_threads
+from gcnkit.train.workers import WorkerDied, run_in_workers, set_threads
 
 #: TrainConfig fields added after run logs were written, with the value those runs had: a
 #: config.json without them resumes.
@@ -72,9 +71,13 @@ def _worker_run(task: Tuple[str, str, List[int], TrainConfig, Optional[str]]) ->
     try:
         results = _train(prepare(dataset, config, root), replace(config, model=model), seeds)
     except Exception as e:  # re-raised as a plain RuntimeError: any exception crosses processes
-        which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
-        raise RuntimeError(f"run {dataset}/{model}/{which} failed: {type(e).__name__}: {e}") from None
+        raise RuntimeError(f"run {_describe(task)} failed: {type(e).__name__}: {e}") from None
     return [{"dataset": dataset, "model": model, **asdict(r)} for r in results]
+
+
+def _describe(task: tuple) -> str:
+    dataset, model, seeds = task[:3]
+    return f"{dataset}/{model}/" + (f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}")
 
 
 def _cost(task: tuple) -> float:
@@ -203,10 +206,13 @@ def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, 
         finally:
             torch.set_num_threads(caller_threads)
     else:
-        with pool_context().Pool(workers, initializer=pool_worker_init, initargs=(threads, os.getpid())) as pool:
-            for rows in pool.imap_unordered(_worker_run, tasks):
+        try:
+            for rows in run_in_workers(_worker_run, tasks, workers, threads, describe=_describe):
                 for row in rows:
                     record(row)
+        except WorkerDied as e:
+            raise RuntimeError(f"{e}; the finished runs are saved in {log.path}: run the same command to "
+                               f"resume") from None
     bar.close()
     wanted = {(d, m, s) for d in datasets for m in models for s in seeds}
     return [r for r in log.read() if (r["dataset"], r["model"], r["seed"]) in wanted]

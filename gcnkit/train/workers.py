@@ -1,8 +1,9 @@
-"""The worker processes of an ablation: threads, start method, Ctrl-C and a killed parent."""
+"""The worker processes of an ablation: threads, start method, Ctrl-C, a killed parent and a
+killed worker."""
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Any, Callable, Iterator, List, Optional, Sequence
 
 
 def set_threads(threads: int) -> None:
@@ -67,3 +68,93 @@ def pool_context():
     import multiprocessing as mp
 
     return mp.get_context(start_method())
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended (killed: ``kill -9``, the out-of-memory killer) before returning
+    the result of its task."""
+
+
+def run_in_workers(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int, threads: int,
+                   describe: Callable[[Any], str] = repr) -> Iterator[Any]:
+    """``fn(task)`` for every task in ``workers`` processes of :func:`pool_context` (``threads`` torch
+    threads each), yielded as they finish. An exception in ``fn`` is raised here; a worker that
+    dies raises :class:`WorkerDied` naming its task (``describe(task)``), where a
+    ``multiprocessing.Pool`` would wait for that result forever. Remaining workers are ended
+    when the iterator stops (done, an error, Ctrl-C)."""
+    from multiprocessing.connection import wait
+
+    ctx = pool_context()
+    pending = list(reversed(tasks))
+    slots: List[list] = []  # [process, connection, task or None]
+    try:
+        for _ in range(min(workers, len(pending))):
+            conn, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker_loop, args=(child, fn, threads, os.getpid()), daemon=True)
+            proc.start()
+            child.close()
+            slots.append([proc, conn, None])
+        for slot in slots:
+            slot[2] = pending.pop()
+            slot[1].send(slot[2])
+        while any(slot[2] is not None for slot in slots):
+            busy = [slot for slot in slots if slot[2] is not None]
+            ready = set(wait([slot[1] for slot in busy] + [slot[0].sentinel for slot in busy]))
+            for slot in busy:
+                proc, conn, task = slot
+                if conn in ready:
+                    try:
+                        ok, value = conn.recv()
+                    except EOFError:  # its end of the pipe closed: the process is gone
+                        ok, value = None, None
+                elif proc.sentinel in ready:
+                    ok, value = None, None
+                else:
+                    continue
+                if ok is None:
+                    proc.join(1)
+                    raise WorkerDied(f"a worker process died ({_exit_reason(proc.exitcode)}) while running "
+                                     f"{describe(task)}")
+                if not ok:
+                    raise value
+                slot[2] = pending.pop() if pending else None
+                if slot[2] is not None:
+                    conn.send(slot[2])
+                yield value
+    finally:
+        for proc, conn, _ in slots:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+            conn.close()
+
+
+def _exit_reason(code: Optional[int]) -> str:
+    import signal
+
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+def _worker_loop(conn, fn: Callable[[Any], Any], threads: int, parent: int) -> None:
+    """A worker: runs the tasks it is sent until the pipe closes; sends ``(True, result)`` or
+    ``(False, exception)``."""
+    pool_worker_init(threads, parent)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            out = (True, fn(task))
+        except Exception as e:  # raised in the parent, as multiprocessing.Pool does
+            out = (False, e)
+        try:
+            conn.send(out)
+        except Exception as e:  # an unpicklable result or exception
+            conn.send((False, RuntimeError(f"{type(out[1]).__name__} could not be sent back to the parent "
+                                           f"process ({type(e).__name__}: {e}): {out[1]!r}"[:2000])))

@@ -230,3 +230,33 @@ def test_a_quoted_tilde_in_the_output_folder_is_the_home_folder(tmp_path, monkey
                  "--no-progress", "--out=~/abl"]) == 0
     assert (tmp_path / "home" / "abl" / "runs.csv").exists() and (tmp_path / "home" / "abl" / "summary.csv").exists()
     assert not (tmp_path / "~").exists()
+
+
+def test_a_killed_worker_ends_the_ablation_with_a_message_and_the_rerun_resumes(tmp_path, monkeypatch):
+    import multiprocessing as mp
+    import os
+    import signal
+
+    import pytest
+
+    from gcnkit.train import runner, workers
+
+    if "fork" not in mp.get_all_start_methods() or workers.accelerator_present():
+        pytest.skip("the patched worker function reaches forked workers only")
+    real = runner._worker_run
+
+    def killed_on_seed_1(task):
+        if task[2] == [1]:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(task)
+
+    monkeypatch.setattr(runner, "_worker_run", killed_on_seed_1)
+    cfg = TrainConfig(epochs=3)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match=r"a worker process died \(killed by SIGKILL\) while running "
+                                           r"karate/kipf/seed 1; the finished runs are saved in .*runs.csv: "
+                                           r"run the same command to resume"):
+        ablate(["karate"], ["kipf"], [0, 1, 2, 3], out, cfg, workers=2, seed_batch=1, progress=False)
+    monkeypatch.setattr(runner, "_worker_run", real)
+    rows = ablate(["karate"], ["kipf"], [0, 1, 2, 3], out, cfg, workers=2, seed_batch=1, progress=False)
+    assert sorted(r["seed"] for r in rows) == [0, 1, 2, 3]

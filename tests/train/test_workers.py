@@ -57,3 +57,30 @@ def test_pool_workers_end_with_a_killed_parent(tmp_path):
         assert state in ("gone", "Z"), f"the worker {worker} still runs ({state}) after its parent was killed"
     finally:
         parent.kill()
+
+
+def _square_or_die(task):
+    import os
+    import signal
+
+    if task == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if task == "raise":
+        raise KeyError("bad task")
+    return task * task
+
+
+def test_a_killed_worker_is_an_error_naming_its_task_not_a_wait_forever():
+    # multiprocessing.Pool replaces a killed worker and waits for its task's result forever (an
+    # ablation hung at 0% CPU after the OOM killer took a worker)
+    import pytest
+
+    got = []
+    with pytest.raises(workers.WorkerDied, match=r"died \(killed by SIGKILL\) while running 'die'"):
+        for value in workers.run_in_workers(_square_or_die, [1, 2, "die", 3], workers=2, threads=1):
+            got.append(value)
+    assert set(got) <= {1, 4, 9}
+    assert sorted(workers.run_in_workers(_square_or_die, [1, 2, 3, 4, 5], workers=2, threads=1)) == [1, 4, 9, 16, 25]
+    with pytest.raises(KeyError, match="bad task"):  # the task's own exception, raised in the caller
+        list(workers.run_in_workers(_square_or_die, [1, "raise", 2], workers=2, threads=1))
+    assert not mp.active_children()  # every worker ended
