@@ -29,17 +29,13 @@ def test_pool_workers_end_with_a_killed_parent(tmp_path):
         pytest.skip("PR_SET_PDEATHSIG is Linux's")
     script = tmp_path / "parent.py"
     script.write_text(
-        "import multiprocessing as mp, os, sys, time\n"
-        "from gcnkit.train.workers import pool_worker_init\n"
+        "import os, time\n"
+        "from gcnkit.train.workers import run_in_workers\n"
         "def work(_):\n"
+        "    print(os.getpid(), flush=True)\n"
         "    time.sleep(60)\n"
         "if __name__ == '__main__':\n"
-        "    ctx = mp.get_context('fork')\n"
-        "    with ctx.Pool(1, initializer=pool_worker_init, initargs=(1, os.getpid())) as pool:\n"
-        "        pool.map_async(work, [0])\n"
-        "        time.sleep(1)\n"
-        "        print(*[p.pid for p in pool._pool], flush=True)\n"
-        "        time.sleep(60)\n")
+        "    list(run_in_workers(work, [0], workers=1, threads=1))\n")
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         worker = int(parent.stdout.readline())
