@@ -46,6 +46,10 @@ def _protocol_args(p: argparse.ArgumentParser, threads_help: str = "torch thread
                         "and early stopping, the same runs as alone up to float rounding (default 10; 1: one "
                         "model at a time, as are --dense-features and --cuda-graph runs)")
     p.add_argument("--root", default=None, help="data root (default $GCNKIT_DATA, else ./datasets)")
+    p.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE", dest="dataset_option",
+                   help="an option of the dataset's loader, repeatable: e.g. homophily=0.2, num_nodes=5000 or "
+                        "snr=2 for csbm; split=full or split=random with split_seed=1 for Planetoid (every "
+                        "dataset of the run takes it; values are read as numbers, true/false or text)")
     p.add_argument("--threads", type=int, default=None, help=threads_help)
 
 
@@ -73,6 +77,29 @@ def _seeds(n: int, first: int):
         raise ValueError(f"--first-seed + --seeds - 1 must be <= {MAX_SEED} (seeds are int64), got "
                          f"{first} + {n} - 1")
     return list(range(first, first + n))
+
+
+def _dataset_options(items) -> dict:
+    """``--dataset-option KEY=VALUE`` flags as keyword arguments (numbers, booleans, text)."""
+    options = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--dataset-option takes KEY=VALUE (e.g. homophily=0.2), got {item!r}")
+        if key in options:
+            raise ValueError(f"--dataset-option {key} is given twice")
+        options[key] = _option_value(text.strip())
+    return options
+
+
+def _option_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
 
 
 def _positive(name: str, value):
@@ -130,11 +157,13 @@ def run_train(args) -> int:
         torch.set_num_threads(args.threads)
     config = _config(args, args.model)
     dataset = dataset_name(args.dataset)  # as ablate's files spell it (cora -> Cora)
+    options = _dataset_options(args.dataset_option)
     results = run_seeds(dataset, config, _seeds(args.seeds, args.first_seed), root=args.root,
                         progress=not args.json and sys.stderr.isatty(),
-                        seed_batch=_positive("--seed-batch", args.seed_batch))
+                        seed_batch=_positive("--seed-batch", args.seed_batch), **options)
     out = {"dataset": dataset, "model": args.model, "seeds": len(results), **summarize(results),
-           "paper": paper_value(args.model, dataset), "protocol_changes": protocol_changes(config),
+           "dataset_options": options,
+           "paper": paper_value(args.model, dataset), "protocol_changes": protocol_changes(config, options),
            "threads": torch.get_num_threads(), "device": config.device, "cuda_graph": config.cuda_graph,
            "seed_batch": 1 if args.dense_features or args.cuda_graph else args.seed_batch,  # (as they ran)
            "receptive_field": config.receptive_field,
@@ -165,11 +194,13 @@ def run_ablate(args) -> int:
     threads = _positive("--threads", args.threads) or 1
     datasets, models = unique(dataset_name(d) for d in args.datasets), unique(args.models)
     config = _config(args)
+    options = _dataset_options(args.dataset_option)
     out = Path(args.out)  # (ablate and write_reports expand a quoted "--out=~/x")
     rows = ablate(datasets, models, _seeds(args.seeds, args.first_seed), out,
                   config=config, root=args.root, workers=workers, threads=threads,
-                  progress=not args.no_progress, seed_batch=_positive("--seed-batch", args.seed_batch))
-    note = protocol_note(config)
+                  progress=not args.no_progress, seed_batch=_positive("--seed-batch", args.seed_batch),
+                  dataset_options=options)
+    note = protocol_note(config, options)
     paths = write_reports(rows, out, models, datasets, note=note)
     print(ablation_table(summary_frame(rows), models, datasets).to_string())
     if note:

@@ -29,6 +29,7 @@ _EXPORTS: Dict[str, str] = {
     "load_dataset": "registry",
     "list_datasets": "registry",
     "dataset_name": "registry",
+    "dataset_options": "registry",
     "PlanetoidDataset": "planetoid",
     "load_planetoid": "planetoid",
     "csbm": "synthetic",
@@ -58,7 +59,7 @@ if TYPE_CHECKING:  # what type checkers see (at run time each is imported on fir
     from gcnkit.data.checksums import SHA256  # noqa: F401
     from gcnkit.data.download import download_file  # noqa: F401
     from gcnkit.data.planetoid import PlanetoidDataset, load_planetoid  # noqa: F401
-    from gcnkit.data.registry import dataset_name, list_datasets, load_dataset  # noqa: F401
+    from gcnkit.data.registry import dataset_name, dataset_options, list_datasets, load_dataset  # noqa: F401
     from gcnkit.data.root import is_writable, resolve_cache_root, resolve_root  # noqa: F401
     from gcnkit.data.scalers import MaxScaler, StandardScaler  # noqa: F401
     from gcnkit.data.signal import TemporalSignal  # noqa: F401

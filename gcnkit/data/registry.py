@@ -74,6 +74,10 @@ def load_dataset(name: str, root: Optional[Union[str, Path]] = None,
         ValueError: For an unknown name, listing the choices.
     """
     key = dataset_name(name).lower()
+    unknown = sorted(set(kwargs) - set(dataset_options(key)))
+    if unknown:
+        raise ValueError(f"{dataset_name(name)} takes no option {', '.join(map(repr, unknown))}; its options: "
+                         f"{', '.join(dataset_options(key))}")
     if key in _PLANETOID:
         from gcnkit.data.planetoid import load_planetoid
         return load_planetoid(key, root, **kwargs)
@@ -82,3 +86,23 @@ def load_dataset(name: str, root: Optional[Union[str, Path]] = None,
         return csbm(**kwargs)
     from gcnkit.data.synthetic import karate_club
     return karate_club(**kwargs)
+
+
+def dataset_options(name: str) -> List[str]:
+    r"""The keyword options :func:`load_dataset` takes for a dataset (its loader's parameters).
+
+    Args:
+        name (str): Any name :func:`load_dataset` accepts.
+
+    Returns:
+        List[str]: e.g. ``["homophily", ...]`` for :obj:`"csbm"`, ``["split", ...]`` for Planetoid.
+    """
+    import inspect
+
+    key = dataset_name(name).lower()
+    if key in _PLANETOID:
+        from gcnkit.data.planetoid import PlanetoidDataset
+        names = list(inspect.signature(PlanetoidDataset.__init__).parameters)[3:]  # (self, root, name)
+        return [n for n in names if n != "kwargs"] + ["num_train_per_class", "num_val", "num_test"]  # PyG's
+    from gcnkit.data import synthetic
+    return list(inspect.signature(synthetic.csbm if key == "csbm" else synthetic.karate_club).parameters)

@@ -107,7 +107,7 @@ def finite_checked(*names: str) -> Iterator[None]:
     :func:`~gcnkit.nn.recurrent.tbptt_backward` (a chunk of its checked ``x``, the state it
     carries) or a training epoch over batches of checked windows, where each call's check would
     be a host synchronisation on CUDA. The previous setting is restored on exit."""
-    before = getattr(_vouched, "names", frozenset())
+    before: frozenset = getattr(_vouched, "names", frozenset())
     _vouched.names = before | frozenset(names)
     try:
         yield

@@ -1,5 +1,5 @@
 """Published numbers that gcnkit's benchmark runs reproduce (Kipf & Welling, ICLR 2017)."""
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 #: Table 3 (propagation models; test accuracy in percent, mean of 100 random initializations).
 KIPF_TABLE3: Dict[str, Dict[str, float]] = {
@@ -38,21 +38,23 @@ def paper_value(model: str, dataset: str) -> Optional[float]:
 _PROTOCOL_FIELDS = ("hidden", "num_layers", "dropout", "lr", "weight_decay", "epochs", "early_stopping", "bias")
 
 
-def protocol_changes(config) -> List[str]:
-    """How a :class:`~gcnkit.train.node_classification.TrainConfig` departs from the protocol the
-    paper's numbers come from, as ``["epochs=5", ...]``; empty when it follows it."""
+def protocol_changes(config, dataset_options: Optional[Mapping[str, Any]] = None) -> List[str]:
+    """How a :class:`~gcnkit.train.node_classification.TrainConfig` (and options of the datasets,
+    such as another split) departs from the protocol the paper's numbers come from, as
+    ``["epochs=5", ...]``; empty when it follows it."""
     from gcnkit.train.node_classification import TrainConfig
 
     paper = TrainConfig()
     changes = [f"{f}={getattr(config, f)!r}" for f in _PROTOCOL_FIELDS if getattr(config, f) != getattr(paper, f)]
     if config.feature_norm == "none":  # "auto" row-normalizes Planetoid's bag-of-words, as "row"
         changes.append("feature_norm='none'")
+    changes += [f"{k}={v!r}" for k, v in sorted((dataset_options or {}).items())]
     return changes
 
 
-def protocol_note(config) -> str:
+def protocol_note(config, dataset_options: Optional[Mapping[str, Any]] = None) -> str:
     """A sentence saying that the paper's values come from another protocol, or ``""``."""
-    changes = protocol_changes(config)
+    changes = protocol_changes(config, dataset_options)
     if not changes:
         return ""
     return f"the paper's values are for its own protocol; this run differs: {', '.join(changes)}"

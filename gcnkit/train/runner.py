@@ -5,7 +5,7 @@ import functools
 import json
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -19,7 +19,7 @@ from gcnkit.train.workers import WorkerDied, run_in_workers, set_threads
 
 #: TrainConfig fields added after run logs were written, with the value those runs had: a
 #: config.json without them resumes.
-_ADDED_FIELDS = {"cuda_graph": False}
+_ADDED_FIELDS = {"cuda_graph": False, "dataset_options": {}}
 
 #: Seeds trained together as one stacked model by default (``--seed-batch``).
 DEFAULT_SEED_BATCH = 10
@@ -66,10 +66,10 @@ def _train(prepared: PreparedData, config: TrainConfig, seeds: List[int]) -> Lis
     return train_seeds(prepared, config, seeds)
 
 
-def _worker_run(task: Tuple[str, str, List[int], TrainConfig, Optional[str]]) -> List[dict]:
-    dataset, model, seeds, config, root = task
+def _worker_run(task: Tuple[str, str, List[int], TrainConfig, Optional[str], dict]) -> List[dict]:
+    dataset, model, seeds, config, root, options = task
     try:
-        results = _train(prepare(dataset, config, root), replace(config, model=model), seeds)
+        results = _train(prepare(dataset, config, root, **options), replace(config, model=model), seeds)
     except Exception as e:  # re-raised as a plain RuntimeError: any exception crosses processes
         raise RuntimeError(f"run {_describe(task)} failed: {type(e).__name__}: {e}") from None
     return [{"dataset": dataset, "model": model, **asdict(r)} for r in results]
@@ -84,8 +84,8 @@ def _cost(task: tuple) -> float:
     """A rough cost of a task, to start the long ones first (so that no worker is left with one
     long task at the end): the stored feature entries its passes read (the receptive fields'
     rows) times the propagated terms of the first layer."""
-    dataset, model, seeds, config, root = task
-    prepared = prepare(dataset, config, root)
+    dataset, model, seeds, config, root, options = task
+    prepared = prepare(dataset, config, root, **options)
     config = replace(config, model=model)
     with torch.random.fork_rng(devices=[]):  # a model to ask for its fields: its init draws leave no trace
         template = build_model(prepared, config)
@@ -110,7 +110,8 @@ def unique(items: Iterable) -> list:
 def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int], out_dir: Path,
            config: Optional[TrainConfig] = None, root: Optional[str] = None, workers: int = 1,
            threads: int = 1, progress: bool = True,
-           on_result: Optional[Callable[[dict], None]] = None, seed_batch: int = DEFAULT_SEED_BATCH) -> List[dict]:
+           on_result: Optional[Callable[[dict], None]] = None, seed_batch: int = DEFAULT_SEED_BATCH,
+           dataset_options: Optional[Mapping[str, Any]] = None) -> List[dict]:
     """Runs every (dataset, model, seed) not yet in ``out_dir/runs.csv`` and returns the rows of
     the requested runs (those of this call and those found in the log; other runs the log holds
     are left out), in log order.
@@ -120,7 +121,9 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     groups of all pairs spread over ``workers`` processes, longest first. Each run is appended to
     ``runs.csv`` as its group finishes, so an interrupted ablation resumes where it stopped (an
     unfinished group is redone) when called again with the same ``out_dir``. ``config.json`` in ``out_dir`` records
-    the training protocol; resuming with a different one is refused. Dataset names are keyed by
+    the training protocol and the ``dataset_options`` (keyword options of
+    :func:`~gcnkit.data.load_dataset` for every dataset, e.g. a CSBM's ``homophily``); resuming
+    with different ones is refused. Dataset names are keyed by
     their canonical spelling (``cora`` and ``Cora`` are one dataset); repeated names, models and
     seeds run once.
 
@@ -141,25 +144,27 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     seeds = unique(check_seed("seed", s) for s in seeds)
     seed_batch = check_int("seed_batch", seed_batch, 1)
     out_dir = check_output_folder(out_dir)
+    dataset_options = dict(dataset_options or {})
     for d in datasets:  # fail early (missing files, bad names) before writing or spawning anything
-        prepare(d, config, root)
+        prepare(d, config, root, **dataset_options)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:  # a second ablate on the same folder would run every missing run again and log it twice
         with folder_lock(out_dir, wait=False):
             return _ablate_locked(datasets, models, seeds, out_dir, config, root, workers, threads, progress,
-                                  on_result, seed_batch)
+                                  on_result, seed_batch, dataset_options)
     except FolderBusy:
         raise ValueError(f"{out_dir} is in use by another gcnkit ablate (it holds the folder's lock); wait for "
                          f"it to finish, or use another --out folder") from None
 
 
 def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, root, workers: int,
-                   threads: int, progress: bool, on_result, seed_batch: int) -> List[dict]:
+                   threads: int, progress: bool, on_result, seed_batch: int, dataset_options: dict) -> List[dict]:
     from tqdm.auto import tqdm
 
     cfg_path = out_dir / "config.json"
     # (receptive_field is how the runs are computed, not which runs: the same either way)
     cfg = {k: v for k, v in asdict(config).items() if k not in ("model", "receptive_field")}
+    cfg["dataset_options"] = json.loads(json.dumps(dataset_options, default=repr))  # as config.json reads back
     log = RunLog(out_dir / "runs.csv")
     finished = log.read()
     if finished and not cfg_path.exists():
@@ -183,7 +188,7 @@ def _ablate_locked(datasets, models, seeds, out_dir: Path, config: TrainConfig, 
     else:  # nothing run yet: (re)write the protocol
         cfg_path.write_text(json.dumps(cfg, indent=2))
     done = {(r["dataset"], r["model"], r["seed"]) for r in finished}
-    tasks = [(d, m, chunk, config, root) for d in datasets for m in models
+    tasks = [(d, m, chunk, config, root, dataset_options) for d in datasets for m in models
              for chunk in _chunks([s for s in seeds if (d, m, s) not in done], seed_batch)]
     tasks.sort(key=_cost, reverse=True)  # (stable: equal costs keep their order)
     bar = tqdm(total=sum(len(t[2]) for t in tasks), desc="ablation runs", disable=not progress)

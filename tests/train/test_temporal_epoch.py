@@ -168,7 +168,7 @@ def test_an_epoch_reads_the_host_once_whatever_its_batches(protocol, host_syncs)
     # the windows protocol checked each batch's windows for NaN (one host sync per batch on CUDA,
     # about 45 a Los-loop epoch, and one per part of predict); now the training part once, up front
     from gcnkit.train.temporal import TemporalConfig, build_model
-    from gcnkit.train.temporal_epoch import make_optimizer, make_predict, make_train_epoch
+    from gcnkit.train.temporal_epoch import make_predict, make_train_epoch
 
     counts = []
     for size in (4, 16):  # batches of windows, or chunks of truncated BPTT
