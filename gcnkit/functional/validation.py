@@ -119,9 +119,12 @@ def check_finite(name: str, t: Tensor) -> None:
     """Raises ``ValueError`` when ``t`` holds NaN or inf, with their counts. Skipped while a CUDA
     graph is being captured (see :func:`capturing`): the captured graph replays without it, so
     check the data before copying it into the graph's static inputs; and for the names a caller
-    vouches for (:func:`finite_checked`)."""
+    vouches for (:func:`finite_checked`). Inside ``torch.func`` transforms the values under the
+    transforms' wrappers are checked (``vmap`` cannot read a batched tensor on the host)."""
     if (t.is_floating_point() or t.is_complex()) and not capturing(t) and name not in getattr(
             _vouched, "names", ()):
+        while torch._C._functorch.is_functorch_wrapped_tensor(t):
+            t = torch._C._functorch.get_unwrapped(t)  # (the whole batch, under vmap)
         bad = ~torch.isfinite(t)
         if bool(bad.any()):
             n_nan = int(torch.isnan(t).sum())
