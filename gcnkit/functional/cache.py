@@ -63,6 +63,18 @@ def hold(value) -> None:
         sink.append(value)
 
 
+def _stamp(value) -> Optional[int]:
+    """The version counter of a cached value's own numbers (a NormalizedGraph's operator values, a
+    tensor), which a caller holding the shared value may write in place: then it is stale."""
+    t = getattr(getattr(value, "adj", None), "value", value)
+    return _version(t) if isinstance(t, Tensor) else None
+
+
+def _valid(entry: tuple, tensors: Sequence[Optional[Tensor]]) -> bool:
+    refs, value, stamp = entry
+    return all(r is None if t is None else r() is t for r, t in zip(refs, tensors)) and _stamp(value) == stamp
+
+
 class GraphCache:
     """LRU cache ``(graph tensors, options) -> value`` validated by identity and version."""
 
@@ -92,7 +104,7 @@ class GraphCache:
         """The cached value for this graph and options, or ``None`` (computes nothing)."""
         key = self._key(tensors, options)
         entry = None if key is None else self._entries.get(key)
-        if entry is None or not all(r is None if t is None else r() is t for r, t in zip(entry[0], tensors)):
+        if entry is None or not _valid(entry, tensors):
             return None
         hold(entry[1])
         return entry[1]
@@ -106,13 +118,13 @@ class GraphCache:
             return compute()
         entry = self._entries.get(key)
         if entry is not None:
-            refs, value = entry
-            if all(r is None if t is None else r() is t for r, t in zip(refs, tensors)):
+            value = entry[1]
+            if _valid(entry, tensors):
                 self._entries.move_to_end(key)
                 self.hits += 1
                 hold(value)
                 return value
-            del self._entries[key]  # an id was reused by a new tensor
+            del self._entries[key]  # an id was reused by a new tensor, or the value written in place
         self.misses += 1
         value = compute()
         # when a key tensor dies its entry goes too: a dead graph's operator (and its transposes
@@ -124,7 +136,7 @@ class GraphCache:
             if cache is not None:
                 cache._entries.pop(key, None)
         refs = tuple(None if t is None else weakref.ref(t, drop) for t in tensors)
-        self._entries[key] = (refs, value)
+        self._entries[key] = (refs, value, _stamp(value))
         hold(value)
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)

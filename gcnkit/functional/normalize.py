@@ -55,6 +55,7 @@ class NormalizedGraph:
         self.parent = parent
         self._copies: Dict[Tuple[torch.device, torch.dtype], "NormalizedGraph"] = {}
         self._source: "NormalizedGraph" = self  # copies are always made from the original
+        self._source_version: Optional[int] = None  # (a copy's: its original's values' version then)
         self._extras: Dict[Hashable, Any] = {}
         self._values_version = _version(adj.value)
 
@@ -66,12 +67,22 @@ class NormalizedGraph:
         return self._fresh_source()._extras
 
     def _fresh_source(self) -> "NormalizedGraph":
-        """The original graph, its copies and extras dropped if its values were written in place."""
+        """The graph whose extras and copies this one shares: the original, its copies and extras
+        dropped if its values were written in place. A copy whose own values or whose original's
+        were written in place since it was made is no longer a copy of it: it becomes a graph of
+        its own (its extras kept where its values did not change)."""
         src = self._source
+        if src is not self and (_version(self.adj.value) != self._values_version
+                                or _version(src.adj.value) != self._source_version):
+            own_edit = _version(self.adj.value) != self._values_version
+            self._extras = {} if own_edit else dict(self._extras)
+            self._copies, self._source, self._values_version = {}, self, _version(self.adj.value)
+            if src._copies.get((self.device, self.dtype)) is self:
+                del src._copies[(self.device, self.dtype)]
+            return self
         version = _version(src.adj.value)
-        if version != src._values_version:  # what was derived from the old values is stale
-            src._extras.clear()
-            src._copies.clear()
+        if version != src._values_version:  # what was derived from the old values is stale (new
+            src._extras, src._copies = {}, {}  # dicts: earlier copies keep theirs, see above)
             src._values_version = version
         return src
 
@@ -110,22 +121,25 @@ class NormalizedGraph:
         dtype = self.dtype if dtype is None else _floating("dtype", dtype)
         if device == self.device and dtype == self.dtype:
             return self
-        src = self._source  # never convert a (possibly lower-precision) copy again
+        # never convert a (possibly lower-precision) copy again; copies made from values since
+        # written in place are dropped (see _fresh_source)
+        src = self._fresh_source()
         if device == src.device and dtype == src.dtype:
             return src
         key = (device, dtype)
-        self._fresh_source()  # (drops copies made from values since written in place)
         # a differentiable operator is converted per call: a kept copy would carry the autograd
         # history of its first conversion (none at all if that was under no_grad)
-        out = None if src.adj.value.requires_grad else self._copies.get(key)
+        out = None if src.adj.value.requires_grad else src._copies.get(key)
+        if out is not None and out._fresh_source() is not src:  # its values were written in place
+            out = None
         if out is None:
             out = NormalizedGraph(src.adj.to(device, dtype), self.norm, self.self_loop_weight,
                                   src.deg.to(device), self.remove_self_loops, self.parent)
             out._extras = src._extras  # derived quantities do not depend on device or dtype
             out._copies = src._copies
-            out._source = src
+            out._source, out._source_version = src, _version(src.adj.value)
             if not src.adj.value.requires_grad:
-                self._copies[key] = out
+                src._copies[key] = out
         return out
 
     def __getstate__(self) -> dict:
@@ -142,6 +156,7 @@ class NormalizedGraph:
         self.__dict__.update(state)
         if self.__dict__.get("_source") is None:
             self._source = self
+        self.__dict__.setdefault("_source_version", None)  # (pickled before copies kept it)
         self._values_version = _version(self.adj.value)
 
     def like(self, x: Tensor) -> "NormalizedGraph":

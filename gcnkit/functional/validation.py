@@ -123,7 +123,7 @@ def check_finite(name: str, t: Tensor) -> None:
     transforms' wrappers are checked (``vmap`` cannot read a batched tensor on the host)."""
     if (t.is_floating_point() or t.is_complex()) and not capturing(t) and name not in getattr(
             _vouched, "names", ()):
-        while torch._C._functorch.is_functorch_wrapped_tensor(t):
+        while torch._C._are_functorch_transforms_active() and torch._C._functorch.is_functorch_wrapped_tensor(t):
             t = torch._C._functorch.get_unwrapped(t)  # (the whole batch, under vmap)
         bad = ~torch.isfinite(t)
         if bool(bad.any()):

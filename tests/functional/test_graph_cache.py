@@ -240,3 +240,22 @@ def test_swapping_a_key_tensor_works_after_clear_caches():
         torch.__future__.set_swap_module_params_on_conversion(before)
     assert m.w.dtype == torch.float64
     torch.testing.assert_close(m(x.double(), ei), m.conv(x.double(), ei, m.w))
+
+
+def test_a_cached_graph_written_in_place_is_not_served_again():
+    # resolve_graph hands out the shared cached operator: a write to its values was served to
+    # every later layer call and resolve_graph with the same graph
+    from gcnkit.functional import normalize_adjacency, resolve_graph
+    from gcnkit.nn.conv import KipfGCNConv
+
+    ei = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4, 4, 5], [1, 0, 2, 1, 3, 2, 4, 3, 5, 4]])
+    x = torch.randn(6, 4)
+    conv = KipfGCNConv(4, 3)
+    conv(x, ei)
+    g = resolve_graph(ei, num_nodes=6, dtype=torch.float32)
+    with torch.no_grad():
+        g.edge_weight.mul_(0.5)
+    torch.testing.assert_close(conv(x, ei), conv(x, normalize_adjacency(ei, num_nodes=6)))
+    again = resolve_graph(ei, num_nodes=6, dtype=torch.float32)
+    assert again is not g
+    torch.testing.assert_close(again.to_dense(), normalize_adjacency(ei, num_nodes=6).to_dense())
