@@ -152,9 +152,13 @@ def receptive_field(graph: NormalizedGraph, x: Features, targets: Tensor, hops: 
     hops = check_int("hops", hops, 0)
     if not isinstance(x, (Tensor, CSRMatrix)) or len(x.shape) != 2:
         got = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
-        raise ValueError(f"x must be one graph's node features [N, F] (dense or a CSRMatrix), got {got}")
+        raise ValueError(f"x must be one graph's node features [N, F] (dense, torch.sparse or a CSRMatrix), got {got}")
     if x.shape[0] != n:
         raise ValueError(f"x has {x.shape[0]} nodes but the graph has {n}")
+    if isinstance(x, Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
+        # as the models take them (a CSRMatrix): a torch.sparse CSR x has no index_select, and a COO
+        # one restricted as a tensor lost where its values sit in the whole x (dropout's masks)
+        x = CSRMatrix.from_torch(x)
     targets = _check_targets(targets, n).to(graph.device)
     mask = receptive_nodes(graph, targets, hops)
     if targets.numel() == 0 or bool(mask.all()):
