@@ -186,7 +186,7 @@ def run_ablate(args) -> int:
     import os
 
     from gcnkit.data import dataset_name
-    from gcnkit.train.paper import protocol_note
+    from gcnkit.train.paper import paper_value, protocol_note
     from gcnkit.train.report import ablation_table, summary_frame, write_reports
     from gcnkit.train.runner import ablate, unique
 
@@ -200,7 +200,8 @@ def run_ablate(args) -> int:
                   config=config, root=args.root, workers=workers, threads=threads,
                   progress=not args.no_progress, seed_batch=_positive("--seed-batch", args.seed_batch),
                   dataset_options=options)
-    note = protocol_note(config, options)
+    has_paper = any(paper_value(m, d) is not None for m in models for d in datasets)
+    note = protocol_note(config, options) if has_paper else ""  # (a CSBM has no paper values)
     paths = write_reports(rows, out, models, datasets, note=note)
     print(ablation_table(summary_frame(rows), models, datasets).to_string())
     if note:

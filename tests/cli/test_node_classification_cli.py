@@ -236,7 +236,7 @@ def test_every_protocol_flag_reaches_the_training_config():
     assert _config(parser.parse_args(["train"])) == TrainConfig()
 
 
-def test_dataset_options_reach_the_loader_and_are_part_of_the_protocol(tmp_path, capsys):
+def test_dataset_options_reach_the_loader_and_are_part_of_the_protocol(shared_data_root, tmp_path, capsys):
     # the CSBM was usable by name only with its defaults: no homophily sweep from the command line
     from gcnkit.data import csbm
     from gcnkit.train.node_classification import TrainConfig
@@ -263,6 +263,10 @@ def test_dataset_options_reach_the_loader_and_are_part_of_the_protocol(tmp_path,
            "--workers", "1", "--no-progress", "--out", str(out), "--dataset-option", "seed=3"]
     assert main(abl) == 0
     assert json.loads((out / "config.json").read_text())["dataset_options"] == {"seed": 3}
-    assert "this run differs: epochs=5, seed=3" in (out / "summary.md").read_text()
+    assert "paper" not in (out / "summary.md").read_text().split("|")[-1]  # no paper values: no note
+    assert main(["ablate", "--datasets", "Cora", "--models", "kipf", "--seeds", "1", "--epochs", "5", "--workers",
+                 "1", "--no-progress", "--root", str(shared_data_root), "--out", str(tmp_path / "c"),
+                 "--dataset-option", "split=full"]) == 0
+    assert "this run differs: epochs=5, split='full'" in (tmp_path / "c" / "summary.md").read_text()
     assert main(abl[:-1] + ["seed=4"]) == 1  # other graphs: not mixed into the same runs.csv
     assert "dataset_options={'seed': 3} there, {'seed': 4} now" in capsys.readouterr().err
