@@ -152,12 +152,14 @@ def run_train(args) -> int:
     from gcnkit.train.runner import run_seeds
 
     from gcnkit.data import dataset_name
+    from gcnkit.data.registry import check_dataset_options
 
     if _positive("--threads", args.threads):
         torch.set_num_threads(args.threads)
     config = _config(args, args.model)
     dataset = dataset_name(args.dataset)  # as ablate's files spell it (cora -> Cora)
     options = _dataset_options(args.dataset_option)
+    check_dataset_options(dataset, options)  # (before they meet run_seeds' own arguments)
     results = run_seeds(dataset, config, _seeds(args.seeds, args.first_seed), root=args.root,
                         progress=not args.json and sys.stderr.isatty(),
                         seed_batch=_positive("--seed-batch", args.seed_batch), **options)

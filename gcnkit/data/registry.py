@@ -74,10 +74,7 @@ def load_dataset(name: str, root: Optional[Union[str, Path]] = None,
         ValueError: For an unknown name, listing the choices.
     """
     key = dataset_name(name).lower()
-    unknown = sorted(set(kwargs) - set(dataset_options(key)))
-    if unknown:
-        raise ValueError(f"{dataset_name(name)} takes no option {', '.join(map(repr, unknown))}; its options: "
-                         f"{', '.join(dataset_options(key))}")
+    check_dataset_options(key, kwargs)
     if key in _PLANETOID:
         from gcnkit.data.planetoid import load_planetoid
         return load_planetoid(key, root, **kwargs)
@@ -86,6 +83,15 @@ def load_dataset(name: str, root: Optional[Union[str, Path]] = None,
         return csbm(**kwargs)
     from gcnkit.data.synthetic import karate_club
     return karate_club(**kwargs)
+
+
+def check_dataset_options(name: str, options) -> None:
+    """Raises ``ValueError`` naming the options of ``options`` (names) that the dataset's loader
+    does not take, and the ones it does (see :func:`dataset_options`)."""
+    unknown = sorted(set(options) - set(dataset_options(name)))
+    if unknown:
+        raise ValueError(f"{dataset_name(name)} takes no option {', '.join(map(repr, unknown))}; its options: "
+                         f"{', '.join(dataset_options(name))}")
 
 
 def dataset_options(name: str) -> List[str]:

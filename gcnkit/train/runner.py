@@ -133,6 +133,7 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     ``if __name__ == "__main__":``.
     """
     from gcnkit.data import dataset_name
+    from gcnkit.data.registry import check_dataset_options
 
     config = config or TrainConfig()
     for name, value in (("datasets", datasets), ("models", models), ("seeds", seeds)):
@@ -146,6 +147,7 @@ def ablate(datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
     out_dir = check_output_folder(out_dir)
     dataset_options = dict(dataset_options or {})
     for d in datasets:  # fail early (missing files, bad names) before writing or spawning anything
+        check_dataset_options(d, dataset_options)  # (before they meet prepare's own arguments)
         prepare(d, config, root, **dataset_options)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:  # a second ablate on the same folder would run every missing run again and log it twice

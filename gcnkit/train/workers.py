@@ -107,6 +107,9 @@ def run_in_workers(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int,
                         ok, value = conn.recv()
                     except EOFError:  # its end of the pipe closed: the process is gone
                         ok, value = None, None
+                    except Exception as e:  # sent, but not rebuilt here (e.g. an exception's __init__)
+                        raise RuntimeError(f"{describe(task)}: the worker's answer could not be read back "
+                                           f"({type(e).__name__}: {e})") from None
                 elif proc.sentinel in ready:
                     ok, value = None, None
                 else:
@@ -119,7 +122,12 @@ def run_in_workers(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int,
                     raise value
                 slot[2] = pending.pop() if pending else None
                 if slot[2] is not None:
-                    conn.send(slot[2])
+                    try:
+                        conn.send(slot[2])
+                    except OSError:  # (BrokenPipeError) it died right after sending its answer
+                        proc.join(1)
+                        raise WorkerDied(f"a worker process died ({_exit_reason(proc.exitcode)}) before "
+                                         f"running {describe(slot[2])}") from None
                 yield value
     finally:
         for proc, conn, _ in slots:

@@ -270,3 +270,12 @@ def test_dataset_options_reach_the_loader_and_are_part_of_the_protocol(shared_da
     assert "this run differs: epochs=5, split='full'" in (tmp_path / "c" / "summary.md").read_text()
     assert main(abl[:-1] + ["seed=4"]) == 1  # other graphs: not mixed into the same runs.csv
     assert "dataset_options={'seed': 3} there, {'seed': 4} now" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "ablate"])
+def test_a_dataset_option_named_as_a_runner_argument_is_an_unknown_option(command, tmp_path, capsys):
+    # root=, progress=... met run_seeds'/prepare's own arguments: a TypeError traceback
+    args = (["train", "--dataset", "karate"] if command == "train" else
+            ["ablate", "--datasets", "karate", "--models", "kipf", "--out", str(tmp_path / "a"), "--no-progress"])
+    assert main(args + ["--seeds", "1", "--epochs", "2", "--dataset-option", "root=x"]) == 1
+    assert "karate takes no option 'root'; its options: num_train_per_class" in capsys.readouterr().err

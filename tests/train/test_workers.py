@@ -80,3 +80,22 @@ def test_a_killed_worker_is_an_error_naming_its_task_not_a_wait_forever():
     with pytest.raises(KeyError, match="bad task"):  # the task's own exception, raised in the caller
         list(workers.run_in_workers(_square_or_die, [1, "raise", 2], workers=2, threads=1))
     assert not mp.active_children()  # every worker ended
+
+
+class _TwoArgumentError(Exception):
+    def __init__(self, a, b):
+        super().__init__(f"{a} {b}")
+
+
+def _raise_two_argument_error(task):
+    raise _TwoArgumentError(task, "b")
+
+
+def test_an_answer_that_cannot_be_read_back_names_the_task():
+    # an exception that pickles but cannot be rebuilt (its __init__ takes two arguments) surfaced as
+    # that class's TypeError, the task's own error and its name lost
+    import pytest
+
+    with pytest.raises(RuntimeError, match=r"'x': the worker's answer could not be read back \(TypeError"):
+        list(workers.run_in_workers(_raise_two_argument_error, ["x"], workers=1, threads=1))
+    assert not mp.active_children()
