@@ -71,12 +71,10 @@ class NormalizedGraph:
         dropped if its values were written in place. A copy whose own values or whose original's
         were written in place since it was made is no longer a copy of it: it becomes a graph of
         its own (its extras kept where its values did not change)."""
-        src = self._source
-        if src is not self and (_version(self.adj.value) != self._values_version
-                                or _version(src.adj.value) != self._source_version):
-            own_edit = _version(self.adj.value) != self._values_version
-            self._extras = {} if own_edit else dict(self._extras)
-            self._copies, self._source, self._values_version = {}, self, _version(self.adj.value)
+        src, own = self._source, _version(self.adj.value)
+        if src is not self and (own != self._values_version or _version(src.adj.value) != self._source_version):
+            self._extras = {} if own != self._values_version else dict(self._extras)
+            self._copies, self._source, self._values_version = {}, self, own
             if src._copies.get((self.device, self.dtype)) is self:
                 del src._copies[(self.device, self.dtype)]
             return self
